@@ -1,0 +1,1 @@
+"""tritium.passes"""
