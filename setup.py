@@ -4,8 +4,13 @@ from pathlib import Path
 
 from setuptools import setup
 
-ROOTS = {"tritium": "compiler", "tritium.ir": "ir", "tritium.passes": "passes",
-         "tritium.codegen": "codegen", "tritium.runtime": "runtime"}
+ROOTS = {
+    "tritium": "compiler",
+    "tritium.ir": "ir",
+    "tritium.passes": "passes",
+    "tritium.codegen": "codegen",
+    "tritium.runtime": "runtime",
+}
 
 
 def packages() -> tuple[list[str], dict[str, str]]:

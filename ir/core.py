@@ -115,8 +115,19 @@ class Operation:
     REGIONS: ClassVar[tuple[RegionDef, ...]] = ()
     TRAITS: ClassVar[frozenset[type[Trait]]] = frozenset()
 
-    __slots__ = ("__dict__", "_next", "_operands", "_prev", "_segments", "attributes", "loc", "parent",
-                 "regions", "results", "src")
+    __slots__ = (
+        "__dict__",
+        "_next",
+        "_operands",
+        "_prev",
+        "_segments",
+        "attributes",
+        "loc",
+        "parent",
+        "regions",
+        "results",
+        "src",
+    )
 
     def __init__(
         self,
@@ -287,7 +298,9 @@ class Block:
         self._last: Operation | None = None
         self._len = 0
         names = list(arg_names) if arg_names is not None else [None] * len(arg_types)
-        self.args: list[BlockArgument] = [BlockArgument(t, self, i, n) for i, (t, n) in enumerate(zip(arg_types, names))]
+        self.args: list[BlockArgument] = [
+            BlockArgument(t, self, i, n) for i, (t, n) in enumerate(zip(arg_types, names))
+        ]
 
     @property
     def ops(self) -> Iterator[Operation]:
@@ -407,5 +420,7 @@ class Region:
             yield from b.ops
 
 
-def single_block_region(arg_types: Sequence[Type] = (), arg_names: Sequence[str | None] | None = None) -> Region:
+def single_block_region(
+    arg_types: Sequence[Type] = (), arg_names: Sequence[str | None] | None = None
+) -> Region:
     return Region([Block(arg_types, arg_names)])

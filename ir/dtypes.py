@@ -47,7 +47,9 @@ class DType:
         try:
             return _BY_NAME[name]
         except KeyError:
-            raise ValueError(f"unknown element type '{name}' (expected one of {', '.join(_BY_NAME)})") from None
+            raise ValueError(
+                f"unknown element type '{name}' (expected one of {', '.join(_BY_NAME)})"
+            ) from None
 
     @staticmethod
     def from_numpy(dt: np.dtype | type) -> DType:
@@ -81,12 +83,34 @@ u16 = _dt("ui16", "uint", 16, np.uint16)
 u8 = _dt("ui8", "uint", 8, np.uint8)
 u4 = _dt("ui4", "uint", 4, ml_dtypes.uint4)
 bool_ = _dt("i1", "bool", 8, np.bool_)
-c64 = _dt("complex64", "complex", 64, np.complex64)
-c128 = _dt("complex128", "complex", 128, np.complex128)
+c64 = _dt("c64", "complex", 64, np.complex64)
+c128 = _dt("c128", "complex", 128, np.complex128)
 string = _dt("string", "string", 0, np.object_)
 
-ALL: tuple[DType, ...] = (f64, f32, f16, bf16, f8E4M3FN, f8E5M2, f8E4M3FNUZ, f8E5M2FNUZ, i64, i32, i16, i8,
-                          i4, u64, u32, u16, u8, u4, bool_, c64, c128, string)
+ALL: tuple[DType, ...] = (
+    f64,
+    f32,
+    f16,
+    bf16,
+    f8E4M3FN,
+    f8E5M2,
+    f8E4M3FNUZ,
+    f8E5M2FNUZ,
+    i64,
+    i32,
+    i16,
+    i8,
+    i4,
+    u64,
+    u32,
+    u16,
+    u8,
+    u4,
+    bool_,
+    c64,
+    c128,
+    string,
+)
 FLOATS = frozenset(d for d in ALL if d.is_float)
 INTS = frozenset(d for d in ALL if d.is_int)
 NUMERIC = FLOATS | INTS

@@ -89,12 +89,16 @@ class Interpreter:
         except ReferenceError:
             raise
         except Exception as e:
-            raise ReferenceError(f"{op.describe()} failed on inputs ({', '.join(_show(v) for v in vals)}): "
-                                 f"{type(e).__name__}: {e}") from e
+            raise ReferenceError(
+                f"{op.describe()} failed on inputs ({', '.join(_show(v) for v in vals)}): "
+                f"{type(e).__name__}: {e}"
+            ) from e
         if not isinstance(outs, tuple):
             outs = (outs,)
         if len(outs) != len(op.results):
-            raise ReferenceError(f"{op.describe()}: reference returned {len(outs)} values for {len(op.results)} results")
+            raise ReferenceError(
+                f"{op.describe()}: reference returned {len(outs)} values for {len(op.results)} results"
+            )
         if self.check_types:
             for r, x in zip(op.results, outs):
                 self.check_value(op, r.type, x, f"result #{r.index}")
@@ -106,7 +110,9 @@ class Interpreter:
             if not isinstance(x, np.ndarray):
                 raise ReferenceError(f"{where}: {what} should be a {t} array, got {type(x).__name__}")
             if x.dtype != t.dtype.np_dtype:
-                raise ReferenceError(f"{where}: {what} should have element type {t.dtype}, got numpy {x.dtype}")
+                raise ReferenceError(
+                    f"{where}: {what} should have element type {t.dtype}, got numpy {x.dtype}"
+                )
             if t.shape is None:
                 return
             if len(t.shape) != x.ndim:
@@ -117,8 +123,10 @@ class Interpreter:
                 if isinstance(d, str):
                     bound = self.dims.setdefault(d, n)
                     if bound != n:
-                        raise ReferenceError(f"{where}: {what} has size {n} for dimension '{d}', "
-                                             f"which is {bound} elsewhere in this run")
+                        raise ReferenceError(
+                            f"{where}: {what} has size {n} for dimension '{d}', "
+                            f"which is {bound} elsewhere in this run"
+                        )
         elif isinstance(t, SequenceType):
             if not isinstance(x, list):
                 raise ReferenceError(f"{where}: {what} should be a sequence, got {type(x).__name__}")
@@ -127,8 +135,10 @@ class Interpreter:
         try:
             return env[v]
         except KeyError:
-            raise ReferenceError(f"{op.describe()}: operand has no value (defined in an enclosing block that "
-                                 "was not passed, or freed too early)") from None
+            raise ReferenceError(
+                f"{op.describe()}: operand has no value (defined in an enclosing block that "
+                "was not passed, or freed too early)"
+            ) from None
 
     def _frees(self, block: Block) -> dict[Operation, list[Value]]:
         """For each op, the values of this block whose last use it is (uses in nested regions count)."""
@@ -153,8 +163,10 @@ class Interpreter:
             missing = [n for n in names if n not in inputs]
             extra = [n for n in inputs if n not in names]
             if missing or extra:
-                raise ReferenceError(f"inputs do not match the function: missing {missing}, unexpected {extra}; "
-                                     f"expected {names}")
+                raise ReferenceError(
+                    f"inputs do not match the function: missing {missing}, unexpected {extra}; "
+                    f"expected {names}"
+                )
             values = [inputs[n] for n in names]
         else:
             if len(inputs) != len(params):
@@ -166,7 +178,9 @@ class Interpreter:
             if isinstance(a.type, TensorType):
                 v = np.asarray(v)
                 if v.dtype != a.type.dtype.np_dtype:
-                    raise ReferenceError(f"input '{name}' should have element type {a.type.dtype}, got numpy {v.dtype}")
+                    raise ReferenceError(
+                        f"input '{name}' should have element type {a.type.dtype}, got numpy {v.dtype}"
+                    )
             self.check_value(None, a.type, v, f"input '{name}'")
             out.append(v)
         return out

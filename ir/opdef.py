@@ -82,8 +82,11 @@ class SameOperandsAndResultType(Trait):
     def verify(op: Operation) -> None:
         types = op.operand_types + op.result_types
         if types and any(t != types[0] for t in types):
-            raise VerifyError(op, "requires all operands and results to have the same type, found "
-                              + ", ".join(map(str, types)))
+            raise VerifyError(
+                op,
+                "requires all operands and results to have the same type, found "
+                + ", ".join(map(str, types)),
+            )
 
 
 class SameOperandsElementType(Trait):
@@ -91,8 +94,11 @@ class SameOperandsElementType(Trait):
     def verify(op: Operation) -> None:
         dts = {t.dtype for t in op.operand_types if isinstance(t, TensorType)}
         if len(dts) > 1:
-            raise VerifyError(op, "requires all operands to have the same element type, found "
-                              + ", ".join(sorted(d.name for d in dts)))
+            raise VerifyError(
+                op,
+                "requires all operands to have the same element type, found "
+                + ", ".join(sorted(d.name for d in dts)),
+            )
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -217,8 +223,9 @@ def region(doc: str = "") -> Any:
     return RegionDef(doc)
 
 
-def _segment_range(op: Operation, group: int, defs: Sequence[Any], total: int,
-                   segments: Sequence[int] | None) -> tuple[int, int]:
+def _segment_range(
+    op: Operation, group: int, defs: Sequence[Any], total: int, segments: Sequence[int] | None
+) -> tuple[int, int]:
     """[lo, hi) of group ``group`` among ``total`` flattened values."""
     if segments is not None:
         lo = sum(segments[:group])
@@ -291,7 +298,9 @@ class Op(Operation):
                     attrs[key] = val
                 elif isinstance(val, RegionDef):
                     regions = [r for r in regions if r.name != key] + [val]
-        for key in [o.name for o in operands] + [r.name for r in results] + list(attrs) + [r.name for r in regions]:
+        for key in (
+            [o.name for o in operands] + [r.name for r in results] + list(attrs) + [r.name for r in regions]
+        ):
             if key in _RESERVED:
                 raise TypeError(f"{cls.__qualname__}: field '{key}' would hide Operation.{key}; rename it")
         for i, o in enumerate(operands):
@@ -300,19 +309,32 @@ class Op(Operation):
             r.group = i
         for i, r in enumerate(regions):
             r.index = i
-        cls.OPERANDS, cls.RESULTS, cls.ATTRS, cls.REGIONS = tuple(operands), tuple(results), attrs, tuple(regions)
+        cls.OPERANDS, cls.RESULTS, cls.ATTRS, cls.REGIONS = (
+            tuple(operands),
+            tuple(results),
+            attrs,
+            tuple(regions),
+        )
         cls.TRAITS = frozenset(cls.traits)  # a class's `traits` replaces its base's: (*Base.traits, Extra)
         name = vars(cls).get("name")
         cls.abstract = not name
         if name:
             if name in OP_REGISTRY and OP_REGISTRY[name].__qualname__ != cls.__qualname__:
-                raise ValueError(f"op '{name}' is declared twice: {OP_REGISTRY[name].__qualname__} and {cls.__qualname__}")
+                raise ValueError(
+                    f"op '{name}' is declared twice: {OP_REGISTRY[name].__qualname__} and {cls.__qualname__}"
+                )
             OP_REGISTRY[name] = cls
 
     # -- construction ------------------------------------------------------------------------------
     @classmethod
-    def build(cls, *args: Any, loc: Location | str | None = None, result_types: Sequence[Type] | None = None,
-              regions: Sequence[Region] | None = None, **kwargs: Any) -> Any:
+    def build(
+        cls,
+        *args: Any,
+        loc: Location | str | None = None,
+        result_types: Sequence[Type] | None = None,
+        regions: Sequence[Region] | None = None,
+        **kwargs: Any,
+    ) -> Any:
         """Build a detached op from operands (positionally or by name) and attributes (by name).
 
         A single operand group takes a Value, an optional one a Value or None, a variadic one a sequence.
@@ -321,9 +343,12 @@ class Op(Operation):
         from tritium.ir.attributes import NameLoc
 
         if len(args) > len(cls.OPERANDS):
-            raise TypeError(f"{cls.name}.build: {len(args)} positional operands, the op declares {len(cls.OPERANDS)}")
-        groups: list[Any] = list(args) + [kwargs.pop(d.name, None if d.kind != "variadic" else ())
-                                          for d in cls.OPERANDS[len(args):]]
+            raise TypeError(
+                f"{cls.name}.build: {len(args)} positional operands, the op declares {len(cls.OPERANDS)}"
+            )
+        groups: list[Any] = list(args) + [
+            kwargs.pop(d.name, None if d.kind != "variadic" else ()) for d in cls.OPERANDS[len(args) :]
+        ]
         flat: list[Value] = []
         sizes: list[int] = []
         for d, g in zip(cls.OPERANDS, groups):
@@ -349,13 +374,20 @@ class Op(Operation):
             loc = NameLoc(loc)
         if regions is None:
             regions = [Region() for _ in cls.REGIONS]
-        return cls.create(flat, result_types, attributes, regions, loc,
-                          sizes if needs_segments(cls, sizes) else None)
+        return cls.create(
+            flat, result_types, attributes, regions, loc, sizes if needs_segments(cls, sizes) else None
+        )
 
     @classmethod
-    def create(cls, operands: Sequence[Value], result_types: Sequence[Type] | None, attributes: dict[str, Any],
-               regions: Sequence[Region] = (), loc: Location | None = None,
-               segments: Sequence[int] | None = None) -> Any:
+    def create(
+        cls,
+        operands: Sequence[Value],
+        result_types: Sequence[Type] | None,
+        attributes: dict[str, Any],
+        regions: Sequence[Region] = (),
+        loc: Location | None = None,
+        segments: Sequence[int] | None = None,
+    ) -> Any:
         """Build from flat operands; fills and checks attributes (raising ValueError with the op name)."""
         attrs = cls.normalize_attributes(attributes)
         return cls(operands, result_types, attrs, regions, loc, segments)
@@ -424,8 +456,10 @@ class Op(Operation):
 
     def segment_sizes(self) -> list[int]:
         defs = self.OPERANDS
-        return [(lambda r: r[1] - r[0])(_segment_range(self, d.group, defs, self.num_operands, self._segments))
-                for d in defs]
+        return [
+            (lambda r: r[1] - r[0])(_segment_range(self, d.group, defs, self.num_operands, self._segments))
+            for d in defs
+        ]
 
     def const(self, v: Value | None) -> np.ndarray | None:
         """The constant value of operand ``v`` when it is produced by a constant op (with data), else None."""
@@ -453,7 +487,9 @@ def verify_declared(op: Operation) -> None:
     n = op.num_operands
     if op._segments is not None:
         if len(op._segments) != len(defs) or sum(op._segments) != n:
-            op.fail(f"operand segment sizes {list(op._segments)} do not fit {n} operands in {len(defs)} groups")
+            op.fail(
+                f"operand segment sizes {list(op._segments)} do not fit {n} operands in {len(defs)} groups"
+            )
         for d, s in zip(defs, op._segments):
             if (d.kind == "single" and s != 1) or (d.kind == "optional" and s > 1):
                 op.fail(f"operand group '{d.name}' ({d.kind}) has {s} values")
@@ -462,7 +498,11 @@ def verify_declared(op: Operation) -> None:
         optionals = sum(d.kind == "optional" for d in defs)
         variadic = any(d.kind == "variadic" for d in defs)
         if n < singles or (not variadic and n > singles + optionals):
-            expected = str(singles) if singles == len(defs) else f"{singles} to {'many' if variadic else singles + optionals}"
+            expected = (
+                str(singles)
+                if singles == len(defs)
+                else f"{singles} to {'many' if variadic else singles + optionals}"
+            )
             op.fail(f"expected {expected} operands, found {n}")
     for d, vals in zip(defs, op.operand_groups(op.operands)):
         group = vals if isinstance(vals, list) else ([] if vals is None else [vals])

@@ -162,7 +162,9 @@ class Parser:
         fwd = self.forward.pop(name, None)
         if fwd is not None:
             if fwd.type != value.type:
-                raise self.error(f"%{name} was used with type {fwd.type} but is defined with type {value.type}", fwd.pos)
+                raise self.error(
+                    f"%{name} was used with type {fwd.type} but is defined with type {value.type}", fwd.pos
+                )
             for use in list(fwd.uses):
                 use.op._set_operand(use.index, value)
 
@@ -289,7 +291,7 @@ class Parser:
             if not (isinstance(t, TensorType) and t.is_static):
                 raise self.error("dense<...> needs a static tensor type", pos)
             if not hex_text.startswith("0x"):
-                raise self.error("dense<\"...\"> holds hex digits after 0x", pos)
+                raise self.error('dense<"..."> holds hex digits after 0x', pos)
             data = bytes.fromhex(hex_text[2:])
             if len(data) != t.nbytes:
                 raise self.error(f"dense hex holds {len(data)} bytes but {t} needs {t.nbytes}", pos)
@@ -302,6 +304,8 @@ class Parser:
             raise self.error("dense<...> needs a static tensor type", pos)
         try:
             arr = np.array(value, dtype=np.float64 if t.dtype.is_float else None)
+            if arr.size == 0 and t.numel == 0:
+                arr = arr.reshape(t.shape)
             if arr.shape == () and t.shape != ():
                 arr = np.broadcast_to(arr, t.shape)
             arr = arr.astype(t.dtype.np_dtype)
@@ -411,12 +415,18 @@ class Parser:
             if cls is None:
                 raise self.error(f"unknown op '{text}'", pos)
             custom = getattr(cls, "parse_custom", None)
-            op = custom(self, len(result_names)) if custom is not None else self._default_op(cls, pos, len(result_names))
+            op = (
+                custom(self, len(result_names))
+                if custom is not None
+                else self._default_op(cls, pos, len(result_names))
+            )
         else:
             raise self.error(f"expected an op, found '{text}'", pos)
         op.src = (self.source, start)
         if len(op.results) != len(result_names):
-            raise self.error(f"'{op.name}' has {len(op.results)} results but {len(result_names)} names are given", start)
+            raise self.error(
+                f"'{op.name}' has {len(op.results)} results but {len(result_names)} names are given", start
+            )
         block._insert(op, None)
         for (name, npos), r in zip(result_names, op.results):
             self.define(name, r, npos)
@@ -443,8 +453,17 @@ class Parser:
             raise self.error(f"{n_operands} operands but {len(ins)} operand types")
         return ins, outs
 
-    def _build(self, name: str, pos: int, operand_names: list[tuple[str, int]], ins: list[Type], outs: list[Type],
-               attrs: dict[str, Any], regions: list[Region], loc: Location | None) -> Operation:
+    def _build(
+        self,
+        name: str,
+        pos: int,
+        operand_names: list[tuple[str, int]],
+        ins: list[Type],
+        outs: list[Type],
+        attrs: dict[str, Any],
+        regions: list[Region],
+        loc: Location | None,
+    ) -> Operation:
         operands = [self.resolve(n, p, t) for (n, p), t in zip(operand_names, ins)]
         cls = lookup_op(name)
         if cls is None:

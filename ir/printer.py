@@ -57,7 +57,11 @@ def _nested(arr: np.ndarray, dtype: DType) -> str:
 def dense_text(d: Dense) -> str:
     arr = d.array
     dt = d.type.dtype
-    if arr.size > 1 and (arr.flat[0] == arr).all() and not (dt.is_float and np.isnan(arr.astype(np.float64)).any()):
+    if (
+        arr.size > 1
+        and (arr.flat[0] == arr).all()
+        and not (dt.is_float and np.isnan(arr.astype(np.float64)).any())
+    ):
         body = _scalar_text(arr.flat[0], dt)
     elif arr.size <= DENSE_LITERAL_LIMIT:
         body = _nested(arr, dt)

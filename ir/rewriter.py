@@ -28,8 +28,9 @@ class Listener:
 
 
 class Builder:
-    def __init__(self, block: Block | None = None, before: Operation | None = None,
-                 listeners: Sequence[Listener] = ()) -> None:
+    def __init__(
+        self, block: Block | None = None, before: Operation | None = None, listeners: Sequence[Listener] = ()
+    ) -> None:
         self.block = block
         self.before = before
         self.listeners: list[Listener] = list(listeners)
@@ -52,8 +53,9 @@ class Builder:
         return self
 
     @contextmanager
-    def at(self, block: Block | None = None, *, before: Operation | None = None,
-           after: Operation | None = None) -> Iterator[Builder]:
+    def at(
+        self, block: Block | None = None, *, before: Operation | None = None, after: Operation | None = None
+    ) -> Iterator[Builder]:
         """Temporarily move the insertion point: ``with b.at(before=op): ...``."""
         saved = (self.block, self.before)
         if before is not None:
@@ -106,8 +108,9 @@ class Rewriter(Builder):
         return op
 
     # -- replacing ------------------------------------------------------------------------------------
-    def replace_all_uses_with(self, old: Value, new: Value,
-                              only_if: Callable[[Operation], bool] | None = None) -> None:
+    def replace_all_uses_with(
+        self, old: Value, new: Value, only_if: Callable[[Operation], bool] | None = None
+    ) -> None:
         if old is new:
             return
         if old.type != new.type and not _same_tensor_kind(old.type, new.type):
@@ -124,7 +127,9 @@ class Rewriter(Builder):
         """
         values = list(new.results) if isinstance(new, Operation) else list(new)
         if len(values) != len(op.results):
-            raise ValueError(f"replacing {op.describe()}: {len(op.results)} results but {len(values)} new values")
+            raise ValueError(
+                f"replacing {op.describe()}: {len(op.results)} results but {len(values)} new values"
+            )
         for lst in self.listeners:
             lst.on_replaced(op, values)
         for r, v in zip(op.results, values):
@@ -146,7 +151,9 @@ class Rewriter(Builder):
         op._set_operand(index, value)
         self.notify_modified(op)
 
-    def set_operands(self, op: Operation, values: Sequence[Value], segments: Sequence[int] | None = None) -> None:
+    def set_operands(
+        self, op: Operation, values: Sequence[Value], segments: Sequence[int] | None = None
+    ) -> None:
         op._set_operands(values, segments)
         self.notify_modified(op)
 

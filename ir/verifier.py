@@ -8,6 +8,8 @@ element types, attributes, regions, its type inference and its own ``verify_op``
 
 from __future__ import annotations
 
+import contextlib
+
 from tritium.ir.core import Block, Operation, Use, Value
 from tritium.ir.diagnostics import VerifyError
 from tritium.ir.opdef import IsolatedFromAbove, Terminator, verify_declared
@@ -37,10 +39,8 @@ class _Verifier:
         self.scopes: list[set[Value] | None] = []
 
     def run(self, op: Operation) -> list[VerifyError]:
-        try:
+        with contextlib.suppress(_Stop):
             self.op(op)
-        except _Stop:
-            pass
         return self.errors
 
     def report(self, err: VerifyError) -> None:
@@ -59,11 +59,21 @@ class _Verifier:
     def op(self, op: Operation) -> None:
         for i, v in enumerate(op._operands):
             if Use(op, i) not in v.uses:
-                self.report(VerifyError(op, f"operand #{i} is missing from its value's use-list (IR was mutated "
-                                            "without the Rewriter)"))
+                self.report(
+                    VerifyError(
+                        op,
+                        f"operand #{i} is missing from its value's use-list (IR was mutated "
+                        "without the Rewriter)",
+                    )
+                )
             if not self.visible(v):
-                self.report(VerifyError(op, f"operand #{i} ({v.type}) does not dominate this use: it is defined "
-                                            "after it, inside another region, or outside an isolated op"))
+                self.report(
+                    VerifyError(
+                        op,
+                        f"operand #{i} ({v.type}) does not dominate this use: it is defined "
+                        "after it, inside another region, or outside an isolated op",
+                    )
+                )
         try:
             verify_declared(op)
         except VerifyError as e:

@@ -39,8 +39,9 @@ def _pad(n: int) -> int:
     return (-n) % ALIGN
 
 
-def write_tensors(f: BinaryIO, tensors: Mapping[str, np.ndarray], meta: dict[str, Any] | None = None,
-                  magic: bytes = MAGIC) -> None:
+def write_tensors(
+    f: BinaryIO, tensors: Mapping[str, np.ndarray], meta: dict[str, Any] | None = None, magic: bytes = MAGIC
+) -> None:
     """Write ``tensors`` to an open binary file."""
     entries: dict[str, dict[str, Any]] = {}
     offset = 0
@@ -51,8 +52,13 @@ def write_tensors(f: BinaryIO, tensors: Mapping[str, np.ndarray], meta: dict[str
         if dt.kind == "string":
             raise WeightsFileError(f"tensor '{name}': string tensors cannot be stored")
         data = memoryview(a.reshape(-1).view(np.uint8)) if a.size else memoryview(b"")
-        entries[name] = {"dtype": dt.name, "shape": list(a.shape), "offset": offset, "nbytes": a.nbytes,
-                         "crc32": zlib.crc32(data)}
+        entries[name] = {
+            "dtype": dt.name,
+            "shape": list(a.shape),
+            "offset": offset,
+            "nbytes": a.nbytes,
+            "crc32": zlib.crc32(data),
+        }
         arrays.append(data)
         offset += a.nbytes + _pad(a.nbytes)
     header = json.dumps({"format": 1, "tensors": entries, "meta": meta or {}}, separators=(",", ":")).encode()
@@ -65,33 +71,42 @@ def write_tensors(f: BinaryIO, tensors: Mapping[str, np.ndarray], meta: dict[str
         f.write(b"\0" * _pad(len(data)))
 
 
-def save_tensors(path: str | os.PathLike, tensors: Mapping[str, np.ndarray], meta: dict[str, Any] | None = None) -> None:
+def save_tensors(
+    path: str | os.PathLike, tensors: Mapping[str, np.ndarray], meta: dict[str, Any] | None = None
+) -> None:
     tmp = Path(str(path) + ".tmp")
     with open(tmp, "wb") as f:
         write_tensors(f, tensors, meta)
     os.replace(tmp, path)
 
 
-def read_tensors(buf: bytes | memoryview | mmap.mmap, where: str = "<bytes>", magic: bytes = MAGIC,
-                 verify: bool = True) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def read_tensors(
+    buf: bytes | memoryview | mmap.mmap, where: str = "<bytes>", magic: bytes = MAGIC, verify: bool = True
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Parse a container held in ``buf``; arrays are read-only views into it (no copy)."""
     view = memoryview(buf)
     if len(view) < len(magic) + 8:
         raise WeightsFileError(f"{where}: file is truncated ({len(view)} bytes): not a Tritium weights file")
     if bytes(view[: len(magic)]) != magic:
-        raise WeightsFileError(f"{where}: wrong magic {bytes(view[:len(magic)])!r}, expected {magic!r}: "
-                               "not a Tritium weights file (or a different version)")
+        raise WeightsFileError(
+            f"{where}: wrong magic {bytes(view[: len(magic)])!r}, expected {magic!r}: "
+            "not a Tritium weights file (or a different version)"
+        )
     (hlen,) = struct.unpack_from("<Q", view, len(magic))
     hstart = len(magic) + 8
     if hstart + hlen > len(view):
-        raise WeightsFileError(f"{where}: header length {hlen} runs past the end of the file ({len(view)} bytes): truncated")
+        raise WeightsFileError(
+            f"{where}: header length {hlen} runs past the end of the file ({len(view)} bytes): truncated"
+        )
     try:
         header = json.loads(bytes(view[hstart : hstart + hlen]))
         entries = header["tensors"]
     except (ValueError, KeyError, TypeError) as e:
         raise WeightsFileError(f"{where}: corrupted header ({e})") from None
     if header.get("format") != 1:
-        raise WeightsFileError(f"{where}: weights format {header.get('format')} is not supported (this Tritium reads 1)")
+        raise WeightsFileError(
+            f"{where}: weights format {header.get('format')} is not supported (this Tritium reads 1)"
+        )
     data_start = hstart + hlen + _pad(hstart + hlen)
     out: dict[str, np.ndarray] = {}
     for name, e in entries.items():
@@ -103,21 +118,30 @@ def read_tensors(buf: bytes | memoryview | mmap.mmap, where: str = "<bytes>", ma
             raise WeightsFileError(f"{where}: tensor '{name}': bad header entry ({err})") from None
         expect = int(np.prod(shape, dtype=np.int64)) * dt.np_dtype.itemsize
         if nbytes != expect or off < 0 or off % ALIGN:
-            raise WeightsFileError(f"{where}: tensor '{name}': size {nbytes} or offset {off} does not fit "
-                                   f"{dt.name}{list(shape)} ({expect} bytes, {ALIGN}-byte aligned)")
+            raise WeightsFileError(
+                f"{where}: tensor '{name}': size {nbytes} or offset {off} does not fit "
+                f"{dt.name}{list(shape)} ({expect} bytes, {ALIGN}-byte aligned)"
+            )
         lo = data_start + off
         if lo + nbytes > len(view):
-            raise WeightsFileError(f"{where}: tensor '{name}' ends at byte {lo + nbytes}, past the end of the "
-                                   f"file ({len(view)} bytes): truncated")
+            raise WeightsFileError(
+                f"{where}: tensor '{name}' ends at byte {lo + nbytes}, past the end of the "
+                f"file ({len(view)} bytes): truncated"
+            )
         chunk = view[lo : lo + nbytes]
         if verify and zlib.crc32(chunk) != e.get("crc32"):
             raise WeightsFileError(f"{where}: tensor '{name}': checksum mismatch: the file is corrupted")
-        arr = np.frombuffer(chunk, dtype=dt.np_dtype).reshape(shape) if nbytes else np.zeros(shape, dt.np_dtype)
+        arr = (
+            np.frombuffer(chunk, dtype=dt.np_dtype).reshape(shape) if nbytes else np.zeros(shape, dt.np_dtype)
+        )
+        arr.flags.writeable = False
         out[name] = arr
     return out, header.get("meta", {})
 
 
-def load_tensors(path: str | os.PathLike, verify: bool = True) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def load_tensors(
+    path: str | os.PathLike, verify: bool = True
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Memory-map ``path`` and return its tensors (read-only views of the map) and metadata."""
     with open(path, "rb") as f:
         size = os.fstat(f.fileno()).st_size

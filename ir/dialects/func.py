@@ -33,12 +33,19 @@ class FuncOp(Op):
     body = region()
 
     @classmethod
-    def new(cls, name: str, inputs: Sequence[Type], outputs: Sequence[Type] = (),
-            arg_names: Sequence[str | None] | None = None, loc: Location | None = None) -> FuncOp:
+    def new(
+        cls,
+        name: str,
+        inputs: Sequence[Type],
+        outputs: Sequence[Type] = (),
+        arg_names: Sequence[str | None] | None = None,
+        loc: Location | None = None,
+    ) -> FuncOp:
         """A function with an empty body whose block arguments carry ``arg_names`` as name hints."""
         body = Region([Block(list(inputs), arg_names)])
-        return cls.build(sym_name=name, function_type=FunctionType(tuple(inputs), tuple(outputs)),
-                         regions=[body], loc=loc)
+        return cls.build(
+            sym_name=name, function_type=FunctionType(tuple(inputs), tuple(outputs)), regions=[body], loc=loc
+        )
 
     def infer(self) -> list:
         return []
@@ -67,14 +74,18 @@ class FuncOp(Op):
         block = self.block
         arg_types = tuple(a.type for a in block.args)
         if arg_types != ft.inputs:
-            self.fail(f"entry block arguments have types ({', '.join(map(str, arg_types))}) "
-                      f"but the signature says ({', '.join(map(str, ft.inputs))})")
+            self.fail(
+                f"entry block arguments have types ({', '.join(map(str, arg_types))}) "
+                f"but the signature says ({', '.join(map(str, ft.inputs))})"
+            )
         last = block.last_op
         if not isinstance(last, ReturnOp):
             self.fail("function body must end with func.return")
         ret = tuple(v.type for v in last.operands)  # type: ignore[union-attr]
         if len(ret) != len(ft.outputs) or not all(types_compatible(d, t) for d, t in zip(ft.outputs, ret)):
-            self.fail(f"returns ({', '.join(map(str, ret))}) but the signature says ({', '.join(map(str, ft.outputs))})")
+            self.fail(
+                f"returns ({', '.join(map(str, ret))}) but the signature says ({', '.join(map(str, ft.outputs))})"
+            )
         for key, n in (("input_names", len(ft.inputs)), ("output_names", len(ft.outputs))):
             names = self.attributes.get(key)
             if names is not None and len(names) != n:
@@ -168,15 +179,27 @@ class CallOp(Op):
         got_in = tuple(v.type for v in self._operands)
         got_out = tuple(r.type for r in self.results)
         if got_in != ft.inputs or got_out != ft.outputs:
-            self.fail(f"has type ({', '.join(map(str, got_in))}) -> ({', '.join(map(str, got_out))}) "
-                      f"but @{self.callee.name} has type {ft}")
+            self.fail(
+                f"has type ({', '.join(map(str, got_in))}) -> ({', '.join(map(str, got_out))}) "
+                f"but @{self.callee.name} has type {ft}"
+            )
+
+    def evaluate(self, interp: Any, vals: list[Any], env: Any) -> tuple:
+        """Reference semantics: run the callee on the interpreter."""
+        module = self.module()
+        callee = module.lookup(self.callee.name) if module is not None else None
+        if callee is None:
+            raise ValueError(f"callee @{self.callee.name} not found")
+        return tuple(interp.call(callee, vals))
 
     def print_custom(self, p: Printer) -> None:
         head = p.results_prefix(self)
         ins = ", ".join(str(v.type) for v in self._operands)
         outs = ", ".join(str(r.type) for r in self.results)
-        p.emit(f"{head}func.call {self.callee}({p.operands_text(self._operands)}) : ({ins}) -> ({outs})"
-               + p.loc_text(self.loc))
+        p.emit(
+            f"{head}func.call {self.callee}({p.operands_text(self._operands)}) : ({ins}) -> ({outs})"
+            + p.loc_text(self.loc)
+        )
 
     @classmethod
     def parse_custom(cls, parser: Any, n_results: int) -> CallOp:
@@ -190,4 +213,6 @@ class CallOp(Op):
         if len(ins) != len(names):
             raise parser.error(f"{len(names)} operands but {len(ins)} operand types")
         operands = [parser.resolve(n, pos, t) for (n, pos), t in zip(names, ins)]
-        return cls.create(operands, outs, {"callee": SymbolRef(unquote_symbol(sym))}, [], parser.parse_optional_loc())
+        return cls.create(
+            operands, outs, {"callee": SymbolRef(unquote_symbol(sym))}, [], parser.parse_optional_loc()
+        )

@@ -46,7 +46,9 @@ def broadcast_shapes(op: Operation, *shapes: Shape) -> Shape:
             try:
                 out[i] = broadcast_dim(out[i], d)
             except ValueError as e:
-                shown = ", ".join("x".join("?" if d is None else str(d) for d in s) or "scalar" for s in shapes)  # type: ignore[union-attr]
+                shown = ", ".join(
+                    "x".join("?" if d is None else str(d) for d in s) or "scalar" for s in shapes
+                )  # type: ignore[union-attr]
                 raise VerifyError(op, f"operand shapes {shown} do not broadcast: {e}") from None
     return tuple(out)
 

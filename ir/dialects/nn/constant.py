@@ -10,8 +10,9 @@ from tritium.ir.opdef import ConstantLike, Op, Pure, attr, result
 from tritium.ir.printer import Printer, attr_text
 from tritium.ir.types import TensorType
 
-INLINE_LIMIT_BYTES = 256
-"""`Constant.of` keeps values up to this size inline; larger ones become module resources."""
+INLINE_LIMIT_ELEMENTS = 16
+"""`Constant.of` keeps values of up to this many elements inline (shapes, scalars); larger ones become
+module resources, which the text never shows."""
 
 
 class Constant(Op):
@@ -26,7 +27,7 @@ class Constant(Op):
     def of(cls, array: Any, module: Any = None, name: str = "const", loc: Any = None) -> Constant:
         """A constant holding ``array``: inline when small (or when there is no module), else a resource."""
         arr = np.asarray(array)
-        if module is None or arr.nbytes <= INLINE_LIMIT_BYTES:
+        if module is None or arr.size <= INLINE_LIMIT_ELEMENTS:
             return cls.build(value=Dense.from_array(arr), loc=loc)
         from tritium.ir.dtypes import DType
 
@@ -47,7 +48,9 @@ class Constant(Op):
             module = self.module()
             data = module.resources.get(self.value.name) if module is not None else None
             if data is not None and (tuple(data.shape) != t.shape or data.dtype != t.dtype.np_dtype):
-                self.fail(f"resource '{self.value.name}' holds {data.dtype}{list(data.shape)} but the result is {t}")
+                self.fail(
+                    f"resource '{self.value.name}' holds {data.dtype}{list(data.shape)} but the result is {t}"
+                )
 
     def value_array(self) -> np.ndarray | None:
         """The value, or None for a resource whose data is not loaded."""

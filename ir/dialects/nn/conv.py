@@ -56,7 +56,9 @@ class Conv(Op):
             self.fail(f"{cout} output channels are not divisible by group {self.group}")
         if self.b is not None:
             bt = ttype(self, self.b, "b")
-            if bt.shape is not None and (len(bt.shape) != 1 or (isinstance(cout, int) and bt.shape[0] not in (cout, None))):
+            if bt.shape is not None and (
+                len(bt.shape) != 1 or (isinstance(cout, int) and bt.shape[0] not in (cout, None))
+            ):
                 self.fail(f"bias must be 1-D with {cout} values, found {bt}")
 
     def infer(self) -> TensorType:
@@ -65,28 +67,40 @@ class Conv(Op):
             return TensorType(None, x.dtype)
         nsp = len(w.shape) - 2
         pads = self.pads
-        sp = [conv_out_dim(x.shape[2 + i], w.shape[2 + i], self.strides[i], pads[i], pads[nsp + i], self.dilations[i])
-              for i in range(nsp)]
+        sp = [
+            conv_out_dim(
+                x.shape[2 + i], w.shape[2 + i], self.strides[i], pads[i], pads[nsp + i], self.dilations[i]
+            )
+            for i in range(nsp)
+        ]
         return TensorType((x.shape[0], w.shape[0], *sp), x.dtype)
 
     def reference(self, x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> np.ndarray:
-        return as_dtype(conv_nd(x, w, b, self.strides, self.pads, self.dilations, self.group), self.results[0].type)
+        return as_dtype(
+            conv_nd(x, w, b, self.strides, self.pads, self.dilations, self.group), self.results[0].type
+        )
 
 
-def conv_nd(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, strides, pads, dilations, group: int) -> np.ndarray:
+def conv_nd(
+    x: np.ndarray, w: np.ndarray, b: np.ndarray | None, strides, pads, dilations, group: int
+) -> np.ndarray:
     """Direct N-d convolution in float64 (or int64): one tensordot per kernel offset."""
     acc = np.float64 if x.dtype.kind == "f" else np.int64
     nsp = w.ndim - 2
     xp = np.pad(x.astype(acc), [(0, 0), (0, 0)] + [(pads[i], pads[nsp + i]) for i in range(nsp)])
     n, c = x.shape[:2]
     m, cg = w.shape[:2]
-    out_sp = [(xp.shape[2 + i] - dilations[i] * (w.shape[2 + i] - 1) - 1) // strides[i] + 1 for i in range(nsp)]
+    out_sp = [
+        (xp.shape[2 + i] - dilations[i] * (w.shape[2 + i] - 1) - 1) // strides[i] + 1 for i in range(nsp)
+    ]
     xg = xp.reshape(n, group, c // group, *xp.shape[2:])
     wg = w.astype(acc).reshape(group, m // group, cg, *w.shape[2:])
     out = np.zeros((n, group, m // group, *out_sp), dtype=acc)
     for k in itertools.product(*(range(s) for s in w.shape[2:])):
-        sl = tuple(slice(k[i] * dilations[i], k[i] * dilations[i] + strides[i] * (out_sp[i] - 1) + 1, strides[i])
-                   for i in range(nsp))
+        sl = tuple(
+            slice(k[i] * dilations[i], k[i] * dilations[i] + strides[i] * (out_sp[i] - 1) + 1, strides[i])
+            for i in range(nsp)
+        )
         patch = xg[(slice(None), slice(None), slice(None), *sl)]  # n, g, cg, *out
         wk = wg[(slice(None), slice(None), slice(None), *k)]  # g, mg, cg
         out += np.einsum("ngc...,gmc->ngm...", patch, wk)

@@ -130,7 +130,9 @@ class UnaryOp(Op):
 def _erf(x: np.ndarray) -> np.ndarray:
     import math
 
-    return np.vectorize(math.erf, otypes=[np.float64])(x.astype(np.float64)) if x.size else x.astype(np.float64)
+    return (
+        np.vectorize(math.erf, otypes=[np.float64])(x.astype(np.float64)) if x.size else x.astype(np.float64)
+    )
 
 
 class Neg(UnaryOp):
