@@ -54,7 +54,8 @@ def small_cnn(rng: np.random.Generator) -> ir.ModuleOp:
     one = b.insert(nn.Constant.of(np.ones((1,), np.float32), loc="scale")).out
     z = b.create(nn.Mul, z, one, loc="scale").out  # a no-op the optimizer removes
     y = b.create(nn.Add, y, z, loc="residual").out
-    y = b.create(nn.ReduceMean, y, axes=(2, 3), keepdims=False, loc="pool").out
+    axes = b.insert(nn.Constant.of(np.array([2, 3]), loc="pool")).out
+    y = b.create(nn.ReduceMean, y, axes, keepdims=False, loc="pool").out
     y = b.create(nn.MatMul, y, weight("fc.weight", 8, 10), loc="fc").out
     y = b.create(nn.Softmax, y, axis=-1, loc="prob").out
     y.name_hint = "prob"

@@ -8,7 +8,8 @@ shapes it was given.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections import ChainMap
+from collections.abc import Mapping, MutableMapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -59,8 +60,10 @@ class Interpreter:
         terminator yields."""
         return self.run_block(region.block, args)
 
-    def run_block(self, block: Block, args: Sequence[Any], env: dict[Value, Any] | None = None) -> list[Any]:
-        env = dict(env) if env else {}
+    def run_block(
+        self, block: Block, args: Sequence[Any], env: MutableMapping[Value, Any] | None = None
+    ) -> list[Any]:
+        env = ChainMap({}, env) if env is not None else {}  # nested regions see the enclosing values
         for a, v in zip(block.args, args):
             env[a] = v
         frees = self._frees(block)

@@ -288,16 +288,25 @@ class Op(Operation):
         results: list[ResultDef] = []
         attrs: dict[str, AttrDef] = {}
         regions: list[RegionDef] = []
+
+        def place(fields: list, val: Any) -> None:
+            """A redeclared field keeps its base's position (a subclass may narrow an operand's types)."""
+            for i, f in enumerate(fields):
+                if f.name == val.name:
+                    fields[i] = val
+                    return
+            fields.append(val)
+
         for klass in reversed(cls.__mro__):
-            for key, val in vars(klass).items():
+            for val in vars(klass).values():
                 if isinstance(val, OperandDef):
-                    operands = [o for o in operands if o.name != key] + [val]
+                    place(operands, val)
                 elif isinstance(val, ResultDef):
-                    results = [r for r in results if r.name != key] + [val]
+                    place(results, val)
                 elif isinstance(val, AttrDef):
-                    attrs[key] = val
+                    attrs[val.name] = val
                 elif isinstance(val, RegionDef):
-                    regions = [r for r in regions if r.name != key] + [val]
+                    place(regions, val)
         for key in (
             [o.name for o in operands] + [r.name for r in results] + list(attrs) + [r.name for r in regions]
         ):

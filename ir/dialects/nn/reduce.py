@@ -7,35 +7,68 @@ from typing import Any, ClassVar
 
 import numpy as np
 from tritium.ir import dtypes as D
-from tritium.ir.attributes import BOOL, INT, INTS
+from tritium.ir.attributes import BOOL, INT
 from tritium.ir.dialects.nn.common import as_dtype, norm_axes, norm_axis, ttype
-from tritium.ir.opdef import Op, Pure, SameOperandsAndResultType, attr, operand, result
+from tritium.ir.opdef import Op, Pure, SameOperandsAndResultType, attr, operand, opt_operand, result
 from tritium.ir.types import TensorType
 
 
 class ReduceOp(Op):
-    """Reduce ``x`` over ``axes`` (all listed explicitly; frontends expand "all axes")."""
+    """Reduce ``x`` over the axes held by the ``axes`` operand (ONNX opset 18 form).
+
+    Without ``axes`` (or with an empty one) every axis is reduced, unless ``noop_with_empty_axes``,
+    which makes the op the identity. ``axes`` is usually a constant; `static_axes` reads it.
+    """
 
     traits = (Pure,)
     x = operand()
+    axes = opt_operand([D.i64])
     out = result()
-    axes = attr(INTS)
     keepdims = attr(BOOL, default=True)
+    noop_with_empty_axes = attr(BOOL, default=False)
     fn: ClassVar[Callable[..., Any]]
+
+    def static_axes(self) -> tuple[int, ...] | None:
+        """The normalized axes when they are known at build time (all axes when none are given)."""
+        rank = self.x.type.rank  # type: ignore[attr-defined]
+        if rank is None:
+            return None
+        if self.axes is None:
+            return () if self.noop_with_empty_axes else tuple(range(rank))
+        c = self.const(self.axes)
+        if c is None:
+            return None
+        if c.size == 0:
+            return () if self.noop_with_empty_axes else tuple(range(rank))
+        return norm_axes(self, [int(a) for a in c.reshape(-1)], rank)
 
     def infer(self) -> TensorType:
         x = ttype(self, self.x, "x")
+        if self.axes is not None:
+            at = ttype(self, self.axes, "axes")
+            if at.rank not in (None, 1):
+                self.fail(f"axes must be 1-D, found {at}")
+        axes = self.static_axes()
         if x.shape is None:
             return x
-        axes = norm_axes(self, self.axes, len(x.shape))
+        if axes is None:
+            n = self.axes.type.shape[0] if self.axes is not None and self.axes.type.shape else None  # type: ignore[union-attr]
+            if self.keepdims:
+                return TensorType((None,) * len(x.shape), x.dtype)
+            return TensorType(None if not isinstance(n, int) else (None,) * (len(x.shape) - n), x.dtype)
         if self.keepdims:
             return TensorType(tuple(1 if i in axes else d for i, d in enumerate(x.shape)), x.dtype)
         return TensorType(tuple(d for i, d in enumerate(x.shape) if i not in axes), x.dtype)
 
-    def reference(self, x: np.ndarray) -> np.ndarray:
-        axes = tuple(a % x.ndim for a in self.axes) if x.ndim else ()
+    def reference(self, x: np.ndarray, axes: np.ndarray | None) -> np.ndarray:
+        if axes is None or axes.size == 0:
+            if self.noop_with_empty_axes:
+                return x
+            ax: tuple[int, ...] = tuple(range(x.ndim))
+        else:
+            ax = tuple(int(a) % x.ndim for a in axes.reshape(-1))
         with np.errstate(all="ignore"):
-            y = type(self).fn(x, axis=axes, keepdims=self.keepdims)
+            y = type(self).fn(x, axis=ax, keepdims=self.keepdims)
         return as_dtype(np.asarray(y), self.results[0].type)
 
 
