@@ -9,10 +9,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from tritium.cli import opt
+from tritium.cli import inspect, opt
 from tritium.ir.diagnostics import TritiumError
 
-COMMANDS = {"opt": opt}
+COMMANDS = {"opt": opt, "inspect": inspect}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
