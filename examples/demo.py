@@ -10,6 +10,7 @@ import sys
 import time
 
 import numpy as np
+
 import tritium.ir as ir
 from tritium.ir import dtypes as D
 from tritium.ir.dialects import nn

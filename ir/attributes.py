@@ -16,6 +16,7 @@ from functools import cached_property
 from typing import Any
 
 import numpy as np
+
 from tritium.ir.dtypes import DType
 from tritium.ir.types import TensorType, Type
 

@@ -13,6 +13,7 @@ from collections.abc import Mapping, MutableMapping, Sequence
 from typing import Any
 
 import numpy as np
+
 from tritium.ir.core import Block, Operation, Region, Value
 from tritium.ir.diagnostics import TritiumError
 from tritium.ir.opdef import ConstantLike, Op, Terminator

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
+
 from tritium.ir.attributes import AttrKind, Location
 from tritium.ir.core import Operation, Region, Value
 from tritium.ir.diagnostics import VerifyError

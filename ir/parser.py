@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
 from tritium.ir.attributes import (
     Dense,
     FileLoc,

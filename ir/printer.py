@@ -17,6 +17,7 @@ import re
 from typing import Any
 
 import numpy as np
+
 from tritium.ir.attributes import Dense, Location, ResourceRef, SymbolRef, quote
 from tritium.ir.core import Block, Operation, Region, Value
 from tritium.ir.dtypes import DType

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
+
 from tritium.ir.diagnostics import TritiumError
 from tritium.ir.dtypes import DType
 

@@ -7,6 +7,7 @@ rewrite an op into other ops.
 from __future__ import annotations
 
 import numpy as np
+
 from tritium.ir.dialects import nn
 from tritium.ir.opdef import Commutative, constant_value
 from tritium.ir.rewriter import Rewriter

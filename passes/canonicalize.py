@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
 from tritium.ir.core import Operation, Value
 from tritium.ir.dialects import nn
 from tritium.ir.rewriter import Rewriter

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
 from tritium.ir.core import Operation
 from tritium.ir.interpreter import Interpreter
 from tritium.ir.opdef import ConstantLike, Op, Pure, constant_value

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
 from tritium.ir.core import Operation, Value
 from tritium.ir.diagnostics import TritiumError
 from tritium.ir.opdef import ConstantLike, Pure, Terminator

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+
 from tritium.ir.diagnostics import TritiumError
 from tritium.ir.interpreter import Interpreter
 from tritium.ir.types import TensorType, Type

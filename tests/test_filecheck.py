@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from tritium.cli import main as tritium_main
 
 ROOT = Path(__file__).parent / "filecheck"

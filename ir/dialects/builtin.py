@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
 from tritium.ir.attributes import STR, name_text, unquote_symbol
 from tritium.ir.core import Block, Region
 from tritium.ir.opdef import IsolatedFromAbove, Op, SymbolTable, attr, region

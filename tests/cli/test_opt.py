@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+
 import tritium.ir as ir
 from tritium.cli import main
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import ml_dtypes
 import numpy as np
 import pytest
+
 import tritium.ir as ir
 from tritium.ir.weights import WeightsFileError, load_tensors, save_tensors
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 import tritium.ir as ir
 
 NAMED = """func.func @main(%a: tensor<{n}x3xf32>, %b: tensor<{n}x3xf32>) -> tensor<{n}x3xf32> attributes {input_names = ["a", "b"], output_names = ["y"]} {

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import tritium.ir as ir
-from tritium.cli.diagnostics import expectations
 
+import tritium.ir as ir
 from tests.ir.op_cases import CASES
+from tritium.cli.diagnostics import expectations
 
 VERIFY_DIR = Path(__file__).parent.parent / "filecheck" / "verify"
 ALL_CASES = [(name, i, case) for name, cases in CASES.items() for i, case in enumerate(cases)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 import tritium.ir as ir
 from tritium.ir.dialects import nn
 

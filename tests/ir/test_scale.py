@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+
 import tritium.ir as ir
 from tritium.ir import dtypes as D
 from tritium.ir.dialects import nn

@@ -7,6 +7,7 @@ import dataclasses
 import ml_dtypes
 import numpy as np
 import pytest
+
 import tritium.ir as ir
 from tritium.ir import dtypes as D
 from tritium.ir.attributes import Dense

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 import tritium.ir as ir
 from tritium.ir.dialects import nn
 from tritium.passes import (

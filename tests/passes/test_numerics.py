@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 import tritium.ir as ir
 from tritium.passes import PassManager
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import numpy as np
 import onnx
+
 from tritium.frontends.onnx.proto import attribute_value
 from tritium.ir.attributes import NameLoc
 from tritium.ir.core import Region, Value

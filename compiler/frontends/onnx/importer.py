@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import onnx
+
 from tritium.frontends.onnx import converters  # noqa: F401  (registers every converter)
 from tritium.frontends.onnx.context import NodeContext, NodeError, UnsupportedNode
 from tritium.frontends.onnx.proto import OnnxFormatError, load_model, tensor_to_array, type_from_proto

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import onnx
 from onnx import AttributeProto, TensorProto
+
 from tritium.ir import dtypes as D
 from tritium.ir.diagnostics import TritiumError
 from tritium.ir.dtypes import DType

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+
 from tritium.ir.core import Operation, Value
 from tritium.ir.diagnostics import VerifyError
 from tritium.ir.types import Dim, TensorType, Type

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
 from tritium.ir.attributes import ELEMENTS, Dense, ResourceRef
 from tritium.ir.opdef import ConstantLike, Op, Pure, attr, result
 from tritium.ir.printer import Printer, attr_text

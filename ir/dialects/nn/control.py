@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
 from tritium.ir import dtypes as D
 from tritium.ir.opdef import Op, Terminator, operand, region, var_operand, var_result
 from tritium.ir.types import TensorType, Type, dims_compatible

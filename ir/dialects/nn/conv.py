@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+
 from tritium.ir import dtypes as D
 from tritium.ir.attributes import INT, INTS
 from tritium.ir.dialects.nn.common import as_dtype, ttype

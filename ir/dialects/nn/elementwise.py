@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
+
 from tritium.ir import dtypes as D
 from tritium.ir.core import Value
 from tritium.ir.dialects.nn.common import as_dtype, broadcast_shapes, ttype

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from tritium.ir import dtypes as D
 from tritium.ir.dialects.nn.common import as_dtype, broadcast_shapes, ttype
 from tritium.ir.opdef import Op, Pure, SameOperandsElementType, operand, result

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
+
 from tritium.ir import dtypes as D
 from tritium.ir.attributes import BOOL, INT
 from tritium.ir.dialects.nn.common import as_dtype, norm_axes, norm_axis, ttype

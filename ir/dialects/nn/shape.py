@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from tritium.ir import dtypes as D
 from tritium.ir.attributes import BOOL, INT, INTS
 from tritium.ir.core import Value

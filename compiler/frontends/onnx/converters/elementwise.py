@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from tritium.frontends.onnx.context import NodeContext
 from tritium.frontends.onnx.registry import converter
 from tritium.ir.core import Value
