@@ -171,6 +171,12 @@ class Parser:
 
     def resolve(self, name: str, pos: int, type: Type) -> Value:
         v = self.lookup(name)
+        if v is None and any(name in names for names, _ in self.scopes):
+            raise self.error(
+                f"%{name} is defined outside an isolated region (a function or kernel body) "
+                "and cannot be used inside it; pass it as an operand",
+                pos,
+            )
         if v is None:
             fwd = self.forward.get(name)
             if fwd is None:

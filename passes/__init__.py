@@ -3,7 +3,7 @@
 Importing this package registers every pass.
 """
 
-from tritium.passes import canonicalize, cse, dce, fold_constants  # noqa: F401  (registration)
+from tritium.passes import canonicalize, cse, dce, fold_constants, fuse_kernels  # noqa: F401  (registration)
 from tritium.passes.base import (
     PASS_REGISTRY,
     Pass,

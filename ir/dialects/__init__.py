@@ -1,5 +1,8 @@
-"""Dialects: builtin (module), func (functions), nn (graph ops). Importing this registers them all."""
+"""Dialects: builtin (module), func (functions), nn (graph ops), kernel (fused kernels).
 
-from tritium.ir.dialects import builtin, func, nn
+Importing this package registers them all.
+"""
 
-__all__ = ["builtin", "func", "nn"]
+from tritium.ir.dialects import builtin, func, kernel, nn
+
+__all__ = ["builtin", "func", "kernel", "nn"]

@@ -1,0 +1,279 @@
+"""fuse-kernels: group the ops of each function into kernel.fused ops (the kernel IR).
+
+Grouping walks the ops in order and merges an op into the group that produces its input when the
+policy (``fusion_policy.py``) allows it and the value between them has no other user, so nothing is
+computed twice and no intermediate that others need is lost. A merge that would let the group reach
+itself through an outside op (a cycle) is refused; the check walks the group graph.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from tritium.ir.attributes import Dense, fuse_locs
+from tritium.ir.core import Block, Operation, Region, Value
+from tritium.ir.dialects.kernel import Fused, Yield
+from tritium.ir.dialects.nn.constant import Constant
+from tritium.ir.opdef import Terminator
+from tritium.ir.rewriter import Rewriter
+from tritium.passes.base import Pass, register_pass
+from tritium.passes.fusion_policy import classify, takes_epilogue, takes_prologue
+
+
+class _Group:
+    __slots__ = ("id", "kind", "ops")
+
+    def __init__(self, gid: int, op: Operation, kind: str) -> None:
+        self.id = gid
+        self.ops: list[Operation] = [op]
+        self.kind = kind
+
+
+class Grouping:
+    """Ops -> groups, with the rules above. Exposed for tests and for the inspector."""
+
+    def __init__(self, block: Block) -> None:
+        self.block = block
+        self.group_of: dict[Operation, _Group] = {}
+        self.groups: list[_Group] = []
+        for op in block.ops:
+            if Terminator in op.TRAITS or isinstance(op, Constant):
+                continue
+            self.add(op)
+
+    def producer_group(self, v: Value) -> _Group | None:
+        op = v.defining_op
+        return self.group_of.get(op) if op is not None else None
+
+    def add(self, op: Operation) -> None:
+        kind = classify(op)
+        g = _Group(len(self.groups), op, kind)
+        self.groups.append(g)
+        self.group_of[op] = g
+        if kind == "elementwise":
+            self.fuse_as_epilogue(g, op)
+        elif kind == "reduction":
+            self.fuse_prologues(g, op)
+
+    def sole_user_is(self, v: Value, op: Operation) -> bool:
+        return bool(v.uses) and all(u.op is op for u in v.uses)
+
+    def fuse_as_epilogue(self, g: _Group, op: Operation) -> None:
+        """Merge elementwise ``op`` into the group producing one of its operands."""
+        for v in op.operands:
+            p = self.producer_group(v)
+            if p is None or p is g or not takes_epilogue(p.kind) or not self.sole_user_is(v, op):
+                continue
+            if self.would_cycle(p, g):
+                continue
+            self.merge(p, g)
+            return
+
+    def fuse_prologues(self, g: _Group, op: Operation) -> None:
+        """Merge elementwise-only producer groups whose value only this reduction reads."""
+        for v in op.operands:
+            p = self.producer_group(v)
+            if p is None or p is g or p.kind != "elementwise" or not takes_prologue(g.kind):
+                continue
+            if not self.sole_user_is(v, op) or self.external_outputs(p) != [v] or self.would_cycle(p, g):
+                continue
+            self.merge(p, g, keep_kind=g.kind)
+            g = self.group_of[op]
+
+    def external_outputs(self, g: _Group) -> list[Value]:
+        inside = set(g.ops)
+        return [r for o in g.ops for r in o.results if any(u.op not in inside for u in r.uses)]
+
+    def would_cycle(self, src: _Group, dst: _Group) -> bool:
+        """True when ``dst`` is reachable from ``src`` through a group other than the two."""
+        seen: set[int] = set()
+        stack = [u for u in self.consumers(src) if u is not dst]
+        while stack:
+            g = stack.pop()
+            if g.id in seen:
+                continue
+            seen.add(g.id)
+            if g is dst:
+                return True
+            stack.extend(self.consumers(g))
+        return False
+
+    def consumers(self, g: _Group) -> Iterable[_Group]:
+        out: dict[int, _Group] = {}
+        inside = set(g.ops)
+        for o in g.ops:
+            for r in o.results:
+                for u in r.uses:
+                    if u.op not in inside:
+                        h = self.group_of.get(u.op) or self.group_of.get(_top_level(u.op, self.block))
+                        if h is not None:
+                            out[h.id] = h
+        return out.values()
+
+    def merge(self, keep: _Group, gone: _Group, keep_kind: str | None = None) -> None:
+        """Move ``gone``'s ops into ``keep`` (ordered as in the block)."""
+        order = {op: i for i, op in enumerate(self.block.ops)} if len(keep.ops) + len(gone.ops) > 2 else None
+        keep.ops = keep.ops + gone.ops
+        if order is not None:
+            keep.ops.sort(key=order.__getitem__)
+        if keep_kind is not None:
+            keep.kind = keep_kind
+        for op in gone.ops:
+            self.group_of[op] = keep
+        gone.ops = []
+
+    def live_groups(self) -> list[_Group]:
+        return [g for g in self.groups if g.ops]
+
+
+def _top_level(op: Operation, block: Block) -> Operation:
+    while op.parent is not block and op.parent_op is not None:
+        op = op.parent_op
+    return op
+
+
+@register_pass
+@dataclass(frozen=True)
+class FuseKernels(Pass):
+    """Group every op of each function into ``kernel.fused`` ops.
+
+    Requires: valid nn-dialect IR. Guarantees: every op other than constants and the terminator is
+    inside exactly one kernel.fused; anchors (conv/matmul/attention) carry their elementwise
+    epilogues, reductions their elementwise prologues and epilogues, elementwise chains are one
+    kernel; no op is duplicated (small inline constants are copied into the kernels that use them);
+    the kernel graph has no cycles; values and types are unchanged.
+    """
+
+    name = "fuse-kernels"
+
+    def run(self, module: Any) -> dict[str, int]:
+        stats = {"kernels": 0, "ops fused": 0}
+        for func in module.functions:
+            grouping = Grouping(func.block)
+            for g in grouping.live_groups():
+                outlined = outline(g.ops, g.kind)
+                stats["kernels"] += 1
+                stats["ops fused"] += len(outlined.ops)
+            sort_topologically(func.block)
+        return stats
+
+
+def outline(ops: list[Operation], kind: str) -> Fused:
+    """Move ``ops`` (in block order) into a new kernel.fused placed where the last of them was.
+
+    Values the ops read from outside become operands (block arguments), except small inline
+    constants, which are copied into the body; values used outside become results.
+    """
+    block = ops[0].parent
+    assert block is not None
+    inside = set(ops)
+    inputs: list[Value] = []
+    inlined: dict[Value, Constant] = {}
+    for op in ops:
+        for nested in op.walk():
+            for v in nested.operands:
+                if _defined_inside(v, inside) or v in inlined or v in inputs:
+                    continue
+                d = v.defining_op
+                if isinstance(d, Constant) and isinstance(d.value, Dense):
+                    inlined[v] = d
+                else:
+                    inputs.append(v)
+    outputs = [r for op in ops for r in op.results if any(not _within(u.op, inside) for u in r.uses)]
+    body = Block([v.type for v in inputs], [v.name_hint for v in inputs])
+    fused = Fused.build(
+        inputs,
+        kind=kind,
+        regions=[Region([body])],
+        result_types=[r.type for r in outputs],
+        loc=fuse_locs(*(op.loc for op in ops)),
+    )
+    rw = Rewriter()
+    with rw.at(before=ops[-1]):
+        rw.insert(fused)
+    for v, c in inlined.items():
+        copy = body_insert(body, Constant.build(value=c.value, loc=c.loc))
+        copy.out.name_hint = v.name_hint
+        _redirect(v, copy.out, lambda op: _within(op, inside))
+    for a, v in zip(body.args, inputs):
+        _redirect(v, a, lambda op: _within(op, inside))
+    for op in ops:
+        rw.detach_op(op)
+        body_insert(body, op)
+    body_insert(body, Yield.build(outputs))
+    for new, old in zip(fused.results, outputs):
+        new.name_hint = old.name_hint
+        _redirect(old, new, lambda op: op.parent is not body)
+    return fused
+
+
+def body_insert(block: Block, op: Operation) -> Any:
+    block._insert(op, None)
+    return op
+
+
+def _within(op: Operation, group: set[Operation]) -> bool:
+    """``op`` is one of ``group`` or nested in one of them."""
+    cur: Operation | None = op
+    while cur is not None:
+        if cur in group:
+            return True
+        cur = cur.parent_op
+    return False
+
+
+def _defined_inside(v: Value, group: set[Operation]) -> bool:
+    owner = v.owner
+    op = owner if isinstance(owner, Operation) else owner.parent_op
+    return op is not None and _within(op, group)
+
+
+def _redirect(old: Value, new: Value, where: Any) -> None:
+    for use in list(old.uses):
+        if where(use.op):
+            use.op._set_operand(use.index, new)
+
+
+def sort_topologically(block: Block) -> None:
+    """Reorder ``block`` so that every value is defined before its uses (stable otherwise)."""
+    ops = list(block.ops)
+    pos = {op: i for i, op in enumerate(ops)}
+    placed: set[Operation] = set()
+    order: list[Operation] = []
+
+    def deps(op: Operation) -> list[Operation]:
+        out = []
+        for nested in op.walk():
+            for v in nested.operands:
+                d = v.defining_op
+                while d is not None and d.parent is not block:
+                    d = d.parent_op
+                if d is not None and d is not op:
+                    out.append(d)
+        return out
+
+    def visit(op: Operation) -> None:
+        stack = [(op, False)]
+        while stack:
+            cur, expanded = stack.pop()
+            if cur in placed:
+                continue
+            if expanded:
+                placed.add(cur)
+                order.append(cur)
+                continue
+            stack.append((cur, True))
+            for d in sorted(deps(cur), key=pos.__getitem__, reverse=True):
+                if d not in placed:
+                    stack.append((d, False))
+
+    for op in ops:
+        visit(op)
+    if order == ops:
+        return
+    for op in ops:
+        block._unlink(op)
+    for op in order:
+        block._insert(op, None)

@@ -1,0 +1,86 @@
+"""Which nn ops fuse how: the one table the fusion pass reads.
+
+- anchors (conv, matmul, attention) start a kernel and absorb elementwise epilogues;
+- reductions (softmax, norms, pooling, reduce ops) absorb elementwise prologues and epilogues;
+- elementwise ops (the ``Elementwise`` trait, and the listed extras) chain together;
+- views change only the shape (free at run time); data movement copies; everything else runs alone.
+"""
+
+from __future__ import annotations
+
+from tritium.ir.core import Operation
+from tritium.ir.opdef import Elementwise
+
+ANCHORS = {
+    "nn.conv": "conv",
+    "nn.conv_transpose": "conv",
+    "nn.matmul": "matmul",
+    "nn.gemm": "matmul",
+    "nn.attention": "attention",
+}
+REDUCTIONS = {
+    "nn.softmax",
+    "nn.log_softmax",
+    "nn.reduce_sum",
+    "nn.reduce_mean",
+    "nn.reduce_max",
+    "nn.reduce_min",
+    "nn.reduce_prod",
+    "nn.reduce_l1",
+    "nn.reduce_l2",
+    "nn.reduce_sum_square",
+    "nn.reduce_log_sum",
+    "nn.reduce_log_sum_exp",
+    "nn.layer_normalization",
+    "nn.rms_normalization",
+    "nn.group_normalization",
+    "nn.instance_normalization",
+    "nn.max_pool",
+    "nn.average_pool",
+    "nn.global_average_pool",
+    "nn.global_max_pool",
+    "nn.lp_pool",
+    "nn.arg_max",
+    "nn.arg_min",
+}
+ELEMENTWISE_EXTRA = {"nn.cast", "nn.clip", "nn.where", "nn.batch_normalization"}
+VIEWS = {"nn.reshape", "nn.squeeze", "nn.unsqueeze", "nn.flatten"}
+DATA_MOVEMENT = {
+    "nn.transpose",
+    "nn.concat",
+    "nn.slice",
+    "nn.gather",
+    "nn.gather_elements",
+    "nn.pad",
+    "nn.resize",
+    "nn.split",
+    "nn.expand",
+    "nn.tile",
+    "nn.depth_to_space",
+    "nn.space_to_depth",
+}
+
+
+def classify(op: Operation) -> str:
+    """One of: conv, matmul, attention, reduction, elementwise, view, data_movement, other."""
+    if op.name in ANCHORS:
+        return ANCHORS[op.name]
+    if op.name in REDUCTIONS:
+        return "reduction"
+    if Elementwise in op.TRAITS or op.name in ELEMENTWISE_EXTRA:
+        return "elementwise"
+    if op.name in VIEWS:
+        return "view"
+    if op.name in DATA_MOVEMENT:
+        return "data_movement"
+    return "other"
+
+
+def takes_epilogue(kind: str) -> bool:
+    """Kernels of this kind can apply elementwise ops to their result before storing it."""
+    return kind in ("conv", "matmul", "attention", "reduction", "elementwise")
+
+
+def takes_prologue(kind: str) -> bool:
+    """Kernels of this kind can apply elementwise ops to an input as they load it."""
+    return kind in ("reduction", "elementwise")
