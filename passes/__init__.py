@@ -3,7 +3,14 @@
 Importing this package registers every pass.
 """
 
-from tritium.passes import canonicalize, cse, dce, fold_constants, fuse_kernels  # noqa: F401  (registration)
+from tritium.passes import (  # noqa: F401  (registration)
+    canonicalize,
+    cse,
+    dce,
+    fold_constants,
+    fuse_kernels,
+    plan_memory,
+)
 from tritium.passes.base import (
     PASS_REGISTRY,
     Pass,
