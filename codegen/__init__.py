@@ -1,1 +1,24 @@
-"""tritium.codegen"""
+"""tritium.codegen: kernel IR -> Triton source, kernel templates, autotuning.
+
+`kernel_for(fused)` picks the generator for a kernel.fused op, or returns None when no generated
+kernel exists for it (the runtime then runs the op's reference on the host and says so).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tritium.codegen.pointwise import PointwiseKernel, Unsupported
+
+
+def kernel_for(fused: Any) -> Any | None:
+    """A generated kernel for ``fused`` (an object with ``source`` and ``__call__(inputs, outputs)``)."""
+    try:
+        if fused.kind == "elementwise":
+            return PointwiseKernel(fused)
+    except (Unsupported, NotImplementedError):
+        return None
+    return None
+
+
+__all__ = ["PointwiseKernel", "Unsupported", "kernel_for"]

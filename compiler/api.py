@@ -24,16 +24,34 @@ def load_any(model: Any, name: str | None = None) -> Any:
     return import_onnx(model, name)
 
 
-def compile(model: Any, *, device: str = "cpu", backend: str = "reference", name: str | None = None) -> Any:
+def compile(
+    model: Any,
+    *,
+    device: str | None = None,
+    backend: str = "triton",
+    name: str | None = None,
+    opt_level: int = 2,
+    pipeline: str | None = None,
+) -> Any:
     """Compile ``model`` (ONNX path, bytes or ModelProto; a .tir file; or a Module) into an engine.
 
-    ``backend="reference"`` runs the numpy reference semantics on the CPU: the ground truth the
-    optimizing backend is checked against.
+    ``backend="triton"`` optimizes the graph into fused kernels and generates Triton code for them;
+    it runs on the GPU when there is one (``device="cuda"``) and under Triton's interpreter on the CPU
+    otherwise. ``backend="reference"`` runs the numpy reference semantics, the ground truth.
+    ``pipeline`` overrides the default pass pipeline of ``opt_level``.
     """
-    if backend != "reference":
-        raise TritiumError(f"backend '{backend}' is not available yet; use backend='reference'")
-    if device != "cpu":
-        raise TritiumError(f"the reference backend runs on the CPU; device '{device}' is not supported")
-    from tritium.runtime.reference import ReferenceEngine
+    module = load_any(model, name)
+    if backend == "reference":
+        if device not in (None, "cpu"):
+            raise TritiumError(f"the reference backend runs on the CPU; device '{device}' is not supported")
+        from tritium.runtime.reference import ReferenceEngine
 
-    return ReferenceEngine(load_any(model, name))
+        return ReferenceEngine(module)
+    if backend != "triton":
+        raise TritiumError(f"unknown backend '{backend}' (expected 'triton' or 'reference')")
+    from tritium.passes import PassManager
+    from tritium.passes.pipelines import pipeline_for
+    from tritium.runtime.engine import Engine
+
+    PassManager(pipeline if pipeline is not None else pipeline_for(opt_level)).run(module)
+    return Engine(module, device)

@@ -33,14 +33,15 @@ def small_model(op: str = "Relu", weight: np.ndarray | None = None) -> onnx.Mode
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 
 
-def test_compile_runs_numpy_and_torch(rng: np.random.Generator, tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["reference", "triton"])
+def test_compile_runs_numpy_and_torch(backend: str, rng: np.random.Generator, tmp_path: Path) -> None:
     model = small_model()
     path = tmp_path / "m.onnx"
     onnx.save(model, path)
     x = rng.standard_normal((5, 3)).astype(np.float32)
     w = np.arange(12, dtype=np.float32).reshape(3, 4) / 10
     for source in (str(path), model.SerializeToString(), model):
-        engine = tr.compile(source)
+        engine = tr.compile(source, backend=backend)
         out = engine({"x": x})
         np.testing.assert_allclose(out["y"], np.maximum(x @ w, 0), rtol=1e-6)
     t = engine({"x": torch.from_numpy(x)})["y"]
@@ -50,7 +51,7 @@ def test_compile_runs_numpy_and_torch(rng: np.random.Generator, tmp_path: Path) 
 
 
 def test_weights_are_named_resources() -> None:
-    engine = tr.compile(small_model())
+    engine = tr.compile(small_model(), backend="reference")
     assert "w" in engine.module.resources  # addressable by the ONNX initializer name (refit)
     from tritium.ir import print_ir
 
@@ -133,7 +134,7 @@ def test_inspect_onnx(tmp_path: Path) -> None:
 
 
 def test_inspect_tir(tmp_path: Path) -> None:
-    engine = tr.compile(small_model())
+    engine = tr.compile(small_model(), backend="reference")
     from tritium.ir import save_module
 
     save_module(engine.module, tmp_path / "m.tir")

@@ -1,0 +1,193 @@
+"""Elementwise nn ops as Triton expressions: the codegen rule of each op, in one table.
+
+A rule takes the op and the Triton expressions of its operands (already in the compute type: float32
+for every float type, the integer type itself for integers) and returns the expression of its result.
+Templates use the same rules for their epilogues, so any op listed here fuses into any kernel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from tritium.ir.core import Operation
+from tritium.ir.dtypes import DType
+from tritium.ir.types import TensorType
+
+Rule = Callable[[Operation, list[str]], str]
+RULES: dict[str, Rule] = {}
+
+TL_TYPES = {
+    "f32": "tl.float32",
+    "f16": "tl.float16",
+    "bf16": "tl.bfloat16",
+    "f64": "tl.float64",
+    "i64": "tl.int64",
+    "i32": "tl.int32",
+    "i16": "tl.int16",
+    "i8": "tl.int8",
+    "ui8": "tl.uint8",
+    "ui16": "tl.uint16",
+    "ui32": "tl.uint32",
+    "ui64": "tl.uint64",
+    "i1": "tl.int1",
+    "f8E4M3FN": "tl.float8e4nv",
+    "f8E5M2": "tl.float8e5",
+}
+
+
+def compute_type(dt: DType) -> str:
+    """The Triton type values of ``dt`` are computed in (floats widen to float32, f64 stays)."""
+    if dt.is_float:
+        return "tl.float64" if dt.name == "f64" else "tl.float32"
+    if dt.name not in TL_TYPES:
+        raise NotImplementedError(f"element type {dt} has no Triton type")
+    return TL_TYPES[dt.name]
+
+
+def storage_type(dt: DType) -> str:
+    if dt.name not in TL_TYPES:
+        raise NotImplementedError(f"element type {dt} has no Triton type")
+    return TL_TYPES[dt.name]
+
+
+def rule(*names: str) -> Callable[[Rule], Rule]:
+    def register(fn: Rule) -> Rule:
+        for n in names:
+            RULES[n] = fn
+        return fn
+
+    return register
+
+
+def _dtype(op: Operation, i: int = 0) -> DType:
+    t = op.results[i].type
+    assert isinstance(t, TensorType)
+    return t.dtype
+
+
+def _is_float(op: Operation) -> bool:
+    return _dtype(op).is_float
+
+
+def literal(value: Any, dt: DType) -> str:
+    """A Python literal Triton will accept for a scalar of ``dt``."""
+    if dt.kind == "bool":
+        return "1" if bool(value) else "0"
+    if dt.is_float:
+        x = float(value)
+        if x != x:
+            return "float('nan')"
+        if x in (float("inf"), float("-inf")):
+            return f"float('{x}')"
+        return repr(x)
+    return str(int(value))
+
+
+_BINARY = {"nn.add": "({0} + {1})", "nn.sub": "({0} - {1})", "nn.mul": "({0} * {1})"}
+
+
+@rule(*_BINARY)
+def _arith(op: Operation, a: list[str]) -> str:
+    return _BINARY[op.name].format(*a)
+
+
+@rule("nn.div")
+def _div(op: Operation, a: list[str]) -> str:
+    if _is_float(op):
+        return f"({a[0]} / {a[1]})"
+    # ONNX integer division truncates toward zero; Triton's // does too for integers (C semantics).
+    return f"({a[0]} // {a[1]})"
+
+
+@rule("nn.max")
+def _max(op: Operation, a: list[str]) -> str:
+    return f"tl.maximum({a[0]}, {a[1]})"
+
+
+@rule("nn.min")
+def _min(op: Operation, a: list[str]) -> str:
+    return f"tl.minimum({a[0]}, {a[1]})"
+
+
+@rule("nn.pow")
+def _pow(op: Operation, a: list[str]) -> str:
+    if not _is_float(op):
+        raise NotImplementedError("integer pow has no generated kernel")
+    b = op.operand(1)
+    from tritium.ir.opdef import constant_value
+
+    c = constant_value(b)
+    if c is not None and c.size == 1:
+        e = float(c.reshape(-1)[0])
+        if e == 2.0:
+            return f"({a[0]} * {a[0]})"
+        if e == 3.0:
+            return f"({a[0]} * {a[0]} * {a[0]})"
+        if e == 0.5:
+            return f"tl.sqrt({a[0]})"
+        if e == 1.0:
+            return a[0]
+    # x ** y = exp2(y * log2|x|), with the sign of x for odd integer y (ONNX/numpy semantics).
+    return (
+        f"tl.where({a[0]} == 0, tl.where({a[1]} == 0, 1.0, 0.0), tl.exp2({a[1]} * tl.log2(tl.abs({a[0]})))"
+        f" * tl.where(({a[0]} < 0) & ({a[1]} % 2 == 1), -1.0, 1.0))"
+    )
+
+
+@rule("nn.neg")
+def _neg(op: Operation, a: list[str]) -> str:
+    return f"(-{a[0]})"
+
+
+@rule("nn.abs")
+def _abs(op: Operation, a: list[str]) -> str:
+    return f"tl.abs({a[0]})"
+
+
+@rule("nn.exp")
+def _exp(op: Operation, a: list[str]) -> str:
+    return f"tl.exp({a[0]})"
+
+
+@rule("nn.log")
+def _log(op: Operation, a: list[str]) -> str:
+    return f"tl.log({a[0]})"
+
+
+@rule("nn.sqrt")
+def _sqrt(op: Operation, a: list[str]) -> str:
+    return f"tl.sqrt({a[0]})"
+
+
+@rule("nn.erf")
+def _erf(op: Operation, a: list[str]) -> str:
+    return f"tl.erf({a[0]})"
+
+
+@rule("nn.relu")
+def _relu(op: Operation, a: list[str]) -> str:
+    return f"tl.maximum({a[0]}, 0)"
+
+
+@rule("nn.sigmoid")
+def _sigmoid(op: Operation, a: list[str]) -> str:
+    return f"tl.sigmoid({a[0]})"
+
+
+@rule("nn.tanh")
+def _tanh(op: Operation, a: list[str]) -> str:
+    # tanh(x) = sign(x) (1 - e) / (1 + e), e = exp(-2|x|); a short series near 0 avoids cancellation.
+    x = a[0]
+    return (
+        f"tl.where(tl.abs({x}) < 0.0625, {x} * (1.0 - {x} * {x} * (0.3333333333 - 0.1333333333 * {x} * {x})),"
+        f" tl.where({x} < 0, -1.0, 1.0) * (1.0 - tl.exp(-2.0 * tl.abs({x}))) / (1.0 + tl.exp(-2.0 * tl.abs({x}))))"
+    )
+
+
+def lower(op: Operation, args: list[str]) -> str:
+    """The Triton expression for ``op`` (NotImplementedError when it has no rule)."""
+    fn = RULES.get(op.name)
+    if fn is None:
+        raise NotImplementedError(f"{op.describe()} has no Triton lowering rule")
+    return fn(op, args)

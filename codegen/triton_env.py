@@ -1,0 +1,93 @@
+"""Loading generated Triton source, on a GPU or under Triton's CPU interpreter.
+
+Generated kernels are plain Python modules. Triton's ``@jit`` reads a function's source with
+``inspect``, so each module is written to a cache folder named by the hash of its text and imported
+from there; the same source is never written twice. ``TRITON_INTERPRET=1`` (set by the runtime when
+there is no GPU) makes the same kernels run on the CPU, which is how CI tests code generation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import sys
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("TRITIUM_CACHE_DIR") or os.path.join(
+        tempfile.gettempdir(), f"tritium-{os.getuid()}"
+    )
+    path = Path(root) / "kernels"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def use_interpreter() -> bool:
+    """True when kernels must run under Triton's CPU interpreter (no CUDA device)."""
+    if os.environ.get("TRITON_INTERPRET") == "1":
+        return True
+    try:
+        import torch
+
+        return not torch.cuda.is_available()
+    except ImportError:
+        return True
+
+
+def ensure_mode() -> None:
+    """Set TRITON_INTERPRET before any kernel is decorated, when there is no GPU."""
+    if use_interpreter():
+        os.environ["TRITON_INTERPRET"] = "1"
+
+
+def source_hash(source: str) -> str:
+    return hashlib.sha256(source.encode()).hexdigest()[:20]
+
+
+_loaded: dict[str, ModuleType] = {}
+
+
+def load_source(source: str, stem: str) -> ModuleType:
+    """Import ``source`` as a module (cached by content)."""
+    ensure_mode()
+    key = f"{stem}_{source_hash(source)}"
+    mod = _loaded.get(key)
+    if mod is not None:
+        return mod
+    path = cache_dir() / f"{key}.py"
+    if not path.exists() or path.read_text() != source:
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(source)
+        os.replace(tmp, path)
+    spec = importlib.util.spec_from_file_location(f"tritium_kernels.{key}", path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    _loaded[key] = mod
+    return mod
+
+
+@lru_cache(maxsize=1)
+def triton_version() -> str:
+    import triton
+
+    return str(triton.__version__)
+
+
+@lru_cache(maxsize=1)
+def features() -> dict[str, Any]:
+    """What this Triton offers (3.6 on the GPU machine, newer here): checked, never assumed."""
+    import triton.language as tl
+
+    return {
+        "erf": hasattr(tl, "erf") or hasattr(tl.math, "erf"),
+        "tanh": hasattr(tl, "tanh"),
+        "sigmoid": hasattr(tl, "sigmoid"),
+    }
