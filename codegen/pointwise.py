@@ -229,7 +229,7 @@ class PointwiseKernel:
         args: list[Any] = [*inputs, *outputs, int(np.prod(out_shape)) if rank else 1]
         if "size1" in self.params:
             args += sizes[1:]
-        for i, (x, plan) in enumerate(zip(inputs, self.layout.inputs)):
+        for x, plan in zip(inputs, self.layout.inputs):
             if plan.broadcast is None or not any(plan.broadcast):
                 continue
             shape = (1,) * (rank - x.dim()) + tuple(x.shape)
