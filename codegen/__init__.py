@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from tritium.codegen.pointwise import PointwiseKernel, Unsupported
+from tritium.codegen.indexing import Unsupported
+from tritium.codegen.pointwise import PointwiseKernel
+from tritium.codegen.reduction import RowKernel
 
 
 def kernel_for(fused: Any) -> Any | None:
@@ -16,9 +18,11 @@ def kernel_for(fused: Any) -> Any | None:
     try:
         if fused.kind == "elementwise":
             return PointwiseKernel(fused)
+        if fused.kind == "reduction":
+            return RowKernel(fused)
     except (Unsupported, NotImplementedError):
         return None
     return None
 
 
-__all__ = ["PointwiseKernel", "Unsupported", "kernel_for"]
+__all__ = ["PointwiseKernel", "RowKernel", "Unsupported", "kernel_for"]

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from tritium.codegen.indexing import Unsupported
 from tritium.codegen.lowering import compute_type, literal, lower
 from tritium.ir.core import Value
 from tritium.ir.dialects.kernel import Fused, Yield
@@ -21,10 +22,6 @@ from tritium.ir.printer import Printer
 from tritium.ir.types import TensorType
 
 DEFAULT_BLOCK = 1024
-
-
-class Unsupported(Exception):
-    """The group has no generated kernel (the runtime falls back to the host reference)."""
 
 
 def ident(name: str | None, default: str) -> str:
