@@ -95,7 +95,7 @@ class RowKernel:
     def _axes(a: Operation, rank: int) -> tuple[int, ...]:
         if a.name in REDUCE:
             ax = a.static_axes()  # type: ignore[attr-defined]
-            if ax is None or a.attributes.get("noop_with_empty_axes") and not ax:
+            if ax is None or (a.attributes.get("noop_with_empty_axes") and not ax):
                 raise Unsupported("axes unknown at build time")
             return tuple(sorted(ax))
         axis = a.attributes.get("axis", -1) % rank
