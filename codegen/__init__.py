@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tritium.codegen.gemm import MatmulKernel
 from tritium.codegen.indexing import Unsupported
 from tritium.codegen.pointwise import PointwiseKernel
 from tritium.codegen.reduction import RowKernel
@@ -20,9 +21,11 @@ def kernel_for(fused: Any) -> Any | None:
             return PointwiseKernel(fused)
         if fused.kind == "reduction":
             return RowKernel(fused)
+        if fused.kind == "matmul":
+            return MatmulKernel(fused)
     except (Unsupported, NotImplementedError):
         return None
     return None
 
 
-__all__ = ["PointwiseKernel", "RowKernel", "Unsupported", "kernel_for"]
+__all__ = ["MatmulKernel", "PointwiseKernel", "RowKernel", "Unsupported", "kernel_for"]

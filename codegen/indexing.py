@@ -151,3 +151,16 @@ class Space:
                 if not op.broadcast[s][j]:
                     out.append(contiguous[g[-1]])
         return out
+
+    def group_strides(self, i: int, dim_strides: list[int]) -> list[int]:
+        """Strides of operand ``i`` per non-broadcast merged dim, given its stride along each dim of
+        the space (0 where it broadcasts); for operands that are not contiguous in the space."""
+        op = self.operands[i]
+        if op.scalar:
+            return []
+        out = []
+        for s, seg in enumerate(self.segments):
+            for j, g in enumerate(seg.groups):
+                if not op.broadcast[s][j]:
+                    out.append(dim_strides[g[-1]])
+        return out

@@ -1,0 +1,246 @@
+"""The GEMM template: (batched) matrix products with an elementwise epilogue.
+
+    out[..., m, n] = epilogue(sum_k a[..., m, k] * b[..., k, n], extra inputs at [..., m, n])
+
+Tiles of BLOCK_M x BLOCK_N accumulate in float32 over BLOCK_K steps (tl.dot: tensor cores for f16 and
+bf16; IEEE float32 for f32, so float32 engines stay within 1e-4 of the reference). Programs walk the
+output in groups of GROUP_M rows of tiles for L2 reuse. When ``b`` has no batch dims and ``a`` is
+not broadcast, the batch dims fold into M: one large GEMM instead of many small ones. The epilogue
+(bias, activation, residual add, scale, cast: any elementwise chain) runs on the accumulator before
+the single store, with its extra inputs indexed by broadcasting.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tritium.codegen.indexing import Space, Unsupported
+from tritium.codegen.lowering import compute_type, literal, lower
+from tritium.codegen.pointwise import ident, ir_comment, kernel_name
+from tritium.ir.core import Value
+from tritium.ir.dialects.kernel import Fused, Yield
+from tritium.ir.dialects.nn.constant import Constant
+from tritium.ir.types import TensorType
+from tritium.passes.fusion_policy import classify
+
+DEFAULT_CONFIG = {"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_K": 32, "GROUP_M": 8, "num_warps": 4, "num_stages": 3}
+INTERPRETER_CONFIG = {
+    "BLOCK_M": 32,
+    "BLOCK_N": 32,
+    "BLOCK_K": 32,
+    "GROUP_M": 4,
+    "num_warps": 4,
+    "num_stages": 1,
+}
+
+
+def _shape(v: Value) -> tuple:
+    t = v.type
+    if not isinstance(t, TensorType) or t.shape is None:
+        raise Unsupported(f"value of type {t}")
+    return t.shape
+
+
+class MatmulKernel:
+    kind = "gemm"
+
+    def __init__(self, fused: Fused) -> None:
+        self.fused = fused
+        body = [op for op in fused.body.block.ops if not isinstance(op, (Yield, Constant))]
+        if not body or body[0].name != "nn.matmul" or any(classify(op) != "elementwise" for op in body[1:]):
+            raise Unsupported("not a matmul followed by elementwise ops")
+        self.anchor = mm = body[0]
+        self.epilogue = [op for op in fused.body.block.ops if op is not mm and not isinstance(op, Yield)]
+        args = list(fused.body.block.args)
+        if mm.operand(0) not in args or mm.operand(1) not in args:
+            raise Unsupported("matmul operands computed inside the kernel")
+        a_shape, b_shape = _shape(mm.operand(0)), _shape(mm.operand(1))
+        if len(a_shape) < 2 or len(b_shape) < 2:
+            raise Unsupported("1-D matmul operands")
+        dt = mm.operand(0).type.dtype  # type: ignore[attr-defined]
+        if not dt.is_float:
+            raise Unsupported("integer matmul runs on the host")
+        self.dtype = dt
+        self.out_shape = _shape(mm.results[0])
+        self.batch_rank = len(self.out_shape) - 2
+        batch = self.out_shape[:-2]
+        a_batch = (1,) * (self.batch_rank - (len(a_shape) - 2)) + tuple(a_shape[:-2])
+        self.fold = len(b_shape) == 2 and all(x == y for x, y in zip(a_batch, batch))
+        r = len(self.out_shape)
+        for v in fused.yield_op().values:
+            if _shape(v) != self.out_shape:
+                raise Unsupported("a kernel result that is not the matmul's output shape")
+        self.a_index, self.b_index = args.index(mm.operand(0)), args.index(mm.operand(1))
+        self.extra = [a for a in args if a not in (mm.operand(0), mm.operand(1))]
+        if self.fold:
+            segs = [("m", list(range(r - 1))), ("n", [r - 1])]
+        else:
+            segs = [("b", list(range(self.batch_rank))), ("m", [r - 2]), ("n", [r - 1])]
+        self.space = Space(self.out_shape, segs, [_shape(a) for a in self.extra])
+        self.batch_space = (
+            None
+            if self.fold
+            else Space(batch, [("b", list(range(self.batch_rank)))], [a_shape[:-2], b_shape[:-2]])
+        )
+        self.name = kernel_name(fused)
+        self.source = self._generate()
+        self._fn: Any = None
+
+    # -- source ----------------------------------------------------------------------------------
+    def _generate(self) -> str:
+        args = list(self.fused.body.block.args)
+        mm = self.anchor
+        n_out = len(self.fused.results)
+        params = [f"in{i}_ptr" for i in range(len(args))] + [f"out{i}_ptr" for i in range(n_out)]
+        params += ["M", "N", "K", "stride_am", "stride_ak", "stride_bk", "stride_bn"]
+        lines = [
+            "    pid = tl.program_id(0)",
+            "    num_pid_m = tl.cdiv(M, BLOCK_M)",
+            "    num_pid_n = tl.cdiv(N, BLOCK_N)",
+            "    group = pid // (GROUP_M * num_pid_n)",
+            "    first_m = group * GROUP_M",
+            "    group_size = tl.minimum(num_pid_m - first_m, GROUP_M)",
+            "    pid_m = first_m + (pid % (GROUP_M * num_pid_n)) % group_size",
+            "    pid_n = (pid % (GROUP_M * num_pid_n)) // group_size",
+            "    rm = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)",
+            "    rn = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)",
+            "    rk = tl.arange(0, BLOCK_K)",
+        ]
+        a_base, b_base = f"in{self.a_index}_ptr", f"in{self.b_index}_ptr"
+        if not self.fold:
+            bs = self.batch_space
+            assert bs is not None
+            params += bs.size_params(0, "b")
+            lines += ["    batch = tl.program_id(1).to(tl.int64)"]
+            lines += ["    " + ln for ln in bs.decompose(0, "batch", "b")]
+            a_off, a_params = bs.offset(0, ["b"], "a")
+            b_off, b_params = bs.offset(1, ["b"], "b")
+            params += a_params + b_params
+            lines += [f"    a_batch = {a_off}", f"    b_batch = {b_off}"]
+            a_base, b_base = f"{a_base} + a_batch", f"{b_base} + b_batch"
+        lines += [
+            f"    a_ptrs = {a_base} + rm[:, None] * stride_am + rk[None, :] * stride_ak",
+            f"    b_ptrs = {b_base} + rk[:, None] * stride_bk + rn[None, :] * stride_bn",
+            "    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)",
+            "    for k in range(0, tl.cdiv(K, BLOCK_K)):",
+            "        kmask = rk < K - k * BLOCK_K",
+            "        a = tl.load(a_ptrs, mask=(rm[:, None] < M) & kmask[None, :], other=0.0)",
+            "        b = tl.load(b_ptrs, mask=kmask[:, None] & (rn[None, :] < N), other=0.0)",
+            f"        acc = tl.dot(a, b, acc{self._precision()})",
+            "        a_ptrs += BLOCK_K * stride_ak",
+            "        b_ptrs += BLOCK_K * stride_bk",
+        ]
+        sp = self.space
+        seg_m = 0 if self.fold else 1
+        if not self.fold:
+            params += sp.size_params(0, "e")  # batch sizes in the epilogue space (same dims as b)
+            lines += ["    " + ln for ln in sp.decompose(0, "batch", "e")]
+        params += sp.size_params(seg_m, "m")
+        lines += ["    em = rm[:, None]", "    en = rn[None, :]", "    mask = (em < M) & (en < N)"]
+        lines += ["    " + ln for ln in sp.decompose(seg_m, "em", "m")]
+        lines += ["    " + ln for ln in sp.decompose(seg_m + 1, "en", "n")]
+        names: dict[Value, str] = {mm.results[0]: "acc"}
+        used = {"acc", "a", "b", "k", "mask", "rm", "rn", "rk", "em", "en", "pid", "batch", "tl", "triton"}
+
+        def fresh(v: Value, default: str) -> str:
+            base = ident(v.name_hint, default)
+            n, i = base, 1
+            while n in used:
+                n, i = f"{base}_{i}", i + 1
+            used.add(n)
+            names[v] = n
+            return n
+
+        prefixes = ["m", "n"] if self.fold else ["e", "m", "n"]
+        for j, a in enumerate(self.extra):
+            i = args.index(a)
+            off, ps = sp.offset(j, prefixes, f"in{i}")
+            params += ps
+            m = ", mask=mask, other=0.0" if off != "0" else ""
+            lines.append(
+                f"    {fresh(a, f'x{i}')} = tl.load(in{i}_ptr + {off}{m}).to({compute_type(a.type.dtype)})"
+            )  # type: ignore[attr-defined]
+        for op in self.epilogue:
+            if isinstance(op, Constant):
+                arr = op.value_array()
+                if arr is None or arr.size != 1:
+                    raise Unsupported("a non-scalar constant in a matmul epilogue")
+                names[op.out] = literal(arr.reshape(-1)[0], op.out.type.dtype)  # type: ignore[attr-defined]
+                continue
+            expr = lower(op, [names[v] for v in op.operands])
+            dt = op.results[0].type.dtype  # type: ignore[attr-defined]
+            if not dt.is_float:
+                expr = f"({expr}).to({compute_type(dt)})"
+            lines.append(f"    {fresh(op.results[0], 'v')} = {expr}")
+        out_off = "em * N + en" if self.fold else "batch * M * N + em * N + en"
+        for i, v in enumerate(self.fused.yield_op().values):
+            lines.append(
+                f"    tl.store(out{i}_ptr + {out_off}, {names[v]}.to(out{i}_ptr.dtype.element_ty), mask=mask)"
+            )
+        self.params = params
+        header = [
+            f"# Tritium GEMM kernel '{self.name}' ({'batch folded into M' if self.fold else 'batched'}), "
+            "generated from:",
+            ir_comment(self.fused),
+            "import triton",
+            "import triton.language as tl",
+            "",
+            "",
+            "@triton.jit",
+            f"def {self.name}({', '.join(params)}, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, "
+            "BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr):",
+        ]
+        return "\n".join(header + lines) + "\n"
+
+    def _precision(self) -> str:
+        return ', input_precision="ieee"' if self.dtype.name in ("f32", "f64") else ""
+
+    # -- launching ------------------------------------------------------------------------------------
+    def __call__(self, inputs: list[Any], outputs: list[Any], config: dict[str, int] | None = None) -> None:
+        from tritium.codegen.triton_env import load_source, use_interpreter
+
+        if self._fn is None:
+            self._fn = getattr(load_source(self.source, self.name), self.name)
+        cfg = dict(INTERPRETER_CONFIG if use_interpreter() else DEFAULT_CONFIG)
+        cfg.update(config or {})
+        a, b = inputs[self.a_index], inputs[self.b_index]
+        out_shape = tuple(outputs[0].shape)
+        m, n, k = out_shape[-2], out_shape[-1], a.shape[-1]
+        batch = out_shape[:-2]
+        if self.fold:
+            m = int(np.prod(out_shape[:-1]))
+        argv: list[Any] = [*inputs, *outputs, m, n, k, k, 1, n, 1]
+        if not self.fold:
+            bs = self.batch_space
+            assert bs is not None
+            argv += bs.sizes(batch)[0][1:]
+            for idx, x in ((0, a), (1, b)):
+                shape = (1,) * (len(batch) - (x.dim() - 2)) + tuple(x.shape[:-2])
+                mat = x.shape[-2] * x.shape[-1]
+                dim_strides = [0] * len(batch)
+                stride = mat
+                for d in range(len(batch) - 1, -1, -1):
+                    dim_strides[d] = 0 if shape[d] == 1 else stride
+                    stride *= shape[d]
+                argv += bs.group_strides(idx, dim_strides)
+        sp = self.space
+        sizes = sp.sizes(out_shape)
+        if not self.fold:
+            argv += sizes[0][1:]
+        argv += sizes[0 if self.fold else 1][1:]
+        args = list(self.fused.body.block.args)
+        for j, e in enumerate(self.extra):
+            argv += sp.strides(j, tuple(inputs[args.index(e)].shape), out_shape)
+        nb = int(np.prod(batch)) if not self.fold else 1
+        grid = (-(-m // cfg["BLOCK_M"]) * -(-n // cfg["BLOCK_N"]), max(nb, 1))
+        self._fn[grid](
+            *argv,
+            BLOCK_M=cfg["BLOCK_M"],
+            BLOCK_N=cfg["BLOCK_N"],
+            BLOCK_K=cfg["BLOCK_K"],
+            GROUP_M=cfg["GROUP_M"],
+            num_warps=cfg["num_warps"],
+            num_stages=cfg["num_stages"],
+        )
