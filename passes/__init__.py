@@ -10,6 +10,7 @@ from tritium.passes import (  # noqa: F401  (registration)
     fold_constants,
     fuse_kernels,
     plan_memory,
+    specialize_shapes,
 )
 from tritium.passes.base import (
     PASS_REGISTRY,

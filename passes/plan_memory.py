@@ -55,10 +55,11 @@ def _aligned(n: int) -> int:
 
 
 def _is_view(op: Operation) -> bool:
-    return (
-        (isinstance(op, Fused)
-        and op.kind == "view")
-        or op.name in ("nn.reshape", "nn.squeeze", "nn.unsqueeze", "nn.flatten")
+    return (isinstance(op, Fused) and op.kind == "view") or op.name in (
+        "nn.reshape",
+        "nn.squeeze",
+        "nn.unsqueeze",
+        "nn.flatten",
     )
 
 

@@ -29,7 +29,7 @@ def random_inputs(func, rng: np.random.Generator) -> list[np.ndarray]:
 def pipelines(path: Path) -> list[str]:
     import re
 
-    return re.findall(r"-p (\S+)", path.read_text())
+    return [p.strip("\"'") for p in re.findall(r"-p (\S+)", path.read_text())]
 
 
 @pytest.mark.parametrize("path", PASS_FILES, ids=[p.name for p in PASS_FILES])
@@ -40,7 +40,7 @@ def test_pass_preserves_semantics(path: Path, rng: np.random.Generator) -> None:
         PassManager(pipeline).run(after)
         for f_before in before.functions:
             f_after = after.lookup(f_before.sym_name)
-            inputs = random_inputs(f_before, rng)
+            inputs = random_inputs(f_after, rng)  # the pass may have made the shapes more precise
             want = ir.Interpreter(before).run(inputs, f_before)
             got = ir.Interpreter(after).run(inputs, f_after)
             for w, g in zip(want, got):
