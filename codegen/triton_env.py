@@ -41,7 +41,8 @@ def use_interpreter() -> bool:
 
 
 def ensure_mode() -> None:
-    """Set TRITON_INTERPRET before any kernel is decorated, when there is no GPU."""
+    """Set TRITON_INTERPRET when there is no GPU. Must run before the first ``import triton``: Triton
+    decides at import whether its own library functions (tl.sum, ...) are interpreted."""
     if use_interpreter():
         os.environ["TRITON_INTERPRET"] = "1"
 
@@ -76,6 +77,7 @@ def load_source(source: str, stem: str) -> ModuleType:
 
 @lru_cache(maxsize=1)
 def triton_version() -> str:
+    ensure_mode()  # importing triton decides interpreter mode for its own jit functions
     import triton
 
     return str(triton.__version__)
@@ -84,6 +86,7 @@ def triton_version() -> str:
 @lru_cache(maxsize=1)
 def features() -> dict[str, Any]:
     """What this Triton offers (3.6 on the GPU machine, newer here): checked, never assumed."""
+    ensure_mode()
     import triton.language as tl
 
     return {

@@ -53,5 +53,67 @@ def compile(
     from tritium.passes.pipelines import pipeline_for
     from tritium.runtime.engine import Engine
 
-    PassManager(pipeline if pipeline is not None else pipeline_for(opt_level)).run(module)
-    return Engine(module, device)
+    text = pipeline if pipeline is not None else pipeline_for(opt_level)
+    PassManager(text).run(module)
+    return Engine(
+        module,
+        device,
+        manifest={"build": build_environment(device, {"opt_level": opt_level, "pipeline": text})},
+    )
+
+
+def build_environment(device: str | None, flags: dict[str, Any]) -> dict[str, Any]:
+    """What a plan records about where it was built (GPU, versions, flags)."""
+    import platform
+
+    import tritium
+
+    env: dict[str, Any] = {
+        "tritium": tritium.__version__,
+        "python": platform.python_version(),
+        "flags": flags,
+    }
+    try:
+        import torch
+
+        env["torch"] = torch.__version__
+        if torch.cuda.is_available() and device != "cpu":
+            env["gpu"] = torch.cuda.get_device_name()
+            env["compute_capability"] = list(torch.cuda.get_device_capability())
+        else:
+            env["gpu"] = None
+    except ImportError:
+        env["torch"] = None
+    try:
+        from tritium.codegen.triton_env import triton_version
+
+        env["triton"] = triton_version()
+    except ImportError:
+        env["triton"] = None
+    return env
+
+
+def load(path: str, device: str | None = None) -> Any:
+    """An Engine from a plan file written by ``engine.save`` (``tritium.load``)."""
+    from tritium.runtime.plan import load_plan_file
+
+    module, manifest, _ = load_plan_file(path)
+    return _engine_from_plan(module, manifest, device, str(path))
+
+
+def _engine_from_plan(module: Any, manifest: dict[str, Any], device: str | None, where: str) -> Any:
+    import logging
+
+    from tritium.runtime.engine import Engine
+
+    engine = Engine(module, device, manifest)
+    built = (manifest.get("build") or {}).get("gpu")
+    here = build_environment(str(engine.device), {}).get("gpu")
+    if built != here:
+        logging.getLogger("tritium").warning(
+            "%s was built on %s and runs on %s: kernels are regenerated and run untuned",
+            where,
+            built or "the CPU",
+            here or "the CPU",
+        )
+    return engine

@@ -1,57 +1,220 @@
-"""The Triton backend's engine: kernel IR, generated kernels, and a callable door.
+"""Engine and ExecutionContext (TensorRT's ICudaEngine / IExecutionContext), on generated kernels.
 
-``tritium.compile(model, backend="triton")`` optimizes the module into kernel IR and wraps it here.
-Inputs may be numpy arrays or torch tensors; outputs come back as the same kind. On a machine
-without a GPU the generated kernels run under Triton's interpreter, so the whole path is testable
-on the CPU.
+An Engine is immutable and shared: kernel IR, weights (held once, on the device), generated kernels.
+Each ExecutionContext owns its activation arena (or uses the caller's, ``set_device_memory``), its
+input shapes, its tensor addresses and an optional profiler, and runs on any CUDA stream. Programs
+(the IR specialized to one set of input shapes, with its memory plan) are built on first use and
+cached by the engine; a context re-specializes when its input shapes change.
+
+The Pythonic door is ``engine(inputs)`` / ``context.run(inputs)``: numpy arrays, torch tensors or
+DLPack objects in, the same kind out.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from tritium.codegen.triton_env import ensure_mode, use_interpreter
-from tritium.runtime.executor import Executor, to_numpy
+from tritium.ir.diagnostics import TritiumError
+from tritium.ir.parser import parse_ir
+from tritium.ir.printer import print_ir
+from tritium.ir.types import TensorType
+from tritium.runtime.program import Program, to_numpy, torch_dtype
 from tritium.runtime.reference import InputError
-from tritium.runtime.reference import to_numpy as any_to_numpy
+from tritium.runtime.types import DataType, TensorIOMode
+
+
+def clone_module(module: Any) -> Any:
+    """A deep copy through the text form; weights are shared, not copied."""
+    copy = parse_ir(print_ir(module))
+    copy.resources = module.resources
+    return copy
 
 
 class Engine:
-    def __init__(self, module: Any, device: str | None = None) -> None:
-        ensure_mode()
-        self.module = module
-        self.device = device or ("cpu" if use_interpreter() else "cuda")
-        self.executor = Executor(module, self.device)
-        f = module.main
-        self.input_names: list[str] = list(f.input_names or [])
-        self.output_names: list[str] = list(f.output_names or [])
-
-    def __call__(self, inputs: Mapping[str, Any] | Sequence[Any]) -> dict[str, Any]:
+    def __init__(
+        self, module: Any, device: str | None = None, manifest: dict[str, Any] | None = None
+    ) -> None:
         import torch
 
-        if not isinstance(inputs, Mapping):
-            inputs = dict(zip(self.input_names, inputs))
-        missing = [n for n in self.input_names if n not in inputs]
-        if missing:
-            raise InputError(f"missing inputs {missing}; the engine takes {self.input_names}")
-        as_torch = any(isinstance(v, torch.Tensor) for v in inputs.values())
-        tensors = {}
-        for name in self.input_names:
-            v = inputs[name]
-            t = (
-                v
-                if isinstance(v, torch.Tensor)
-                else torch.from_numpy(np.ascontiguousarray(any_to_numpy(v, name)))
-            )
-            tensors[name] = t.to(self.executor.device)
-        outs = self.executor.run(tensors)
-        if as_torch:
-            return outs
-        return {k: to_numpy(v) for k, v in outs.items()}
+        ensure_mode()
+        self.module = module
+        self.device = torch.device(device or ("cpu" if use_interpreter() else "cuda"))
+        self.manifest = dict(manifest or {})
+        f = module.main
+        self._func = f
+        self.input_names: list[str] = list(f.input_names or [f"input_{i}" for i in range(len(f.args))])
+        self.output_names: list[str] = list(
+            f.output_names or [f"output_{i}" for i in range(len(f.function_type.outputs))]
+        )
+        self._types = dict(zip(self.input_names, f.function_type.inputs)) | dict(
+            zip(self.output_names, f.function_type.outputs)
+        )
+        self.weights: dict[str, Any] = {}  # resource name -> device tensor, shared by all programs
+        self._kernels: dict[str, Any] = {}  # generated source -> kernel object
+        self._programs: dict[tuple, Program] = {}
+        self._lock = threading.Lock()
+        self._default = threading.local()
 
-    def host_steps(self) -> list[str]:
-        """The kernels that run on the host reference (no generated kernel yet)."""
-        return [s.name for s in self.executor.steps if s.on_host]
+    # -- TensorRT's engine queries -----------------------------------------------------------------
+    @property
+    def num_io_tensors(self) -> int:
+        return len(self.input_names) + len(self.output_names)
+
+    def get_tensor_name(self, index: int) -> str:
+        return (self.input_names + self.output_names)[index]
+
+    def get_tensor_mode(self, name: str) -> TensorIOMode:
+        if name in self.input_names:
+            return TensorIOMode.INPUT
+        if name in self.output_names:
+            return TensorIOMode.OUTPUT
+        return TensorIOMode.NONE
+
+    def get_tensor_shape(self, name: str) -> tuple[int, ...]:
+        t = self._type(name)
+        return tuple(d if isinstance(d, int) else -1 for d in t.shape or ())
+
+    def get_tensor_dtype(self, name: str) -> DataType:
+        return DataType.of(self._type(name).dtype)
+
+    def _type(self, name: str) -> TensorType:
+        t = self._types.get(name)
+        if not isinstance(t, TensorType):
+            raise KeyError(
+                f"no I/O tensor named '{name}'; the engine has {self.input_names + self.output_names}"
+            )
+        return t
+
+    @property
+    def device_memory_size(self) -> int:
+        """Arena bytes at the declared input shapes (0 when they are dynamic: known per shape)."""
+        shapes = self._static_input_shapes()
+        return self.program(shapes).arena_bytes if shapes is not None else 0
+
+    def _static_input_shapes(self) -> dict[str, tuple[int, ...]] | None:
+        out = {}
+        for n in self.input_names:
+            t = self._type(n)
+            if not t.is_static:
+                return None
+            out[n] = tuple(t.shape)  # type: ignore[arg-type]
+        return out
+
+    # -- programs ---------------------------------------------------------------------------------
+    def program(self, shapes: Mapping[str, tuple[int, ...]]) -> Program:
+        key = tuple(tuple(shapes[n]) for n in self.input_names)
+        prog = self._programs.get(key)
+        if prog is not None:
+            return prog
+        with self._lock:
+            prog = self._programs.get(key)
+            if prog is None:
+                from tritium.passes.specialize_shapes import specialize
+
+                module = self.module
+                if self._static_input_shapes() != {n: tuple(s) for n, s in shapes.items()}:
+                    module = clone_module(self.module)
+                    specialize(module, shapes)
+                prog = Program(module, self.device, self.weights, self._kernels)
+                self._programs[key] = prog
+        return prog
+
+    # -- contexts ----------------------------------------------------------------------------------
+    def create_execution_context(self) -> Any:
+        from tritium.runtime.context import ExecutionContext
+
+        return ExecutionContext(self, own_memory=True)
+
+    def create_execution_context_without_device_memory(self) -> Any:
+        from tritium.runtime.context import ExecutionContext
+
+        return ExecutionContext(self, own_memory=False)
+
+    def __call__(self, inputs: Mapping[str, Any] | Sequence[Any]) -> dict[str, Any]:
+        ctx = getattr(self._default, "ctx", None)
+        if ctx is None:
+            ctx = self._default.ctx = self.create_execution_context()
+        return ctx.run(inputs)
+
+    # -- serialization and inspection ------------------------------------------------------------------
+    def serialize(self) -> bytes:
+        from tritium.runtime.plan import serialize_plan
+
+        return serialize_plan(self.module, self.manifest)
+
+    def save(self, path: str) -> None:
+        from pathlib import Path
+
+        Path(path).write_bytes(self.serialize())
+
+    def inspect(self, shapes: Mapping[str, tuple[int, ...]] | None = None) -> dict[str, Any]:
+        """The engine inspector's JSON: one entry per layer (kernel), as TensorRT's IEngineInspector."""
+        shapes = shapes or self._static_input_shapes()
+        if shapes is None:
+            raise TritiumError("the engine has dynamic inputs: pass shapes to inspect a specialization")
+        prog = self.program(shapes)
+        layers = []
+        for step in prog.steps:
+            op = step.op
+            fused = [o for o in getattr(op, "ops", []) if o.name != "nn.constant"]
+            layers.append(
+                {
+                    "name": step.name,
+                    "kind": getattr(op, "kind", op.name),
+                    "fused_ops": [o.name for o in fused] or [op.name],
+                    "source_nodes": list(getattr(op.loc, "names", ()) or ()),
+                    "tactic": {
+                        "kernel": "generated Triton",
+                        "view": "view (no copy)",
+                        "host": "host reference",
+                    }[step.mode],
+                    "kernel": getattr(step.kernel, "name", None),
+                    "template": getattr(step.kernel, "kind", None),
+                    "config": step.config,
+                    "inputs": [str(v.type) for v in step.inputs],
+                    "outputs": [str(v.type) for v in step.outputs],
+                }
+            )
+        return {
+            "inputs": {n: str(self._types[n]) for n in self.input_names},
+            "outputs": {n: str(self._types[n]) for n in self.output_names},
+            "arena_bytes": prog.arena_bytes,
+            "layers": layers,
+            "build": self.manifest.get("build", {}),
+        }
+
+    def host_steps(self, shapes: Mapping[str, tuple[int, ...]] | None = None) -> list[str]:
+        """Names of the layers that run on the host reference (no generated kernel yet)."""
+        return [
+            layer["name"] for layer in self.inspect(shapes)["layers"] if layer["tactic"] == "host reference"
+        ]
+
+
+def as_tensor(x: Any, name: str, device: Any) -> tuple[Any, str]:
+    """(torch tensor on ``device``, the kind the caller used: numpy, torch or dlpack)."""
+    import torch
+
+    if isinstance(x, torch.Tensor):
+        return x.to(device), "torch"
+    if isinstance(x, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(x)).to(device), "numpy"
+    if hasattr(x, "__dlpack__"):
+        return torch.from_dlpack(x).to(device), "dlpack"
+    try:
+        return torch.from_numpy(np.ascontiguousarray(np.asarray(x))).to(device), "numpy"
+    except Exception as e:
+        raise InputError(f"input '{name}': cannot read a {type(x).__name__} as a tensor ({e})") from None
+
+
+def as_kind(t: Any, kind: str) -> Any:
+    if kind == "numpy":
+        return to_numpy(t)
+    return t
+
+
+__all__ = ["Engine", "as_kind", "as_tensor", "clone_module", "torch_dtype"]

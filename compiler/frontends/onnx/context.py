@@ -167,6 +167,30 @@ class NodeContext:
         g = self.attr(attr_name)
         return self.importer.import_subgraph(g, self.scope, arg_types, self)
 
+    def body(self, attr_name: str, arg_types: Sequence[Type], carried: dict[int, int]) -> Region:
+        """Import the loop body ``attr_name`` (see `OnnxImporter.import_body`): ``arg_types`` types its
+        inputs, and input ``a`` receives output ``carried[a]`` in the next iteration."""
+        g = self.attr(attr_name)
+        if len(g.input) != len(arg_types):
+            self.fail(f"its body '{g.name}' takes {len(g.input)} inputs, expected {len(arg_types)}")
+        return self.importer.import_body(g, self.scope, arg_types, carried, self)
+
+    def inline(self, region: Region) -> list[Value]:
+        """Move the ops of ``region`` (a single block without arguments, ending in nn.yield) to the
+        current position; returns the values it yielded."""
+        block = region.block
+        if block.args:
+            self.fail("cannot inline a region that takes arguments")
+        term = block.last_op
+        values = list(term.operands) if term is not None else []
+        for op in list(block.ops):
+            block._unlink(op)
+            if op is term:
+                op._drop_all_uses_recursive()
+            else:
+                self.importer.builder.insert(op)
+        return values
+
     def output_type(self, i: int) -> Type | None:
         """The type the model declares for output ``i`` (value_info), when it does."""
         if i >= len(self.node.output):

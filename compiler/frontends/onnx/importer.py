@@ -90,10 +90,8 @@ class OnnxImporter:
             ("" if o.domain == "ai.onnx" else o.domain): int(o.version) for o in self.proto.opset_import
         }
         if "" not in self.opsets:
-            if self.proto.opset_import:
-                raise OnnxFormatError(
-                    f"{self.source}: the model imports no version of the default ONNX domain"
-                )
+            # A model using only other domains (ai.onnx.ml, training) may omit the default one; its
+            # nodes of the default domain, if any, then get the newest opset.
             self.opsets[""] = onnx.defs.onnx_opset_version()
         self.module = ModuleOp.new(name or graph.name or "model")
         self.builder = Builder()
@@ -157,7 +155,7 @@ class OnnxImporter:
     # -- nodes ------------------------------------------------------------------------------------------
     def convert_nodes(self, nodes: Sequence[onnx.NodeProto], scope: Scope) -> None:
         for index, node in topological_order(nodes, scope):
-            if any(n and scope.is_poisoned(n) for n in node.input):
+            if any(n and scope.is_poisoned(n) for n in [*node.input, *_subgraph_outer_names(node)]):
                 scope.poisoned.update(node.output)
                 continue
             missing = [n for n in node.input if n and not scope.has(n)]
@@ -218,9 +216,14 @@ class OnnxImporter:
 
     def constant(self, arr: np.ndarray, name: str, loc: NameLoc | None, weight: bool = False) -> Value:
         """An nn.constant: inline when small and not a weight, else a module resource named ``name``."""
+        if arr.dtype.kind in "OUS":  # strings: held inline in an nn.string_constant
+            from tritium.ir.dialects.nn.strings import StringConstant, string_array
+
+            sop = StringConstant.of(string_array(arr.reshape(-1).tolist(), arr.shape), loc)
+            self.builder.insert(sop)
+            sop.out.name_hint = name
+            return sop.out
         dt = D.DType.from_numpy(arr.dtype)
-        if dt.kind == "string":
-            raise OnnxFormatError(f"constant '{name}': string tensors are not supported")
         if not weight and arr.size <= INLINE_INT_LIMIT:
             op = nn.Constant.of(arr, None, name, loc)
         else:
@@ -301,6 +304,46 @@ class OnnxImporter:
             self.builder.block, self.builder.before = saved
         return region
 
+    def import_body(
+        self,
+        graph: onnx.GraphProto,
+        parent: Scope,
+        arg_types: Sequence[Type],
+        carried: dict[int, int],
+        ctx: NodeContext,
+    ) -> Region:
+        """A loop body (Loop, Scan, SequenceMap): like `import_subgraph` with the argument types given,
+        where argument ``a`` of each pair in ``carried`` receives output ``carried[a]`` in the next
+        iteration. Such an argument starts with the initial value's type; while the body yields a
+        value it does not describe (a growing sequence, a shape that changes), the argument takes the
+        join of both types and the body is imported again, so that its types hold in every iteration.
+        """
+        from tritium.ir.dialects.nn.control import fits, join_types
+
+        types = list(arg_types)
+        for _ in range(8):
+            resources = set(self.module.resources)
+            region = self.import_subgraph(graph, parent, types, ctx)
+            ys = [v.type for v in region.block.last_op.operands]  # type: ignore[union-attr]
+            new = list(types)
+            for a, o in carried.items():
+                if o < len(ys) and not fits(ys[o], types[a]):
+                    joined = join_types(types[a], ys[o])
+                    if joined is None:
+                        ctx.fail(
+                            f"body input '{graph.input[a].name}' starts as {types[a]} but the body "
+                            f"yields {ys[o]} for it"
+                        )
+                    new[a] = joined  # type: ignore[assignment]
+            if new == types:
+                return region
+            for op in list(region.block.ops):  # discard this attempt: its uses of outer values too
+                op._drop_all_uses_recursive()
+            for key in set(self.module.resources) - resources:
+                del self.module.resources[key]
+            types = new
+        ctx.fail(f"the types of the values carried through '{graph.name}' do not settle")
+
 
 def topological_order(nodes: Sequence[onnx.NodeProto], scope: Scope) -> list[tuple[int, onnx.NodeProto]]:
     """Nodes in an order where producers come first (the file order when it already is one)."""
@@ -336,6 +379,15 @@ def topological_order(nodes: Sequence[onnx.NodeProto], scope: Scope) -> list[tup
             break
         pending = rest
     return order
+
+
+def _subgraph_outer_names(node: onnx.NodeProto) -> set[str]:
+    """The names that the subgraphs of ``node`` use from enclosing graphs."""
+    names: set[str] = set()
+    for a in node.attribute:
+        for g in [a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs):
+            names |= _outer_names(g)
+    return names
 
 
 def _outer_names(g: onnx.GraphProto) -> set[str]:

@@ -1,9 +1,14 @@
 """Reading ONNX protobuf pieces: models (paths, bytes, ModelProto, external data), tensors, types and
-attributes, into Tritium's values. Tensor data is viewed, not copied, where the bytes allow it."""
+attributes, into Tritium's values. Weights in files are memory-mapped and viewed, not copied: loading
+a model file costs about the size of its graph, not of its weights."""
 
 from __future__ import annotations
 
+import math
+import mmap
 import os
+import threading
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -60,10 +65,231 @@ def onnx_dtype(elem_type: int, where: str) -> DType:
 
 # ---------------------------------------------------------------------------------------------------
 # Models
+#
+# ``onnx.load_model`` reads a file into bytes and parses all of it, so every weight is held twice
+# while loading (and a third time when ``t.raw_data`` hands out a copy). For a file, we instead
+# memory-map it and walk the protobuf wire format just deep enough to find the tensors (graph
+# initializers, tensor attributes of nodes, subgraphs) whose ``raw_data`` is large. The ModelProto is
+# parsed from a copy of the file with those payloads left out; each such tensor instead says where
+# its bytes are, in ONNX's own external-data form: ``data_location = EXTERNAL`` and
+# ``external_data = {location: <the model file's name>, offset, length, tritium.file_id}``.
+# ``tensor_to_array`` then returns a read-only numpy view of one shared, read-only mapping of the
+# file: no copy, and pages are read from disk only when used. ``tritium.file_id`` (device, inode,
+# size, mtime) makes a view of a file that changed after loading an error instead of wrong weights.
+#
+# Field numbers below are those of onnx.proto.
+
+MIN_VIEW_BYTES = 1024
+"""Tensor payloads of a model file at least this large are mapped rather than copied into the proto."""
+
+FILE_ID_KEY = "tritium.file_id"
+"""external_data key marking a payload left in the model file itself by `load_model`."""
+
+# message kind -> {field number: kind of the (length-delimited) submessage that may hold tensors}
+_CHILDREN: dict[str, dict[int, str]] = {
+    "model": {7: "graph"},  # ModelProto.graph
+    "graph": {1: "node", 5: "tensor", 15: "sparse"},  # node, initializer, sparse_initializer
+    "node": {5: "attribute"},
+    "attribute": {5: "tensor", 6: "graph", 10: "tensor", 11: "graph", 22: "sparse", 23: "sparse"},
+    "sparse": {1: "tensor", 2: "tensor"},  # SparseTensorProto.values, .indices
+}
+_T_DIMS, _T_DATA_TYPE, _T_SEGMENT, _T_RAW_DATA, _T_EXTERNAL_DATA, _T_DATA_LOCATION = 1, 2, 3, 9, 13, 14
+
+
+class _WireError(Exception):
+    """The bytes are not the protobuf encoding we walk; onnx's own parser then reports why."""
+
+
+def _varint(buf: Any, pos: int, end: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        if pos >= end:
+            raise _WireError
+        b = buf[pos]
+        pos += 1
+        result |= (b & 0x7F) << shift
+        if b < 0x80:
+            return result, pos
+        shift += 7
+        if shift > 63:
+            raise _WireError
+
+
+def _encode_varint(n: int) -> bytes:
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _fields(buf: Any, start: int, end: int) -> Any:
+    """(field, wire type, start of key, end of key, start of value, end of value) for each field."""
+    pos = start
+    while pos < end:
+        key_start = pos
+        key, pos = _varint(buf, pos, end)
+        field, wire = key >> 3, key & 7
+        key_end = pos
+        if wire == 0:
+            _, pos = _varint(buf, pos, end)
+            yield field, wire, key_start, key_end, key_end, pos
+            continue
+        if wire == 2:
+            n, vstart = _varint(buf, pos, end)
+            pos = vstart + n
+        elif wire == 1:
+            vstart, pos = pos, pos + 8
+        elif wire == 5:
+            vstart, pos = pos, pos + 4
+        else:  # groups (3, 4) do not occur in onnx.proto
+            raise _WireError
+        if pos > end or field == 0:
+            raise _WireError
+        yield field, wire, key_start, key_end, vstart, pos
+
+
+def _string_entry(key: str, value: str) -> bytes:
+    """A TensorProto.external_data field: StringStringEntryProto {key = 1; value = 2}."""
+    k, v = key.encode(), value.encode()
+    body = b"\x0a" + _encode_varint(len(k)) + k + b"\x12" + _encode_varint(len(v)) + v
+    return bytes([_T_EXTERNAL_DATA << 3 | 2]) + _encode_varint(len(body)) + body
+
+
+class _Stripper:
+    """Rewrites a serialized ModelProto with large raw_data payloads replaced by references."""
+
+    def __init__(self, buf: mmap.mmap, location: str, file_id: str) -> None:
+        self.buf = buf
+        self.view = memoryview(buf)
+        self.location = location
+        self.file_id = file_id
+        self.stripped = 0
+
+    def message(self, start: int, end: int, kind: str) -> list[Any] | None:
+        """The pieces of the rewritten message, or None when nothing in it changes."""
+        children = _CHILDREN[kind]
+        out: list[Any] = []
+        done = start  # bytes before this offset are already in `out`
+        for field, wire, _, key_end, vstart, vend in _fields(self.buf, start, end):
+            child = children.get(field)
+            if child is None or wire != 2 or vend - vstart < MIN_VIEW_BYTES:
+                continue
+            sub = self.tensor(vstart, vend) if child == "tensor" else self.message(vstart, vend, child)
+            if sub is None:
+                continue
+            out.append(self.view[done:key_end])
+            out.append(_encode_varint(sum(len(p) for p in sub)))
+            out.extend(sub)
+            done = vend
+        if not out:
+            return None
+        out.append(self.view[done:end])
+        return out
+
+    def tensor(self, start: int, end: int) -> list[Any] | None:
+        buf = self.buf
+        dims: list[int] = []
+        data_type = 0
+        raw: tuple[int, int, int] | None = None
+        raw_fields = 0
+        for field, wire, key_start, _, vstart, vend in _fields(buf, start, end):
+            if field == _T_DIMS and wire == 0:
+                dims.append(_varint(buf, vstart, vend)[0])
+            elif field == _T_DIMS and wire == 2:  # packed
+                pos = vstart
+                while pos < vend:
+                    d, pos = _varint(buf, pos, vend)
+                    dims.append(d)
+            elif field == _T_DATA_TYPE and wire == 0:
+                data_type = _varint(buf, vstart, vend)[0]
+            elif field == _T_RAW_DATA and wire == 2:
+                raw = (key_start, vstart, vend)
+                raw_fields += 1
+            elif field == _T_DATA_LOCATION and wire == 0:
+                if _varint(buf, vstart, vend)[0] != TensorProto.DEFAULT:
+                    return None  # already external
+            elif field in (_T_SEGMENT, _T_EXTERNAL_DATA):
+                return None  # segmented or external: leave it to the general path
+        if raw is None or raw_fields != 1:
+            return None
+        dt = ONNX_TO_DTYPE.get(data_type)
+        key_start, vstart, vend = raw
+        if dt is None or dt.kind == "string" or dt.bits < 8:
+            return None
+        if math.prod(dims) * dt.np_dtype.itemsize != vend - vstart:  # (negative dims: huge varints)
+            return None  # tensor_to_array reports the mismatch
+        self.stripped += 1
+        return [
+            self.view[start:key_start],
+            self.view[vend:end],
+            _string_entry("location", self.location),
+            _string_entry("offset", str(vstart)),
+            _string_entry("length", str(vend - vstart)),
+            _string_entry(FILE_ID_KEY, self.file_id),
+            bytes([_T_DATA_LOCATION << 3, TensorProto.EXTERNAL]),
+        ]
+
+
+def _file_id(st: os.stat_result) -> str:
+    return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
+
+
+_MAPS: weakref.WeakValueDictionary[tuple[str, str], mmap.mmap] = weakref.WeakValueDictionary()
+"""Read-only mappings of model and data files by (resolved path, file id); alive while a view is."""
+_MAPS_LOCK = threading.Lock()
+
+
+def _mapping(path: Path, expect_id: str | None, where: str) -> mmap.mmap | None:
+    """The shared read-only mapping of ``path`` (None for an empty file); with ``expect_id``, the file
+    must still be the one `load_model` read."""
+    key = str(path.resolve())
+    with _MAPS_LOCK:
+        if expect_id is not None:
+            mm = _MAPS.get((key, expect_id))
+            if mm is not None:
+                return mm
+        with open(path, "rb") as f:
+            st = os.fstat(f.fileno())
+            fid = _file_id(st)
+            if expect_id is not None and fid != expect_id:
+                raise OnnxFormatError(f"{where}: {path} changed after the model was loaded from it")
+            mm = _MAPS.get((key, fid))
+            if mm is None and st.st_size:
+                mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+                _MAPS[(key, fid)] = mm
+        return mm
+
+
+def _load_file(path: Path) -> onnx.ModelProto:
+    """Parse a model file, leaving large raw_data payloads in the (mapped) file."""
+    with open(path, "rb") as f:
+        st = os.fstat(f.fileno())
+        if st.st_size < MIN_VIEW_BYTES:
+            return onnx.load_model_from_string(f.read())
+        buf = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    fid = _file_id(st)
+    stripper = _Stripper(buf, path.name, fid)
+    try:
+        pieces = stripper.message(0, len(buf), "model")
+    except _WireError:
+        pieces = None  # not the encoding of a ModelProto: onnx's parser says why below
+    if pieces is None:
+        return onnx.load_model_from_string(bytes(buf))
+    data = b"".join(pieces)
+    del pieces
+    with _MAPS_LOCK:  # later views of this file reuse this mapping while it lives
+        _MAPS.setdefault((str(path.resolve()), fid), buf)
+    return onnx.load_model_from_string(data)
 
 
 def load_model(model: str | os.PathLike | bytes | onnx.ModelProto) -> tuple[onnx.ModelProto, Path | None]:
-    """A ModelProto and the folder its external data lives in (None for bytes or an in-memory proto)."""
+    """A ModelProto and the folder its external data lives in (None for bytes or an in-memory proto).
+
+    From a file, tensors with large ``raw_data`` come back as references into the file itself (see
+    above); `tensor_to_array` views them in place. Bytes and ModelProto inputs are used as given.
+    """
     if isinstance(model, onnx.ModelProto):
         return model, None
     if isinstance(model, bytes | bytearray | memoryview):
@@ -75,11 +301,18 @@ def load_model(model: str | os.PathLike | bytes | onnx.ModelProto) -> tuple[onnx
     path = Path(model)
     if not path.exists():
         raise OnnxFormatError(f"{path}: no such file")
+    if not path.is_file():
+        raise OnnxFormatError(f"{path}: not a file")
     try:
-        proto = onnx.load_model(str(path), load_external_data=False)
+        proto = _load_file(path)
     except Exception as e:
         raise OnnxFormatError(f"{path}: not an ONNX model ({type(e).__name__}: {e})") from None
     return proto, path.parent
+
+
+def is_mapped(t: TensorProto) -> bool:
+    """Whether `load_model` left this tensor's data in the model file (a view, not external data)."""
+    return any(e.key == FILE_ID_KEY for e in t.external_data)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -96,29 +329,39 @@ def _external(t: TensorProto, base: Path | None, where: str) -> np.ndarray:
     if not loc.is_file():
         raise OnnxFormatError(f"{where}: tensor '{t.name}': external data file {loc} not found")
     dt = onnx_dtype(t.data_type, f"tensor '{t.name}'")
-    offset = int(info.get("offset", 0))
-    count = int(np.prod(t.dims, dtype=np.int64))
-    length = int(info["length"]) if "length" in info else count * dt.np_dtype.itemsize
-    if count * dt.np_dtype.itemsize != length:
+    if dt.kind == "string" or dt.bits < 8:
+        raise OnnxFormatError(f"{where}: tensor '{t.name}': external {dt} data is not supported")
+    try:
+        offset = int(info.get("offset", 0))
+        length = int(info["length"]) if "length" in info else None
+    except ValueError:
+        raise OnnxFormatError(f"{where}: tensor '{t.name}': bad external data offset or length") from None
+    shape = tuple(t.dims)
+    count = int(np.prod(shape, dtype=np.int64))
+    nbytes = count * dt.np_dtype.itemsize
+    if length is not None and length != nbytes:
         raise OnnxFormatError(
             f"{where}: tensor '{t.name}': external data length {length} does not fit its shape"
         )
-    if offset + length > loc.stat().st_size:
+    mm = _mapping(loc, info.get(FILE_ID_KEY), where)
+    size = len(mm) if mm is not None else 0
+    if offset < 0 or offset + nbytes > size:
         raise OnnxFormatError(f"{where}: tensor '{t.name}': external data runs past the end of {loc}")
-    if count == 0:
-        return np.zeros(tuple(t.dims), dt.np_dtype)
-    return np.memmap(loc, dtype=dt.np_dtype, mode="r", offset=offset, shape=tuple(t.dims))
+    if count == 0 or mm is None:
+        return np.zeros(shape, dt.np_dtype)
+    arr = np.frombuffer(mm, dtype=dt.np_dtype.newbyteorder("<"), count=count, offset=offset)
+    return arr.reshape(shape).astype(dt.np_dtype, copy=False)
 
 
 def tensor_to_array(t: TensorProto, base: Path | None = None, where: str = "model") -> np.ndarray:
-    """The value of a TensorProto; raw data is viewed in place (read-only) rather than copied."""
+    """The value of a TensorProto. Data in files (external, or left in the model file by `load_model`)
+    is a read-only view of a shared mapping; inline raw data is read once from the proto."""
     if t.data_location == TensorProto.EXTERNAL:
         return _external(t, base, where)
     dt = onnx_dtype(t.data_type, f"tensor '{t.name}'")
     shape = tuple(t.dims)
     if t.HasField("raw_data") and dt.kind != "string" and dt.bits >= 8:
-        raw = t.raw_data
-        arr = np.frombuffer(raw, dtype=dt.np_dtype.newbyteorder("<"))
+        arr = np.frombuffer(t.raw_data, dtype=dt.np_dtype.newbyteorder("<"))
         if arr.size != int(np.prod(shape, dtype=np.int64)):
             raise OnnxFormatError(
                 f"{where}: tensor '{t.name}' holds {arr.size} values for shape {list(shape)}"

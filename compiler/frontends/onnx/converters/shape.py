@@ -1,5 +1,5 @@
 """Shape manipulation: Reshape, Transpose, Concat, Shape, Size, Flatten, Squeeze, Unsqueeze, Expand,
-Tile, DepthToSpace, SpaceToDepth."""
+Tile."""
 
 from __future__ import annotations
 
@@ -95,17 +95,3 @@ def expand(ctx: NodeContext) -> Value:
 def tile(ctx: NodeContext) -> Value:
     ctx.check_attrs()
     return ctx.value(nn.Tile, ctx.input(0), ctx.folded_input(1))
-
-
-@converter("DepthToSpace")
-def depth_to_space(ctx: NodeContext) -> Value:
-    ctx.check_attrs("blocksize", "mode")
-    mode = ctx.attr("mode", "DCR")
-    return ctx.value(nn.DepthToSpace, ctx.input(0), blocksize=ctx.attr("blocksize"), mode=mode)
-
-
-@converter("SpaceToDepth")
-def space_to_depth(ctx: NodeContext) -> Value:
-    ctx.check_attrs("blocksize", "mode")
-    mode = ctx.attr("mode", "DCR")
-    return ctx.value(nn.SpaceToDepth, ctx.input(0), blocksize=ctx.attr("blocksize"), mode=mode)

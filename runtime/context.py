@@ -1,0 +1,289 @@
+"""ExecutionContext: one stream of inference on a shared Engine (TensorRT's IExecutionContext)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from tritium.ir.diagnostics import TritiumError
+from tritium.ir.types import TensorType
+from tritium.runtime.engine import Engine, as_kind, as_tensor
+from tritium.runtime.program import Program, Step, torch_dtype
+from tritium.runtime.reference import InputError
+
+
+class IProfiler:
+    """Subclass and override ``report_layer_time``; assign to ``context.profiler``."""
+
+    def report_layer_time(self, layer_name: str, ms: float) -> None:
+        raise NotImplementedError
+
+
+class _StepTimer:
+    """Times each step: CUDA events on the GPU (read after the run), wall clock on the CPU."""
+
+    def __init__(self, device: Any) -> None:
+        self.cuda = device.type == "cuda"
+        self.records: list[tuple[Step, Any, Any]] = []
+
+    def start(self, step: Step) -> Any:
+        if self.cuda:
+            import torch
+
+            ev = torch.cuda.Event(enable_timing=True)
+            ev.record()
+            return ev
+        return time.perf_counter()
+
+    def stop(self, step: Step, t0: Any) -> None:
+        if self.cuda:
+            import torch
+
+            ev = torch.cuda.Event(enable_timing=True)
+            ev.record()
+            self.records.append((step, t0, ev))
+        else:
+            self.records.append((step, t0, time.perf_counter()))
+
+    def times_ms(self) -> list[tuple[str, float]]:
+        if self.cuda:
+            import torch
+
+            torch.cuda.synchronize()
+            return [(s.name, a.elapsed_time(b)) for s, a, b in self.records]
+        return [(s.name, 1e3 * (b - a)) for s, a, b in self.records]
+
+
+def _wrap_address(ptr: int, shape: tuple[int, ...], dtype: Any, device: Any) -> Any:
+    """A torch tensor over memory the caller owns (a raw device or host pointer)."""
+    import torch
+
+    itemsize = torch.empty(0, dtype=dtype).element_size()
+    n = int(np.prod(shape)) if shape else 1
+    if device.type == "cuda":
+        typestr = {1: "|u1", 2: "<u2", 4: "<u4", 8: "<u8"}[itemsize]
+
+        class _Mem:
+            __cuda_array_interface__ = {"shape": (n,), "typestr": typestr, "data": (ptr, False), "version": 3}
+
+        raw = torch.as_tensor(_Mem(), device=device)
+    else:
+        import ctypes
+
+        buf = (ctypes.c_uint8 * (n * itemsize)).from_address(ptr)
+        raw = torch.frombuffer(buf, dtype=torch.uint8)
+    return raw.view(torch.uint8).view(dtype).view(shape)
+
+
+class ExecutionContext:
+    def __init__(self, engine: Engine, own_memory: bool = True) -> None:
+        self.engine = engine
+        self.own_memory = own_memory
+        self.profiler: IProfiler | None = None
+        self.use_cuda_graph = True
+        self._shapes: dict[str, tuple[int, ...]] = dict(engine._static_input_shapes() or {})
+        self._addresses: dict[str, Any] = {}
+        self._arena: Any = None
+        self._user_memory: Any = None
+        self._graphs: dict[tuple, Any] = {}
+        self._runs: dict[tuple, int] = {}
+
+    # -- shapes ----------------------------------------------------------------------------------------
+    def set_input_shape(self, name: str, shape: Sequence[int]) -> bool:
+        if self.engine.get_tensor_mode(name).name != "INPUT":
+            raise InputError(f"'{name}' is not an input of the engine; inputs are {self.engine.input_names}")
+        t = self.engine._type(name)
+        shape = tuple(int(d) for d in shape)
+        if t.shape is not None and (
+            len(shape) != len(t.shape) or any(isinstance(d, int) and d != s for d, s in zip(t.shape, shape))
+        ):
+            raise InputError(f"input '{name}' is {t}; shape {list(shape)} does not fit it")
+        self._shapes[name] = shape
+        return True
+
+    def program(self) -> Program:
+        missing = [n for n in self.engine.input_names if n not in self._shapes]
+        if missing:
+            raise InputError(f"set the shapes of the dynamic inputs {missing} first (set_input_shape)")
+        return self.engine.program(self._shapes)
+
+    def get_tensor_shape(self, name: str) -> tuple[int, ...]:
+        if name in self.engine.input_names and name in self._shapes:
+            return self._shapes[name]
+        prog = self.program()
+        f = prog.func
+        idx = self.engine.output_names.index(name)
+        t = f.function_type.outputs[idx]
+        return tuple(d if isinstance(d, int) else -1 for d in t.shape)
+
+    # -- memory ------------------------------------------------------------------------------------------
+    @property
+    def device_memory_size(self) -> int:
+        return self.program().arena_bytes
+
+    def set_device_memory(self, memory: Any, size: int | None = None) -> None:
+        """Use the caller's memory for the arena: a torch uint8 tensor, or a pointer and a size."""
+        import torch
+
+        if isinstance(memory, torch.Tensor):
+            self._user_memory = memory.view(torch.uint8).reshape(-1)
+        else:
+            if size is None:
+                raise InputError("set_device_memory(pointer) needs the size in bytes")
+            self._user_memory = _wrap_address(int(memory), (size,), torch.uint8, self.engine.device)
+
+    def _arena_for(self, prog: Program) -> Any:
+        import torch
+
+        need = prog.arena_bytes
+        if self._user_memory is not None:
+            if self._user_memory.numel() < need:
+                raise TritiumError(
+                    f"device memory of {self._user_memory.numel()} bytes is smaller than the "
+                    f"{need} bytes this context needs (device_memory_size)"
+                )
+            return self._user_memory
+        if not self.own_memory:
+            raise TritiumError("this context was created without device memory: call set_device_memory first")
+        if self._arena is None or self._arena.numel() < need:
+            self._arena = torch.empty(max(need, 1), dtype=torch.uint8, device=self.engine.device)
+        return self._arena
+
+    def set_tensor_address(self, name: str, address: Any) -> bool:
+        """Bind an I/O tensor to memory: a torch tensor, or a raw pointer (int) to enough bytes."""
+        if self.engine.get_tensor_mode(name).name == "NONE":
+            raise InputError(f"no I/O tensor named '{name}'")
+        self._addresses[name] = address
+        return True
+
+    def get_tensor_address(self, name: str) -> int:
+        a = self._addresses.get(name)
+        return int(a.data_ptr()) if hasattr(a, "data_ptr") else int(a or 0)
+
+    def _bound(self, name: str, shape: tuple[int, ...]) -> Any:
+        import torch
+
+        a = self._addresses[name]
+        dtype = torch_dtype(self.engine._type(name).dtype)
+        if isinstance(a, torch.Tensor):
+            return a.view(shape) if tuple(a.shape) != shape else a
+        return _wrap_address(int(a), shape, dtype, self.engine.device)
+
+    # -- running -----------------------------------------------------------------------------------------
+    def execute_async_v3(self, stream_handle: int = 0) -> bool:
+        """Run with the bound tensor addresses on the given CUDA stream (0: the current stream)."""
+        import torch
+
+        prog = self.program()
+        ins = {a: self._bound(n, self._shapes[n]) for n, a in zip(self.engine.input_names, prog.func.args)}
+        outs = {}
+        for n, v in zip(self.engine.output_names, prog.returned):
+            if n in self._addresses:
+                outs[v] = self._bound(n, tuple(v.type.shape))  # type: ignore[attr-defined]
+        if self.engine.device.type == "cuda" and stream_handle:
+            with torch.cuda.stream(torch.cuda.ExternalStream(stream_handle)):
+                self._execute(prog, ins, outs)
+        else:
+            self._execute(prog, ins, outs)
+        return True
+
+    def run(self, inputs: Mapping[str, Any] | Sequence[Any]) -> dict[str, Any]:
+        """Run on the given inputs and return the outputs (numpy in, numpy out; torch in, torch out)."""
+        names = self.engine.input_names
+        if not isinstance(inputs, Mapping):
+            if len(inputs) != len(names):
+                raise InputError(f"expected {len(names)} inputs {names}, got {len(inputs)}")
+            inputs = dict(zip(names, inputs))
+        missing, extra = [n for n in names if n not in inputs], [n for n in inputs if n not in names]
+        if missing or extra:
+            raise InputError(
+                f"inputs do not match the engine: missing {missing}, unexpected {extra}; expected {names}"
+            )
+        kinds = set()
+        tensors = {}
+        for n in names:
+            t, kind = as_tensor(inputs[n], n, self.engine.device)
+            want = self.engine._type(n).dtype
+            if t.dtype != torch_dtype(want):
+                raise InputError(f"input '{n}' should have element type {want}, got {t.dtype}")
+            self.set_input_shape(n, tuple(t.shape))
+            tensors[n] = t
+            kinds.add(kind)
+        prog = self.program()
+        ins = {a: tensors[n] for n, a in zip(names, prog.func.args)}
+        result = self._execute(prog, ins, {})
+        kind = "torch" if "torch" in kinds else "numpy"
+        return {n: as_kind(result[v], kind) for n, v in zip(self.engine.output_names, prog.returned)}
+
+    def _execute(self, prog: Program, ins: dict, outs: dict) -> dict:
+        import torch
+
+        arena = self._arena_for(prog)
+        key = tuple(tuple(t.shape) for t in ins.values())
+        cudagraph = (
+            self.use_cuda_graph
+            and self.engine.device.type == "cuda"
+            and self.profiler is None
+            and not outs
+            and all(s.mode != "host" for s in prog.steps)
+        )
+        if cudagraph:
+            entry = self._graphs.get(key)
+            if entry is None and self._runs.get(key, 0) >= 1:  # capture after a first, normal run
+                static_in = {v: t.clone() for v, t in ins.items()}
+                graph = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(graph):
+                    static_out = prog.run(arena, static_in, {})
+                entry = self._graphs[key] = (graph, static_in, static_out)
+            if entry is not None:
+                graph, static_in, static_out = entry
+                for v, t in ins.items():
+                    static_in[v].copy_(t)
+                graph.replay()
+                return {v: t.clone() for v, t in static_out.items()}
+        timer = None
+        if self.profiler is not None:
+            from tritium.runtime.context import _StepTimer
+
+            timer = _StepTimer(self.engine.device)
+        result = prog.run(arena, ins, outs, timer)
+        self._runs[key] = self._runs.get(key, 0) + 1
+        if timer is not None:
+            for name, ms in timer.times_ms():
+                self.profiler.report_layer_time(name, ms)  # type: ignore[union-attr]
+        return result
+
+    def profile(self, inputs: Mapping[str, Any], iterations: int = 10) -> list[dict[str, Any]]:
+        """Per-layer times over ``iterations`` runs (after one warm-up run): a table of dicts."""
+
+        class _Collect(IProfiler):
+            def __init__(self) -> None:
+                self.times: dict[str, list[float]] = {}
+
+            def report_layer_time(self, layer_name: str, ms: float) -> None:
+                self.times.setdefault(layer_name, []).append(ms)
+
+        self.run(inputs)
+        saved, coll = self.profiler, _Collect()
+        self.profiler = coll
+        try:
+            for _ in range(iterations):
+                self.run(inputs)
+        finally:
+            self.profiler = saved
+        prog = self.program()
+        modes = {s.name: s.mode for s in prog.steps}
+        rows = [
+            {"layer": k, "median_ms": float(np.median(v)), "mean_ms": float(np.mean(v)), "mode": modes.get(k)}
+            for k, v in coll.times.items()
+        ]
+        total = sum(r["median_ms"] for r in rows) or 1e-12
+        for r in rows:
+            r["percent"] = 100 * r["median_ms"] / total
+        return rows
+
+
+__all__ = ["ExecutionContext", "IProfiler", "TensorType"]

@@ -1,0 +1,211 @@
+"""A program: the engine's kernel IR specialized to one set of input shapes, ready to run.
+
+It holds the steps (one per kernel), the generated kernel for each (or the host fallback), and the
+memory plan: every intermediate tensor is a view into one activation arena that the execution
+context owns. Programs are built once per distinct input shapes and cached by the engine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from tritium.codegen import kernel_for
+from tritium.ir.core import Operation, Value
+from tritium.ir.diagnostics import TritiumError
+from tritium.ir.dialects.kernel import Fused
+from tritium.ir.dialects.nn.constant import Constant
+from tritium.ir.interpreter import Interpreter
+from tritium.ir.opdef import Terminator
+from tritium.ir.types import TensorType
+from tritium.passes.plan_memory import plan_function
+
+
+class ExecutionError(TritiumError):
+    pass
+
+
+_INTERPRETER_LOCK = threading.Lock()
+
+
+def torch_dtype(dt: Any) -> Any:
+    import torch
+
+    if dt.name == "bf16":
+        return torch.bfloat16
+    return torch.from_numpy(np.zeros(0, dt.np_dtype)).dtype
+
+
+def to_torch(arr: np.ndarray, device: Any) -> Any:
+    import torch
+
+    if arr.dtype.name == "bfloat16":
+        return torch.from_numpy(np.ascontiguousarray(arr).view(np.int16)).view(torch.bfloat16).to(device)
+    return torch.from_numpy(np.array(arr, copy=True)).to(device)
+
+
+def to_numpy(t: Any) -> np.ndarray:
+    import torch
+
+    t = t.detach().cpu()
+    if t.dtype == torch.bfloat16:
+        import ml_dtypes
+
+        return t.view(torch.int16).numpy().view(ml_dtypes.bfloat16)
+    return t.numpy()
+
+
+@dataclass
+class Step:
+    op: Operation
+    mode: str  # "kernel", "view" or "host"
+    kernel: Any
+    inputs: list[Value]
+    outputs: list[Value]
+    offsets: list[int] = field(default_factory=list)  # arena offset per output, -1: not in the arena
+    config: dict[str, int] | None = None
+    index: int = 0
+
+    @property
+    def name(self) -> str:
+        """The layer's name: its source nodes (``conv1+bn1+relu1``), or its position and kind."""
+        names = getattr(self.op.loc, "names", None)
+        if not names:
+            return f"{self.index}:{getattr(self.op, 'kind', self.op.name)}"
+        return "+".join(names[:3]) + ("+..." if len(names) > 3 else "")
+
+
+class Program:
+    def __init__(
+        self, module: Any, device: Any, weights: dict[str, Any], kernel_cache: dict[str, Any]
+    ) -> None:
+        from tritium.codegen.triton_env import use_interpreter
+
+        # Triton's CPU interpreter keeps global launch state: one launch at a time. GPU launches need no lock.
+        self.launch_lock: Any = _INTERPRETER_LOCK if use_interpreter() else contextlib.nullcontext()
+        self.module = module
+        self.func = module.main
+        self.device = device
+        self.steps: list[Step] = []
+        self.constants: dict[Value, Any] = {}
+        self.interp = Interpreter(module)
+        ops = [op for op in self.func.block.ops if Terminator not in op.TRAITS]
+        for op in ops:
+            if isinstance(op, Constant):
+                self.constants[op.out] = self._constant(op, weights)
+        static = all(isinstance(r.type, TensorType) and r.type.is_static for op in ops for r in op.results)
+        self.plan = plan_function(self.func) if static else None
+        for op in ops:
+            if isinstance(op, Constant):
+                continue
+            mode, kernel = "host", None
+            if isinstance(op, Fused) and op.kind == "view":
+                mode = "view"
+            elif isinstance(op, Fused):
+                kernel = self._kernel(op, kernel_cache)
+                mode = "kernel" if kernel is not None else "host"
+            offsets = [self.plan.offset_of(r) if self.plan is not None else None for r in op.results]
+            self.steps.append(
+                Step(
+                    op,
+                    mode,
+                    kernel,
+                    list(op.operands),
+                    list(op.results),
+                    [-1 if o is None else o for o in offsets],
+                    op.attributes.get("config"),
+                )
+            )
+        self.arena_bytes = self.plan.arena_bytes if self.plan is not None else 0
+        self.returned = list(self.func.return_op.operands)
+
+    def _constant(self, op: Constant, weights: dict[str, Any]) -> Any:
+        value = op.value
+        key = getattr(value, "name", None)
+        if key is not None:
+            if key not in weights:
+                arr = op.value_array()
+                if arr is None:
+                    raise ExecutionError(f"{op.describe()}: weight '{key}' has no data")
+                weights[key] = to_torch(arr, self.device)
+            return weights[key]
+        return to_torch(np.asarray(op.value_array()), self.device)
+
+    @staticmethod
+    def _kernel(op: Fused, cache: dict[str, Any]) -> Any:
+        kernel = kernel_for(op)
+        if kernel is None:
+            return None
+        return cache.setdefault(kernel.source, kernel)
+
+    def arena_view(self, arena: Any, offset: int, v: Value) -> Any:
+        t = v.type
+        nbytes = t.nbytes  # type: ignore[attr-defined]
+        return arena[offset : offset + nbytes].view(torch_dtype(t.dtype)).view(tuple(t.shape))  # type: ignore[attr-defined]
+
+    def run(
+        self, arena: Any, inputs: dict[Value, Any], outputs: dict[Value, Any], profiler: Any = None
+    ) -> dict[Value, Any]:
+        """Run every step; ``outputs`` may hold user buffers for graph outputs (written in place)."""
+        import torch
+
+        env: dict[Value, Any] = {**self.constants, **inputs}
+        for step in self.steps:
+            t0 = profiler.start(step) if profiler is not None else None
+            args = [env[v] for v in step.inputs]
+            if step.mode == "view":
+                outs = [args[0].reshape(self._shape(v, args)) for v in step.outputs]
+            elif step.mode == "kernel":
+                outs = []
+                for v, off in zip(step.outputs, step.offsets):
+                    if v in outputs:
+                        outs.append(outputs[v])
+                    elif off >= 0 and arena is not None:
+                        outs.append(self.arena_view(arena, off, v))
+                    else:
+                        outs.append(
+                            torch.empty(
+                                self._shape(v, args),
+                                dtype=torch_dtype(v.type.dtype),  # type: ignore[attr-defined]
+                                device=self.device,
+                            )
+                        )
+                try:
+                    with self.launch_lock:
+                        step.kernel([a.contiguous() for a in args], outs, step.config)
+                except Exception as e:
+                    raise ExecutionError(
+                        f"{step.op.describe()}: generated kernel '{step.kernel.name}' failed: "
+                        f"{type(e).__name__}: {e}"
+                    ) from e
+            else:
+                vals = [to_numpy(a) for a in args]
+                try:
+                    results = self.interp.eval_op(step.op, vals, {})
+                except TritiumError as e:
+                    raise ExecutionError(str(e)) from e
+                outs = [to_torch(np.asarray(r), self.device) for r in results]
+            for v, t in zip(step.outputs, outs):
+                env[v] = t
+            if profiler is not None:
+                profiler.stop(step, t0)
+        result = {}
+        for v in self.returned:
+            t = env[v]
+            if v in outputs and outputs[v] is not t:
+                outputs[v].copy_(t.reshape(outputs[v].shape))
+                t = outputs[v]
+            result[v] = t
+        return result
+
+    @staticmethod
+    def _shape(v: Value, args: list[Any]) -> tuple[int, ...]:
+        t = v.type
+        assert isinstance(t, TensorType)
+        if t.is_static:
+            return tuple(t.shape)  # type: ignore[arg-type]
+        return tuple(np.broadcast_shapes(*[tuple(a.shape) for a in args]))

@@ -1,0 +1,155 @@
+"""Engine, execution contexts, plans: build -> serialize -> deserialize -> run, on the CPU
+(generated kernels under Triton's interpreter)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import tritium as tr
+import tritium.ir
+from tritium.ir import parse_ir
+
+TEXT = """func.func @main(%x: tensor<{b}x16xf32>) -> (tensor<{b}x8xf32>, tensor<{b}x16xf32>) attributes {input_names = ["x"], output_names = ["prob", "act"]} {
+  %w = nn.constant dense_resource<fc.weight> : tensor<16x8xf32> loc("fc")
+  %b = nn.constant dense_resource<fc.bias> : tensor<8xf32> loc("fc")
+  %a = nn.tanh %x : tensor<{b}x16xf32> loc("act")
+  %h = nn.matmul %a, %w : (tensor<{b}x16xf32>, tensor<16x8xf32>) -> tensor<{b}x8xf32> loc("fc")
+  %hb = nn.add %h, %b : (tensor<{b}x8xf32>, tensor<8xf32>) -> tensor<{b}x8xf32> loc("fc")
+  %p = nn.softmax %hb {axis = -1} : tensor<{b}x8xf32> loc("prob")
+  func.return %p, %a : tensor<{b}x8xf32>, tensor<{b}x16xf32>
+}"""
+
+
+def module(rng: np.random.Generator):
+    m = parse_ir(TEXT)
+    m.resources["fc.weight"] = rng.standard_normal((16, 8)).astype(np.float32)
+    m.resources["fc.bias"] = rng.standard_normal(8).astype(np.float32)
+    return m
+
+
+def reference(m, x: np.ndarray) -> dict[str, np.ndarray]:
+    return tr.compile(m, backend="reference")({"x": x})
+
+
+def close(a: np.ndarray, b: np.ndarray) -> bool:
+    return float(np.linalg.norm(a - b) / np.linalg.norm(b)) < 1e-5
+
+
+def test_engine_runs_generated_kernels(rng: np.random.Generator) -> None:
+    x = rng.standard_normal((3, 16)).astype(np.float32)
+    want = reference(module(np.random.default_rng(0)), x)
+    engine = tr.compile(module(np.random.default_rng(0)))
+    got = engine({"x": x})
+    assert close(got["prob"], want["prob"]) and close(got["act"], want["act"])
+    info = engine.inspect({"x": (3, 16)})
+    assert [layer["tactic"] for layer in info["layers"]] == ["generated Triton"] * 3
+    assert (
+        info["layers"][1]["fused_ops"] == ["nn.matmul", "nn.add"] and info["layers"][1]["template"] == "gemm"
+    )
+    assert engine.num_io_tensors == 3 and engine.get_tensor_mode("prob") == tr.TensorIOMode.OUTPUT
+    assert engine.get_tensor_shape("x") == (-1, 16) and engine.get_tensor_dtype("x") == tr.DataType.FLOAT
+
+
+def test_plan_roundtrip(tmp_path: Path, rng: np.random.Generator) -> None:
+    engine = tr.compile(module(rng))
+    x = rng.standard_normal((2, 16)).astype(np.float32)
+    before = engine({"x": x})
+    engine.save(str(tmp_path / "m.plan"))
+    for loaded in (
+        tr.load(str(tmp_path / "m.plan")),
+        tr.Runtime(tr.Logger()).deserialize_cuda_engine(engine.serialize()),
+    ):
+        after = loaded({"x": x})
+        np.testing.assert_array_equal(after["prob"], before["prob"])
+        assert loaded.manifest["build"]["flags"]["opt_level"] == 2
+
+
+def test_damaged_plans_give_clear_errors(tmp_path: Path, rng: np.random.Generator) -> None:
+    data = tr.compile(module(rng)).serialize()
+    runtime = tr.Runtime(tr.Logger())
+    hlen = int.from_bytes(data[8:16], "little")
+    start = 16 + hlen + (-(16 + hlen)) % 64
+    cases = {
+        "truncated": (data[: len(data) // 2], "truncated"),
+        "empty": (b"", "truncated"),
+        "flipped weight": (
+            data[: start + 5] + bytes([data[start + 5] ^ 1]) + data[start + 6 :],
+            "checksum mismatch",
+        ),
+        "foreign": (b"\x08\x07\x12\x04onnx" + data[10:], "not a Tritium plan"),
+        "header": (data[:16] + b"#" + data[17:], "corrupted header"),
+        "newer": (data.replace(b'"plan_version":1', b'"plan_version":9'), "plan format 9 is newer"),
+    }
+    for name, (blob, message) in cases.items():
+        with pytest.raises(tr.PlanError, match=message):
+            runtime.deserialize_cuda_engine(blob)
+        (tmp_path / f"{name.replace(' ', '_')}.plan").write_bytes(blob)
+        with pytest.raises(tr.PlanError):
+            tr.load(str(tmp_path / f"{name.replace(' ', '_')}.plan"))
+
+
+def test_contexts_in_threads(rng: np.random.Generator) -> None:
+    engine = tr.compile(module(rng))
+    xs = [rng.standard_normal((n, 16)).astype(np.float32) for n in (1, 2, 3, 4)]
+    want = [engine({"x": x}) for x in xs]
+    results: dict[int, dict] = {}
+
+    def work(i: int) -> None:
+        ctx = engine.create_execution_context()
+        for _ in range(3):
+            results[i] = ctx.run({"x": xs[i]})
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i in range(4):
+        np.testing.assert_array_equal(results[i]["prob"], want[i]["prob"])
+    assert len(engine.weights) == 2  # weights held once, whatever the number of contexts and shapes
+
+
+def test_tensor_addresses_and_user_memory(rng: np.random.Generator) -> None:
+    engine = tr.compile(module(rng))
+    x = torch.from_numpy(rng.standard_normal((5, 16)).astype(np.float32))
+    prob, act = torch.empty(5, 8), torch.empty(5, 16)
+    ctx = engine.create_execution_context_without_device_memory()
+    ctx.set_input_shape("x", (5, 16))
+    assert ctx.get_tensor_shape("prob") == (5, 8)
+    arena = torch.empty(ctx.device_memory_size, dtype=torch.uint8)
+    ctx.set_device_memory(arena)
+    ctx.set_tensor_address("x", x.data_ptr())  # raw pointers, as with TensorRT
+    ctx.set_tensor_address("prob", prob.data_ptr())
+    ctx.set_tensor_address("act", act)
+    assert ctx.execute_async_v3(0)
+    want = engine({"x": x.numpy()})
+    np.testing.assert_allclose(prob.numpy(), want["prob"], rtol=1e-6)
+    np.testing.assert_allclose(act.numpy(), want["act"], rtol=1e-6)
+
+
+def test_profiler_and_errors(rng: np.random.Generator) -> None:
+    engine = tr.compile(module(rng))
+    ctx = engine.create_execution_context()
+    seen: list[str] = []
+
+    class P(tr.IProfiler):
+        def report_layer_time(self, layer_name: str, ms: float) -> None:
+            assert ms >= 0
+            seen.append(layer_name)
+
+    ctx.profiler = P()
+    ctx.run({"x": rng.standard_normal((2, 16)).astype(np.float32)})
+    assert seen == ["act", "fc", "prob"]
+    table = ctx.profile({"x": rng.standard_normal((2, 16)).astype(np.float32)}, iterations=2)
+    assert {r["layer"] for r in table} == {"act", "fc", "prob"} and abs(
+        sum(r["percent"] for r in table) - 100
+    ) < 1e-6
+    with pytest.raises(tr.ir.TritiumError, match="should have element type f32"):
+        ctx.run({"x": np.zeros((2, 16), np.float64)})
+    with pytest.raises(tr.ir.TritiumError, match="does not fit"):
+        ctx.set_input_shape("x", (2, 15))
