@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tritium.codegen.conv import ConvKernel
 from tritium.codegen.gemm import MatmulKernel
 from tritium.codegen.indexing import Unsupported
 from tritium.codegen.pointwise import PointwiseKernel
@@ -23,9 +24,11 @@ def kernel_for(fused: Any) -> Any | None:
             return RowKernel(fused)
         if fused.kind == "matmul":
             return MatmulKernel(fused)
+        if fused.kind == "conv":
+            return ConvKernel(fused)
     except (Unsupported, NotImplementedError):
         return None
     return None
 
 
-__all__ = ["MatmulKernel", "PointwiseKernel", "RowKernel", "Unsupported", "kernel_for"]
+__all__ = ["ConvKernel", "MatmulKernel", "PointwiseKernel", "RowKernel", "Unsupported", "kernel_for"]

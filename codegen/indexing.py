@@ -57,11 +57,12 @@ def merge(space: tuple[Dim, ...], dims: list[int], patterns: list[list[bool]]) -
     groups: list[list[int]] = []
     rep: list[int | None] = []
     for d in dims:
-        if space[d] == 1 and groups:
+        if space[d] == 1 and groups and groups[-1][-1] == d - 1:
             groups[-1].append(d)
             continue
         r = rep[-1] if rep else None
-        if groups and (r is None or all(p[d] == p[r] for p in patterns)):
+        adjacent = bool(groups) and groups[-1][-1] == d - 1  # only neighbouring dims share a stride
+        if adjacent and (r is None or all(p[d] == p[r] for p in patterns)):
             groups[-1].append(d)
             if r is None and space[d] != 1:
                 rep[-1] = d

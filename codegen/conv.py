@@ -1,0 +1,280 @@
+"""Implicit-GEMM 2-D convolution with an elementwise epilogue.
+
+The convolution is a GEMM whose A matrix is never materialized: row m is an output pixel
+(n, oh, ow), column j an output channel of the group, and the reduction index k = (c, r, s) walks the
+input window. Each BLOCK_K step gathers the window elements straight from the input (padding by
+masking) and the matching weights, then tl.dot accumulates in float32. The reduction index runs
+channel-fastest when the input is channels-last (NHWC, contiguous loads along c) and window-fastest
+for NCHW. Groups (depthwise included) are the second grid dimension. All tensors are addressed by
+strides passed at launch, so the same kernel serves either memory layout.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tritium.codegen.indexing import Space, Unsupported
+from tritium.codegen.lowering import compute_type, literal, lower
+from tritium.codegen.pointwise import ident, ir_comment, kernel_name
+from tritium.ir.core import Value
+from tritium.ir.dialects.kernel import Fused, Yield
+from tritium.ir.dialects.nn.constant import Constant
+from tritium.ir.types import TensorType
+from tritium.passes.fusion_policy import classify
+
+DEFAULT_CONFIG = {"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_K": 32, "num_warps": 4, "num_stages": 3}
+INTERPRETER_CONFIG = {"BLOCK_M": 32, "BLOCK_N": 16, "BLOCK_K": 16, "num_warps": 4, "num_stages": 1}
+
+
+def _shape(v: Value) -> tuple:
+    t = v.type
+    if not isinstance(t, TensorType) or t.shape is None or not t.is_static:
+        raise Unsupported(f"conv kernels need static shapes, found {t}")
+    return t.shape
+
+
+class ConvKernel:
+    kind = "implicit_gemm_conv"
+
+    def __init__(self, fused: Fused) -> None:
+        self.fused = fused
+        body = [op for op in fused.body.block.ops if not isinstance(op, (Yield, Constant))]
+        if not body or body[0].name != "nn.conv" or any(classify(op) != "elementwise" for op in body[1:]):
+            raise Unsupported("not a conv followed by elementwise ops")
+        self.conv = cv = body[0]
+        self.layout = cv.attributes.get("layout", "NCHW")
+        x_shape, _w_shape = _shape(cv.operand(0)), _shape(cv.operand(1))
+        if len(x_shape) != 4:
+            raise Unsupported("only 2-D convolutions have a generated kernel")
+        dt = cv.operand(0).type.dtype  # type: ignore[attr-defined]
+        if not dt.is_float:
+            raise Unsupported("integer convolutions run on the host")
+        self.dtype = dt
+        args = list(fused.body.block.args)
+        for v in cv.operands:
+            if v not in args:
+                raise Unsupported("conv operands computed inside the kernel")
+        self.x_i, self.w_i = args.index(cv.operand(0)), args.index(cv.operand(1))
+        self.b_i = args.index(cv.operand(2)) if cv.num_operands > 2 else None
+        self.out_shape = _shape(cv.results[0])
+        for v in fused.yield_op().values:
+            if _shape(v) != self.out_shape:
+                raise Unsupported("a kernel result that is not the conv's output shape")
+        self.epilogue = [op for op in fused.body.block.ops if op is not cv and not isinstance(op, Yield)]
+        conv_ins = {self.x_i, self.w_i} | ({self.b_i} if self.b_i is not None else set())
+        self.extra = [a for i, a in enumerate(args) if i not in conv_ins]
+        # Logical output dims: (n, k, oh, ow) for NCHW, (n, oh, ow, k) for NHWC.
+        kdim = 1 if self.layout == "NCHW" else 3
+        mdims = [d for d in range(4) if d != kdim]
+        self.space = Space(
+            self.out_shape, [("m", mdims), ("n", [kdim])], [_shape(a) for a in self.extra] + [self.out_shape]
+        )
+        self.name = kernel_name(fused)
+        self.source = self._generate()
+        self._fn: Any = None
+
+    def _generate(self) -> str:
+        cv, args = self.conv, list(self.fused.body.block.args)
+        n_out = len(self.fused.results)
+        params = [f"in{i}_ptr" for i in range(len(args))] + [f"out{i}_ptr" for i in range(n_out)]
+        params += [
+            "M",
+            "NG",
+            "KRED",
+            "OH",
+            "OW",
+            "H",
+            "W",
+            "CG",
+            "R",
+            "S",
+            "xs_n",
+            "xs_c",
+            "xs_h",
+            "xs_w",
+            "ws_k",
+            "ws_c",
+            "ws_r",
+            "ws_s",
+        ]
+        sh, sw = cv.attributes["strides"]
+        ph, pw = cv.attributes["pads"][:2]
+        dh, dw = cv.attributes["dilations"]
+        if self.layout == "NHWC":  # channel-fastest reduction index: contiguous loads along c
+            decomp = ["r = rk // (S * CG)", "rem = rk % (S * CG)", "s = rem // CG", "c = rem % CG"]
+        else:
+            decomp = ["c = rk // (R * S)", "rem = rk % (R * S)", "r = rem // S", "s = rem % S"]
+        lines = [
+            "    pid = tl.program_id(0)",
+            "    g = tl.program_id(1)",
+            "    num_pid_n = tl.cdiv(NG, BLOCK_N)",
+            "    pid_m = pid // num_pid_n",
+            "    pid_n = pid % num_pid_n",
+            "    rm = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)",
+            "    rj = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)",
+            "    kout = g * NG + rj",
+            "    n_img = rm // (OH * OW)",
+            "    ohw = rm % (OH * OW)",
+            f"    ih0 = (ohw // OW) * {sh} - {ph}",
+            f"    iw0 = (ohw % OW) * {sw} - {pw}",
+            f"    x_base = in{self.x_i}_ptr + n_img.to(tl.int64) * xs_n + (g * CG).to(tl.int64) * xs_c",
+            "    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)",
+            "    for k0 in range(0, KRED, BLOCK_K):",
+            "        rk = k0 + tl.arange(0, BLOCK_K)",
+            *["        " + d for d in decomp],
+            f"        ih = ih0[:, None] + r[None, :] * {dh}",
+            f"        iw = iw0[:, None] + s[None, :] * {dw}",
+            "        a_mask = (rm[:, None] < M) & (rk[None, :] < KRED) & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)",
+            "        a = tl.load(x_base[:, None] + c[None, :] * xs_c + ih * xs_h + iw * xs_w, mask=a_mask, other=0.0)",
+            "        b_mask = (rk[:, None] < KRED) & (rj[None, :] < NG)",
+            f"        b = tl.load(in{self.w_i}_ptr + kout[None, :] * ws_k + c[:, None] * ws_c + r[:, None] * ws_r"
+            " + s[:, None] * ws_s, mask=b_mask, other=0.0)",
+            f"        acc = tl.dot(a, b, acc{self._precision()})",
+            "    em = rm[:, None]",
+            "    en = kout[None, :]",
+            "    mask = (em < M) & (rj[None, :] < NG)",
+        ]
+        sp = self.space
+        params += sp.size_params(0, "m")
+        lines += ["    " + ln for ln in sp.decompose(0, "em", "m")]
+        lines += ["    " + ln for ln in sp.decompose(1, "en", "n")]
+        names: dict[Value, str] = {}
+        used = {
+            "acc",
+            "a",
+            "b",
+            "c",
+            "r",
+            "s",
+            "g",
+            "rk",
+            "rm",
+            "rj",
+            "em",
+            "en",
+            "mask",
+            "pid",
+            "tl",
+            "triton",
+            "kout",
+        }
+
+        def fresh(v: Value, default: str) -> str:
+            base = ident(v.name_hint, default)
+            n, i = base, 1
+            while n in used:
+                n, i = f"{base}_{i}", i + 1
+            used.add(n)
+            names[v] = n
+            return n
+
+        conv_out = fresh(cv.results[0], "y")
+        if self.b_i is not None:
+            lines.append(f"    bias = tl.load(in{self.b_i}_ptr + en, mask=mask, other=0.0).to(tl.float32)")
+            lines.append(f"    {conv_out} = acc + bias")
+        else:
+            lines.append(f"    {conv_out} = acc")
+        for j, a in enumerate(self.extra):
+            i = args.index(a)
+            off, ps = sp.offset(j, ["m", "n"], f"in{i}")
+            params += ps
+            m = ", mask=mask, other=0.0" if off != "0" else ""
+            lines.append(
+                f"    {fresh(a, f'x{i}')} = tl.load(in{i}_ptr + {off}{m}).to({compute_type(a.type.dtype)})"
+            )  # type: ignore[attr-defined]
+        for op in self.epilogue:
+            if isinstance(op, Constant):
+                arr = op.value_array()
+                if arr is None or arr.size != 1:
+                    raise Unsupported("a non-scalar constant in a conv epilogue")
+                names[op.out] = literal(arr.reshape(-1)[0], op.out.type.dtype)  # type: ignore[attr-defined]
+                continue
+            expr = lower(op, [names[v] for v in op.operands])
+            dt = op.results[0].type.dtype  # type: ignore[attr-defined]
+            if not dt.is_float:
+                expr = f"({expr}).to({compute_type(dt)})"
+            lines.append(f"    {fresh(op.results[0], 'v')} = {expr}")
+        out_off, out_ps = sp.offset(len(self.extra), ["m", "n"], "out")
+        params += out_ps
+        for i, v in enumerate(self.fused.yield_op().values):
+            lines.append(
+                f"    tl.store(out{i}_ptr + {out_off}, {names[v]}.to(out{i}_ptr.dtype.element_ty), mask=mask)"
+            )
+        self.params = params
+        header = [
+            f"# Tritium implicit-GEMM conv kernel '{self.name}' ({self.layout}), generated from:",
+            ir_comment(self.fused),
+            "import triton",
+            "import triton.language as tl",
+            "",
+            "",
+            "@triton.jit",
+            f"def {self.name}({', '.join(params)}, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, "
+            "BLOCK_K: tl.constexpr):",
+        ]
+        return "\n".join(header + lines) + "\n"
+
+    def _precision(self) -> str:
+        return ', input_precision="ieee"' if self.dtype.name in ("f32", "f64") else ""
+
+    def __call__(self, inputs: list[Any], outputs: list[Any], config: dict[str, int] | None = None) -> None:
+        from tritium.codegen.triton_env import load_source, use_interpreter
+
+        if self._fn is None:
+            self._fn = getattr(load_source(self.source, self.name), self.name)
+        cfg = dict(INTERPRETER_CONFIG if use_interpreter() else DEFAULT_CONFIG)
+        cfg.update(config or {})
+        x, w = inputs[self.x_i], inputs[self.w_i]
+        group = self.conv.attributes.get("group", 1)
+        if self.layout == "NHWC":
+            n, h, wd, _c = x.shape
+            k, r, s, cg = w.shape
+            _, oh, ow, _ = self.out_shape
+            xs = x.stride()
+            xs_n, xs_h, xs_w, xs_c = xs
+            ws_k, ws_r, ws_s, ws_c = w.stride()
+        else:
+            n, _c, h, wd = x.shape
+            k, cg, r, s = w.shape
+            _, _, oh, ow = self.out_shape
+            xs_n, xs_c, xs_h, xs_w = x.stride()
+            ws_k, ws_c, ws_r, ws_s = w.stride()
+        m = n * oh * ow
+        ng = k // group
+        argv: list[Any] = [
+            *inputs,
+            *outputs,
+            m,
+            ng,
+            cg * r * s,
+            oh,
+            ow,
+            h,
+            wd,
+            cg,
+            r,
+            s,
+            xs_n,
+            xs_c,
+            xs_h,
+            xs_w,
+            ws_k,
+            ws_c,
+            ws_r,
+            ws_s,
+        ]
+        sp = self.space
+        argv += sp.sizes(self.out_shape)[0][1:]
+        args = list(self.fused.body.block.args)
+        for j, e in enumerate(self.extra):
+            argv += sp.strides(j, tuple(inputs[args.index(e)].shape), self.out_shape)
+        argv += sp.strides(len(self.extra), self.out_shape, self.out_shape)
+        grid = (-(-m // cfg["BLOCK_M"]) * -(-ng // cfg["BLOCK_N"]), group)
+        self._fn[grid](
+            *argv,
+            BLOCK_M=cfg["BLOCK_M"],
+            BLOCK_N=cfg["BLOCK_N"],
+            BLOCK_K=cfg["BLOCK_K"],
+            num_warps=cfg["num_warps"],
+            num_stages=cfg["num_stages"],
+        )
