@@ -9,6 +9,7 @@ from tritium.passes import (  # noqa: F401  (registration)
     dce,
     fold_constants,
     fuse_kernels,
+    lower_precision,
     plan_memory,
     specialize_shapes,
 )

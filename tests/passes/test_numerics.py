@@ -47,7 +47,10 @@ def test_pass_preserves_semantics(path: Path, rng: np.random.Generator) -> None:
                 assert w.shape == g.shape and w.dtype == g.dtype
                 assert not np.isnan(g).any()
                 scale = max(np.linalg.norm(w.astype(np.float64)), 1e-30)
-                assert np.linalg.norm((w - g).astype(np.float64)) / scale <= 1e-5, (
+                tol = (
+                    1e-2 if "lower-precision" in pipeline else 1e-5
+                )  # f16/bf16 pipelines vs the f32 reference
+                assert np.linalg.norm((w - g).astype(np.float64)) / scale <= tol, (
                     pipeline,
                     f_before.sym_name,
                 )
