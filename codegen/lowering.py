@@ -185,6 +185,198 @@ def _tanh(op: Operation, a: list[str]) -> str:
     )
 
 
+def _attr(op: Operation, name: str) -> str:
+    return repr(float(op.attributes[name]))
+
+
+@rule("nn.cast")
+def _cast(op: Operation, a: list[str]) -> str:
+    src = op.operand(0).type.dtype  # type: ignore[attr-defined]
+    to: DType = op.attributes["to"]
+    if to.kind == "bool":
+        return f"({a[0]} != 0)"
+    if to.is_float:
+        if to.name in ("f32", "f64"):
+            return f"{a[0]}.to({compute_type(to)})"
+        if to.name == "bf16":
+            # round to nearest even on the float32 bits: the same result on every GPU and the interpreter
+            bits = f"{a[0]}.to(tl.float32).to(tl.uint32, bitcast=True)"
+            return f"(({bits} + 0x7FFF + (({bits} >> 16) & 1)) & 0xFFFF0000).to(tl.float32, bitcast=True)"
+        if to.name not in TL_TYPES:
+            raise NotImplementedError(f"cast to {to} has no generated kernel")
+        # round to the narrow type, keep computing in float32
+        return f"{a[0]}.to({TL_TYPES[to.name]}).to(tl.float32)"
+    if src.is_float and to.is_int:
+        return f"{a[0]}.to({compute_type(to)})"  # truncation toward zero, as numpy's astype
+    return f"{a[0]}.to({compute_type(to)})"
+
+
+@rule("nn.leaky_relu")
+def _leaky(op: Operation, a: list[str]) -> str:
+    return f"tl.where({a[0]} >= 0, {a[0]}, {a[0]} * {_attr(op, 'alpha')})"
+
+
+@rule("nn.elu")
+def _elu(op: Operation, a: list[str]) -> str:
+    return f"tl.where({a[0]} > 0, {a[0]}, {_attr(op, 'alpha')} * (tl.exp({a[0]}) - 1.0))"
+
+
+@rule("nn.celu")
+def _celu(op: Operation, a: list[str]) -> str:
+    al = _attr(op, "alpha")
+    return f"(tl.maximum({a[0]}, 0.0) + tl.minimum(0.0, {al} * (tl.exp({a[0]} / {al}) - 1.0)))"
+
+
+@rule("nn.selu")
+def _selu(op: Operation, a: list[str]) -> str:
+    return (
+        f"{_attr(op, 'gamma')} * tl.where({a[0]} > 0, {a[0]}, {_attr(op, 'alpha')} * (tl.exp({a[0]}) - 1.0))"
+    )
+
+
+@rule("nn.thresholded_relu")
+def _threlu(op: Operation, a: list[str]) -> str:
+    return f"tl.where({a[0]} > {_attr(op, 'alpha')}, {a[0]}, 0.0)"
+
+
+@rule("nn.hard_sigmoid")
+def _hsig(op: Operation, a: list[str]) -> str:
+    return f"tl.minimum(tl.maximum({_attr(op, 'alpha')} * {a[0]} + {_attr(op, 'beta')}, 0.0), 1.0)"
+
+
+@rule("nn.hard_swish")
+def _hswish(op: Operation, a: list[str]) -> str:
+    return f"({a[0]} * tl.minimum(tl.maximum({a[0]} / 6.0 + 0.5, 0.0), 1.0))"
+
+
+@rule("nn.softplus")
+def _softplus(op: Operation, a: list[str]) -> str:
+    # log(1 + e^x) without overflow: max(x, 0) + log(1 + e^-|x|)
+    return f"(tl.maximum({a[0]}, 0.0) + tl.log(1.0 + tl.exp(-tl.abs({a[0]}))))"
+
+
+@rule("nn.softsign")
+def _softsign(op: Operation, a: list[str]) -> str:
+    return f"({a[0]} / (1.0 + tl.abs({a[0]})))"
+
+
+@rule("nn.gelu")
+def _gelu(op: Operation, a: list[str]) -> str:
+    x = a[0]
+    if op.attributes.get("approximate", "none") == "tanh":
+        inner = f"(0.7978845608028654 * ({x} + 0.044715 * {x} * {x} * {x}))"
+        return f"(0.5 * {x} * (1.0 + {_tanh(op, [inner])}))"
+    return f"(0.5 * {x} * (1.0 + tl.erf({x} * 0.7071067811865476)))"
+
+
+@rule("nn.mish")
+def _mish(op: Operation, a: list[str]) -> str:
+    return f"({a[0]} * {_tanh(op, [_softplus(op, a)])})"
+
+
+@rule("nn.swish")
+def _swish(op: Operation, a: list[str]) -> str:
+    return f"({a[0]} * tl.sigmoid({_attr(op, 'alpha')} * {a[0]}))"
+
+
+@rule("nn.shrink")
+def _shrink(op: Operation, a: list[str]) -> str:
+    lam, b = _attr(op, "lambd"), _attr(op, "bias")
+    return f"tl.where({a[0]} < -{lam}, {a[0]} + {b}, tl.where({a[0]} > {lam}, {a[0]} - {b}, 0.0))"
+
+
+@rule("nn.prelu")
+def _prelu(op: Operation, a: list[str]) -> str:
+    return f"tl.where({a[0]} < 0, {a[0]} * {a[1]}, {a[0]})"
+
+
+@rule("nn.clip")
+def _clip(op: Operation, a: list[str]) -> str:
+    groups = op.operand_groups(a)  # type: ignore[attr-defined]
+    x, lo, hi = groups
+    out = x
+    if lo is not None:
+        out = f"tl.maximum({out}, {lo})"
+    if hi is not None:
+        out = f"tl.minimum({out}, {hi})"
+    return out
+
+
+_CMP = {
+    "nn.equal": "==",
+    "nn.less": "<",
+    "nn.less_or_equal": "<=",
+    "nn.greater": ">",
+    "nn.greater_or_equal": ">=",
+}
+
+
+@rule(*_CMP)
+def _cmp(op: Operation, a: list[str]) -> str:
+    return f"({a[0]} {_CMP[op.name]} {a[1]})"
+
+
+_LOGIC = {"nn.and": "&", "nn.or": "|", "nn.xor": "^"}
+
+
+@rule(*_LOGIC)
+def _logic(op: Operation, a: list[str]) -> str:
+    return f"(({a[0]} != 0) {_LOGIC[op.name]} ({a[1]} != 0))"
+
+
+@rule("nn.not")
+def _not(op: Operation, a: list[str]) -> str:
+    return f"({a[0]} == 0)"
+
+
+@rule("nn.is_nan")
+def _isnan(op: Operation, a: list[str]) -> str:
+    return f"({a[0]} != {a[0]})"
+
+
+@rule("nn.is_inf")
+def _isinf(op: Operation, a: list[str]) -> str:
+    pos, neg = op.attributes.get("detect_positive", True), op.attributes.get("detect_negative", True)
+    terms = ([f"({a[0]} == float('inf'))"] if pos else []) + ([f"({a[0]} == float('-inf'))"] if neg else [])
+    return "(" + " | ".join(terms) + ")" if terms else f"({a[0]} != {a[0]}) & ({a[0]} == {a[0]})"
+
+
+@rule("nn.where")
+def _where(op: Operation, a: list[str]) -> str:
+    return f"tl.where({a[0]} != 0, {a[1]}, {a[2]})"
+
+
+_MATH = {
+    "nn.sin": "tl.sin({0})",
+    "nn.cos": "tl.cos({0})",
+    "nn.tan": "(tl.sin({0}) / tl.cos({0}))",
+    "nn.floor": "tl.floor({0})",
+    "nn.ceil": "tl.ceil({0})",
+    "nn.reciprocal": "(1.0 / {0})",
+    "nn.sinh": "(0.5 * (tl.exp({0}) - tl.exp(-{0})))",
+    "nn.cosh": "(0.5 * (tl.exp({0}) + tl.exp(-{0})))",
+}
+
+
+@rule(*_MATH)
+def _math(op: Operation, a: list[str]) -> str:
+    return _MATH[op.name].format(a[0])
+
+
+@rule("nn.sign")
+def _sign(op: Operation, a: list[str]) -> str:
+    zero = "0.0" if _is_float(op) else "0"
+    one = "1.0" if _is_float(op) else "1"
+    return f"tl.where({a[0]} > 0, {one}, tl.where({a[0]} < 0, -{one}, {zero}))"
+
+
+@rule("nn.round")
+def _round(op: Operation, a: list[str]) -> str:
+    # half to even: round half up, then step back where that landed on an odd number from a tie
+    x = a[0]
+    return f"tl.where(({x} + 0.5 == tl.floor({x} + 0.5)) & (tl.floor({x} + 0.5) % 2 != 0), tl.floor({x} + 0.5) - 1.0, tl.floor({x} + 0.5))"
+
+
 def lower(op: Operation, args: list[str]) -> str:
     """The Triton expression for ``op`` (NotImplementedError when it has no rule)."""
     fn = RULES.get(op.name)

@@ -177,7 +177,7 @@ def outline(ops: list[Operation], kind: str) -> Fused:
                 if _defined_inside(v, inside) or v in inlined or v in inputs:
                     continue
                 d = v.defining_op
-                if isinstance(d, Constant) and isinstance(d.value, Dense):
+                if isinstance(d, Constant) and isinstance(d.value, Dense) and _inline(d):
                     inlined[v] = d
                 else:
                     inputs.append(v)
@@ -207,6 +207,13 @@ def outline(ops: list[Operation], kind: str) -> Fused:
         new.name_hint = old.name_hint
         _redirect(old, new, lambda op: op.parent is not body)
     return fused
+
+
+def _inline(c: Constant) -> bool:
+    """Scalars become literals in the kernel; small integer tensors are structure (axes, shapes) that
+    kernel generators read at build time. Other constants are operands, loaded like any input."""
+    t = c.out.type
+    return t.numel == 1 or not t.dtype.is_float  # type: ignore[attr-defined]
 
 
 def body_insert(block: Block, op: Operation) -> Any:

@@ -43,7 +43,7 @@ REDUCTIONS = {
     "nn.arg_max",
     "nn.arg_min",
 }
-ELEMENTWISE_EXTRA = {"nn.cast", "nn.clip", "nn.where", "nn.batch_normalization"}
+ELEMENTWISE_EXTRA = {"nn.cast", "nn.clip", "nn.where", "nn.prelu"}
 VIEWS = {"nn.reshape", "nn.squeeze", "nn.unsqueeze", "nn.flatten"}
 DATA_MOVEMENT = {
     "nn.transpose",

@@ -47,10 +47,8 @@ class Engine:
         self.manifest = dict(manifest or {})
         f = module.main
         self._func = f
-        self.input_names: list[str] = list(f.input_names or [f"input_{i}" for i in range(len(f.args))])
-        self.output_names: list[str] = list(
-            f.output_names or [f"output_{i}" for i in range(len(f.function_type.outputs))]
-        )
+        self.input_names: list[str] = f.arg_names
+        self.output_names: list[str] = f.result_names
         self._types = dict(zip(self.input_names, f.function_type.inputs)) | dict(
             zip(self.output_names, f.function_type.outputs)
         )
@@ -202,11 +200,12 @@ def as_tensor(x: Any, name: str, device: Any) -> tuple[Any, str]:
     if isinstance(x, torch.Tensor):
         return x.to(device), "torch"
     if isinstance(x, np.ndarray):
-        return torch.from_numpy(np.ascontiguousarray(x)).to(device), "numpy"
+        return torch.from_numpy(x if x.flags.c_contiguous else x.copy()).to(device), "numpy"
     if hasattr(x, "__dlpack__"):
         return torch.from_dlpack(x).to(device), "dlpack"
     try:
-        return torch.from_numpy(np.ascontiguousarray(np.asarray(x))).to(device), "numpy"
+        arr = np.asarray(x)
+        return torch.from_numpy(arr if arr.flags.c_contiguous else arr.copy()).to(device), "numpy"
     except Exception as e:
         raise InputError(f"input '{name}': cannot read a {type(x).__name__} as a tensor ({e})") from None
 

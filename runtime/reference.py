@@ -39,12 +39,8 @@ class ReferenceEngine:
     def __init__(self, module: Any) -> None:
         self.module = module
         self.func = module.main
-        self.input_names: list[str] = list(
-            self.func.input_names or [f"input_{i}" for i in range(len(self.func.args))]
-        )
-        self.output_names: list[str] = list(
-            self.func.output_names or [f"output_{i}" for i in range(len(self.func.function_type.outputs))]
-        )
+        self.input_names: list[str] = self.func.arg_names
+        self.output_names: list[str] = self.func.result_names
         self._interp = Interpreter(module)
 
     @property

@@ -59,6 +59,19 @@ class FuncOp(Op):
         return list(self.block.args)
 
     @property
+    def arg_names(self) -> list[str]:
+        """The user's names of the parameters (``input_names``, else the SSA name hints)."""
+        if self.input_names:
+            return list(self.input_names)
+        return [a.name_hint or f"input_{i}" for i, a in enumerate(self.block.args)]
+
+    @property
+    def result_names(self) -> list[str]:
+        if self.output_names:
+            return list(self.output_names)
+        return [f"output_{i}" for i in range(len(self.function_type.outputs))]
+
+    @property
     def return_op(self) -> ReturnOp:
         last = self.block.last_op
         if not isinstance(last, ReturnOp):
