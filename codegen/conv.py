@@ -217,6 +217,18 @@ class ConvKernel:
     def _precision(self) -> str:
         return ', input_precision="ieee"' if self.dtype.name in ("f32", "f64") else ""
 
+    def config_space(self, level: int) -> list[dict[str, int]]:
+        from tritium.codegen.tuning import matmul_space
+
+        w = self.conv.operand(1).type.shape  # type: ignore[attr-defined]
+        group = self.conv.attributes.get("group", 1)
+        kdim = 1 if self.layout == "NCHW" else 3
+        m = self.out_shape[0] * (
+            self.out_shape[2] * self.out_shape[3] if kdim == 1 else self.out_shape[1] * self.out_shape[2]
+        )
+        kred = w[1] * w[2] * w[3]  # C/g x R x S in either weight layout
+        return matmul_space(m, self.out_shape[kdim] // group, kred, self.dtype.itemsize, level)
+
     def __call__(self, inputs: list[Any], outputs: list[Any], config: dict[str, int] | None = None) -> None:
         from tritium.codegen.triton_env import load_source, use_interpreter
 

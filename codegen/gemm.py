@@ -197,6 +197,14 @@ class MatmulKernel:
     def _precision(self) -> str:
         return ', input_precision="ieee"' if self.dtype.name in ("f32", "f64") else ""
 
+    def config_space(self, level: int) -> list[dict[str, int]]:
+        from tritium.codegen.tuning import matmul_space
+
+        static = [d if isinstance(d, int) else 256 for d in self.out_shape]
+        m = int(np.prod(static[:-1])) if self.fold else static[-2]
+        k = self.anchor.operand(0).type.shape[-1]  # type: ignore[attr-defined]
+        return matmul_space(m, static[-1], k if isinstance(k, int) else 256, self.dtype.itemsize, level)
+
     # -- launching ------------------------------------------------------------------------------------
     def __call__(self, inputs: list[Any], outputs: list[Any], config: dict[str, int] | None = None) -> None:
         from tritium.codegen.triton_env import load_source, use_interpreter

@@ -210,6 +210,12 @@ class PointwiseKernel:
         self.params = params
         return "\n".join(header + lines) + "\n"
 
+    def config_space(self, level: int) -> list[dict[str, int]]:
+        from tritium.codegen.tuning import pointwise_space
+
+        n = int(np.prod([d if isinstance(d, int) else 1024 for d in self.out_shape])) if self.out_shape else 1
+        return pointwise_space(n, level)
+
     # -- launching ------------------------------------------------------------------------------------
     def load(self) -> Any:
         if self._fn is None:

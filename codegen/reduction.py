@@ -191,6 +191,12 @@ class RowKernel:
         ]
         return "\n".join(header + lines) + "\n"
 
+    def config_space(self, level: int) -> list[dict[str, int]]:
+        n = int(np.prod([d if isinstance(d, int) else 1024 for d in self.x_shape[self.n_row_dims :]]))
+        block = min(_next_pow2(n), MAX_BLOCK)
+        warps = [4, 8, 2] if block >= 1024 else [2, 4, 1]
+        return [{"BLOCK": block, "num_warps": w} for w in warps][: max(1, level)]
+
     # -- launching ------------------------------------------------------------------------------------
     def __call__(self, inputs: list[Any], outputs: list[Any], config: dict[str, int] | None = None) -> None:
         if self._fn is None:

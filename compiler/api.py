@@ -32,13 +32,20 @@ def compile(
     name: str | None = None,
     opt_level: int = 2,
     pipeline: str | None = None,
+    shapes: dict[str, tuple[int, ...]] | None = None,
+    timing_cache: str | None = None,
+    tuning_budget_s: float | None = None,
+    fp16: bool = False,
+    bf16: bool = False,
 ) -> Any:
     """Compile ``model`` (ONNX path, bytes or ModelProto; a .tir file; or a Module) into an engine.
 
     ``backend="triton"`` optimizes the graph into fused kernels and generates Triton code for them;
     it runs on the GPU when there is one (``device="cuda"``) and under Triton's interpreter on the CPU
     otherwise. ``backend="reference"`` runs the numpy reference semantics, the ground truth.
-    ``pipeline`` overrides the default pass pipeline of ``opt_level``.
+    ``pipeline`` overrides the default pass pipeline of ``opt_level``; ``fp16``/``bf16`` lower the
+    float32 computation. On a GPU, kernels are tuned at ``shapes`` (default: the model's static input
+    shapes), reading and updating the ``timing_cache`` file, within ``tuning_budget_s`` seconds.
     """
     module = load_any(model, name)
     if backend == "reference":
@@ -49,17 +56,29 @@ def compile(
         return ReferenceEngine(module)
     if backend != "triton":
         raise TritiumError(f"unknown backend '{backend}' (expected 'triton' or 'reference')")
+    from tritium.codegen.triton_env import use_interpreter
+    from tritium.codegen.tuning import TimingCache, Tuner
     from tritium.passes import PassManager
     from tritium.passes.pipelines import pipeline_for
     from tritium.runtime.engine import Engine
 
-    text = pipeline if pipeline is not None else pipeline_for(opt_level)
-    PassManager(text).run(module)
-    return Engine(
-        module,
-        device,
-        manifest={"build": build_environment(device, {"opt_level": opt_level, "pipeline": text})},
+    text = (
+        pipeline
+        if pipeline is not None
+        else pipeline_for(opt_level, "f16" if fp16 else "bf16" if bf16 else None)
     )
+    PassManager(text).run(module)
+    flags = {"opt_level": opt_level, "pipeline": text, "fp16": fp16, "bf16": bf16}
+    engine = Engine(module, device, manifest={"build": build_environment(device, flags)})
+    tune_shapes = shapes or engine._static_input_shapes()
+    if tune_shapes is not None and not use_interpreter() and engine.device.type == "cuda":
+        cache = TimingCache.load(timing_cache) if timing_cache else TimingCache()
+        tuner = Tuner(cache, level=opt_level, budget_s=tuning_budget_s)
+        engine.tune(tune_shapes, tuner)
+        engine.manifest["build"]["tuning"] = {"timed": tuner.timed, "cache_hits": cache.hits}
+        if timing_cache:
+            cache.save(timing_cache)
+    return engine
 
 
 def build_environment(device: str | None, flags: dict[str, Any]) -> dict[str, Any]:

@@ -12,8 +12,12 @@ PIPELINES: dict[int, list[str]] = {
 }
 
 
-def pipeline_for(level: int) -> str:
-    """The pipeline text of ``level`` (levels past the highest defined use the highest)."""
+def pipeline_for(level: int, precision: str | None = None) -> str:
+    """The pipeline text of ``level`` (levels past the highest defined use the highest); with
+    ``precision`` (f16 or bf16) the float32 computation is lowered before fusion."""
     if level < 0:
         raise ValueError(f"optimization level must be >= 0, got {level}")
-    return ",".join(PIPELINES[min(level, max(PIPELINES))])
+    passes = list(PIPELINES[min(level, max(PIPELINES))])
+    if precision is not None:
+        passes.insert(passes.index("fuse-kernels"), f"lower-precision{{dtype={precision}}}")
+    return ",".join(passes)

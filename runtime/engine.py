@@ -122,6 +122,24 @@ class Engine:
                 self._programs[key] = prog
         return prog
 
+    def tune(self, shapes: Mapping[str, tuple[int, ...]], tuner: Any) -> None:
+        """Choose every kernel's config at these shapes (timing on the GPU; random inputs)."""
+        import torch
+
+        prog = self.program(shapes)
+        ins = {}
+        for a in prog.func.args:
+            t = a.type
+            dt = torch_dtype(t.dtype)
+            if t.dtype.is_float:
+                ins[a] = torch.randn(tuple(t.shape), device=self.device).to(dt)
+            else:
+                ins[a] = torch.zeros(tuple(t.shape), dtype=dt, device=self.device)
+        arena = torch.empty(max(prog.arena_bytes, 1), dtype=torch.uint8, device=self.device)
+        prog.run(arena, ins, {}, tuner=tuner)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+
     # -- contexts ----------------------------------------------------------------------------------
     def create_execution_context(self) -> Any:
         from tritium.runtime.context import ExecutionContext

@@ -148,7 +148,12 @@ class Program:
         return arena[offset : offset + nbytes].view(torch_dtype(t.dtype)).view(tuple(t.shape))  # type: ignore[attr-defined]
 
     def run(
-        self, arena: Any, inputs: dict[Value, Any], outputs: dict[Value, Any], profiler: Any = None
+        self,
+        arena: Any,
+        inputs: dict[Value, Any],
+        outputs: dict[Value, Any],
+        profiler: Any = None,
+        tuner: Any = None,
     ) -> dict[Value, Any]:
         """Run every step; ``outputs`` may hold user buffers for graph outputs (written in place)."""
         import torch
@@ -174,6 +179,10 @@ class Program:
                                 device=self.device,
                             )
                         )
+                if tuner is not None:
+                    step.config = tuner.choose(step.kernel, [a.contiguous() for a in args], outs)
+                    if step.config is not None:
+                        step.op.attributes["config"] = dict(step.config)  # the plan records the choice
                 try:
                     with self.launch_lock:
                         step.kernel([a.contiguous() for a in args], outs, step.config)

@@ -1,0 +1,207 @@
+"""Autotuning and the timing cache (TensorRT's ITimingCache).
+
+Each template offers a config space (tile sizes, warps, pipeline stages), pruned by shared memory and
+by the problem's shape. Candidates run on the target GPU and are timed with CUDA events (Triton's
+``do_bench``, median). The winner is remembered in a timing cache keyed by GPU name and compute
+capability, Triton version, the kernel's source hash and the tensor shapes; a build whose cache
+already holds a key runs no timing for it. Ties break by the candidate order, so the same cache
+always gives the same choices. Without a GPU (Triton's interpreter) nothing is timed: the template's
+heuristic config is used.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tritium.codegen.triton_env import source_hash, triton_version
+
+CACHE_VERSION = 1
+
+
+def device_key() -> str:
+    """'NVIDIA H100 80GB HBM3/sm90' (or 'cpu-interpreter')."""
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            major, minor = torch.cuda.get_device_capability()
+            return f"{torch.cuda.get_device_name()}/sm{major}{minor}"
+    except ImportError:
+        pass
+    return "cpu-interpreter"
+
+
+@dataclass
+class TimingCache:
+    """Tuning results: key -> {"config": {...}, "ms": median time}."""
+
+    entries: dict[str, dict[str, Any]] = field(default_factory=dict)
+    hits: int = 0
+    misses: int = 0
+
+    @staticmethod
+    def key(kernel_source: str, shapes: Iterable[tuple[int, ...]], device: str | None = None) -> str:
+        dims = ";".join("x".join(map(str, s)) for s in shapes)
+        return f"{device or device_key()}|triton-{triton_version()}|{source_hash(kernel_source)}|{dims}"
+
+    def lookup(self, key: str) -> dict[str, int] | None:
+        e = self.entries.get(key)
+        if e is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        return dict(e["config"])
+
+    def record(self, key: str, config: dict[str, int], ms: float) -> None:
+        self.entries[key] = {"config": dict(config), "ms": float(ms)}
+
+    def merge(self, other: TimingCache) -> None:
+        """Combine: for a key both hold, the faster measurement wins."""
+        for k, e in other.entries.items():
+            mine = self.entries.get(k)
+            if mine is None or e["ms"] < mine["ms"]:
+                self.entries[k] = dict(e)
+
+    def serialize(self) -> bytes:
+        return json.dumps(
+            {"version": CACHE_VERSION, "entries": self.entries}, indent=1, sort_keys=True
+        ).encode()
+
+    @staticmethod
+    def deserialize(data: bytes) -> TimingCache:
+        try:
+            obj = json.loads(data)
+        except ValueError as e:
+            raise ValueError(f"timing cache is not valid JSON: {e}") from None
+        if (
+            not isinstance(obj, dict)
+            or obj.get("version") != CACHE_VERSION
+            or not isinstance(obj.get("entries"), dict)
+        ):
+            raise ValueError(
+                f"timing cache has an unsupported format (this Tritium reads version {CACHE_VERSION})"
+            )
+        return TimingCache(dict(obj["entries"]))
+
+    def save(self, path: str | os.PathLike) -> None:
+        tmp = Path(str(path) + ".tmp")
+        tmp.write_bytes(self.serialize())
+        os.replace(tmp, path)
+
+    @staticmethod
+    def load(path: str | os.PathLike) -> TimingCache:
+        p = Path(path)
+        return TimingCache.deserialize(p.read_bytes()) if p.exists() else TimingCache()
+
+
+SMEM_BYTES = 200 * 1024
+"""Shared memory a kernel may use (H100/H200: 227 KB per block; leave room for the compiler)."""
+
+
+def matmul_space(m: int, n: int, k: int, itemsize: int, level: int) -> list[dict[str, int]]:
+    """GEMM/conv tile configs that fit shared memory and the problem, most promising first."""
+    out = []
+    tiles = [
+        (128, 128, 64),
+        (128, 256, 64),
+        (256, 128, 64),
+        (128, 64, 64),
+        (64, 128, 64),
+        (64, 64, 64),
+        (128, 128, 32),
+        (64, 64, 32),
+        (32, 64, 64),
+        (64, 32, 64),
+        (32, 32, 64),
+        (16, 64, 64),
+        (16, 32, 128),
+        (32, 32, 32),
+        (16, 32, 32),
+        (32, 16, 32),
+        (16, 16, 32),
+    ]
+    for bm, bn, bk in tiles:
+        if bm > max(16, 2 * _pow2(m)) or bn > max(16, 2 * _pow2(n)) or bk > max(32, 2 * _pow2(k)):
+            continue
+        for stages in (3, 4, 2):
+            if (bm * bk + bk * bn) * itemsize * stages > SMEM_BYTES:
+                continue
+            for warps in (4, 8):
+                if warps == 8 and bm * bn < 128 * 128:
+                    continue
+                out.append(
+                    {
+                        "BLOCK_M": bm,
+                        "BLOCK_N": bn,
+                        "BLOCK_K": bk,
+                        "GROUP_M": 8,
+                        "num_warps": warps,
+                        "num_stages": stages,
+                    }
+                )
+    limit = {0: 1, 1: 4, 2: 12, 3: 24}.get(level, len(out))
+    return out[:limit] or [
+        {"BLOCK_M": 32, "BLOCK_N": 32, "BLOCK_K": 32, "GROUP_M": 8, "num_warps": 4, "num_stages": 2}
+    ]
+
+
+def pointwise_space(n: int, level: int) -> list[dict[str, int]]:
+    out = [
+        {"BLOCK": b, "num_warps": w}
+        for b in (1024, 2048, 4096, 512)
+        for w in (4, 8)
+        if b <= max(512, 2 * _pow2(n))
+    ]
+    return out[: {0: 1, 1: 2, 2: 4}.get(level, len(out))]
+
+
+def _pow2(x: int) -> int:
+    return 1 << max(0, (int(x) - 1).bit_length())
+
+
+def bench_ms(fn: Callable[[], None]) -> float:
+    """Median time of ``fn`` on the GPU in milliseconds (CUDA events via Triton's do_bench)."""
+    from triton.testing import do_bench
+
+    return float(do_bench(fn, warmup=5, rep=20, return_mode="median"))
+
+
+@dataclass
+class Tuner:
+    cache: TimingCache
+    level: int = 2
+    budget_s: float | None = None
+    timer: Callable[[Callable[[], None]], float] = bench_ms
+    timed: int = 0
+    started: float = field(default_factory=time.perf_counter)
+
+    def choose(self, kernel: Any, inputs: list[Any], outputs: list[Any]) -> dict[str, int] | None:
+        """The config for ``kernel`` on these tensors: from the cache, or timed now (None: heuristic)."""
+        space = kernel.config_space(self.level) if hasattr(kernel, "config_space") else []
+        if len(space) <= 1:
+            return space[0] if space else None
+        key = TimingCache.key(kernel.source, [tuple(t.shape) for t in [*inputs, *outputs]])
+        hit = self.cache.lookup(key)
+        if hit is not None:
+            return hit
+        if self.budget_s is not None and time.perf_counter() - self.started > self.budget_s:
+            return space[0]  # out of build time: the first (most promising) candidate
+        best, best_ms = None, float("inf")
+        for cfg in space:
+            try:
+                ms = self.timer(lambda cfg=cfg: kernel(inputs, outputs, cfg))
+            except Exception:  # a config the compiler rejects (resources): skip it
+                continue
+            self.timed += 1
+            if ms < best_ms:  # strict: ties keep the earlier candidate
+                best, best_ms = cfg, ms
+        if best is None:
+            return space[0]
+        self.cache.record(key, best, best_ms)
+        return best

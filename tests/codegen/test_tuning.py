@@ -1,0 +1,79 @@
+"""Timing cache and tuner logic (timing itself needs a GPU: here a fake timer stands in)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tritium.codegen.tuning import TimingCache, Tuner, matmul_space
+
+
+class FakeKernel:
+    source = "def k(): pass"
+
+    def __init__(self) -> None:
+        self.calls: list[dict] = []
+
+    def config_space(self, level: int) -> list[dict[str, int]]:
+        return [{"BLOCK": b} for b in (64, 128, 256, 512)]
+
+    def __call__(self, inputs, outputs, config) -> None:
+        self.calls.append(config)
+
+
+class T:
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        self.shape = shape
+
+
+def timer_by_block(times: dict[int, float]):
+    def timer(fn) -> float:
+        fn()  # the tuner's closure launches the kernel with the candidate bound as its default argument
+        return times[fn.__defaults__[0]["BLOCK"]]
+
+    return timer
+
+
+def test_tuner_picks_fastest_and_caches(tmp_path: Path) -> None:
+    cache = TimingCache()
+    tuner = Tuner(cache, timer=timer_by_block({64: 3.0, 128: 1.0, 256: 1.0, 512: 2.0}))
+    k = FakeKernel()
+    cfg = tuner.choose(k, [T((8, 8))], [T((8, 8))])
+    assert cfg == {"BLOCK": 128}  # 128 and 256 tie: the earlier candidate wins, every time
+    assert tuner.timed == 4
+    again = Tuner(cache, timer=timer_by_block({64: 0.1, 128: 9.0, 256: 9.0, 512: 9.0}))
+    assert again.choose(k, [T((8, 8))], [T((8, 8))]) == {"BLOCK": 128} and again.timed == 0  # warm: no timing
+    assert again.choose(k, [T((16, 8))], [T((16, 8))]) == {"BLOCK": 64}  # another shape is another key
+    cache.save(tmp_path / "tc.json")
+    back = TimingCache.load(tmp_path / "tc.json")
+    assert back.entries == cache.entries
+
+
+def test_merge_keeps_the_faster() -> None:
+    a, b = TimingCache(), TimingCache()
+    a.record("k1", {"BLOCK": 1}, 2.0)
+    b.record("k1", {"BLOCK": 2}, 1.0)
+    b.record("k2", {"BLOCK": 3}, 5.0)
+    a.merge(b)
+    assert a.entries["k1"]["config"] == {"BLOCK": 2} and "k2" in a.entries
+
+
+def test_bad_cache_files_are_reported(tmp_path: Path) -> None:
+    (tmp_path / "bad.json").write_text("{nope")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        TimingCache.load(tmp_path / "bad.json")
+    (tmp_path / "old.json").write_text('{"version": 99, "entries": {}}')
+    with pytest.raises(ValueError, match="unsupported format"):
+        TimingCache.load(tmp_path / "old.json")
+
+
+def test_matmul_space_respects_shared_memory_and_shape() -> None:
+    space = matmul_space(4096, 4096, 4096, 2, level=3)
+    assert space and all(
+        (c["BLOCK_M"] * c["BLOCK_K"] + c["BLOCK_K"] * c["BLOCK_N"]) * 2 * c["num_stages"] <= 200 * 1024
+        for c in space
+    )
+    small = matmul_space(8, 8, 8, 2, level=3)
+    assert all(c["BLOCK_M"] <= 16 and c["BLOCK_N"] <= 16 for c in small)
+    assert len(matmul_space(4096, 4096, 4096, 2, level=0)) == 1
