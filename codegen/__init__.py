@@ -11,6 +11,7 @@ from typing import Any
 from tritium.codegen.conv import ConvKernel
 from tritium.codegen.gemm import MatmulKernel
 from tritium.codegen.indexing import Unsupported
+from tritium.codegen.movement import MovementKernel
 from tritium.codegen.pointwise import PointwiseKernel
 from tritium.codegen.reduction import RowKernel
 
@@ -26,9 +27,19 @@ def kernel_for(fused: Any) -> Any | None:
             return MatmulKernel(fused)
         if fused.kind == "conv":
             return ConvKernel(fused)
+        if fused.kind == "data_movement":
+            return MovementKernel(fused)
     except (Unsupported, NotImplementedError):
         return None
     return None
 
 
-__all__ = ["ConvKernel", "MatmulKernel", "PointwiseKernel", "RowKernel", "Unsupported", "kernel_for"]
+__all__ = [
+    "ConvKernel",
+    "MatmulKernel",
+    "MovementKernel",
+    "PointwiseKernel",
+    "RowKernel",
+    "Unsupported",
+    "kernel_for",
+]
