@@ -77,6 +77,8 @@ def test_generated_elementwise_kernels_match_reference(
 ) -> None:
     module = parse_ir(case.ir)
     inputs = case.inputs(rng)
+    if "xstring>" in case.ir:
+        pytest.skip("string tensors run on the reference backend only (no device representation)")
     want = tr.compile(parse_ir(case.ir), backend="reference")(inputs)
     engine = tr.compile(module)
     got = engine(inputs)
