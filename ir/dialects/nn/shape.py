@@ -1,12 +1,12 @@
 """Data movement that changes shape but not values: reshape, transpose, concat, shape, size, flatten,
-squeeze, unsqueeze, expand, tile, depth_to_space, space_to_depth."""
+squeeze, unsqueeze, expand, tile; and `shape_entries`, what is known of a shape being computed."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from tritium.ir import dtypes as D
-from tritium.ir.attributes import BOOL, INT, INTS, one_of
+from tritium.ir.attributes import BOOL, INT, INTS
 from tritium.ir.core import Value
 from tritium.ir.dialects.nn.common import broadcast_shapes, mul_dims, norm_axes, norm_axis, ttype
 from tritium.ir.opdef import (
@@ -14,6 +14,7 @@ from tritium.ir.opdef import (
     Pure,
     SameOperandsElementType,
     attr,
+    constant_value,
     operand,
     opt_operand,
     result,
@@ -37,11 +38,11 @@ class Reshape(Op):
         x, s = ttype(self, self.x, "x"), ttype(self, self.shape, "shape")
         if s.shape is None or len(s.shape) != 1:
             self.fail(f"shape must be a 1-D tensor, found {s}")
-        target = self.const(self.shape)
+        target = shape_entries(self.shape)
         if target is None:
             n = s.shape[0]
             return TensorType(None if not isinstance(n, int) else (None,) * n, x.dtype)
-        return TensorType(reshape_dims(self, x.shape, [int(v) for v in target], self.allowzero), x.dtype)
+        return TensorType(reshape_dims(self, x.shape, target, self.allowzero), x.dtype)
 
     def reference(self, x: np.ndarray, shape: np.ndarray) -> np.ndarray:
         dims = [int(v) for v in shape]
@@ -55,7 +56,8 @@ class Reshape(Op):
         return None
 
 
-def reshape_dims(op: Op, src: tuple[Dim, ...] | None, target: list[int], allowzero: bool) -> tuple[Dim, ...]:
+def reshape_dims(op: Op, src: tuple[Dim, ...] | None, target: list[Dim], allowzero: bool) -> tuple[Dim, ...]:
+    """The result dims of a reshape to ``target``, whose entries may be symbolic (see `shape_entries`)."""
     if target.count(-1) > 1:
         op.fail(f"shape {target} has more than one -1")
     out: list[Dim] = []
@@ -65,7 +67,7 @@ def reshape_dims(op: Op, src: tuple[Dim, ...] | None, target: list[int], allowze
                 out.append(None)
             else:
                 out.append(src[i])
-        elif d < -1:
+        elif isinstance(d, int) and d < -1:
             op.fail(f"shape {target} has a negative size {d}")
         else:
             out.append(d)
@@ -90,7 +92,7 @@ def _factors(dims: tuple[Dim, ...] | list[Dim]) -> tuple[int, list[Dim]] | None:
     return n, names
 
 
-def _infer_minus_one(op: Op, src: tuple[Dim, ...] | None, rest: list[Dim], target: list[int]) -> Dim:
+def _infer_minus_one(op: Op, src: tuple[Dim, ...] | None, rest: list[Dim], target: list[Dim]) -> Dim:
     """The size of the -1 dim: total / rest, cancelling named dims that appear on both sides."""
     total = _factors(src) if src is not None else None
     known = _factors(rest)
@@ -193,11 +195,14 @@ def const_ints(op: Op, v: Value | None) -> list[int] | None:
     return None if c is None else [int(a) for a in np.asarray(c).reshape(-1)]
 
 
-def vector_len(op: Op, v: Value, what: str) -> int | None:
-    """The length of a 1-D operand (None when unknown); a verification error when it is not 1-D."""
+def vector_len(op: Op, v: Value, what: str, scalar_ok: bool = False) -> int | None:
+    """The length of a 1-D operand (None when unknown); a verification error when it is not 1-D
+    (a scalar counts as one value when ``scalar_ok``)."""
     t = ttype(op, v, what)
     if t.shape is None:
         return None
+    if scalar_ok and not t.shape:
+        return 1
     if len(t.shape) != 1:
         op.fail(f"{what} must be a 1-D tensor, found {t}")
     n = t.shape[0]
@@ -218,6 +223,110 @@ def prod_dim(dims: tuple[Dim, ...] | list[Dim]) -> Dim:
 def unknown_dims(n: int | None, dtype: D.DType) -> TensorType:
     """A tensor of ``n`` unknown dims (unknown rank when ``n`` is None)."""
     return TensorType(None if n is None else (None,) * n, dtype)
+
+
+MAX_ENTRIES = 64
+"""`shape_entries` computes values of at most this many elements."""
+
+
+def shape_entries(v: Value, depth: int = 12) -> list[Dim] | None:
+    """The entries of a scalar or 1-D integer value that holds dims (a shape being computed), as far
+    as they are known at build time: ints, names of input dims, or None. None when even the number of
+    entries is unknown. Follows constants, nn.shape and the ops that shape subgraphs use to move its
+    entries around (gather, slice, concat, unsqueeze/squeeze/reshape of one element)."""
+    t = v.type
+    if not isinstance(t, TensorType) or t.rank not in (0, 1) or not t.dtype.is_int:
+        return None
+    c = constant_value(v)
+    if c is not None:
+        return [int(a) for a in np.asarray(c).reshape(-1)] if c.size <= MAX_ENTRIES else None
+    op = v.defining_op
+    entries: list[Dim] | None = None
+    if depth > 0 and isinstance(op, Op):
+        entries = _entries_of(op, depth - 1)
+    if entries is None and t.shape is not None:
+        n = 1 if not t.shape else t.shape[0]
+        return None if not isinstance(n, int) else [None] * n
+    return entries
+
+
+def _entries_of(op: Op, depth: int) -> list[Dim] | None:
+    if isinstance(op, Shape):
+        dims = op._dims()
+        return None if dims is None else list(dims)
+    if isinstance(op, Concat):
+        parts = [shape_entries(x, depth) for x in op.inputs]
+        return None if any(p is None for p in parts) else [d for p in parts for d in p]  # type: ignore[union-attr]
+    if isinstance(op, Squeeze | Unsqueeze | Reshape):
+        src = shape_entries(op.x, depth)
+        return src if src is not None and len(src) == 1 else None
+    operands = {d.name: v for d, v in zip(type(op).OPERANDS, op.operand_groups(op.operands))}
+    src = operands.get("data") if op.name == "nn.gather" else operands.get("x")
+    if op.name not in ("nn.gather", "nn.slice") or src is None or src.type.rank != 1:
+        return _evaluate(op, depth)
+    data = shape_entries(src, depth)
+    if data is None:
+        return None
+    if op.name == "nn.gather":
+        idx = const_ints(op, operands["indices"])
+        ok = idx is not None and all(-len(data) <= i < len(data) for i in idx)
+        return [data[i] for i in idx] if ok else None  # type: ignore[union-attr]
+    from tritium.ir.dialects.nn.slice import slice_bounds
+
+    starts, ends = const_ints(op, operands["starts"]), const_ints(op, operands["ends"])
+    steps = [1] if operands["steps"] is None else const_ints(op, operands["steps"])
+    if starts is None or ends is None or steps is None:
+        return None
+    b, e, _ = slice_bounds(len(data), starts[0], ends[0], steps[0])
+    return data[b : (e if e >= 0 else None) : steps[0]]
+
+
+def _evaluate(op: Op, depth: int) -> list[Dim] | None:
+    """Entries of a pure single-result op computed from operands whose entries are all known ints
+    (arithmetic on static dims, e.g. the product of two of them)."""
+    if Pure not in op.TRAITS or op.regions or len(op.results) != 1 or not op.operands:
+        return None
+    t = op.results[0].type
+    if (
+        type(op).reference is Op.reference
+        or not isinstance(t, TensorType)
+        or (t.numel or MAX_ENTRIES + 1) > MAX_ENTRIES
+    ):
+        return None
+    args = []
+    for v in op.operands:
+        t = v.type
+        entries = shape_entries(v, depth)
+        if entries is None or not t.is_static or not all(isinstance(d, int) for d in entries):  # type: ignore[attr-defined]
+            return None
+        args.append(np.asarray(entries, t.dtype.np_dtype).reshape(t.shape))  # type: ignore[attr-defined]
+    try:
+        out = op.reference(*op.operand_groups(args))
+    except Exception:
+        return None
+    out = out[0] if isinstance(out, tuple) else out
+    if (
+        not isinstance(out, np.ndarray)
+        or out.ndim > 1
+        or out.dtype.kind not in "iu"
+        or t.dtype.np_dtype != out.dtype
+    ):
+        return None
+    return [int(a) for a in out.reshape(-1)]
+
+
+def fold_entries(op: Op) -> list[np.ndarray] | None:
+    """``[array]`` when the single result of ``op`` is a shape value whose entries are all known ints."""
+    t = op.results[0].type
+    entries = _entries_of(op, 12)
+    if (
+        entries is None
+        or not all(isinstance(d, int) for d in entries)
+        or not t.is_static
+        or t.numel != len(entries)
+    ):  # type: ignore[attr-defined]
+        return None
+    return [np.asarray(entries, t.dtype.np_dtype).reshape(t.shape)]  # type: ignore[attr-defined]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -310,7 +419,7 @@ class Squeeze(Op):
             if x.shape is None or not all(isinstance(d, int) for d in x.shape):
                 return TensorType(None, x.dtype)
             return TensorType(tuple(d for d in x.shape if d != 1), x.dtype)
-        n = vector_len(self, self.axes, "axes")
+        n = vector_len(self, self.axes, "axes", scalar_ok=True)
         axes = const_ints(self, self.axes)
         if x.shape is None:
             return TensorType(None, x.dtype)
@@ -329,7 +438,7 @@ class Squeeze(Op):
         return x.reshape([d for i, d in enumerate(x.shape) if i not in ax])
 
     def fold(self) -> list[Value] | None:
-        return [self.x] if self.x.type == self.results[0].type and self.x.type.is_static else None  # type: ignore[attr-defined]
+        return _same(self)
 
 
 class Unsqueeze(Op):
@@ -343,7 +452,7 @@ class Unsqueeze(Op):
 
     def infer(self) -> TensorType:
         x = ttype(self, self.x, "x")
-        n = vector_len(self, self.axes, "axes")
+        n = vector_len(self, self.axes, "axes", scalar_ok=True)
         axes = const_ints(self, self.axes)
         if x.shape is None or n is None:
             return TensorType(None, x.dtype)
@@ -372,21 +481,20 @@ class Expand(Op):
 
     def infer(self) -> TensorType:
         x = ttype(self, self.x, "x")
-        n = vector_len(self, self.shape, "shape")
-        target = const_ints(self, self.shape)
-        if target is not None:
-            if any(d < 0 for d in target):
-                self.fail(f"shape {target} has a negative size")
-            return TensorType(broadcast_shapes(self, x.shape, tuple(target)), x.dtype)
-        if x.shape is None or n is None:
+        vector_len(self, self.shape, "shape")
+        target = shape_entries(self.shape)
+        if target is None:
             return TensorType(None, x.dtype)
-        rank = max(n, len(x.shape))
-        src = (1,) * (rank - len(x.shape)) + tuple(x.shape)
-        return TensorType(tuple(d if isinstance(d, int) and d != 1 else None for d in src), x.dtype)
+        if any(isinstance(d, int) and d < 0 for d in target):
+            self.fail(f"shape {target} has a negative size")
+        return TensorType(broadcast_shapes(self, x.shape, tuple(target)), x.dtype)
 
     def reference(self, x: np.ndarray, shape: np.ndarray) -> np.ndarray:
         out = np.broadcast_shapes(x.shape, tuple(int(d) for d in shape))
         return np.ascontiguousarray(np.broadcast_to(x, out))
+
+    def fold(self) -> list[Value] | None:
+        return _same(self)
 
 
 class Tile(Op):
@@ -415,74 +523,11 @@ class Tile(Op):
     def reference(self, x: np.ndarray, repeats: np.ndarray) -> np.ndarray:
         return np.tile(x, [int(r) for r in repeats]).reshape([d * int(r) for d, r in zip(x.shape, repeats)])
 
-
-class _BlockOp(Op):
-    """DepthToSpace / SpaceToDepth on NCHW: blocks of ``blocksize`` x ``blocksize`` pixels."""
-
-    traits = (Pure,)
-    x = operand()
-    out = result()
-    blocksize = attr(INT)
-    mode = attr(one_of("DCR", "CRD"), default="DCR")
-
-    def verify_op(self) -> None:
-        x = ttype(self, self.x, "x")
-        if x.rank not in (None, 4):
-            self.fail(f"x must be 4-D (NCHW), found {x}")
-        if self.blocksize < 1:
-            self.fail(f"blocksize must be >= 1, found {self.blocksize}")
+    def fold(self) -> list[Value] | None:
+        return _same(self)
 
 
-class DepthToSpace(_BlockOp):
-    """``[N, C*b*b, H, W] -> [N, C, H*b, W*b]``; DCR: channel = (bh*b + bw)*C + c, CRD: c*b*b + bh*b + bw."""
-
-    name = "nn.depth_to_space"
-
-    def infer(self) -> TensorType:
-        x = ttype(self, self.x, "x")
-        if x.shape is None:
-            return unknown_dims(4, x.dtype)
-        n, c, h, w = x.shape
-        b = self.blocksize
-        if isinstance(c, int) and c % (b * b):
-            self.fail(f"{c} channels are not divisible by blocksize^2 = {b * b}")
-        return TensorType((n, _div(c, b * b), prod_dim((h, b)), prod_dim((w, b))), x.dtype)
-
-    def reference(self, x: np.ndarray) -> np.ndarray:
-        n, c, h, w = x.shape
-        b = self.blocksize
-        if self.mode == "DCR":
-            t = x.reshape(n, b, b, c // (b * b), h, w).transpose(0, 3, 4, 1, 5, 2)
-        else:
-            t = x.reshape(n, c // (b * b), b, b, h, w).transpose(0, 1, 4, 2, 5, 3)
-        return t.reshape(n, c // (b * b), h * b, w * b)
-
-
-class SpaceToDepth(_BlockOp):
-    """``[N, C, H*b, W*b] -> [N, C*b*b, H, W]``, the inverse of depth_to_space in the same mode."""
-
-    name = "nn.space_to_depth"
-
-    def infer(self) -> TensorType:
-        x = ttype(self, self.x, "x")
-        if x.shape is None:
-            return unknown_dims(4, x.dtype)
-        n, c, h, w = x.shape
-        b = self.blocksize
-        for d in (h, w):
-            if isinstance(d, int) and d % b:
-                self.fail(f"spatial dims {h}x{w} are not divisible by blocksize {b}")
-        return TensorType((n, prod_dim((c, b * b)), _div(h, b), _div(w, b)), x.dtype)
-
-    def reference(self, x: np.ndarray) -> np.ndarray:
-        n, c, h, w = x.shape
-        b = self.blocksize
-        t = x.reshape(n, c, h // b, b, w // b, b)
-        t = t.transpose(0, 3, 5, 1, 2, 4) if self.mode == "DCR" else t.transpose(0, 1, 3, 5, 2, 4)
-        return t.reshape(n, c * b * b, h // b, w // b)
-
-
-def _div(d: Dim, k: int) -> Dim:
-    if k == 1:
-        return d
-    return d // k if isinstance(d, int) else None
+def _same(op: Op) -> list[Value] | None:
+    """``[x]`` when an op that only repeats the elements of ``x`` keeps its (static) type."""
+    x = op.operands[0]
+    return [x] if x.type == op.results[0].type and x.type.is_static else None  # type: ignore[attr-defined]

@@ -24,8 +24,9 @@ def reshape_v1(ctx: NodeContext) -> Value:
 @converter("Transpose")
 def transpose(ctx: NodeContext) -> Value:
     ctx.check_attrs("perm")
-    rank = ctx.rank(0)
-    perm = ctx.attr("perm", tuple(reversed(range(rank))))
+    perm = ctx.attr("perm", None)
+    if perm is None:
+        perm = tuple(reversed(range(ctx.rank(0))))
     return ctx.value(nn.Transpose, ctx.input(0), perm=tuple(perm))
 
 
