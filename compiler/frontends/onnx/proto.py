@@ -67,15 +67,20 @@ def onnx_dtype(elem_type: int, where: str) -> DType:
 # Models
 #
 # ``onnx.load_model`` reads a file into bytes and parses all of it, so every weight is held twice
-# while loading (and a third time when ``t.raw_data`` hands out a copy). For a file, we instead
-# memory-map it and walk the protobuf wire format just deep enough to find the tensors (graph
-# initializers, tensor attributes of nodes, subgraphs) whose ``raw_data`` is large. The ModelProto is
-# parsed from a copy of the file with those payloads left out; each such tensor instead says where
-# its bytes are, in ONNX's own external-data form: ``data_location = EXTERNAL`` and
-# ``external_data = {location: <the model file's name>, offset, length, tritium.file_id}``.
-# ``tensor_to_array`` then returns a read-only numpy view of one shared, read-only mapping of the
-# file: no copy, and pages are read from disk only when used. ``tritium.file_id`` (device, inode,
-# size, mtime) makes a view of a file that changed after loading an error instead of wrong weights.
+# while loading (and a third time when ``t.raw_data`` hands out a copy). For a file, we instead walk
+# the protobuf wire format (positioned reads, only the bytes of field keys and tensor headers) just
+# deep enough to find the tensors whose ``raw_data`` is large: graph initializers, tensor attributes
+# of nodes, sparse tensors, and the same inside subgraphs. The ModelProto is parsed from a copy of
+# the file with those payloads left out; each such tensor instead says where its bytes are, in
+# ONNX's own external-data form: ``data_location = EXTERNAL`` and ``external_data = {location: <the
+# model file's name>, offset, length, tritium.file_id}``. ``tensor_to_array`` returns a read-only
+# numpy view of one shared read-only mapping of the file (as for real external data files): no copy,
+# and a page is read from disk only when used. ``tritium.file_id`` (device, inode, size, mtime) turns
+# a view of a file replaced after loading into an error rather than wrong weights. To onnx such a
+# proto is a model with external data (``onnx.external_data_helper.load_external_data_for_model``
+# with the model's folder restores it, warning that it ignores the extra key).
+#
+# Bytes and ModelProto inputs are parsed and used as before (their raw_data is read from the proto).
 #
 # Field numbers below are those of onnx.proto.
 
@@ -157,15 +162,52 @@ def _string_entry(key: str, value: str) -> bytes:
     return bytes([_T_EXTERNAL_DATA << 3 | 2]) + _encode_varint(len(body)) + body
 
 
+class _FileBytes:
+    """Random access to a file's bytes by positioned reads. The walk reads only the headers of the
+    tensors; mapping the file for it would make the pages around each header resident (read-around
+    and large folios: megabytes per tensor), so it reads them instead."""
+
+    CHUNK = 1 << 16
+
+    def __init__(self, f: Any, size: int) -> None:
+        self.f = f
+        self.size = size
+        self.start = 0
+        self.chunk = b""
+
+    def _pread(self, n: int, pos: int) -> bytes:
+        if hasattr(os, "pread"):
+            return os.pread(self.f.fileno(), n, pos)
+        self.f.seek(pos)  # (Windows)
+        return self.f.read(n)
+
+    def __getitem__(self, pos: int) -> int:
+        off = pos - self.start
+        if not 0 <= off < len(self.chunk):
+            self.start, off = pos, 0
+            self.chunk = self._pread(self.CHUNK, pos)
+            if not self.chunk:
+                raise _WireError
+        return self.chunk[off]
+
+    def read(self, start: int, end: int) -> bytes:
+        parts = []
+        while start < end:
+            part = self._pread(end - start, start)
+            if not part:
+                raise _WireError
+            parts.append(part)
+            start += len(part)
+        return b"".join(parts)
+
+
 class _Stripper:
     """Rewrites a serialized ModelProto with large raw_data payloads replaced by references."""
 
-    def __init__(self, buf: mmap.mmap, location: str, file_id: str) -> None:
+    def __init__(self, buf: _FileBytes, location: str, file_id: str) -> None:
         self.buf = buf
-        self.view = memoryview(buf)
         self.location = location
         self.file_id = file_id
-        self.stripped = 0
 
     def message(self, start: int, end: int, kind: str) -> list[Any] | None:
         """The pieces of the rewritten message, or None when nothing in it changes."""
@@ -179,13 +221,13 @@ class _Stripper:
             sub = self.tensor(vstart, vend) if child == "tensor" else self.message(vstart, vend, child)
             if sub is None:
                 continue
-            out.append(self.view[done:key_end])
+            out.append(self.buf.read(done, key_end))
             out.append(_encode_varint(sum(len(p) for p in sub)))
             out.extend(sub)
             done = vend
         if not out:
             return None
-        out.append(self.view[done:end])
+        out.append(self.buf.read(done, end))
         return out
 
     def tensor(self, start: int, end: int) -> list[Any] | None:
@@ -220,10 +262,9 @@ class _Stripper:
             return None
         if math.prod(dims) * dt.np_dtype.itemsize != vend - vstart:  # (negative dims: huge varints)
             return None  # tensor_to_array reports the mismatch
-        self.stripped += 1
         return [
-            self.view[start:key_start],
-            self.view[vend:end],
+            self.buf.read(start, key_start),
+            self.buf.read(vend, end),
             _string_entry("location", self.location),
             _string_entry("offset", str(vstart)),
             _string_entry("length", str(vend - vstart)),
@@ -262,26 +303,28 @@ def _mapping(path: Path, expect_id: str | None, where: str) -> mmap.mmap | None:
         return mm
 
 
+def _is_utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+        return True
+    except UnicodeEncodeError:  # a file name that is not valid UTF-8 (surrogate escapes)
+        return False
+
+
 def _load_file(path: Path) -> onnx.ModelProto:
-    """Parse a model file, leaving large raw_data payloads in the (mapped) file."""
+    """Parse a model file, leaving its large raw_data payloads in the file."""
     with open(path, "rb") as f:
         st = os.fstat(f.fileno())
-        if st.st_size < MIN_VIEW_BYTES:
-            return onnx.load_model_from_string(f.read())
-        buf = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-    fid = _file_id(st)
-    stripper = _Stripper(buf, path.name, fid)
-    try:
-        pieces = stripper.message(0, len(buf), "model")
-    except _WireError:
-        pieces = None  # not the encoding of a ModelProto: onnx's parser says why below
-    if pieces is None:
-        return onnx.load_model_from_string(bytes(buf))
-    data = b"".join(pieces)
-    del pieces
-    with _MAPS_LOCK:  # later views of this file reuse this mapping while it lives
-        _MAPS.setdefault((str(path.resolve()), fid), buf)
-    return onnx.load_model_from_string(data)
+        if st.st_size >= MIN_VIEW_BYTES and _is_utf8(path.name):  # (proto strings are UTF-8)
+            stripper = _Stripper(_FileBytes(f, st.st_size), path.name, _file_id(st))
+            try:
+                pieces = stripper.message(0, st.st_size, "model")
+            except _WireError:
+                pieces = None  # not the encoding of a ModelProto: onnx's parser says why below
+            if pieces is not None:
+                return onnx.load_model_from_string(b"".join(pieces))
+        f.seek(0)
+        return onnx.load_model_from_string(f.read())
 
 
 def load_model(model: str | os.PathLike | bytes | onnx.ModelProto) -> tuple[onnx.ModelProto, Path | None]:
@@ -307,7 +350,7 @@ def load_model(model: str | os.PathLike | bytes | onnx.ModelProto) -> tuple[onnx
         proto = _load_file(path)
     except Exception as e:
         raise OnnxFormatError(f"{path}: not an ONNX model ({type(e).__name__}: {e})") from None
-    return proto, path.parent
+    return proto, path.absolute().parent  # (absolute: data is found even after a chdir)
 
 
 def is_mapped(t: TensorProto) -> bool:
