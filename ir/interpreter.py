@@ -17,7 +17,7 @@ import numpy as np
 from tritium.ir.core import Block, Operation, Region, Value
 from tritium.ir.diagnostics import TritiumError
 from tritium.ir.opdef import ConstantLike, Op, Terminator
-from tritium.ir.types import SequenceType, TensorType, Type
+from tritium.ir.types import OptionalType, SequenceType, TensorType, Type
 
 
 class ReferenceError(TritiumError):
@@ -108,7 +108,10 @@ class Interpreter:
                 self.check_value(op, r.type, x, f"result #{r.index}")
         return outs
 
-    def check_value(self, op: Operation | None, t: Type, x: Any, what: str) -> None:
+    def check_value(self, op: Operation | None, t: Type, x: Any, what: str, bind_dims: bool = True) -> None:
+        """Raise `ReferenceError` unless ``x`` is a value of type ``t``: an array for a tensor (dtype,
+        static dims, named dims bound once per run), a list of such for a sequence, None or the
+        element's value for an optional. Elements of a sequence may differ in their named dims."""
         where = op.describe() if op is not None else "function"
         if isinstance(t, TensorType):
             if not isinstance(x, np.ndarray):
@@ -124,7 +127,7 @@ class Interpreter:
             for d, n in zip(t.shape, x.shape):
                 if isinstance(d, int) and d != n:
                     raise ReferenceError(f"{where}: {what} should be {t}, got shape {list(x.shape)}")
-                if isinstance(d, str):
+                if isinstance(d, str) and bind_dims:
                     bound = self.dims.setdefault(d, n)
                     if bound != n:
                         raise ReferenceError(
@@ -134,6 +137,11 @@ class Interpreter:
         elif isinstance(t, SequenceType):
             if not isinstance(x, list):
                 raise ReferenceError(f"{where}: {what} should be a sequence, got {type(x).__name__}")
+            for i, e in enumerate(x):
+                self.check_value(op, t.element, e, f"{what}[{i}]", bind_dims=False)
+        elif isinstance(t, OptionalType):
+            if x is not None:
+                self.check_value(op, t.element, x, what, bind_dims)
 
     def _get(self, env: dict[Value, Any], v: Value, op: Operation) -> Any:
         try:
@@ -181,6 +189,8 @@ class Interpreter:
         for name, a, v in zip(names, params, values):
             if isinstance(a.type, TensorType):
                 v = np.asarray(v)
+                if a.type.dtype.kind == "string" and v.dtype.kind == "U":
+                    v = v.astype(object)  # numpy str arrays: strings are held as Python str objects
                 if v.dtype != a.type.dtype.np_dtype:
                     raise ReferenceError(
                         f"input '{name}' should have element type {a.type.dtype}, got numpy {v.dtype}"
