@@ -86,7 +86,11 @@ def conv_transpose(ctx: NodeContext) -> Value:
     if wt.shape is None or len(wt.shape) < 3:
         ctx.fail(f"the weight must have a known rank >= 3, found {wt}")
     n = len(wt.shape) - 2
-    kernel = [int(k) for k in ctx.attr("kernel_shape", wt.shape[2:])]
+    kernel = list(ctx.attr("kernel_shape", wt.shape[2:]))
+    if any(not isinstance(k, int) for k in kernel):
+        ctx.fail(f"kernel shape {kernel} must be static")
+    if len(kernel) != n or any(isinstance(w, int) and w != k for w, k in zip(wt.shape[2:], kernel)):
+        ctx.fail(f"kernel_shape {kernel} does not match the weight {wt}")
     strides = [int(v) for v in ctx.attr("strides", (1,) * n)]
     dilations = [int(v) for v in ctx.attr("dilations", (1,) * n)]
     out_pad = [int(v) for v in ctx.attr("output_padding", (0,) * n)]
@@ -111,6 +115,8 @@ def conv_transpose(ctx: NodeContext) -> Value:
             total = (
                 strides[i] * (spatial[i] - 1) + out_pad[i] + (kernel[i] - 1) * dilations[i] + 1 - target[i]
             )
+            if not ctx.has_attr("output_shape"):
+                total = max(total, 0)  # SAME with a kernel smaller than the stride: no padding (ONNX, ORT)
             b, e = split_padding(total, mode == "SAME_UPPER")
             begin.append(b)
             end.append(e)
