@@ -1,8 +1,9 @@
-"""Dialects: builtin (module), func (functions), nn (graph ops), kernel (fused kernels).
+"""Dialects: builtin (module), func (functions), nn (graph ops), kernel (fused kernels), quant
+(quantization).
 
 Importing this package registers them all.
 """
 
-from tritium.ir.dialects import builtin, func, kernel, nn
+from tritium.ir.dialects import builtin, func, kernel, nn, quant
 
-__all__ = ["builtin", "func", "kernel", "nn"]
+__all__ = ["builtin", "func", "kernel", "nn", "quant"]

@@ -1,4 +1,4 @@
-"""Attention and its companions: Attention (to the 4-D nn.attention), RotaryEmbedding,
+"""Attention and its companions: Attention (to the 4-D nn.attention), FlexAttention, RotaryEmbedding,
 LinearAttention, and SwiGLU (as sigmoid and products)."""
 
 from __future__ import annotations
@@ -10,8 +10,11 @@ import numpy as np
 from tritium.frontends.onnx.context import NodeContext
 from tritium.frontends.onnx.proto import onnx_dtype
 from tritium.frontends.onnx.registry import converter
-from tritium.ir.core import Value
+from tritium.ir import dtypes as D
+from tritium.ir.core import Block, Region, Value
 from tritium.ir.dialects import nn
+from tritium.ir.rewriter import Builder
+from tritium.ir.types import TensorType
 
 
 def split_heads(ctx: NodeContext, x: Value, heads: int) -> Value:
@@ -78,6 +81,39 @@ def attention(ctx: NodeContext) -> list[Value]:
     if packed:
         y = merge_heads(ctx, y)
     return [y, present_k, present_v, qk]
+
+
+def identity_region(t: TensorType) -> Region:
+    """A region that yields its one argument."""
+    body = Region([Block([t], ["x"])])
+    Builder().set_end(body.block).create(nn.Yield, [body.block.args[0]])
+    return body
+
+
+@converter("FlexAttention", since=1, domain="ai.onnx.preview")
+def flex_attention(ctx: NodeContext) -> Value:
+    """Without modifiers this is nn.attention (softmax in f32, f64 for f64 inputs, unless given);
+    with them, nn.flex_attention holding the modifier subgraphs as regions."""
+    ctx.check_attrs("scale", "softmax_precision", "score_mod", "prob_mod")
+    q, k, v = ctx.input(0), ctx.input(1), ctx.input(2)
+    for i in range(3):
+        if ctx.rank(i) != 4:
+            ctx.fail(f"input #{i} must be 4-D, found {ctx.type(i)}")
+    qt = ctx.type(0)
+    code = ctx.attr("softmax_precision", 0)
+    precision = onnx_dtype(code, ctx.name) if code else (D.f64 if qt.dtype == D.f64 else D.f32)
+    scale = ctx.attr("scale", None)
+    if scale is None and isinstance(qt.shape[3], int) and qt.shape[3] > 0:  # type: ignore[index]
+        scale = 1.0 / math.sqrt(qt.shape[3])  # type: ignore[index]
+    if not ctx.has_attr("score_mod") and not ctx.has_attr("prob_mod"):
+        return ctx.value(nn.Attention, q, k, v, scale=scale, softmax_precision=precision)
+    kt = ctx.type(1)
+    scores_t = TensorType((qt.shape[0], qt.shape[1], qt.shape[2], kt.shape[2]), precision)  # type: ignore[index]
+    regions = [
+        ctx.subgraph(name, [scores_t]) if ctx.has_attr(name) else identity_region(scores_t)
+        for name in ("score_mod", "prob_mod")
+    ]
+    return ctx.value(nn.FlexAttention, q, k, v, scale=scale, softmax_precision=precision, regions=regions)
 
 
 @converter("RotaryEmbedding", since=23)
