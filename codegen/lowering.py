@@ -114,24 +114,31 @@ def _min(op: Operation, a: list[str]) -> str:
 def _pow(op: Operation, a: list[str]) -> str:
     if not _is_float(op):
         raise NotImplementedError("integer pow has no generated kernel")
-    b = op.operand(1)
     from tritium.ir.opdef import constant_value
 
-    c = constant_value(b)
+    x, y = a
+    c = constant_value(op.operand(1))
     if c is not None and c.size == 1:
         e = float(c.reshape(-1)[0])
-        if e == 2.0:
-            return f"({a[0]} * {a[0]})"
-        if e == 3.0:
-            return f"({a[0]} * {a[0]} * {a[0]})"
-        if e == 0.5:
-            return f"tl.sqrt({a[0]})"
         if e == 1.0:
-            return a[0]
-    # x ** y = exp2(y * log2|x|), with the sign of x for odd integer y (ONNX/numpy semantics).
+            return x
+        if e == 2.0:
+            return f"({x} * {x})"
+        if e == 3.0:
+            return f"({x} * {x} * {x})"
+        if e == 0.5:
+            return f"tl.sqrt({x})"
+        mag = f"tl.exp2({e!r} * tl.log2(tl.abs({x})))"
+        if e.is_integer():  # negative bases are fine; odd powers keep the sign
+            sign = f"tl.where({x} < 0, -1.0, 1.0)" if int(e) % 2 else "1.0"
+            zero = "0.0" if e > 0 else "float('inf')"
+            return f"tl.where({x} == 0, {zero}, {mag} * {sign})" if e != 0 else "1.0"
+        return f"tl.where({x} == 0, 0.0, {mag})"  # negative base, fractional power: NaN from log2, as numpy
+    # x ** y for a tensor y: exp2(y log2 |x|), negative sign for odd integral y
+    odd_sign = f"tl.where(tl.floor({y}) == {y}, tl.where(tl.floor({y} * 0.5) * 2.0 != {y}, -1.0, 1.0), 1.0)"
     return (
-        f"tl.where({a[0]} == 0, tl.where({a[1]} == 0, 1.0, 0.0), tl.exp2({a[1]} * tl.log2(tl.abs({a[0]})))"
-        f" * tl.where(({a[0]} < 0) & ({a[1]} % 2 == 1), -1.0, 1.0))"
+        f"tl.where({x} == 0, tl.where({y} == 0, 1.0, tl.where({y} > 0, 0.0, float('inf'))), "
+        f"tl.exp2({y} * tl.log2(tl.abs({x}))) * tl.where({x} < 0, {odd_sign}, 1.0))"
     )
 
 

@@ -32,13 +32,16 @@ def ident(name: str | None, default: str) -> str:
 
 
 def kernel_name(fused: Fused) -> str:
-    """Named after the ops it fuses: ``conv_add_relu``."""
+    """Named after the ops it fuses: ``conv_add_relu`` (``and_kernel`` where a name is a keyword)."""
+    import keyword
+
     parts: list[str] = []
     for op in fused.ops:
         short = op.name.split(".")[-1]
         if short != "constant" and (not parts or parts[-1] != short):
             parts.append(short)
-    return "_".join(parts[:5]) or "kernel"
+    name = "_".join(parts[:5]) or "kernel"
+    return name + "_kernel" if keyword.iskeyword(name) or name in ("tl", "triton") else name
 
 
 def ir_comment(fused: Fused) -> str:

@@ -59,17 +59,19 @@ def compile(
     from tritium.codegen.triton_env import use_interpreter
     from tritium.codegen.tuning import TimingCache, Tuner
     from tritium.passes import PassManager
-    from tritium.passes.pipelines import pipeline_for
+    from tritium.passes.pipelines import graph_pipeline, kernel_pipeline
     from tritium.runtime.engine import Engine
 
-    text = (
-        pipeline
-        if pipeline is not None
-        else pipeline_for(opt_level, "f16" if fp16 else "bf16" if bf16 else None)
+    precision = "f16" if fp16 else "bf16" if bf16 else None
+    graph = pipeline if pipeline is not None else graph_pipeline(opt_level, precision)
+    if graph:
+        PassManager(graph).run(module)
+    flags = {"opt_level": opt_level, "pipeline": graph, "fp16": fp16, "bf16": bf16}
+    engine = Engine(
+        module,
+        device,
+        manifest={"build": build_environment(device, flags), "kernel_pipeline": kernel_pipeline(opt_level)},
     )
-    PassManager(text).run(module)
-    flags = {"opt_level": opt_level, "pipeline": text, "fp16": fp16, "bf16": bf16}
-    engine = Engine(module, device, manifest={"build": build_environment(device, flags)})
     tune_shapes = shapes or engine._static_input_shapes()
     if tune_shapes is not None and not use_interpreter() and engine.device.type == "cuda":
         cache = TimingCache.load(timing_cache) if timing_cache else TimingCache()

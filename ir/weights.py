@@ -48,7 +48,7 @@ def write_tensors(
     offset = 0
     arrays = []
     for name, arr in tensors.items():
-        a = np.ascontiguousarray(arr)
+        a = np.require(arr, requirements="C")  # keeps 0-d arrays 0-d (ascontiguousarray would not)
         dt = DType.from_numpy(a.dtype)
         if dt.kind == "string":
             raise WeightsFileError(f"tensor '{name}': string tensors cannot be stored")

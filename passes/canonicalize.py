@@ -19,6 +19,8 @@ def materialize_constant(value: np.ndarray, op: Operation, rw: Rewriter) -> Valu
     """An nn.constant for a folded value, before ``op`` (inline when small, else a module resource)."""
     name = (op.loc.names[0] if op.loc is not None else op.name) + ".folded"  # type: ignore[attr-defined]
     with rw.at(before=op):
+        if value.dtype.kind in "OUS":  # strings cannot be dense attributes or weights
+            return rw.insert(nn.StringConstant.of(value, op.loc)).out
         return rw.insert(nn.Constant.of(value, op.module(), name, op.loc)).out
 
 

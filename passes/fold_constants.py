@@ -65,7 +65,7 @@ class FoldConstants(Pass):
                 kept += 1
                 continue
             outs = interp.eval_op(op, values, {})
-            new = [materialize_constant(np.ascontiguousarray(x), op, rw) for x in outs]
+            new = [materialize_constant(np.asarray(x), op, rw) for x in outs]
             rw.replace_op(op, new)
             folded += 1
         stats = DCE().run(module)

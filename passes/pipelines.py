@@ -1,23 +1,40 @@
-"""The default pipeline of each optimization level: one readable list each.
+"""The default pipelines: one readable list per optimization level.
 
-Level 0 does only what the Triton backend needs (kernel IR); higher levels add the optimizations.
+A build runs the *graph* pipeline once (nn-dialect optimizations, precision), then, for every set of
+input shapes it runs at, specializes the shapes, folds what became constant, and runs the *kernel*
+pipeline (fusion into kernel IR). ``tritium opt`` users get both with `pipeline_for`.
 """
 
 from __future__ import annotations
 
-PIPELINES: dict[int, list[str]] = {
-    0: ["fuse-kernels"],
-    1: ["canonicalize", "cse", "fold-constants", "dce", "fuse-kernels", "dce"],
-    2: ["canonicalize", "cse", "fold-constants", "canonicalize", "cse", "dce", "fuse-kernels", "dce"],
+GRAPH: dict[int, list[str]] = {
+    0: [],
+    1: ["canonicalize", "cse", "fold-constants", "dce"],
+    2: ["canonicalize", "cse", "fold-constants", "canonicalize", "cse", "dce"],
 }
+SPECIALIZED = ["canonicalize", "propagate-shapes", "canonicalize", "cse", "dce"]
+"""Run after shapes are fixed: shape computations fold into constants."""
+KERNEL: dict[int, list[str]] = {0: ["fuse-kernels"], 1: ["fuse-kernels", "dce"], 2: ["fuse-kernels", "dce"]}
+
+
+def _level(level: int, table: dict[int, list[str]]) -> list[str]:
+    if level < 0:
+        raise ValueError(f"optimization level must be >= 0, got {level}")
+    return list(table[min(level, max(table))])
+
+
+def graph_pipeline(level: int, precision: str | None = None) -> str:
+    """The graph passes of ``level``; with ``precision`` (f16 or bf16) the float32 computation is lowered."""
+    passes = _level(level, GRAPH)
+    if precision is not None:
+        passes.append(f"lower-precision{{dtype={precision}}}")
+    return ",".join(passes)
+
+
+def kernel_pipeline(level: int) -> str:
+    return ",".join(SPECIALIZED + _level(level, KERNEL))
 
 
 def pipeline_for(level: int, precision: str | None = None) -> str:
-    """The pipeline text of ``level`` (levels past the highest defined use the highest); with
-    ``precision`` (f16 or bf16) the float32 computation is lowered before fusion."""
-    if level < 0:
-        raise ValueError(f"optimization level must be >= 0, got {level}")
-    passes = list(PIPELINES[min(level, max(PIPELINES))])
-    if precision is not None:
-        passes.insert(passes.index("fuse-kernels"), f"lower-precision{{dtype={precision}}}")
-    return ",".join(passes)
+    """Graph and kernel pipelines together (what ``tritium opt`` runs for a level)."""
+    return ",".join(p for p in (graph_pipeline(level, precision), kernel_pipeline(level)) if p)

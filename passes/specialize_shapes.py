@@ -108,3 +108,35 @@ class SpecializeShapes(Pass):
             name, _, dims = item.rpartition(":")
             parsed[name] = [int(d) for d in dims.split("x")] if dims else []
         specialize(module, parsed)
+
+
+@register_pass
+@dataclass(frozen=True)
+class PropagateShapes(Pass):
+    """Re-infer every type and fold what became constant, until neither changes anything.
+
+    Requires: valid IR. Guarantees: every op's result type is as precise as its inference allows
+    given the constants folding reveals (a shape computed from static shapes becomes a constant, its
+    users' types become static, and so on); values are unchanged. Stops after ``max_rounds``.
+    """
+
+    name = "propagate-shapes"
+    max_rounds: int = 8
+
+    def run(self, module: Any) -> dict[str, int]:
+        from tritium.ir.core import mutation_count
+        from tritium.passes.fold_constants import FoldConstants
+
+        rw = Rewriter()
+        rounds = 0
+        for rounds in range(1, self.max_rounds + 1):  # noqa: B007
+            before = mutation_count()
+            for func in module.functions:
+                refine_block(func.block, rw)
+                outs = tuple(v.type for v in func.return_op.operands)
+                if outs != func.function_type.outputs:
+                    rw.set_attr(func, "function_type", FunctionType(func.function_type.inputs, outs))
+            FoldConstants().run(module)
+            if mutation_count() == before:
+                break
+        return {"rounds": rounds}

@@ -29,9 +29,9 @@ from tritium.runtime.types import DataType, TensorIOMode
 
 
 def clone_module(module: Any) -> Any:
-    """A deep copy through the text form; weights are shared, not copied."""
+    """A deep copy through the text form; the weight arrays are shared, not copied (the table is)."""
     copy = parse_ir(print_ir(module))
-    copy.resources = module.resources
+    copy.resources = dict(module.resources)
     return copy
 
 
@@ -54,6 +54,9 @@ class Engine:
         )
         self.weights: dict[str, Any] = {}  # resource name -> device tensor, shared by all programs
         self._kernels: dict[str, Any] = {}  # generated source -> kernel object
+        self.configs: dict[str, dict[str, int]] = dict(
+            self.manifest.get("configs") or {}
+        )  # source hash -> tuning
         self._programs: dict[tuple, Program] = {}
         self._lock = threading.Lock()
         self._default = threading.local()
@@ -104,7 +107,15 @@ class Engine:
         return out
 
     # -- programs ---------------------------------------------------------------------------------
+    @property
+    def kernel_pipeline(self) -> str:
+        from tritium.passes.pipelines import kernel_pipeline
+
+        return self.manifest.get("kernel_pipeline") or kernel_pipeline(2)
+
     def program(self, shapes: Mapping[str, tuple[int, ...]]) -> Program:
+        """The kernel program for these input shapes: the graph IR specialized to them, shape
+        computations folded, fused into kernels (built once per distinct shapes, then cached)."""
         key = tuple(tuple(shapes[n]) for n in self.input_names)
         prog = self._programs.get(key)
         if prog is not None:
@@ -112,13 +123,13 @@ class Engine:
         with self._lock:
             prog = self._programs.get(key)
             if prog is None:
+                from tritium.passes import PassManager
                 from tritium.passes.specialize_shapes import specialize
 
-                module = self.module
-                if self._static_input_shapes() != {n: tuple(s) for n, s in shapes.items()}:
-                    module = clone_module(self.module)
-                    specialize(module, shapes)
-                prog = Program(module, self.device, self.weights, self._kernels)
+                module = clone_module(self.module)
+                specialize(module, shapes)
+                PassManager(self.kernel_pipeline).run(module)
+                prog = Program(module, self.device, self.weights, self._kernels, self.configs)
                 self._programs[key] = prog
         return prog
 
@@ -139,6 +150,7 @@ class Engine:
         prog.run(arena, ins, {}, tuner=tuner)
         if self.device.type == "cuda":
             torch.cuda.synchronize()
+        self.manifest["configs"] = dict(self.configs)
 
     # -- contexts ----------------------------------------------------------------------------------
     def create_execution_context(self) -> Any:

@@ -44,7 +44,9 @@ def to_torch(arr: np.ndarray, device: Any) -> Any:
     import torch
 
     if arr.dtype.name == "bfloat16":
-        return torch.from_numpy(np.ascontiguousarray(arr).view(np.int16)).view(torch.bfloat16).to(device)
+        return (
+            torch.from_numpy(np.require(arr, requirements="C").view(np.int16)).view(torch.bfloat16).to(device)
+        )
     return torch.from_numpy(np.array(arr, copy=True)).to(device)
 
 
@@ -81,7 +83,12 @@ class Step:
 
 class Program:
     def __init__(
-        self, module: Any, device: Any, weights: dict[str, Any], kernel_cache: dict[str, Any]
+        self,
+        module: Any,
+        device: Any,
+        weights: dict[Any, Any],
+        kernel_cache: dict[str, Any],
+        configs: dict[str, dict[str, int]] | None = None,
     ) -> None:
         from tritium.codegen.triton_env import use_interpreter
 
@@ -117,24 +124,35 @@ class Program:
                     list(op.operands),
                     list(op.results),
                     [-1 if o is None else o for o in offsets],
-                    op.attributes.get("config"),
+                    self._config(kernel, configs),
                     len(self.steps),
                 )
             )
+        self.configs = configs if configs is not None else {}
         self.arena_bytes = self.plan.arena_bytes if self.plan is not None else 0
         self.returned = list(self.func.return_op.operands)
 
-    def _constant(self, op: Constant, weights: dict[str, Any]) -> Any:
+    def _constant(self, op: Constant, weights: dict[Any, Any]) -> Any:
+        """Device copy of a constant; weights are uploaded once per array, whatever the programs."""
         value = op.value
-        key = getattr(value, "name", None)
-        if key is not None:
+        name = getattr(value, "name", None)
+        if name is not None:
+            arr = op.value_array()
+            if arr is None:
+                raise ExecutionError(f"{op.describe()}: weight '{name}' has no data")
+            key = (name, id(arr))  # folded constants of different specializations may share a name
             if key not in weights:
-                arr = op.value_array()
-                if arr is None:
-                    raise ExecutionError(f"{op.describe()}: weight '{key}' has no data")
-                weights[key] = to_torch(arr, self.device)
-            return weights[key]
+                weights[key] = (arr, to_torch(arr, self.device))  # keep arr alive: its id is the key
+            return weights[key][1]
         return to_torch(np.asarray(op.value_array()), self.device)
+
+    @staticmethod
+    def _config(kernel: Any, configs: dict[str, dict[str, int]] | None) -> dict[str, int] | None:
+        if kernel is None or not configs:
+            return None
+        from tritium.codegen.triton_env import source_hash
+
+        return configs.get(source_hash(kernel.source))
 
     @staticmethod
     def _kernel(op: Fused, cache: dict[str, Any]) -> Any:
@@ -183,7 +201,9 @@ class Program:
                 if tuner is not None:
                     step.config = tuner.choose(step.kernel, [a.contiguous() for a in args], outs)
                     if step.config is not None:
-                        step.op.attributes["config"] = dict(step.config)  # the plan records the choice
+                        from tritium.codegen.triton_env import source_hash
+
+                        self.configs[source_hash(step.kernel.source)] = dict(step.config)  # the plan keeps it
                 try:
                     with self.launch_lock:
                         step.kernel([a.contiguous() for a in args], outs, step.config)
@@ -221,8 +241,11 @@ class Program:
         vals = []
         for v, a in zip(step.inputs, args):
             if a.dtype.is_floating_point or a.numel() > 64:
-                proxy = np.lib.stride_tricks.as_strided(np.zeros(1, dtype=v.type.dtype.np_dtype),  # type: ignore[attr-defined]
-                                                        shape=tuple(a.shape), strides=(0,) * a.dim())
+                proxy = np.lib.stride_tricks.as_strided(
+                    np.zeros(1, dtype=v.type.dtype.np_dtype),  # type: ignore[attr-defined]
+                    shape=tuple(a.shape),
+                    strides=(0,) * a.dim(),
+                )
                 vals.append(proxy)
             else:
                 vals.append(to_numpy(a))

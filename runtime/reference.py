@@ -14,7 +14,7 @@ import numpy as np
 
 from tritium.ir.diagnostics import TritiumError
 from tritium.ir.interpreter import Interpreter
-from tritium.ir.types import TensorType, Type
+from tritium.ir.types import OptionalType, SequenceType, TensorType, Type
 
 
 class InputError(TritiumError):
@@ -63,6 +63,18 @@ class ReferenceEngine:
         as_torch = any(type(v).__module__.startswith("torch") for v in inputs.values())
         arrays = {}
         for name, v in inputs.items():
+            t = self.input_types.get(name)
+            if isinstance(
+                t, (SequenceType, OptionalType)
+            ):  # lists of tensors and empty optionals stay as they are
+                inner = t.element if isinstance(t, OptionalType) else t
+                if v is None:
+                    arrays[name] = None
+                elif isinstance(inner, SequenceType):
+                    arrays[name] = [to_numpy(e, name) for e in v]
+                else:
+                    arrays[name] = to_numpy(v, name)
+                continue
             arr = to_numpy(v, name)
             t = self.input_types.get(name)
             if (
@@ -78,7 +90,7 @@ class ReferenceEngine:
             import torch
 
             return {
-                k: torch.from_numpy(np.ascontiguousarray(v)) if isinstance(v, np.ndarray) else v
+                k: torch.from_numpy(np.require(v, requirements="C")) if isinstance(v, np.ndarray) else v
                 for k, v in outs.items()
             }
         return outs

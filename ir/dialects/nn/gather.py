@@ -115,7 +115,7 @@ class GatherND(Op):
         sel = tuple(wrap_indices(idx[..., t], data.shape[b + t]) for t in range(k))
         rows = np.arange(batch).reshape(batch, 1)
         got = d[(rows, *sel)]
-        return np.ascontiguousarray(got.reshape(indices.shape[:-1] + data.shape[b + k :]))
+        return np.asarray(got.reshape(indices.shape[:-1] + data.shape[b + k :]))
 
 
 class _ScatterOp(Op):

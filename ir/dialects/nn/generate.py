@@ -145,4 +145,4 @@ class OneHot(Op):
         idx = np.where(idx < 0, idx + d, idx)
         hot = idx[..., None] == np.arange(d)
         out = np.where(hot, values[1], values[0])
-        return np.ascontiguousarray(np.moveaxis(out, -1, self._axis(indices.ndim)))
+        return np.asarray(np.moveaxis(out, -1, self._axis(indices.ndim)))

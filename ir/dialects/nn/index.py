@@ -76,7 +76,7 @@ class Unique(Op):
             first, counts, inverse = first[order], counts[order], rank[inverse]
         y = rows[first] if self.axis is None else np.take(x, first, axis=self.axis % x.ndim)
         i64 = np.int64
-        return np.ascontiguousarray(y), first.astype(i64), inverse.astype(i64), counts.astype(i64)
+        return np.asarray(y), first.astype(i64), inverse.astype(i64), counts.astype(i64)
 
 
 class TopK(Op):

@@ -126,7 +126,7 @@ class CenterCropPad(Op):
                 before = (size - n) // 2
                 width[a] = (before, size - n - before)
                 out = np.pad(out, width)
-        return np.ascontiguousarray(out)
+        return np.asarray(out)
 
 
 class Col2Im(Op):
@@ -186,7 +186,7 @@ class Col2Im(Op):
             )
             out[(slice(None), slice(None), *where)] += cols[(slice(None), slice(None), *off)]
         crop = tuple(slice(pads[i], pads[i] + image[i]) for i in range(nsp))
-        return as_dtype(np.ascontiguousarray(out[(slice(None), slice(None), *crop)]), self.results[0].type)
+        return as_dtype(np.asarray(out[(slice(None), slice(None), *crop)]), self.results[0].type)
 
 
 class _BlockOp(Op):

@@ -202,4 +202,4 @@ class Resize(Op):
         if np.issubdtype(dt, np.integer):
             info = np.iinfo(dt)
             y = np.clip(np.rint(y), info.min, info.max)
-        return np.ascontiguousarray(y.astype(dt))
+        return np.asarray(y.astype(dt))

@@ -58,7 +58,7 @@ class ScanOp(Op):
         y = type(self).fn(work, axis=a, dtype=work.dtype)
         if self.reverse:
             y = np.flip(y, a)
-        return as_dtype(np.ascontiguousarray(y), self.results[0].type)
+        return as_dtype(np.asarray(y), self.results[0].type)
 
 
 class CumSum(ScanOp):

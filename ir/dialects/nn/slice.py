@@ -93,7 +93,7 @@ class Slice(Op):
         for a, s, e, st in zip(axes_l, starts.reshape(-1), ends.reshape(-1), steps_l):
             b, f, _ = slice_bounds(x.shape[a], int(s), int(e), st)
             index[a] = slice(b, f if f >= 0 else None, st)
-        return np.ascontiguousarray(x[tuple(index)])
+        return np.asarray(x[tuple(index)])
 
     def fold(self) -> list[np.ndarray] | None:
         return fold_entries(self)  # dims sliced out of a shape (Shape -> Slice chains)
@@ -158,7 +158,7 @@ class Split(Op):
         outs = []
         for lo, hi in itertools.pairwise(bounds):
             index[a] = slice(int(lo), int(hi))
-            outs.append(np.ascontiguousarray(x[tuple(index)]))
+            outs.append(np.asarray(x[tuple(index)]))
         return tuple(outs)
 
 

@@ -167,7 +167,9 @@ def constant(ctx: NodeContext) -> Value:
     elif key in ("value_int", "value_ints"):
         arr = np.asarray(v, np.int64)
     elif key in ("value_string", "value_strings"):
-        ctx.fail("string constants are not supported")
+        arr = np.asarray(v if key == "value_strings" else [v], dtype=object).reshape(
+            -1 if key == "value_strings" else ()
+        )
     else:
         arr = np.asarray(v)
     return ctx.constant(arr, name=ctx.node.output[0])
