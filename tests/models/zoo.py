@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -44,7 +45,9 @@ def relative_error(got: np.ndarray, want: np.ndarray) -> float:
     return float(np.linalg.norm(got64 - want64) / np.linalg.norm(want64))
 
 
-def compare_with_onnxruntime(path: Path | str, inputs: dict[str, np.ndarray]) -> dict[str, float]:
+def compare_with_onnxruntime(
+    path: Path | str, inputs: dict[str, np.ndarray], engine: Any = None
+) -> dict[str, float]:
     """Relative error of every output of ``tritium.compile(path)`` against onnxruntime.
 
     Raises the compiler's own error when the model cannot be imported or run, and AssertionError
@@ -53,7 +56,8 @@ def compare_with_onnxruntime(path: Path | str, inputs: dict[str, np.ndarray]) ->
     import tritium
 
     want = onnxruntime_run(path, inputs)
-    engine = tritium.compile(str(path), backend="reference")
+    if engine is None:
+        engine = tritium.compile(str(path), backend="reference")
     got = engine(inputs)
     errors = {}
     for name, w in want.items():
