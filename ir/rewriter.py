@@ -120,19 +120,27 @@ class Rewriter(Builder):
                 use.op._set_operand(use.index, new)
                 self.notify_modified(use.op)
 
-    def replace_op(self, op: Operation, new: Sequence[Value] | Operation) -> None:
+    def replace_op(self, op: Operation, new: Sequence[Value | None] | Operation) -> None:
         """Replace every result of ``op`` by the matching new value, then erase ``op``.
 
-        New values without a name hint inherit the replaced result's, so names stay stable.
+        New values without a name hint inherit the replaced result's, so names stay stable. A result
+        nobody uses may be given None (multi-result ops whose extra outputs are unused).
         """
         values = list(new.results) if isinstance(new, Operation) else list(new)
         if len(values) != len(op.results):
             raise ValueError(
                 f"replacing {op.describe()}: {len(op.results)} results but {len(values)} new values"
             )
-        for lst in self.listeners:
-            lst.on_replaced(op, values)
         for r, v in zip(op.results, values):
+            if v is None and r.uses:
+                raise ValueError(
+                    f"replacing {op.describe()}: result #{r.index} is used but gets no new value"
+                )
+        for lst in self.listeners:
+            lst.on_replaced(op, [v for v in values if v is not None])
+        for r, v in zip(op.results, values):
+            if v is None:
+                continue
             if v.name_hint is None and r.name_hint is not None:
                 v.name_hint = r.name_hint
             self.replace_all_uses_with(r, v)

@@ -7,10 +7,13 @@ from tritium.passes import (  # noqa: F401  (registration)
     canonicalize,
     cse,
     dce,
+    fold_batch_norm,
     fold_constants,
     fuse_kernels,
     lower_precision,
     plan_memory,
+    recognize,
+    recognize_attention,
     specialize_shapes,
 )
 from tritium.passes.base import (

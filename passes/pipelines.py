@@ -10,7 +10,17 @@ from __future__ import annotations
 GRAPH: dict[int, list[str]] = {
     0: [],
     1: ["canonicalize", "cse", "fold-constants", "dce"],
-    2: ["canonicalize", "cse", "fold-constants", "canonicalize", "cse", "dce"],
+    2: [
+        "canonicalize",
+        "cse",
+        "fold-constants",
+        "fold-batch-norm",
+        "recognize-composites",
+        "recognize-attention",
+        "canonicalize",
+        "cse",
+        "dce",
+    ],
 }
 SPECIALIZED = ["canonicalize", "propagate-shapes", "canonicalize", "cse", "dce"]
 """Run after shapes are fixed: shape computations fold into constants."""

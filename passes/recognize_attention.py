@@ -1,0 +1,133 @@
+"""recognize-attention: scaled dot-product attention, from the ops exporters write, into nn.attention.
+
+    s = softmax(matmul(q * c1, kT * c2) [+ mask])        (or matmul(q, kT) * c, or / c)
+    p = where(is_nan(s), 0, s)                            (optional: torch's fully-masked-row guard)
+    y = matmul(p, v)
+    ->  y = nn.attention(q, transpose(kT, [0, 1, 3, 2]), v, mask) {scale = c1 * c2}
+
+This is what HF BERT, GPT-2 and ViT exports contain (torch's SDPA decomposition, both exporters).
+nn.attention gives a fully masked row zeros, which is exactly what the is_nan guard computes, and
+what a plain softmax would turn into NaNs: the guard's absence is required to hold only for rows
+that always have an allowed key, so the pattern accepts both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from tritium.ir.core import Value
+from tritium.ir.dialects import nn
+from tritium.ir.rewriter import Rewriter
+from tritium.passes.base import Pass, register_pass
+from tritium.passes.match import producer, scalar, single_user, split_operands
+from tritium.passes.patterns import apply_patterns_greedily, pattern
+
+
+def _scaled(v: Value) -> tuple[Value, float]:
+    """(x, c) for v = x * c or c * x with a scalar constant c; else (v, 1)."""
+    m = producer(v, "nn.mul")
+    if m is not None:
+        sp = split_operands(m, lambda a: scalar(a) is not None)
+        if sp is not None:
+            return sp[1], scalar(sp[0])  # type: ignore[return-value]
+    return v, 1.0
+
+
+def _rank4(v: Value) -> bool:
+    return getattr(v.type, "rank", None) == 4
+
+
+@pattern
+def sdpa(op: nn.Softmax, rw: Rewriter) -> bool:
+    """softmax(matmul(q * c1, kT * c2) + mask) [guarded] @ v  ->  attention(q, k, v, mask){scale = c1 c2}"""
+    x = op.x
+    if op.axis not in (-1, 3) or not _rank4(x):
+        return False
+    mask = None
+    add = producer(x, "nn.add")
+    scores_v = x
+    if add is not None:
+        sp = split_operands(add, lambda a: producer(a, "nn.matmul", "nn.mul", "nn.div") is not None)
+        if sp is None:
+            return False
+        scores_v, mask = sp
+    scale = 1.0
+    post = producer(scores_v, "nn.mul", "nn.div")
+    if post is not None and scalar(post.operand(1)) is not None and producer(post.operand(0), "nn.matmul"):
+        c = scalar(post.operand(1))
+        scale = c if post.name == "nn.mul" else 1.0 / c  # type: ignore[operator]
+        scores_v = post.operand(0)
+    mm = producer(scores_v, "nn.matmul")
+    if mm is None or not scores_v.has_one_use:
+        return False
+    q, c1 = _scaled(mm.operand(0))
+    kt, c2 = _scaled(mm.operand(1))
+    if not (_rank4(q) and _rank4(kt)):
+        return False
+    p = op.results[0]
+    guard = None
+    users = p.users
+    if len(users) == 2:  # softmax -> is_nan -> where(isnan, 0, softmax)
+        isnan = next((u for u in users if u.name == "nn.is_nan"), None)
+        where = next((u for u in users if u.name == "nn.where"), None)
+        if (
+            isnan is None
+            or where is None
+            or where.operand(0) is not isnan.results[0]
+            or where.operand(2) is not p
+        ):
+            return False
+        if scalar(where.operand(1)) != 0.0:
+            return False
+        guard = where
+        p = where.results[0]
+    pv = single_user(p, "nn.matmul")
+    if pv is None or pv.operand(0) is not p:
+        return False
+    v = pv.operand(1)
+    if not _rank4(v) or (mask is not None and getattr(mask.type, "rank", None) not in (2, 3, 4)):
+        return False
+    if mask is not None and not mask.type.dtype.is_float:  # type: ignore[attr-defined]
+        return False
+    with rw.at(before=pv):
+        k = rw.create(nn.Transpose, kt, perm=(0, 1, 3, 2), loc=mm.loc).results[0]
+        att = rw.create(
+            nn.Attention, q, k, v, attn_mask=mask, scale=float(scale * c1 * c2), loc=_loc(op, mm, pv)
+        )
+    if att.results[0].type.shape is not None and pv.results[0].type.shape is not None:  # type: ignore[attr-defined]
+        from tritium.ir.types import types_compatible
+
+        if not (
+            types_compatible(pv.results[0].type, att.results[0].type)
+            or types_compatible(att.results[0].type, pv.results[0].type)
+        ):
+            rw.erase_op(att)
+            rw.erase_op(k.defining_op)  # type: ignore[arg-type]
+            return False
+    rw.replace_op(pv, [att.results[0]])
+    del guard
+    return True
+
+
+def _loc(*ops: Any) -> Any:
+    from tritium.ir.attributes import fuse_locs
+
+    return fuse_locs(*(o.loc for o in ops))
+
+
+@register_pass
+@dataclass(frozen=True)
+class RecognizeAttention(Pass):
+    """Replace decomposed scaled dot-product attention by nn.attention.
+
+    Requires: nn IR with 4-D (batch, heads, sequence, head dim) queries, transposed keys and values.
+    Guarantees: each matched softmax(q kT * scale + mask) v becomes one nn.attention with the same
+    values (fully masked rows give zeros, as torch's guarded decomposition does); the replaced ops
+    become dead.
+    """
+
+    name = "recognize-attention"
+
+    def run(self, module: Any) -> dict[str, int]:
+        return dict(apply_patterns_greedily(module, [sdpa], fold=False))
