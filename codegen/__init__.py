@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tritium.codegen.attention import AttentionKernel
 from tritium.codegen.conv import ConvKernel
 from tritium.codegen.gemm import MatmulKernel
 from tritium.codegen.indexing import Unsupported
@@ -29,6 +30,8 @@ def kernel_for(fused: Any) -> Any | None:
             return ConvKernel(fused)
         if fused.kind == "data_movement":
             return MovementKernel(fused)
+        if fused.kind == "attention":
+            return AttentionKernel(fused)
     except (Unsupported, NotImplementedError):
         return None
     return None

@@ -1,0 +1,225 @@
+"""Flash attention: softmax(scale * q kT + mask) v without materializing the score matrix.
+
+One program owns BLOCK_M queries of one (batch, head) and sweeps the keys in BLOCK_N tiles, keeping
+a running row maximum and normalizer (the online softmax) and a float32 accumulator of the output;
+the score tile lives only in registers. Masks (additive float, or boolean) broadcast over batch,
+heads and queries through zero strides; causal masking skips the tiles above the diagonal. Grouped
+and multi-query attention map query head h to key/value head h // (Hq / Hkv). A row whose keys are
+all masked gives zeros, as nn.attention defines.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tritium.codegen.indexing import Unsupported
+from tritium.codegen.pointwise import ir_comment, kernel_name
+from tritium.ir.dialects.kernel import Fused, Yield
+from tritium.ir.dialects.nn.constant import Constant
+from tritium.ir.types import TensorType
+
+INTERPRETER_CONFIG = {"BLOCK_M": 16, "BLOCK_N": 16, "num_warps": 4, "num_stages": 1}
+
+
+def _pow2(n: int) -> int:
+    return 1 << max(4, (int(n) - 1).bit_length())
+
+
+class AttentionKernel:
+    kind = "flash_attention"
+
+    def __init__(self, fused: Fused) -> None:
+        self.fused = fused
+        ops = [op for op in fused.body.block.ops if not isinstance(op, (Yield, Constant))]
+        if len(ops) != 1 or ops[0].name != "nn.attention":
+            raise Unsupported("not a single attention op")
+        att = self.att = ops[0]
+        a = att.attributes
+        if a.get("softcap", 0.0) or a.get("left_window_size", -1) >= 0 or a.get("right_window_size", -1) >= 0:
+            raise Unsupported("softcap and sliding windows run on the host")
+        if att.past_key is not None or att.nonpad_kv_seqlen is not None:  # type: ignore[attr-defined]
+            raise Unsupported("KV caches run on the host")
+        if any(r.uses and r is not att.results[0] for r in att.results) or list(fused.yield_op().values) != [
+            att.results[0]
+        ]:
+            raise Unsupported("only the attention output may be used")
+        args = list(fused.body.block.args)
+        for v in (att.q, att.k, att.v):  # type: ignore[attr-defined]
+            if v not in args:
+                raise Unsupported("attention operands computed inside the kernel")
+        q, k, v = (x.type for x in (att.q, att.k, att.v))  # type: ignore[attr-defined]
+        for t in (q, k, v):
+            if not isinstance(t, TensorType) or not t.is_static or t.rank != 4:
+                raise Unsupported("attention needs static 4-D q, k, v")
+        self.dtype = q.dtype
+        self.d, self.dv = q.shape[3], v.shape[3]
+        self.mask = att.attn_mask  # type: ignore[attr-defined]
+        if self.mask is not None and self.mask not in args:
+            raise Unsupported("a mask computed inside the kernel")
+        self.bool_mask = self.mask is not None and self.mask.type.dtype.kind == "bool"  # type: ignore[attr-defined]
+        self.causal = bool(a.get("is_causal", False))
+        scale = a.get("scale")
+        self.scale = float(scale) if scale is not None else 1.0 / (self.d**0.5)
+        self.index = {name: args.index(val) for name, val in (("q", att.q), ("k", att.k), ("v", att.v))}  # type: ignore[attr-defined]
+        if self.mask is not None:
+            self.index["mask"] = args.index(self.mask)
+        self.n_args = len(args)
+        self.name = kernel_name(fused)
+        self.source = self._generate()
+        self._fn: Any = None
+
+    def _generate(self) -> str:
+        i = self.index
+        dot_prec = ', input_precision="ieee"' if self.dtype.name in ("f32", "f64") else ""
+        params = [f"in{j}_ptr" for j in range(self.n_args)] + [
+            "out0_ptr",
+            "H",
+            "HKV",
+            "SQ",
+            "SK",
+            "sq_b",
+            "sq_h",
+            "sq_s",
+            "sk_b",
+            "sk_h",
+            "sk_s",
+            "sv_b",
+            "sv_h",
+            "sv_s",
+            "sm_b",
+            "sm_h",
+            "sm_q",
+            "sm_k",
+            "so_b",
+            "so_h",
+            "so_s",
+        ]
+        q, k, v = f"in{i['q']}_ptr", f"in{i['k']}_ptr", f"in{i['v']}_ptr"
+        lines = [
+            "    pid_m = tl.program_id(0)",
+            "    bh = tl.program_id(1)",
+            "    b = bh // H",
+            "    h = bh % H",
+            "    hk = h // (H // HKV)",
+            "    rm = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)",
+            "    rd = tl.arange(0, BLOCK_D)",
+            "    rdv = tl.arange(0, BLOCK_DV)",
+            f"    q = tl.load({q} + b * sq_b + h * sq_h + rm[:, None] * sq_s + rd[None, :],"
+            f" mask=(rm[:, None] < SQ) & (rd[None, :] < {self.d}), other=0.0)",
+            "    m_i = tl.full([BLOCK_M], float('-inf'), tl.float32)",
+            "    l_i = tl.zeros([BLOCK_M], tl.float32)",
+            "    acc = tl.zeros([BLOCK_M, BLOCK_DV], tl.float32)",
+            "    end = SK",
+            "    if CAUSAL:  # keys after the last query of this block are masked for all of it",
+            "        end = tl.minimum(SK, (pid_m + 1) * BLOCK_M)",
+            "    for start in range(0, end, BLOCK_N):",
+            "        rn = start + tl.arange(0, BLOCK_N)",
+            f"        kt = tl.load({k} + b * sk_b + hk * sk_h + rn[None, :] * sk_s + rd[:, None],"
+            f" mask=(rn[None, :] < SK) & (rd[:, None] < {self.d}), other=0.0)",
+            f"        s = tl.dot(q, kt{dot_prec}) * {self.scale!r}",
+            "        valid = (rm[:, None] < SQ) & (rn[None, :] < SK)",
+            "        if CAUSAL:",
+            "            valid = valid & (rn[None, :] <= rm[:, None])",
+        ]
+        if self.mask is not None:
+            mp = f"in{i['mask']}_ptr + b * sm_b + h * sm_h + rm[:, None] * sm_q + rn[None, :] * sm_k"
+            if self.bool_mask:
+                lines.append(f"        keep = tl.load({mp}, mask=valid, other=0)")
+                lines.append("        valid = valid & (keep != 0)")
+            else:
+                lines.append(f"        s += tl.load({mp}, mask=valid, other=0.0).to(tl.float32)")
+        lines += [
+            "        s = tl.where(valid, s, float('-inf'))",
+            "        m_new = tl.maximum(m_i, tl.max(s, 1))",
+            "        m_safe = tl.where(m_new == float('-inf'), 0.0, m_new)",  # rows with nothing yet
+            "        p = tl.exp(s - m_safe[:, None])",
+            "        alpha = tl.exp(m_i - m_safe)",
+            "        l_i = l_i * alpha + tl.sum(p, 1)",
+            f"        vt = tl.load({v} + b * sv_b + hk * sv_h + rn[:, None] * sv_s + rdv[None, :],"
+            f" mask=(rn[:, None] < SK) & (rdv[None, :] < {self.dv}), other=0.0)",
+            f"        acc = acc * alpha[:, None] + tl.dot(p.to(vt.dtype), vt{dot_prec})",
+            "        m_i = m_new",
+            "    out = tl.where(l_i[:, None] > 0, acc / tl.where(l_i[:, None] > 0, l_i[:, None], 1.0), 0.0)",
+            "    tl.store(out0_ptr + b * so_b + h * so_h + rm[:, None] * so_s + rdv[None, :],"
+            " out.to(out0_ptr.dtype.element_ty),"
+            f" mask=(rm[:, None] < SQ) & (rdv[None, :] < {self.dv}))",
+        ]
+        self.params = params
+        header = [
+            f"# Tritium flash-attention kernel '{self.name}', generated from:",
+            ir_comment(self.fused),
+            "import triton",
+            "import triton.language as tl",
+            "",
+            "",
+            "@triton.jit",
+            f"def {self.name}({', '.join(params)}, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, "
+            "BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, CAUSAL: tl.constexpr):",
+        ]
+        return "\n".join(header + lines) + "\n"
+
+    def config_space(self, level: int) -> list[dict[str, int]]:
+        space = [
+            {"BLOCK_M": m, "BLOCK_N": n, "num_warps": w, "num_stages": s}
+            for m, n, w, s in (
+                (128, 64, 4, 3),
+                (64, 64, 4, 3),
+                (128, 128, 8, 2),
+                (64, 32, 4, 2),
+                (128, 32, 4, 3),
+                (32, 32, 4, 2),
+            )
+        ]
+        return space[: {0: 1, 1: 2, 2: 4}.get(level, len(space))]
+
+    def __call__(self, inputs: list[Any], outputs: list[Any], config: dict[str, int] | None = None) -> None:
+        from tritium.codegen.triton_env import load_source, use_interpreter
+
+        if self._fn is None:
+            self._fn = getattr(load_source(self.source, self.name), self.name)
+        cfg = dict(
+            INTERPRETER_CONFIG
+            if use_interpreter()
+            else {"BLOCK_M": 64, "BLOCK_N": 64, "num_warps": 4, "num_stages": 2}
+        )
+        cfg.update(config or {})
+        q, k, v = inputs[self.index["q"]], inputs[self.index["k"]], inputs[self.index["v"]]
+        out = outputs[0]
+        bsz, h, sq, _ = q.shape
+        hkv, sk = k.shape[1], k.shape[2]
+        if self.mask is not None:
+            m = inputs[self.index["mask"]]
+            shape = (1,) * (4 - m.dim()) + tuple(m.shape)
+            st = (0,) * (4 - m.dim()) + tuple(m.stride())
+            ms = [0 if shape[d] == 1 else st[d] for d in range(4)]
+        else:
+            ms = [0, 0, 0, 0]
+        grid = (-(-sq // cfg["BLOCK_M"]), bsz * h)
+        self._fn[grid](
+            *inputs,
+            out,
+            h,
+            hkv,
+            sq,
+            sk,
+            q.stride(0),
+            q.stride(1),
+            q.stride(2),
+            k.stride(0),
+            k.stride(1),
+            k.stride(2),
+            v.stride(0),
+            v.stride(1),
+            v.stride(2),
+            *ms,
+            out.stride(0),
+            out.stride(1),
+            out.stride(2),
+            BLOCK_M=cfg["BLOCK_M"],
+            BLOCK_N=cfg["BLOCK_N"],
+            BLOCK_D=_pow2(self.d),
+            BLOCK_DV=_pow2(self.dv),
+            CAUSAL=self.causal,
+            num_warps=cfg["num_warps"],
+            num_stages=cfg["num_stages"],
+        )
