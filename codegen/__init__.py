@@ -14,6 +14,7 @@ from tritium.codegen.gemm import MatmulKernel
 from tritium.codegen.indexing import Unsupported
 from tritium.codegen.movement import MovementKernel
 from tritium.codegen.pointwise import PointwiseKernel
+from tritium.codegen.pool import PoolKernel
 from tritium.codegen.reduction import RowKernel
 
 
@@ -23,6 +24,9 @@ def kernel_for(fused: Any) -> Any | None:
         if fused.kind == "elementwise":
             return PointwiseKernel(fused)
         if fused.kind == "reduction":
+            names = {op.name for op in fused.ops}
+            if names & {"nn.max_pool", "nn.average_pool"}:
+                return PoolKernel(fused)
             return RowKernel(fused)
         if fused.kind == "matmul":
             return MatmulKernel(fused)
@@ -38,10 +42,12 @@ def kernel_for(fused: Any) -> Any | None:
 
 
 __all__ = [
+    "AttentionKernel",
     "ConvKernel",
     "MatmulKernel",
     "MovementKernel",
     "PointwiseKernel",
+    "PoolKernel",
     "RowKernel",
     "Unsupported",
     "kernel_for",

@@ -65,7 +65,33 @@ def softmax_over_unit_axis(op: nn.Softmax, rw: Rewriter) -> bool:
     return True
 
 
+@pattern
+def global_pool_to_reduce(op: nn.GlobalAveragePool, rw: Rewriter) -> bool:
+    """global_average_pool(x) -> reduce_mean(x, axes = spatial dims, keepdims)"""
+    rank = op.x.type.rank
+    if rank is None or rank < 3:
+        return False
+    with rw.at(before=op):
+        axes = rw.insert(nn.Constant.of(np.arange(2, rank, dtype=np.int64), loc=op.loc)).out
+    rw.replace_op_with(op, nn.ReduceMean, op.x, axes, keepdims=True)
+    return True
+
+
+@pattern
+def global_max_pool_to_reduce(op: nn.GlobalMaxPool, rw: Rewriter) -> bool:
+    """global_max_pool(x) -> reduce_max(x, axes = spatial dims, keepdims)"""
+    rank = op.x.type.rank
+    if rank is None or rank < 3:
+        return False
+    with rw.at(before=op):
+        axes = rw.insert(nn.Constant.of(np.arange(2, rank, dtype=np.int64), loc=op.loc)).out
+    rw.replace_op_with(op, nn.ReduceMax, op.x, axes, keepdims=True)
+    return True
+
+
 NN_PATTERNS: list[RewritePattern] = [
+    global_pool_to_reduce,
+    global_max_pool_to_reduce,
     double_transpose,
     reshape_of_reshape,
     constant_to_rhs,

@@ -129,3 +129,29 @@ def test_generated_movement_kernels_match_reference(
     assert not moved, f"{name} ran on the host: {hosts}"
     for k in want:
         np.testing.assert_array_equal(np.asarray(got[k]), np.asarray(want[k]))
+
+
+POOL_CASES = [
+    (name, i, case)
+    for name, cases in CASES.items()
+    for i, case in enumerate(cases)
+    if name in ("nn.max_pool", "nn.average_pool", "nn.global_average_pool", "nn.global_max_pool")
+]
+
+
+@pytest.mark.parametrize("name,index,case", POOL_CASES, ids=[f"{n}-{i}" for n, i, _ in POOL_CASES])
+def test_generated_pool_kernels_match_reference(
+    name: str, index: int, case, rng: np.random.Generator
+) -> None:
+    """2-D pools run as generated kernels (max-pool indices and other ranks may run on the host)."""
+    inputs = case.inputs(rng)
+    want = tr.compile(parse_ir(case.ir), backend="reference")(inputs)
+    engine = tr.compile(parse_ir(case.ir))
+    got = engine(inputs)
+    for k in want:
+        np.testing.assert_allclose(np.asarray(got[k]), np.asarray(want[k]), rtol=1e-5, atol=1e-6)
+    module = parse_ir(case.ir)
+    x = module.main.args[0].type
+    uses_indices = any(op.name == "nn.max_pool" and op.results[1].uses for op in module.walk())
+    if x.rank == 4 and not uses_indices:
+        assert not engine.host_steps({n: tuple(v.shape) for n, v in zip(engine.input_names, inputs)})

@@ -1,0 +1,121 @@
+"""Window pooling (max and average) over 2-D windows: one output element per lane.
+
+The window is small and static, so its loops unroll in the source: each tap is a masked load (a
+padded position is skipped for max, and counted or not for average as ``count_include_pad`` says).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tritium.codegen.indexing import Unsupported
+from tritium.codegen.pointwise import ir_comment, kernel_name
+from tritium.ir.dialects.kernel import Fused, Yield
+from tritium.ir.dialects.nn.constant import Constant
+from tritium.ir.types import TensorType
+
+BLOCK = 256
+
+
+class PoolKernel:
+    kind = "pool"
+
+    def __init__(self, fused: Fused) -> None:
+        self.fused = fused
+        ops = [op for op in fused.body.block.ops if not isinstance(op, (Yield, Constant))]
+        if len(ops) != 1 or ops[0].name not in ("nn.max_pool", "nn.average_pool"):
+            raise Unsupported("not a single 2-D pool")
+        p = self.op = ops[0]
+        if p.name == "nn.max_pool" and p.results[1].uses:
+            raise Unsupported("max-pool indices run on the host")
+        x, out = p.operand(0).type, p.results[0].type
+        if not (
+            isinstance(x, TensorType)
+            and x.is_static
+            and x.rank == 4
+            and isinstance(out, TensorType)
+            and out.is_static
+        ):
+            raise Unsupported("pooling needs static 4-D shapes")
+        if list(fused.yield_op().values) != [p.results[0]]:
+            raise Unsupported("only the pooled output may be used")
+        self.x_shape, self.out_shape = tuple(x.shape), tuple(out.shape)  # type: ignore[arg-type]
+        self.name = kernel_name(fused)
+        self.source = self._generate()
+        self._fn: Any = None
+
+    def _generate(self) -> str:
+        p = self.op
+        n, c, h, w = self.x_shape
+        _, _, oh, ow = self.out_shape
+        kh, kw = p.attributes["kernel_shape"]
+        sh, sw = p.attributes["strides"]
+        ph, pw = p.attributes["pads"][:2]
+        dh, dw = p.attributes["dilations"]
+        is_max = p.name == "nn.max_pool"
+        lines = [
+            "    pid = tl.program_id(0)",
+            "    offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)",
+            f"    mask = offs < {n * c * oh * ow}",
+            f"    ox = offs % {ow}",
+            f"    oy = (offs // {ow}) % {oh}",
+            f"    nc = offs // {oh * ow}",
+            f"    base = nc * {h * w}",
+            "    acc = tl.full([BLOCK], float('-inf'), tl.float32)"
+            if is_max
+            else "    acc = tl.zeros([BLOCK], tl.float32)",
+            "    cnt = tl.zeros([BLOCK], tl.float32)",
+        ]
+        for i in range(kh):
+            for j in range(kw):
+                lines += [
+                    f"    iy = oy * {sh} + {i * dh - ph}",
+                    f"    ix = ox * {sw} + {j * dw - pw}",
+                    f"    ok = mask & (iy >= 0) & (iy < {h}) & (ix >= 0) & (ix < {w})",
+                    f"    val = tl.load(in0_ptr + base + iy * {w} + ix, mask=ok, other=0.0).to(tl.float32)",
+                ]
+                if is_max:
+                    lines.append("    acc = tl.where(ok, tl.maximum(acc, val), acc)")
+                else:
+                    lines += ["    acc += val", "    cnt += tl.where(ok, 1.0, 0.0)"]
+        if is_max:
+            lines.append("    res = acc")
+        elif p.attributes.get("count_include_pad"):
+            # the window clipped to the padded input counts (ceil_mode windows may run past it)
+            lines += [
+                f"    hy = tl.minimum(oy * {sh} - {ph} + {(kh - 1) * dh + 1}, {h + p.attributes['pads'][2]})"
+                f" - (oy * {sh} - {ph})",
+                f"    hx = tl.minimum(ox * {sw} - {pw} + {(kw - 1) * dw + 1}, {w + p.attributes['pads'][3]})"
+                f" - (ox * {sw} - {pw})",
+                f"    res = acc / ((hy + {dh - 1}) // {dh} * ((hx + {dw - 1}) // {dw})).to(tl.float32)",
+            ]
+        else:
+            lines.append("    res = acc / tl.maximum(cnt, 1.0)")
+        lines.append("    tl.store(out0_ptr + offs, res.to(out0_ptr.dtype.element_ty), mask=mask)")
+        header = [
+            f"# Tritium pooling kernel '{self.name}', generated from:",
+            ir_comment(self.fused),
+            "import triton",
+            "import triton.language as tl",
+            "",
+            "",
+            "@triton.jit",
+            f"def {self.name}(in0_ptr, out0_ptr, BLOCK: tl.constexpr):",
+        ]
+        return "\n".join(header + lines) + "\n"
+
+    def config_space(self, level: int) -> list[dict[str, int]]:
+        return [{"BLOCK": b, "num_warps": 4} for b in (256, 512, 1024)][: max(1, level)]
+
+    def __call__(self, inputs: list[Any], outputs: list[Any], config: dict[str, int] | None = None) -> None:
+        if self._fn is None:
+            from tritium.codegen.triton_env import load_source
+
+            self._fn = getattr(load_source(self.source, self.name), self.name)
+        block = (config or {}).get("BLOCK", BLOCK)
+        total = 1
+        for d in self.out_shape:
+            total *= d
+        self._fn[(max(1, -(-total // block)),)](
+            inputs[0], outputs[0], BLOCK=block, num_warps=(config or {}).get("num_warps", 4)
+        )
