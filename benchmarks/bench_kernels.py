@@ -1,0 +1,167 @@
+"""Each kernel template against torch on the same card (issue 5's targets).
+
+    python benchmarks/bench_kernels.py
+
+GEMM (4096^3 and BERT-base shapes at batch 32), the ResNet-50 3x3 and 1x1 convolutions at batch 32
+(torch: cuDNN, channels-last), fused attention at sequence 128 and 512 (torch: SDPA), and
+elementwise/reduction kernels on 64 MB tensors (against the measured copy bandwidth).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import tritium as tr
+import tritium.ir as ir
+
+
+def bench(fn: Any) -> float:
+    from triton.testing import do_bench
+
+    return float(do_bench(fn, warmup=25, rep=100, return_mode="median"))
+
+
+def ty(shape: tuple[int, ...], dt: str = "f16") -> str:
+    return "tensor<" + "".join(f"{d}x" for d in shape) + dt + ">"
+
+
+def kernel_of(text: str, inputs: dict[str, torch.Tensor], level: int = 2) -> tuple[Any, Any]:
+    """The engine's one generated kernel for ``text``, tuned on these inputs, and its launcher."""
+    from tritium.codegen.tuning import TimingCache, Tuner
+
+    engine = tr.compile(ir.parse_ir(text), device="cuda", opt_level=level)
+    shapes = {k: tuple(v.shape) for k, v in inputs.items()}
+    engine.tune(shapes, Tuner(TimingCache(), level=3))
+    prog = engine.program(shapes)
+    step = next(s for s in prog.steps if s.kernel is not None)
+    ins = [inputs[n] for n in engine.input_names]
+    outs = [torch.empty(tuple(v.type.shape), dtype=torch.float16, device="cuda") for v in step.outputs]
+    return step, (lambda: step.kernel(ins, outs, step.config))
+
+
+def main() -> None:
+    rows = []
+    dev = "cuda"
+    # GEMMs
+    for m, k, n, label in [
+        (4096, 4096, 4096, "4096^3"),
+        (32 * 128, 768, 768, "bert qkv/out 4096x768x768"),
+        (32 * 128, 768, 3072, "bert ffn1 4096x768x3072"),
+        (32 * 128, 3072, 768, "bert ffn2 4096x3072x768"),
+    ]:
+        text = f"""func.func @main(%a: {ty((m, k))}, %b: {ty((k, n))}) -> {ty((m, n))} attributes {{input_names = ["a", "b"], output_names = ["y"]}} {{
+  %y = nn.matmul %a, %b : ({ty((m, k))}, {ty((k, n))}) -> {ty((m, n))}
+  func.return %y : {ty((m, n))}
+}}"""
+        a, b = (
+            torch.randn(m, k, device=dev, dtype=torch.float16),
+            torch.randn(k, n, device=dev, dtype=torch.float16),
+        )
+        step, run = kernel_of(text, {"a": a, "b": b})
+        t_ours, t_torch = bench(run), bench(lambda: a @ b)
+        rows.append(
+            {
+                "kernel": f"gemm {label}",
+                "tritium_ms": t_ours,
+                "torch_ms": t_torch,
+                "tflops": 2 * m * n * k / (t_ours * 1e9),
+                "torch_tflops": 2 * m * n * k / (t_torch * 1e9),
+                "ratio": t_torch / t_ours,
+                "config": step.config,
+            }
+        )
+        print(json.dumps(rows[-1]), flush=True)
+    # ResNet-50 convolutions at batch 32 (torch: cuDNN, channels-last)
+    for c, h, kk, r, s, stride, label in [
+        (64, 56, 64, 3, 3, 1, "3x3 64ch 56x56"),
+        (256, 56, 64, 1, 1, 1, "1x1 256->64 56x56"),
+        (512, 28, 128, 1, 1, 1, "1x1 512->128 28x28"),
+        (128, 28, 128, 3, 3, 1, "3x3 128ch 28x28"),
+        (256, 14, 256, 3, 3, 1, "3x3 256ch 14x14"),
+    ]:
+        p = r // 2
+        oh = (h + 2 * p - r) // stride + 1
+        text = f"""func.func @main(%x: {ty((32, c, h, h))}, %w: {ty((kk, c, r, s))}) -> {ty((32, kk, oh, oh))} attributes {{input_names = ["x", "w"], output_names = ["y"]}} {{
+  %y = nn.conv %x, %w {{strides = [{stride}, {stride}], pads = [{p}, {p}, {p}, {p}], dilations = [1, 1]}} : ({ty((32, c, h, h))}, {ty((kk, c, r, s))}) -> {ty((32, kk, oh, oh))}
+  func.return %y : {ty((32, kk, oh, oh))}
+}}"""
+        x = torch.randn(32, c, h, h, device=dev, dtype=torch.float16)
+        w = torch.randn(kk, c, r, s, device=dev, dtype=torch.float16) / 30
+        step, run = kernel_of(text, {"x": x, "w": w})
+        xc, wc = x.to(memory_format=torch.channels_last), w.to(memory_format=torch.channels_last)
+        t_ours = bench(run)
+        t_torch = bench(lambda: torch.nn.functional.conv2d(xc, wc, padding=p, stride=stride))
+        flops = 2 * 32 * kk * oh * oh * c * r * s
+        rows.append(
+            {
+                "kernel": f"conv {label} b32",
+                "tritium_ms": t_ours,
+                "torch_ms": t_torch,
+                "ratio": t_torch / t_ours,
+                "tflops": flops / (t_ours * 1e9),
+                "config": step.config,
+            }
+        )
+        print(json.dumps(rows[-1]), flush=True)
+    # attention
+    for sq, label in [(128, "seq128"), (512, "seq512")]:
+        bsz, hh, d = 32, 12, 64
+        q, k, v = (torch.randn(bsz, hh, sq, d, device=dev, dtype=torch.float16) for _ in range(3))
+        t4 = ty((bsz, hh, sq, d))
+        text = f"""func.func @main(%q: {t4}, %k: {t4}, %v: {t4}) -> {t4} attributes {{input_names = ["q", "k", "v"], output_names = ["y"]}} {{
+  %y, %pk, %pv, %qk = nn.attention %q, %k, %v : ({t4}, {t4}, {t4}) -> ({t4}, {t4}, {t4}, {ty((bsz, hh, sq, sq))})
+  func.return %y : {t4}
+}}"""
+        step, run = kernel_of(text, {"q": q, "k": k, "v": v})
+        t_ours = bench(run)
+        t_torch = bench(lambda: torch.nn.functional.scaled_dot_product_attention(q, k, v))
+        rows.append(
+            {
+                "kernel": f"attention b32 h12 d64 {label}",
+                "tritium_ms": t_ours,
+                "torch_ms": t_torch,
+                "ratio": t_torch / t_ours,
+                "config": step.config,
+            }
+        )
+        print(json.dumps(rows[-1]), flush=True)
+    # bandwidth-bound kernels on 64 MB
+    x = torch.empty(256 * 1024 * 1024 // 4, device=dev, dtype=torch.float32)
+    y = torch.empty_like(x)
+    copy_gbs = 2 * x.numel() * 4 / (bench(lambda: y.copy_(x)) * 1e6)
+    n = 64 * 1024 * 1024 // 2  # 64 MB of f16
+    for label, body, nbytes in [
+        ("add+relu 64MB f16", "%s = nn.add %a, %b : {t}\n  %y = nn.relu %s : {t}", 3 * n * 2),
+        ("softmax rows of 4096, 64MB f16", "%y = nn.softmax %a {{axis = -1}} : {t}", 2 * n * 2),
+    ]:
+        shape = (n // 4096, 4096)
+        t = ty(shape)
+        text = f"""func.func @main(%a: {t}, %b: {t}) -> {t} attributes {{input_names = ["a", "b"], output_names = ["y"]}} {{
+  {body.format(t=t)}
+  func.return %y : {t}
+}}"""
+        a, b = (torch.randn(shape, device=dev, dtype=torch.float16) for _ in range(2))
+        step, run = kernel_of(text, {"a": a, "b": b})
+        ms = bench(run)
+        rows.append(
+            {
+                "kernel": label,
+                "tritium_ms": ms,
+                "gbs": nbytes / (ms * 1e6),
+                "copy_gbs": copy_gbs,
+                "fraction_of_copy": nbytes / (ms * 1e6) / copy_gbs,
+                "config": step.config,
+            }
+        )
+        print(json.dumps(rows[-1]), flush=True)
+    out = Path(os.environ.get("OUT", ".")) / "bench_kernels.json"
+    out.write_text(json.dumps({"card": torch.cuda.get_device_name(), "rows": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
