@@ -20,6 +20,15 @@ import tritium as tr
 import tritium.ir as ir
 
 
+LOG = Path(os.environ.get("OUT", ".")) / "bench_kernels.jsonl"
+
+
+def record(row: dict[str, Any]) -> None:
+    print(json.dumps(row), flush=True)
+    with open(LOG, "a") as f:
+        f.write(json.dumps(row) + "\n")
+
+
 def bench(fn: Any) -> float:
     from triton.testing import do_bench
 
@@ -39,7 +48,8 @@ def kernel_of(text: str, inputs: dict[str, torch.Tensor], level: int = 2) -> tup
     engine.tune(shapes, Tuner(TimingCache(), level=3))
     prog = engine.program(shapes)
     step = next(s for s in prog.steps if s.kernel is not None)
-    ins = [inputs[n] for n in engine.input_names]
+    by_arg = dict(zip(prog.func.args, (inputs[n] for n in engine.input_names)))
+    ins = [by_arg[v] for v in step.inputs]
     outs = [torch.empty(tuple(v.type.shape), dtype=torch.float16, device="cuda") for v in step.outputs]
     return step, (lambda: step.kernel(ins, outs, step.config))
 
@@ -75,7 +85,7 @@ def main() -> None:
                 "config": step.config,
             }
         )
-        print(json.dumps(rows[-1]), flush=True)
+        record(rows[-1])
     # ResNet-50 convolutions at batch 32 (torch: cuDNN, channels-last)
     for c, h, kk, r, s, stride, label in [
         (64, 56, 64, 3, 3, 1, "3x3 64ch 56x56"),
@@ -107,7 +117,7 @@ def main() -> None:
                 "config": step.config,
             }
         )
-        print(json.dumps(rows[-1]), flush=True)
+        record(rows[-1])
     # attention
     for sq, label in [(128, "seq128"), (512, "seq512")]:
         bsz, hh, d = 32, 12, 64
@@ -129,7 +139,7 @@ def main() -> None:
                 "config": step.config,
             }
         )
-        print(json.dumps(rows[-1]), flush=True)
+        record(rows[-1])
     # bandwidth-bound kernels on 64 MB
     x = torch.empty(256 * 1024 * 1024 // 4, device=dev, dtype=torch.float32)
     y = torch.empty_like(x)
@@ -158,7 +168,7 @@ def main() -> None:
                 "config": step.config,
             }
         )
-        print(json.dumps(rows[-1]), flush=True)
+        record(rows[-1])
     out = Path(os.environ.get("OUT", ".")) / "bench_kernels.json"
     out.write_text(json.dumps({"card": torch.cuda.get_device_name(), "rows": rows}, indent=1))
 

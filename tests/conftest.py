@@ -7,9 +7,6 @@ import os
 import numpy as np
 import pytest
 
-os.environ.setdefault("TRITON_INTERPRET", "1")
-
-
 def _has_cuda() -> bool:
     try:
         import torch
@@ -17,6 +14,10 @@ def _has_cuda() -> bool:
         return torch.cuda.is_available()
     except Exception:
         return False
+
+
+if not _has_cuda():  # generated kernels run under Triton's CPU interpreter (must be set before triton loads)
+    os.environ.setdefault("TRITON_INTERPRET", "1")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
