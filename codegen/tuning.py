@@ -107,13 +107,16 @@ SMEM_BYTES = 200 * 1024
 def matmul_space(m: int, n: int, k: int, itemsize: int, level: int) -> list[dict[str, int]]:
     """GEMM/conv tile configs that fit shared memory and the problem, most promising first."""
     out = []
+    # Interleaved so that the first few candidates already span large and small tiles: large ones for
+    # big problems, small ones to fill 132 SMs when M x N is small.
     tiles = [
         (128, 128, 64),
         (128, 256, 64),
-        (256, 128, 64),
-        (128, 64, 64),
         (64, 128, 64),
+        (128, 64, 64),
         (64, 64, 64),
+        (256, 128, 64),
+        (64, 256, 64),
         (128, 128, 32),
         (64, 64, 32),
         (32, 64, 64),
@@ -132,9 +135,7 @@ def matmul_space(m: int, n: int, k: int, itemsize: int, level: int) -> list[dict
         for stages in (3, 4, 2):
             if (bm * bk + bk * bn) * itemsize * stages > SMEM_BYTES:
                 continue
-            for warps in (4, 8):
-                if warps == 8 and bm * bn < 128 * 128:
-                    continue
+            for warps in ((8, 4) if bm * bn >= 128 * 128 else (4,)):
                 out.append(
                     {
                         "BLOCK_M": bm,
@@ -145,7 +146,14 @@ def matmul_space(m: int, n: int, k: int, itemsize: int, level: int) -> list[dict
                         "num_stages": stages,
                     }
                 )
-    limit = {0: 1, 1: 4, 2: 12, 3: 24}.get(level, len(out))
+    # one candidate per tile shape first (the likeliest stages and warps), then the variations
+    firsts, rest, seen = [], [], set()
+    for c in out:
+        key = (c["BLOCK_M"], c["BLOCK_N"], c["BLOCK_K"])
+        (rest if key in seen else firsts).append(c)
+        seen.add(key)
+    out = firsts + rest
+    limit = {0: 1, 1: 6, 2: 12, 3: 24}.get(level, len(out))
     return out[:limit] or [
         {"BLOCK_M": 32, "BLOCK_N": 32, "BLOCK_K": 32, "GROUP_M": 8, "num_warps": 4, "num_stages": 2}
     ]

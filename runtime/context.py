@@ -90,6 +90,11 @@ class ExecutionContext:
         self._user_memory: Any = None
         self._graphs: dict[tuple, Any] = {}
         self._runs: dict[tuple, int] = {}
+        self._stream: Any = None  # each context runs on its own CUDA stream (contexts in threads overlap)
+        if engine.device.type == "cuda":
+            import torch
+
+            self._stream = torch.cuda.Stream(device=engine.device)
 
     # -- shapes ----------------------------------------------------------------------------------------
     def set_input_shape(self, name: str, shape: Sequence[int]) -> bool:
@@ -219,6 +224,22 @@ class ExecutionContext:
         return {n: as_kind(result[v], kind) for n, v in zip(self.engine.output_names, prog.returned)}
 
     def _execute(self, prog: Program, ins: dict, outs: dict) -> dict:
+        """Run on this context's stream, ordered after the caller's current stream and before it."""
+        if self._stream is None:
+            return self._run(prog, ins, outs)
+        import torch
+
+        caller = torch.cuda.current_stream()
+        self._stream.wait_stream(caller)  # inputs were produced on the caller's stream
+        with torch.cuda.stream(self._stream):
+            result = self._run(prog, ins, outs)
+        caller.wait_stream(self._stream)  # the caller sees finished outputs
+        for t in list(result.values()) + list(ins.values()):
+            if isinstance(t, torch.Tensor) and t.is_cuda:
+                t.record_stream(self._stream)
+        return result
+
+    def _run(self, prog: Program, ins: dict, outs: dict) -> dict:
         import torch
 
         arena = self._arena_for(prog)
@@ -235,7 +256,7 @@ class ExecutionContext:
             if entry is None and self._runs.get(key, 0) >= 1:  # capture after a first, normal run
                 static_in = {v: t.clone() for v, t in ins.items()}
                 graph = torch.cuda.CUDAGraph()
-                with torch.cuda.graph(graph):
+                with torch.cuda.graph(graph, stream=self._stream, capture_error_mode="thread_local"):
                     static_out = prog.run(arena, static_in, {})
                 entry = self._graphs[key] = (graph, static_in, static_out)
             if entry is not None:
@@ -246,8 +267,6 @@ class ExecutionContext:
                 return {v: t.clone() for v, t in static_out.items()}
         timer = None
         if self.profiler is not None:
-            from tritium.runtime.context import _StepTimer
-
             timer = _StepTimer(self.engine.device)
         result = prog.run(arena, ins, outs, timer)
         self._runs[key] = self._runs.get(key, 0) + 1
