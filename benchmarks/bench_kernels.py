@@ -19,7 +19,6 @@ import torch
 import tritium as tr
 import tritium.ir as ir
 
-
 LOG = Path(os.environ.get("OUT", ".")) / "bench_kernels.jsonl"
 
 

@@ -189,6 +189,7 @@ def main() -> None:
     ap.add_argument("--max-autotune", action="store_true")
     ap.add_argument("--no-peers", action="store_true")
     ap.add_argument("--tuning-budget", type=float, default=90.0)
+    ap.add_argument("--tuning-level", type=int, default=1)
     args = ap.parse_args()
     peak, bw = ceilings()
     results: dict[str, Any] = {
@@ -215,6 +216,7 @@ def main() -> None:
                 device="cuda",
                 timing_cache=args.cache,
                 tuning_budget_s=args.tuning_budget,
+                tuning_level=args.tuning_level,
             )
             row["build_s"] = time.perf_counter() - t0
             t0 = time.perf_counter()

@@ -135,7 +135,7 @@ def matmul_space(m: int, n: int, k: int, itemsize: int, level: int) -> list[dict
         for stages in (3, 4, 2):
             if (bm * bk + bk * bn) * itemsize * stages > SMEM_BYTES:
                 continue
-            for warps in ((8, 4) if bm * bn >= 128 * 128 else (4,)):
+            for warps in (8, 4) if bm * bn >= 128 * 128 else (4,):
                 out.append(
                     {
                         "BLOCK_M": bm,
@@ -180,6 +180,17 @@ def bench_ms(fn: Callable[[], None]) -> float:
     return float(do_bench(fn, warmup=5, rep=20, return_mode="median"))
 
 
+def _launch_on_side_stream(kernel: Any, inputs: list[Any], outputs: list[Any], cfg: dict[str, int]) -> bool:
+    import torch
+
+    try:
+        with torch.cuda.stream(torch.cuda.Stream()):
+            kernel(inputs, [torch.empty_like(o) for o in outputs], cfg)
+        return True
+    except Exception:  # a config the compiler rejects: the timing loop skips it too
+        return False
+
+
 @dataclass
 class Tuner:
     cache: TimingCache
@@ -188,6 +199,23 @@ class Tuner:
     timer: Callable[[Callable[[], None]], float] = bench_ms
     timed: int = 0
     started: float = field(default_factory=time.perf_counter)
+
+    workers: int = 8
+
+    def compile_all(
+        self, kernel: Any, inputs: list[Any], outputs: list[Any], space: list[dict[str, int]]
+    ) -> None:
+        """Compile every candidate at once (Triton compiles mostly outside the GIL): one launch each,
+        on side streams, into scratch outputs; builds take the longest compile, not the sum."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        import torch
+
+        if self.workers <= 1 or not torch.cuda.is_available():
+            return
+        with ThreadPoolExecutor(self.workers) as pool:
+            list(pool.map(lambda cfg: _launch_on_side_stream(kernel, inputs, outputs, cfg), space))
+        torch.cuda.synchronize()
 
     def choose(self, kernel: Any, inputs: list[Any], outputs: list[Any]) -> dict[str, int] | None:
         """The config for ``kernel`` on these tensors: from the cache, or timed now (None: heuristic)."""
@@ -200,6 +228,7 @@ class Tuner:
             return hit
         if self.budget_s is not None and time.perf_counter() - self.started > self.budget_s:
             return space[0]  # out of build time: the first (most promising) candidate
+        self.compile_all(kernel, inputs, outputs, space)
         best, best_ms = None, float("inf")
         for cfg in space:
             try:

@@ -37,6 +37,7 @@ def compile(
     tuning_budget_s: float | None = None,
     fp16: bool = False,
     bf16: bool = False,
+    tuning_level: int | None = None,
 ) -> Any:
     """Compile ``model`` (ONNX path, bytes or ModelProto; a .tir file; or a Module) into an engine.
 
@@ -75,7 +76,9 @@ def compile(
     tune_shapes = shapes or engine._static_input_shapes()
     if tune_shapes is not None and not use_interpreter() and engine.device.type == "cuda":
         cache = TimingCache.load(timing_cache) if timing_cache else TimingCache()
-        tuner = Tuner(cache, level=opt_level, budget_s=tuning_budget_s)
+        tuner = Tuner(
+            cache, level=opt_level if tuning_level is None else tuning_level, budget_s=tuning_budget_s
+        )
         engine.tune(tune_shapes, tuner)
         engine.manifest["build"]["tuning"] = {"timed": tuner.timed, "cache_hits": cache.hits}
         if timing_cache:
