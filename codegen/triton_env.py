@@ -13,6 +13,7 @@ import importlib.util
 import os
 import sys
 import tempfile
+import threading
 from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
@@ -52,18 +53,24 @@ def source_hash(source: str) -> str:
 
 
 _loaded: dict[str, ModuleType] = {}
+_load_lock = threading.Lock()
 
 
 def load_source(source: str, stem: str) -> ModuleType:
-    """Import ``source`` as a module (cached by content)."""
+    """Import ``source`` as a module (cached by content; safe from several threads)."""
     ensure_mode()
+    with _load_lock:
+        return _load(source, stem)
+
+
+def _load(source: str, stem: str) -> ModuleType:
     key = f"{stem}_{source_hash(source)}"
     mod = _loaded.get(key)
     if mod is not None:
         return mod
     path = cache_dir() / f"{key}.py"
     if not path.exists() or path.read_text() != source:
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
         tmp.write_text(source)
         os.replace(tmp, path)
     spec = importlib.util.spec_from_file_location(f"tritium_kernels.{key}", path)
