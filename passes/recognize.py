@@ -35,10 +35,8 @@ def gelu_erf(op: nn.Erf, rw: Rewriter) -> bool:
         return False
     c = scalar(inner.operand(1))
     if c is None or not (
-        (inner.name == "nn.div"
-        and abs(c - math.sqrt(2)) < 1e-3)
-        or (inner.name == "nn.mul"
-        and abs(c - 1 / math.sqrt(2)) < 1e-3)
+        (inner.name == "nn.div" and abs(c - math.sqrt(2)) < 1e-3)
+        or (inner.name == "nn.mul" and abs(c - 1 / math.sqrt(2)) < 1e-3)
     ):
         return False
     x = inner.operand(0)

@@ -7,6 +7,7 @@ import os
 import numpy as np
 import pytest
 
+
 def _has_cuda() -> bool:
     try:
         import torch
