@@ -191,6 +191,36 @@ def _launch_on_side_stream(kernel: Any, inputs: list[Any], outputs: list[Any], c
         return False
 
 
+@dataclass(frozen=True)
+class AlgorithmContext:
+    """What a selector sees of one kernel being tuned (TensorRT's IAlgorithmContext)."""
+
+    name: str
+    """The kernel's name (its fused ops)."""
+    template: str
+    shapes: tuple[tuple[int, ...], ...]
+    num_inputs: int
+
+    @property
+    def num_outputs(self) -> int:
+        return len(self.shapes) - self.num_inputs
+
+    def get_shape(self, index: int) -> tuple[int, ...]:
+        """Shape of input ``index`` (outputs follow the inputs)."""
+        return self.shapes[index]
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    """One candidate config of a kernel (TensorRT's IAlgorithm): ``tactic`` is its index in the space."""
+
+    tactic: int
+    config: dict[str, int]
+    timing_msec: float = -1.0
+    workspace_size: int = 0
+    """Generated kernels need no workspace; the builder's WORKSPACE limit never excludes one."""
+
+
 @dataclass
 class Tuner:
     cache: TimingCache
@@ -199,6 +229,13 @@ class Tuner:
     timer: Callable[[Callable[[], None]], float] = bench_ms
     timed: int = 0
     started: float = field(default_factory=time.perf_counter)
+    selector: Any = None
+    """An IAlgorithmSelector: ``select_algorithms(context, choices)`` returns the indices allowed."""
+    timing: bool = True
+    """False (no GPU): choose without timing, the first candidate the selector allows."""
+    progress: Callable[[int, str], None] | None = None
+    contexts: list[AlgorithmContext] = field(default_factory=list)
+    chosen: list[Algorithm] = field(default_factory=list)
 
     workers: int = 8
 
@@ -220,11 +257,42 @@ class Tuner:
     def choose(self, kernel: Any, inputs: list[Any], outputs: list[Any]) -> dict[str, int] | None:
         """The config for ``kernel`` on these tensors: from the cache, or timed now (None: heuristic)."""
         space = kernel.config_space(self.level) if hasattr(kernel, "config_space") else []
-        if len(space) <= 1:
+        shapes = [tuple(t.shape) for t in [*inputs, *outputs]]
+        if self.progress is not None:
+            self.progress(len(self.contexts) + 1, getattr(kernel, "name", "kernel"))
+        ctx = AlgorithmContext(
+            getattr(kernel, "name", "kernel"), getattr(kernel, "kind", ""), tuple(shapes), len(inputs)
+        )
+        if self.selector is not None and space:
+            space = self._select(ctx, space)
+        best = self._choose(kernel, inputs, outputs, space, shapes)
+        if best is not None:
+            self.contexts.append(ctx)
+            self.chosen.append(Algorithm(space.index(best) if best in space else -1, dict(best)))
+        return best
+
+    def _select(self, ctx: AlgorithmContext, space: list[dict[str, int]]) -> list[dict[str, int]]:
+        choices = [Algorithm(i, dict(c)) for i, c in enumerate(space)]
+        picked = list(self.selector.select_algorithms(ctx, choices))
+        if not picked:
+            return space  # TensorRT: an empty selection leaves the choice to the builder
+        bad = [i for i in picked if not (isinstance(i, int) and 0 <= i < len(space))]
+        if bad:
+            from tritium.ir.diagnostics import TritiumError
+
+            raise TritiumError(
+                f"algorithm selector returned indices {bad} for kernel '{ctx.name}', which has {len(space)} choices"
+            )
+        return [space[i] for i in sorted(set(picked))]
+
+    def _choose(
+        self, kernel: Any, inputs: list[Any], outputs: list[Any], space: list[dict[str, int]], shapes: list
+    ) -> dict[str, int] | None:
+        if len(space) <= 1 or not self.timing:
             return space[0] if space else None
-        key = TimingCache.key(kernel.source, [tuple(t.shape) for t in [*inputs, *outputs]])
+        key = TimingCache.key(kernel.source, shapes)
         hit = self.cache.lookup(key)
-        if hit is not None:
+        if hit is not None and (self.selector is None or hit in space):
             return hit
         if self.budget_s is not None and time.perf_counter() - self.started > self.budget_s:
             return space[0]  # out of build time: the first (most promising) candidate

@@ -14,18 +14,93 @@ Two doors to the same machinery:
 """
 
 from tritium.api import compile, load, load_any
-from tritium.builder import Builder, NetworkDefinitionCreationFlag
+from tritium.builder import (
+    Builder,
+    BuilderFlag,
+    BuildError,
+    IAlgorithmSelector,
+    IBuilderConfig,
+    IOptimizationProfile,
+    ITimingCache,
+    MemoryPoolType,
+    NetworkDefinitionCreationFlag,
+    ProfilingVerbosity,
+)
+from tritium.enums import (
+    ActivationType,
+    ElementWiseOperation,
+    GatherMode,
+    InterpolationMode,
+    LayerType,
+    MatrixOperation,
+    PaddingMode,
+    PoolingType,
+    ReduceOperation,
+    ResizeCoordinateTransformation,
+    ResizeRoundMode,
+    SampleMode,
+    ScaleMode,
+    TopKOperation,
+    UnaryOperation,
+)
+from tritium.ir.plugins import PluginError, register_plugin
+from tritium.layers import ILayer, NetworkError, Weights
 from tritium.logger import ILogger, Logger
-from tritium.network import DataType, ILayer, INetworkDefinition, ITensor
+from tritium.network import INetworkDefinition, ITensor
+from tritium.plugins import PluginField, PluginFieldCollection, PluginFieldType, get_plugin_registry
+from tritium.refit import Refitter, RefitError
 from tritium.parsers import ErrorCode, OnnxParser, ParserError
 from tritium.runtime.context import ExecutionContext, IProfiler
 from tritium.runtime.engine import Engine
 from tritium.runtime.plan import PlanError
-from tritium.runtime.types import TensorIOMode
+from tritium.runtime.types import DataType, TensorIOMode
 from tritium.runtime_api import Runtime
+
+float32 = DataType.FLOAT
+float16 = DataType.HALF
+bfloat16 = DataType.BF16
+int8 = DataType.INT8
+int32 = DataType.INT32
+int64 = DataType.INT64
+bool = DataType.BOOL  # noqa: A001  (TensorRT's name)
+uint8 = DataType.UINT8
+fp8 = DataType.FP8
 
 __version__ = "0.1.0"
 __all__ = [
+    "ActivationType",
+    "BuildError",
+    "BuilderFlag",
+    "ElementWiseOperation",
+    "GatherMode",
+    "IAlgorithmSelector",
+    "IBuilderConfig",
+    "IOptimizationProfile",
+    "ITimingCache",
+    "InterpolationMode",
+    "LayerType",
+    "MatrixOperation",
+    "MemoryPoolType",
+    "NetworkError",
+    "PaddingMode",
+    "PluginError",
+    "PluginField",
+    "PluginFieldCollection",
+    "PluginFieldType",
+    "PoolingType",
+    "ProfilingVerbosity",
+    "ReduceOperation",
+    "RefitError",
+    "Refitter",
+    "ResizeCoordinateTransformation",
+    "ResizeRoundMode",
+    "SampleMode",
+    "ScaleMode",
+    "TopKOperation",
+    "UnaryOperation",
+    "Weights",
+    "get_plugin_registry",
+    "register_plugin",
     "Builder",
     "DataType",
     "Engine",

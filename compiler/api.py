@@ -57,32 +57,80 @@ def compile(
         return ReferenceEngine(module)
     if backend != "triton":
         raise TritiumError(f"unknown backend '{backend}' (expected 'triton' or 'reference')")
+    from tritium.codegen.tuning import TimingCache
+
+    cache = TimingCache.load(timing_cache) if timing_cache else None
+    engine = build_engine(
+        module,
+        device=device,
+        opt_level=opt_level,
+        pipeline=pipeline,
+        precision="f16" if fp16 else "bf16" if bf16 else None,
+        tune_shapes=[shapes] if shapes else None,
+        cache=cache,
+        tuning_budget_s=tuning_budget_s,
+        tuning_level=tuning_level,
+    )
+    if timing_cache and cache is not None:
+        cache.save(timing_cache)
+    return engine
+
+
+def build_engine(
+    module: Any,
+    *,
+    device: str | None = None,
+    opt_level: int = 2,
+    pipeline: str | None = None,
+    precision: str | None = None,
+    tune_shapes: list[dict[str, tuple[int, ...]]] | None = None,
+    cache: Any = None,
+    tuning_budget_s: float | None = None,
+    tuning_level: int | None = None,
+    selector: Any = None,
+    manifest: dict[str, Any] | None = None,
+    keep_source: bool = False,
+) -> Any:
+    """The build both doors share: graph pipeline, engine, tuning at ``tune_shapes`` (default: the
+    static input shapes) on the GPU. ``keep_source`` keeps the unoptimized module for refitting."""
     from tritium.codegen.triton_env import use_interpreter
     from tritium.codegen.tuning import TimingCache, Tuner
     from tritium.passes import PassManager
     from tritium.passes.pipelines import graph_pipeline, kernel_pipeline
-    from tritium.runtime.engine import Engine
+    from tritium.runtime.engine import Engine, clone_module
 
-    precision = "f16" if fp16 else "bf16" if bf16 else None
+    source = clone_module(module) if keep_source else None
     graph = pipeline if pipeline is not None else graph_pipeline(opt_level, precision)
     if graph:
         PassManager(graph).run(module)
-    flags = {"opt_level": opt_level, "pipeline": graph, "fp16": fp16, "bf16": bf16}
+    flags = {
+        "opt_level": opt_level,
+        "pipeline": graph,
+        "fp16": precision == "f16",
+        "bf16": precision == "bf16",
+    }
     engine = Engine(
         module,
         device,
-        manifest={"build": build_environment(device, flags), "kernel_pipeline": kernel_pipeline(opt_level)},
+        manifest={
+            "build": build_environment(device, flags),
+            "kernel_pipeline": kernel_pipeline(opt_level),
+            **(manifest or {}),
+        },
+        source=source,
     )
-    tune_shapes = shapes or engine._static_input_shapes()
-    if tune_shapes is not None and not use_interpreter() and engine.device.type == "cuda":
-        cache = TimingCache.load(timing_cache) if timing_cache else TimingCache()
-        tuner = Tuner(
-            cache, level=opt_level if tuning_level is None else tuning_level, budget_s=tuning_budget_s
-        )
-        engine.tune(tune_shapes, tuner)
+    static = engine._static_input_shapes()
+    targets = tune_shapes or ([static] if static is not None else [])
+    on_gpu = not use_interpreter() and engine.device.type == "cuda"
+    if targets and (on_gpu or selector is not None):
+        cache = cache if cache is not None else TimingCache()
+        level = opt_level if tuning_level is None else tuning_level
+        tuner = Tuner(cache, level=level, budget_s=tuning_budget_s, selector=selector, timing=on_gpu)
+        for shapes in targets:
+            engine.tune(shapes, tuner)
+        if selector is not None and hasattr(selector, "report_algorithms"):
+            selector.report_algorithms(tuner.contexts, tuner.chosen)
         engine.manifest["build"]["tuning"] = {"timed": tuner.timed, "cache_hits": cache.hits}
-        if timing_cache:
-            cache.save(timing_cache)
     return engine
 
 
@@ -121,17 +169,16 @@ def load(path: str, device: str | None = None) -> Any:
     """An Engine from a plan file written by ``engine.save`` (``tritium.load``)."""
     from tritium.runtime.plan import load_plan_file
 
-    module, manifest, _ = load_plan_file(path)
-    return _engine_from_plan(module, manifest, device, str(path))
+    return _engine_from_plan(load_plan_file(path), device, str(path))
 
 
-def _engine_from_plan(module: Any, manifest: dict[str, Any], device: str | None, where: str) -> Any:
+def _engine_from_plan(plan: Any, device: str | None, where: str) -> Any:
     import logging
 
     from tritium.runtime.engine import Engine
 
-    engine = Engine(module, device, manifest)
-    built = (manifest.get("build") or {}).get("gpu")
+    engine = Engine(plan.module, device, plan.manifest, source=plan.source)
+    built = (plan.manifest.get("build") or {}).get("gpu")
     here = build_environment(str(engine.device), {}).get("gpu")
     if built != here:
         logging.getLogger("tritium").warning(

@@ -19,5 +19,4 @@ class Runtime:
         from tritium.api import _engine_from_plan
         from tritium.runtime.plan import deserialize_plan
 
-        module, manifest, _ = deserialize_plan(plan)
-        return _engine_from_plan(module, manifest, None, "plan")
+        return _engine_from_plan(deserialize_plan(plan), None, "plan")

@@ -85,6 +85,8 @@ class ExecutionContext:
         self.profiler: IProfiler | None = None
         self.use_cuda_graph = True
         self._shapes: dict[str, tuple[int, ...]] = dict(engine._static_input_shapes() or {})
+        self._profile = 0
+        self._generation = engine.generation
         self._addresses: dict[str, Any] = {}
         self._arena: Any = None
         self._user_memory: Any = None
@@ -106,7 +108,37 @@ class ExecutionContext:
             len(shape) != len(t.shape) or any(isinstance(d, int) and d != s for d, s in zip(t.shape, shape))
         ):
             raise InputError(f"input '{name}' is {t}; shape {list(shape)} does not fit it")
+        profiles = self.engine.profiles
+        if profiles and name in profiles[self._profile]:
+            lo, _, hi = profiles[self._profile][name]
+            if not all(a <= d <= b for a, d, b in zip(lo, shape, hi)):
+                fits = [
+                    i
+                    for i, p in enumerate(profiles)
+                    if name in p and all(a <= d <= b for a, d, b in zip(p[name][0], shape, p[name][2]))
+                ]
+                hint = (
+                    f"; profile {fits[0]} covers it (set_optimization_profile_async)"
+                    if fits
+                    else "; no optimization profile of the engine covers it"
+                )
+                raise InputError(
+                    f"input '{name}': shape {list(shape)} is outside optimization profile {self._profile} "
+                    f"(min {list(lo)}, max {list(hi)}){hint}"
+                )
         self._shapes[name] = shape
+        return True
+
+    @property
+    def active_optimization_profile(self) -> int:
+        return self._profile
+
+    def set_optimization_profile_async(self, profile_index: int, stream_handle: int = 0) -> bool:
+        """Select the optimization profile whose shape ranges later ``set_input_shape`` calls must fit."""
+        n = self.engine.num_optimization_profiles
+        if not 0 <= profile_index < n:
+            raise InputError(f"the engine has {n} optimization profile(s); #{profile_index} does not exist")
+        self._profile = profile_index
         return True
 
     def program(self) -> Program:
@@ -241,6 +273,11 @@ class ExecutionContext:
 
     def _run(self, prog: Program, ins: dict, outs: dict) -> dict:
         import torch
+
+        if self._generation != self.engine.generation:  # refit: graphs hold the old weights
+            self._graphs.clear()
+            self._runs.clear()
+            self._generation = self.engine.generation
 
         arena = self._arena_for(prog)
         key = tuple(tuple(t.shape) for t in ins.values())

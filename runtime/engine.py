@@ -37,12 +37,20 @@ def clone_module(module: Any) -> Any:
 
 class Engine:
     def __init__(
-        self, module: Any, device: str | None = None, manifest: dict[str, Any] | None = None
+        self,
+        module: Any,
+        device: str | None = None,
+        manifest: dict[str, Any] | None = None,
+        source: Any = None,
     ) -> None:
         import torch
 
         ensure_mode()
         self.module = module
+        self.source = source
+        """The unoptimized module of a refittable engine (weights by their source names), else None."""
+        self.generation = 0
+        """Bumped when refitting replaces the weights: contexts drop their CUDA graphs."""
         self.device = torch.device(device or ("cpu" if use_interpreter() else "cuda"))
         self.manifest = dict(manifest or {})
         f = module.main
@@ -62,6 +70,34 @@ class Engine:
         self._default = threading.local()
 
     # -- TensorRT's engine queries -----------------------------------------------------------------
+    @property
+    def refittable(self) -> bool:
+        return self.source is not None
+
+    @property
+    def profiles(self) -> list[dict[str, list[tuple[int, ...]]]]:
+        """Optimization profiles: per profile, input name -> (min, opt, max) shapes."""
+        return [
+            {n: [tuple(s) for s in mom] for n, mom in p.items()} for p in self.manifest.get("profiles") or []
+        ]
+
+    @property
+    def num_optimization_profiles(self) -> int:
+        return max(1, len(self.manifest.get("profiles") or []))
+
+    def get_tensor_profile_shape(self, name: str, profile_index: int) -> list[tuple[int, ...]]:
+        """[min, opt, max] of input ``name`` in the profile (static inputs: their shape three times)."""
+        profiles = self.profiles
+        if profiles:
+            if not 0 <= profile_index < len(profiles):
+                raise KeyError(f"the engine has {len(profiles)} optimization profiles, not #{profile_index}")
+            if name in profiles[profile_index]:
+                return profiles[profile_index][name]
+        shape = tuple(self._type(name).shape or ())
+        if not all(isinstance(d, int) for d in shape):
+            raise KeyError(f"input '{name}' is dynamic and no optimization profile gives its shapes")
+        return [shape, shape, shape]  # type: ignore[list-item]
+
     @property
     def num_io_tensors(self) -> int:
         return len(self.input_names) + len(self.output_names)
@@ -96,6 +132,13 @@ class Engine:
         """Arena bytes at the declared input shapes (0 when they are dynamic: known per shape)."""
         shapes = self._static_input_shapes()
         return self.program(shapes).arena_bytes if shapes is not None else 0
+
+    def _opt_shapes(self) -> dict[str, tuple[int, ...]] | None:
+        """The static input shapes, else the opt shapes of the first optimization profile."""
+        static = self._static_input_shapes()
+        if static is not None or not self.profiles:
+            return static
+        return {n: tuple(self.get_tensor_profile_shape(n, 0)[1]) for n in self.input_names}
 
     def _static_input_shapes(self) -> dict[str, tuple[int, ...]] | None:
         out = {}
@@ -137,7 +180,17 @@ class Engine:
         """Choose every kernel's config at these shapes (timing on the GPU; random inputs)."""
         import torch
 
+        import sys
+
         prog = self.program(shapes)
+        if sys.stderr.isatty() and tuner.progress is None:
+            total = sum(1 for st in prog.steps if st.mode == "kernel")
+            tuner.progress = lambda i, name: print(
+                f"\r[tritium] tuning {min(i, total)}/{total} {name[:60]:<60}",
+                end="",
+                file=sys.stderr,
+                flush=True,
+            )
         ins = {}
         for a in prog.func.args:
             t = a.type
@@ -150,6 +203,8 @@ class Engine:
         prog.run(arena, ins, {}, tuner=tuner)
         if self.device.type == "cuda":
             torch.cuda.synchronize()
+        if sys.stderr.isatty():
+            print(file=sys.stderr)
         self.manifest["configs"] = dict(self.configs)
 
     # -- contexts ----------------------------------------------------------------------------------
@@ -173,7 +228,21 @@ class Engine:
     def serialize(self) -> bytes:
         from tritium.runtime.plan import serialize_plan
 
-        return serialize_plan(self.module, self.manifest)
+        return serialize_plan(self.module, self.manifest, source=self.source)
+
+    def create_engine_inspector(self) -> Any:
+        return EngineInspector(self)
+
+    # -- refit ---------------------------------------------------------------------------------------------
+    def _replace_weights(self, module: Any) -> None:
+        """Swap in ``module`` (the same graph with new weights): programs rebuild on next use from the
+        cached kernels, and contexts re-capture their CUDA graphs."""
+        with self._lock:
+            self.module = module
+            self._func = module.main
+            self._programs.clear()
+            self.weights.clear()
+            self.generation += 1
 
     def save(self, path: str) -> None:
         from pathlib import Path
@@ -182,7 +251,7 @@ class Engine:
 
     def inspect(self, shapes: Mapping[str, tuple[int, ...]] | None = None) -> dict[str, Any]:
         """The engine inspector's JSON: one entry per layer (kernel), as TensorRT's IEngineInspector."""
-        shapes = shapes or self._static_input_shapes()
+        shapes = shapes or self._opt_shapes()
         if shapes is None:
             raise TritiumError("the engine has dynamic inputs: pass shapes to inspect a specialization")
         prog = self.program(shapes)
@@ -200,6 +269,7 @@ class Engine:
                         "kernel": "generated Triton",
                         "view": "view (no copy)",
                         "host": "host reference",
+                        "plugin": "plugin device code",
                     }[step.mode],
                     "kernel": getattr(step.kernel, "name", None),
                     "template": getattr(step.kernel, "kind", None),
@@ -208,6 +278,11 @@ class Engine:
                     "outputs": [str(v.type) for v in step.outputs],
                 }
             )
+        verbosity = self.manifest.get("profiling_verbosity", "DETAILED")
+        if verbosity == "LAYER_NAMES_ONLY":
+            layers = [{"name": layer["name"]} for layer in layers]
+        elif verbosity == "NONE":
+            layers = []
         return {
             "inputs": {n: str(self._types[n]) for n in self.input_names},
             "outputs": {n: str(self._types[n]) for n in self.output_names},
@@ -221,6 +296,31 @@ class Engine:
         return [
             layer["name"] for layer in self.inspect(shapes)["layers"] if layer["tactic"] == "host reference"
         ]
+
+
+class EngineInspector:
+    """TensorRT's IEngineInspector over `Engine.inspect` (JSON strings)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.execution_context: Any = None
+
+    def _info(self) -> dict[str, Any]:
+        shapes = None
+        ctx = self.execution_context
+        if ctx is not None:
+            shapes = dict(ctx._shapes)
+        return self.engine.inspect(shapes or self.engine._opt_shapes())
+
+    def get_layer_information(self, layer_index: int, format: Any = None) -> str:
+        import json
+
+        return json.dumps(self._info()["layers"][layer_index])
+
+    def get_engine_information(self, format: Any = None) -> str:
+        import json
+
+        return json.dumps(self._info(), default=str)
 
 
 def as_tensor(x: Any, name: str, device: Any) -> tuple[Any, str]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,29 +30,45 @@ from tritium.ir.weights import WeightsFileError, read_tensors, write_tensors
 PLAN_MAGIC = b"TRITPLN1"
 PLAN_VERSION = 1
 BINARY_PREFIX = "\x00bin/"  # container keys of kernel binaries (cannot clash with IR resource names)
+SOURCE_PREFIX = "\x00src/"  # source weights of a refittable engine that the optimized IR does not hold
 
 
 class PlanError(TritiumError):
     """A plan that cannot be loaded: truncated, corrupted, foreign, or from a newer Tritium."""
 
 
-def serialize_plan(module: Any, manifest: dict[str, Any], binaries: dict[str, bytes] | None = None) -> bytes:
+@dataclass
+class LoadedPlan:
+    module: Any
+    manifest: dict[str, Any]
+    binaries: dict[str, bytes]
+    source: Any = None
+    """The unoptimized module of a refittable engine (None otherwise)."""
+
+
+def serialize_plan(
+    module: Any, manifest: dict[str, Any], binaries: dict[str, bytes] | None = None, source: Any = None
+) -> bytes:
     tensors: dict[str, np.ndarray] = dict(module.resources)
     for key, blob in (binaries or {}).items():
         tensors[BINARY_PREFIX + key] = np.frombuffer(blob, dtype=np.uint8)
     meta = dict(manifest)
+    if source is not None:  # a refittable engine: its source graph, and the weights the build folded away
+        meta["source_ir"] = print_ir(source)
+        for name, arr in source.resources.items():
+            if module.resources.get(name) is not arr:
+                tensors[SOURCE_PREFIX + name] = arr
     meta["plan_version"] = PLAN_VERSION
     meta["ir"] = print_ir(module)
     meta["binaries"] = sorted(binaries or {})
+    meta["plugins"] = sorted({f"{op.plugin}/{op.version}" for op in module.walk() if op.name == "nn.plugin"})
     buf = io.BytesIO()
     write_tensors(buf, tensors, meta, magic=PLAN_MAGIC)
     return buf.getvalue()
 
 
-def deserialize_plan(
-    data: bytes | memoryview | Any, where: str = "<plan>"
-) -> tuple[Any, dict[str, Any], dict[str, bytes]]:
-    """(module with weights attached, manifest, binaries) from plan bytes."""
+def deserialize_plan(data: bytes | memoryview | Any, where: str = "<plan>") -> LoadedPlan:
+    """The module with its weights attached, the manifest, binaries and refit source from plan bytes."""
     try:
         tensors, meta = read_tensors(data, where, magic=PLAN_MAGIC)
     except WeightsFileError as e:
@@ -73,7 +90,7 @@ def deserialize_plan(
     except TritiumError as e:
         raise PlanError(f"{where}: the plan's IR does not parse: {e}") from None
     binaries = {k[len(BINARY_PREFIX) :]: bytes(v) for k, v in tensors.items() if k.startswith(BINARY_PREFIX)}
-    weights = {k: v for k, v in tensors.items() if not k.startswith(BINARY_PREFIX)}
+    weights = {k: v for k, v in tensors.items() if not k.startswith((BINARY_PREFIX, SOURCE_PREFIX))}
     referenced = {
         op.attributes["value"].name
         for op in module.walk()
@@ -82,11 +99,36 @@ def deserialize_plan(
     missing = sorted(referenced - set(weights))
     if missing:
         raise PlanError(f"{where}: weights {missing[:5]} referenced by the IR are missing from the plan")
+    plugins = sorted({(op.plugin, op.version) for op in module.walk() if op.name == "nn.plugin"})
+    from tritium.ir.plugins import REGISTRY
+
+    missing_plugins = [f"'{n}' (version {v})" for n, v in plugins if REGISTRY.find(n, v) is None]
+    if missing_plugins:
+        raise PlanError(
+            f"{where}: the plan uses plugin{'s' if len(missing_plugins) > 1 else ''} "
+            f"{', '.join(missing_plugins)}, not registered in this process; register "
+            "it with tritium.register_plugin before loading the plan"
+        )
     module.resources.update(weights)
-    return module, meta, binaries
+    source = None
+    if isinstance(meta.get("source_ir"), str):
+        try:
+            source = parse_ir(meta["source_ir"], f"{where}:source_ir")
+        except TritiumError as e:
+            raise PlanError(f"{where}: the plan's refit source IR does not parse: {e}") from None
+        own = {k[len(SOURCE_PREFIX) :]: v for k, v in tensors.items() if k.startswith(SOURCE_PREFIX)}
+        for op in source.walk():
+            ref = op.attributes.get("value") if op.name == "nn.constant" else None
+            name = getattr(ref, "name", None)
+            if name is not None:
+                arr = own.get(name, weights.get(name))
+                if arr is None:
+                    raise PlanError(f"{where}: refit source weight '{name}' is missing from the plan")
+                source.resources[name] = arr
+    return LoadedPlan(module, meta, binaries, source)
 
 
-def load_plan_file(path: str | os.PathLike) -> tuple[Any, dict[str, Any], dict[str, bytes]]:
+def load_plan_file(path: str | os.PathLike) -> LoadedPlan:
     import mmap
 
     p = Path(path)

@@ -19,6 +19,7 @@ from tritium.ir.core import Operation, Value
 from tritium.ir.diagnostics import TritiumError
 from tritium.ir.dialects.kernel import Fused
 from tritium.ir.dialects.nn.constant import Constant
+from tritium.ir.dialects.nn.plugin import Plugin
 from tritium.ir.interpreter import Interpreter
 from tritium.ir.opdef import Terminator
 from tritium.ir.types import TensorType
@@ -64,7 +65,7 @@ def to_numpy(t: Any) -> np.ndarray:
 @dataclass
 class Step:
     op: Operation
-    mode: str  # "kernel", "view" or "host"
+    mode: str  # "kernel", "view", "plugin" or "host"
     kernel: Any
     inputs: list[Value]
     outputs: list[Value]
@@ -115,6 +116,8 @@ class Program:
             elif isinstance(op, Fused):
                 kernel = self._kernel(op, kernel_cache)
                 mode = "kernel" if kernel is not None else "host"
+            elif isinstance(op, Plugin) and op.definition().device is not None:
+                mode = "plugin"  # the user's device implementation (torch, or their Triton kernel)
             offsets = [self.plan.offset_of(r) if self.plan is not None else None for r in op.results]
             self.steps.append(
                 Step(
@@ -183,21 +186,16 @@ class Program:
             args = [env[v] for v in step.inputs]
             if step.mode == "view":
                 outs = [args[0].reshape(shape) for shape in self._view_shapes(step, args)]
+            elif step.mode == "plugin":
+                outs = self._destinations(step, args, arena, outputs)
+                try:
+                    step.op.definition().device(list(args), outs, step.op.field_values())
+                except Exception as e:
+                    raise ExecutionError(
+                        f"{step.op.describe()}: plugin '{step.op.plugin}' failed: {type(e).__name__}: {e}"
+                    ) from e
             elif step.mode == "kernel":
-                outs = []
-                for v, off in zip(step.outputs, step.offsets):
-                    if v in outputs:
-                        outs.append(outputs[v])
-                    elif off >= 0 and arena is not None:
-                        outs.append(self.arena_view(arena, off, v))
-                    else:
-                        outs.append(
-                            torch.empty(
-                                self._shape(v, args),
-                                dtype=torch_dtype(v.type.dtype),  # type: ignore[attr-defined]
-                                device=self.device,
-                            )
-                        )
+                outs = self._destinations(step, args, arena, outputs)
                 if tuner is not None:
                     step.config = tuner.choose(step.kernel, [a.contiguous() for a in args], outs)
                     if step.config is not None:
@@ -231,6 +229,26 @@ class Program:
                 t = outputs[v]
             result[v] = t
         return result
+
+    def _destinations(self, step: Step, args: list[Any], arena: Any, outputs: dict[Value, Any]) -> list[Any]:
+        """Where a step writes its results: the user's buffers, the arena, or fresh tensors."""
+        import torch
+
+        outs = []
+        for v, off in zip(step.outputs, step.offsets):
+            if v in outputs:
+                outs.append(outputs[v])
+            elif off >= 0 and arena is not None:
+                outs.append(self.arena_view(arena, off, v))
+            else:
+                outs.append(
+                    torch.empty(
+                        self._shape(v, args),
+                        dtype=torch_dtype(v.type.dtype),  # type: ignore[attr-defined]
+                        device=self.device,
+                    )
+                )
+        return outs
 
     def _view_shapes(self, step: Step, args: list[Any]) -> list[tuple[int, ...]]:
         """Output shapes of a view kernel: static ones from the types, others by running its ops on

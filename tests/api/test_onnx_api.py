@@ -82,7 +82,8 @@ def test_parser_success_fills_the_network(tmp_path: Path) -> None:
         network.num_inputs == 1 and network.get_input(0).name == "x" and network.get_input(0).shape == (-1, 3)
     )
     assert network.num_outputs == 1 and network.get_output(0).name == "y"
-    assert [layer.type for layer in network.layers] == ["nn.matmul", "nn.relu"]
+    assert [layer.op_type for layer in network.layers] == ["nn.matmul", "nn.relu"]
+    assert [layer.type for layer in network.layers] == [tr.LayerType.MATRIX_MULTIPLY, tr.LayerType.ACTIVATION]
     assert network.get_layer(1).name == "act" and network.get_input(0).dtype == tr.DataType.FLOAT
     assert parser.supports_operator("Conv") and not parser.supports_operator("NoSuchOp")
 

@@ -28,6 +28,7 @@ from tritium.ir.dialects.builtin import ModuleOp
 from tritium.ir.dialects.func import FuncOp, ReturnOp
 from tritium.ir.interpreter import Interpreter
 from tritium.ir.opdef import ConstantLike, Op, Pure, constant_value
+from tritium.ir.plugins import REGISTRY
 from tritium.ir.rewriter import Builder
 from tritium.ir.types import FunctionType, TensorType, Type
 
@@ -174,6 +175,8 @@ class OnnxImporter:
             opset = self.opsets.get("" if node.domain == "ai.onnx" else node.domain)
             fn = lookup(node.domain, node.op_type, opset or 0)
             ctx = NodeContext(self, node, index, scope, opset or 0)
+            if fn is None and REGISTRY.find(node.op_type, _plugin_version(node)) is not None:
+                fn = convert_plugin
             if fn is None:
                 where = f"domain '{node.domain}'" if node.domain else f"opset {opset}"
                 self._record(
@@ -343,6 +346,29 @@ class OnnxImporter:
                 del self.module.resources[key]
             types = new
         ctx.fail(f"the types of the values carried through '{graph.name}' do not settle")
+
+
+def _plugin_version(node: onnx.NodeProto) -> str:
+    for a in node.attribute:
+        if a.name == "plugin_version":
+            return a.s.decode() if a.s else str(a.i)
+    return "1"
+
+
+def convert_plugin(ctx: NodeContext) -> list[Value]:
+    """A node whose op type is a registered plugin (any domain) becomes ``nn.plugin``; its
+    attributes are the plugin's fields."""
+    from tritium.ir.plugins import encode_fields
+
+    fields = {a.name: ctx.attr(a.name) for a in ctx.node.attribute if a.name != "plugin_version"}
+    op = ctx.emit(
+        nn.Plugin,
+        [v for v in ctx.inputs() if v is not None],
+        plugin=ctx.op_type,
+        version=_plugin_version(ctx.node),
+        fields=encode_fields(fields),
+    )
+    return list(op.results)
 
 
 def topological_order(nodes: Sequence[onnx.NodeProto], scope: Scope) -> list[tuple[int, onnx.NodeProto]]:
