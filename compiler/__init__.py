@@ -47,9 +47,9 @@ from tritium.ir.plugins import PluginError, register_plugin
 from tritium.layers import ILayer, NetworkError, Weights
 from tritium.logger import ILogger, Logger
 from tritium.network import INetworkDefinition, ITensor
-from tritium.plugins import PluginField, PluginFieldCollection, PluginFieldType, get_plugin_registry
-from tritium.refit import Refitter, RefitError
 from tritium.parsers import ErrorCode, OnnxParser, ParserError
+from tritium.plugins import PluginField, PluginFieldCollection, PluginFieldType, get_plugin_registry
+from tritium.refit import RefitError, Refitter
 from tritium.runtime.context import ExecutionContext, IProfiler
 from tritium.runtime.engine import Engine
 from tritium.runtime.plan import PlanError
@@ -62,7 +62,7 @@ bfloat16 = DataType.BF16
 int8 = DataType.INT8
 int32 = DataType.INT32
 int64 = DataType.INT64
-bool = DataType.BOOL  # noqa: A001  (TensorRT's name)
+bool = DataType.BOOL
 uint8 = DataType.UINT8
 fp8 = DataType.FP8
 

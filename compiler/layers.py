@@ -275,8 +275,6 @@ class ILayer:
 class ParsedLayer(ILayer):
     """A layer the ONNX parser made: a view of one op (rename and pin precision; not rebuilt)."""
 
-    type = LayerType.PARSED
-
     def __init__(self, network: INetworkDefinition, op: Operation) -> None:
         names = getattr(op.loc, "names", None)
         super().__init__(network, [network._tensor(v) for v in op.operands], names[0] if names else op.name)

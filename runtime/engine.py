@@ -178,9 +178,9 @@ class Engine:
 
     def tune(self, shapes: Mapping[str, tuple[int, ...]], tuner: Any) -> None:
         """Choose every kernel's config at these shapes (timing on the GPU; random inputs)."""
-        import torch
-
         import sys
+
+        import torch
 
         prog = self.program(shapes)
         if sys.stderr.isatty() and tuner.progress is None:

@@ -178,7 +178,6 @@ class Program:
         tuner: Any = None,
     ) -> dict[Value, Any]:
         """Run every step; ``outputs`` may hold user buffers for graph outputs (written in place)."""
-        import torch
 
         env: dict[Value, Any] = {**self.constants, **inputs}
         for step in self.steps:
