@@ -263,12 +263,13 @@ class Tuner:
         ctx = AlgorithmContext(
             getattr(kernel, "name", "kernel"), getattr(kernel, "kind", ""), tuple(shapes), len(inputs)
         )
+        full = space
         if self.selector is not None and space:
             space = self._select(ctx, space)
         best = self._choose(kernel, inputs, outputs, space, shapes)
         if best is not None:
             self.contexts.append(ctx)
-            self.chosen.append(Algorithm(space.index(best) if best in space else -1, dict(best)))
+            self.chosen.append(Algorithm(full.index(best) if best in full else -1, dict(best)))
         return best
 
     def _select(self, ctx: AlgorithmContext, space: list[dict[str, int]]) -> list[dict[str, int]]:

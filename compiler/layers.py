@@ -366,14 +366,19 @@ class IConvolutionLayer(ILayer):
         n = len(k)
         if rank != n + 2:
             raise e.fail(f"a {n}-D kernel needs a rank-{n + 2} input (N, C, spatial...), found {x.type}")
-        groups = int(p.get("num_groups") or 1)
         maps = int(p["num_output_maps"])
         cin = x.type.shape[1]  # type: ignore[attr-defined, index]
+        groups = p.get("num_groups")
+        kern = as_array(p["kernel"])
+        if groups is None and kern is not None and isinstance(cin, int):
+            # Not set yet: implied by the kernel's size (scripts often set num_groups after add_*).
+            full = maps * cin * int(np.prod(k))
+            groups = full // kern.size if kern.size and full % kern.size == 0 else 1
+        groups = int(groups or 1)
         w_in = self._inputs[1] if len(self._inputs) > 1 else None
         if w_in is not None:
             w = w_in.value
         else:
-            kern = as_array(p["kernel"])
             if kern is None:
                 raise e.fail("has no kernel weights")
             if not isinstance(cin, int):
@@ -987,8 +992,8 @@ class IResizeLayer(ILayer):
             sizes = e.const([int(d) for d in p["shape"]], np.int64)
         elif p.get("scales") is not None:
             scales = e.const([float(s) for s in p["scales"]], np.float32)
-        else:
-            raise e.fail("set shape, scales, or input #1 (the output shape)")
+        else:  # nothing set yet: the identity resize (TensorRT's default output shape is the input's)
+            scales = e.const([1.0] * self._rank(x), np.float32)
         return [
             e.value(
                 nn.Resize,

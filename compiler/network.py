@@ -312,7 +312,7 @@ class INetworkDefinition:
             kernel_size_nd=tuple(kernel_shape),
             kernel=kernel,
             bias=bias,
-            num_groups=1,
+            num_groups=None,
         )
 
     def add_deconvolution_nd(
@@ -325,7 +325,7 @@ class INetworkDefinition:
             kernel_size_nd=tuple(kernel_shape),
             kernel=kernel,
             bias=bias,
-            num_groups=1,
+            num_groups=None,
         )
 
     def add_pooling_nd(

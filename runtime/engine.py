@@ -278,11 +278,6 @@ class Engine:
                     "outputs": [str(v.type) for v in step.outputs],
                 }
             )
-        verbosity = self.manifest.get("profiling_verbosity", "DETAILED")
-        if verbosity == "LAYER_NAMES_ONLY":
-            layers = [{"name": layer["name"]} for layer in layers]
-        elif verbosity == "NONE":
-            layers = []
         return {
             "inputs": {n: str(self._types[n]) for n in self.input_names},
             "outputs": {n: str(self._types[n]) for n in self.output_names},
@@ -306,11 +301,18 @@ class EngineInspector:
         self.execution_context: Any = None
 
     def _info(self) -> dict[str, Any]:
+        """`Engine.inspect`, with as much per-layer detail as the build's profiling verbosity allows."""
         shapes = None
         ctx = self.execution_context
         if ctx is not None:
             shapes = dict(ctx._shapes)
-        return self.engine.inspect(shapes or self.engine._opt_shapes())
+        info = self.engine.inspect(shapes or self.engine._opt_shapes())
+        verbosity = self.engine.manifest.get("profiling_verbosity", "DETAILED")
+        if verbosity == "LAYER_NAMES_ONLY":
+            info["layers"] = [{"name": layer["name"]} for layer in info["layers"]]
+        elif verbosity == "NONE":
+            info["layers"] = []
+        return info
 
     def get_layer_information(self, layer_index: int, format: Any = None) -> str:
         import json

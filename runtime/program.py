@@ -82,6 +82,50 @@ class Step:
         return "+".join(names[:3]) + ("+..." if len(names) > 3 else "")
 
 
+class PluginLauncher:
+    """Runs a group holding one plugin op with the user's device implementation (kernel-like)."""
+
+    kind = "plugin"
+
+    def __init__(self, plugin: Plugin, sources: list[tuple[str, Any]]) -> None:
+        self.plugin = plugin
+        self.sources = sources
+        self.name = f"plugin_{plugin.plugin}"
+        self.source = f"plugin {plugin.plugin}/{plugin.version} {plugin.fields}"
+
+    @staticmethod
+    def of(fused: Fused, device: Any) -> PluginLauncher | None:
+        from tritium.ir.opdef import constant_value
+
+        ops = [o for o in fused.ops if not isinstance(o, Constant)]
+        if len(ops) != 1 or not isinstance(ops[0], Plugin) or ops[0].definition().device is None:
+            return None
+        plugin = ops[0]
+        if list(fused.yield_op().operands) != list(plugin.results):
+            return None
+        args = list(fused.body.block.args)
+        sources: list[tuple[str, Any]] = []
+        for v in plugin.operands:
+            if v in args:
+                sources.append(("arg", args.index(v)))
+            else:
+                c = constant_value(v)
+                if c is None:
+                    return None
+                sources.append(("const", to_torch(np.asarray(c), device)))
+        return PluginLauncher(plugin, sources)
+
+    def __call__(self, inputs: list[Any], outputs: list[Any], config: Any) -> None:
+        xs = [inputs[i] if kind == "arg" else i for kind, i in self.sources]
+        p = self.plugin
+        try:
+            p.definition().device(xs, outputs, p.field_values())
+        except Exception as e:
+            raise ExecutionError(
+                f"{p.describe()}: plugin '{p.plugin}' failed: {type(e).__name__}: {e}"
+            ) from e
+
+
 class Program:
     def __init__(
         self,
@@ -116,8 +160,9 @@ class Program:
             elif isinstance(op, Fused):
                 kernel = self._kernel(op, kernel_cache)
                 mode = "kernel" if kernel is not None else "host"
-            elif isinstance(op, Plugin) and op.definition().device is not None:
-                mode = "plugin"  # the user's device implementation (torch, or their Triton kernel)
+                if kernel is None:
+                    kernel = PluginLauncher.of(op, self.device)
+                    mode = "plugin" if kernel is not None else "host"
             offsets = [self.plan.offset_of(r) if self.plan is not None else None for r in op.results]
             self.steps.append(
                 Step(
@@ -187,12 +232,7 @@ class Program:
                 outs = [args[0].reshape(shape) for shape in self._view_shapes(step, args)]
             elif step.mode == "plugin":
                 outs = self._destinations(step, args, arena, outputs)
-                try:
-                    step.op.definition().device(list(args), outs, step.op.field_values())
-                except Exception as e:
-                    raise ExecutionError(
-                        f"{step.op.describe()}: plugin '{step.op.plugin}' failed: {type(e).__name__}: {e}"
-                    ) from e
+                step.kernel(list(args), outs, None)
             elif step.mode == "kernel":
                 outs = self._destinations(step, args, arena, outputs)
                 if tuner is not None:

@@ -74,6 +74,11 @@ class Constant(Op):
             body = attr_text(self.value)
         else:
             body = f"{self.value} : {self.results[0].type}"
+        extra = {k: v for k, v in self.attributes.items() if k != "value"}
+        if extra:  # discardable attributes (provenance, precision pins) survive the round trip
+            from tritium.ir.printer import attr_dict_text
+
+            body += " attributes " + attr_dict_text(extra)
         p.emit(f"{head}nn.constant {body}{p.loc_text(self.loc)}")
 
     @classmethod
@@ -87,4 +92,7 @@ class Constant(Op):
             t = parser.parse_type()
         else:
             raise parser.error("nn.constant takes dense<...> or dense_resource<...>", pos)
-        return cls.create([], [t], {"value": value}, [], parser.parse_optional_loc())
+        attrs = {"value": value}
+        if parser.accept("attributes"):
+            attrs.update(parser.parse_attr_dict())
+        return cls.create([], [t], attrs, [], parser.parse_optional_loc())

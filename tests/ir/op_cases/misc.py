@@ -12,6 +12,7 @@ import re
 import numpy as np
 
 from tests.ir.op_cases.base import N, OpCase, T
+from tritium.ir.plugins import register_plugin
 
 WORDS = ["monday", "Tuesday", "WEDNESDAY", "thursday", "friday", "a.b", "x-y-z", ""]
 
@@ -230,7 +231,27 @@ def _random_oracle(p: np.ndarray, logits: np.ndarray) -> list[np.ndarray]:
     ]
 
 
+# A plugin registered by the suite: y = x * gain + row sums (two outputs, fields from JSON).
+register_plugin(
+    "tests.GainRowSum",
+    infer=lambda shapes, dtypes, fields: [(shapes[0], dtypes[0]), (shapes[0][:1], dtypes[0])],
+    reference=lambda xs, fields: [xs[0] * fields["gain"], xs[0].sum(axis=1)],
+    fields=["gain"],
+)
+PLUGIN = """func.func @main(%x: tensor<3x4xf32>) -> (tensor<3x4xf32>, tensor<3xf32>) {
+  %y, %s = nn.plugin %x {fields = "{\\"gain\\": 2.5}", plugin = "tests.GainRowSum", version = "1"} : (tensor<3x4xf32>) -> (tensor<3x4xf32>, tensor<3xf32>)
+  func.return %y, %s : tensor<3x4xf32>, tensor<3xf32>
+}"""
+
+
 CASES = {
+    "nn.plugin": [
+        OpCase(
+            PLUGIN,
+            lambda g: [g.standard_normal((3, 4)).astype(np.float32)],
+            lambda x: [x * 2.5, x.sum(axis=1)],
+        )
+    ],
     "nn.string_normalizer": [
         OpCase(NORMALIZE, lambda g: [strings(6)(g)], _normalize_oracle, ops=("nn.label_encoder",))
     ],
