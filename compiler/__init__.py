@@ -66,6 +66,20 @@ bool = DataType.BOOL
 uint8 = DataType.UINT8
 fp8 = DataType.FP8
 
+
+def nptype(dt: DataType) -> type:
+    """The numpy scalar type of a DataType (TensorRT's ``trt.nptype``)."""
+    return DataType(dt).dtype.np_dtype.type
+
+
+def volume(shape: tuple[int, ...]) -> int:
+    """The number of elements of a shape (TensorRT's ``trt.volume``)."""
+    n = 1
+    for d in shape:
+        n *= int(d)
+    return n
+
+
 __version__ = "0.1.0"
 __all__ = [
     "ActivationType",
@@ -122,4 +136,6 @@ __all__ = [
     "compile",
     "load",
     "load_any",
+    "nptype",
+    "volume",
 ]

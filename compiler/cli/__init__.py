@@ -1,6 +1,10 @@
 """The ``tritium`` command line: one sub-command per module in this package.
 
-tritium opt FILE -p PIPELINE     the mlir-opt of Tritium (IR text in, IR text out)
+tritium opt FILE -p PIPELINE                     the mlir-opt of Tritium (IR text in, IR text out)
+tritium inspect MODEL.onnx|M.tir|M.plan          I/O, ops, support; or an engine's layers and kernels
+tritium build --onnx M.onnx --saveEngine M.plan  build and save a plan (trtexec's build half)
+tritium run|bench --loadEngine M.plan            run / time an engine (trtexec's performance summary)
+tritium compare M.onnx                           Tritium vs onnxruntime, per-output errors
 """
 
 from __future__ import annotations
@@ -9,10 +13,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from tritium.cli import inspect, opt
+from tritium.cli import bench, build, compare, inspect, opt, run
 from tritium.ir.diagnostics import TritiumError
 
-COMMANDS = {"opt": opt, "inspect": inspect}
+COMMANDS = {"opt": opt, "inspect": inspect, "build": build, "run": run, "bench": bench, "compare": compare}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

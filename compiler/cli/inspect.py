@@ -1,9 +1,14 @@
-"""Describe a model: inputs and outputs, opsets, an op histogram, and what Tritium supports.
+"""Describe a model or an engine: I/O, ops and support; or layers, fused groups, kernels, memory.
 
 Examples:
   tritium inspect model.onnx            # ONNX: I/O, opsets, ops (supported or not), weights
   tritium inspect model.onnx --json     # the same as JSON
   tritium inspect model.tir             # a module file: signature, op histogram, weights
+  tritium inspect model.plan            # an engine: layers (fused ops, kernel, template, tuning
+                                        # choice, precisions), activation memory, build environment
+  tritium inspect model.onnx --engine   # build the ONNX model (add --fp16 ...) and show the engine
+  tritium inspect model.plan --kernel all            # print the generated Triton source of every kernel
+  tritium inspect model.plan --kernel conv_relu_3    # ... or of one kernel
 """
 
 from __future__ import annotations
@@ -14,12 +19,18 @@ import json
 from pathlib import Path
 from typing import Any
 
-HELP = "describe a model (ONNX or .tir): I/O, ops, support"
+HELP = "describe a model (ONNX, .tir) or an engine (plan): I/O, ops, layers, kernels, memory"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", help="an .onnx model or a .tir module file")
+    from tritium.cli.common import add_build_arguments, add_shape_arguments
+
+    p.add_argument("model", help="an .onnx model, a .tir module file or a plan")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.add_argument("--engine", action="store_true", help="for ONNX: build it and describe the engine")
+    p.add_argument("--kernel", default=None, help="print the Triton source of this kernel (or 'all')")
+    add_shape_arguments(p)
+    add_build_arguments(p)
 
 
 def _type_text(t: Any) -> str:
@@ -149,8 +160,80 @@ def render(info: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def inspect_engine(engine: Any, path: str, shapes: dict[str, tuple[int, ...]]) -> dict[str, Any]:
+    from tritium.cli.common import input_shapes
+
+    info = engine.inspect(input_shapes(engine, shapes))
+    info["file"] = path
+    info["profiles"] = engine.profiles
+    info["refittable"] = engine.refittable
+    return info
+
+
+def render_engine(info: dict[str, Any]) -> str:
+    build = info.get("build", {})
+    lines = [f"engine: {info['file']}"]
+    lines.append(
+        f"built on: {build.get('gpu') or 'CPU'}  triton {build.get('triton')}  torch {build.get('torch')}  "
+        f"tritium {build.get('tritium')}  flags {build.get('flags', {})}"
+    )
+    lines.append("inputs:  " + ", ".join(f"{n}: {t}" for n, t in info["inputs"].items()))
+    lines.append("outputs: " + ", ".join(f"{n}: {t}" for n, t in info["outputs"].items()))
+    for i, p in enumerate(info.get("profiles") or []):
+        lines.append(
+            f"profile {i}: "
+            + ", ".join(f"{n} {list(m[0])}..{list(m[2])} (opt {list(m[1])})" for n, m in p.items())
+        )
+    lines.append(
+        f"activation memory: {info['arena_bytes'] / 1e6:.2f} MB   refittable: {info.get('refittable', False)}"
+    )
+    layers = info["layers"]
+    kinds = collections.Counter(layer["tactic"] for layer in layers)
+    lines.append(f"layers: {len(layers)} (" + ", ".join(f"{v} {k}" for k, v in kinds.items()) + ")")
+    for layer in layers:
+        cfg = layer.get("config")
+        cfg_text = " " + ",".join(f"{k}={v}" for k, v in cfg.items()) if cfg else ""
+        dtypes = sorted({t.rsplit("x", 1)[-1].rstrip(">") for t in layer["outputs"]})
+        lines.append(
+            f"  {layer['name']:<40} {layer['kind']:<14} {layer['tactic']:<17} {'/'.join(dtypes):<5}"
+            f" {'+'.join(o.split('.', 1)[-1] for o in layer['fused_ops'])}{cfg_text}"
+        )
+    return "\n".join(lines)
+
+
+def kernel_sources(engine: Any, shapes: dict[str, tuple[int, ...]], which: str) -> str:
+    from tritium.cli.common import input_shapes
+    from tritium.ir.diagnostics import TritiumError
+
+    prog = engine.program(input_shapes(engine, shapes))
+    kernels = [s.kernel for s in prog.steps if s.mode == "kernel"]
+    if which != "all":
+        kernels = [k for k in kernels if k.name == which]
+        if not kernels:
+            names = sorted({s.kernel.name for s in prog.steps if s.mode == "kernel"})
+            raise TritiumError(f"no kernel named '{which}'; the engine's kernels are: {', '.join(names)}")
+    return "\n\n".join(k.source for k in kernels)
+
+
 def run(args: argparse.Namespace) -> int:
-    suffix = Path(args.model).suffix
-    info = inspect_tir(args.model) if suffix == ".tir" else inspect_onnx(args.model)
+    import tritium as tr
+    from tritium.cli.common import build_from_onnx, parse_shapes
+    from tritium.runtime.plan import PLAN_MAGIC
+
+    path = Path(args.model)
+    if not path.is_file():
+        raise FileNotFoundError(2, "No such file", str(path))
+    with open(path, "rb") as f:
+        is_plan = f.read(len(PLAN_MAGIC)) == PLAN_MAGIC
+    if is_plan or args.engine or args.kernel:
+        engine = tr.load(str(path)) if is_plan else build_from_onnx(str(path), args)
+        shapes = parse_shapes(args.shapes)
+        if args.kernel:
+            print(kernel_sources(engine, shapes, args.kernel))
+            return 0
+        info = inspect_engine(engine, str(path), shapes)
+        print(json.dumps(info, indent=2, default=str) if args.json else render_engine(info))
+        return 0
+    info = inspect_tir(args.model) if path.suffix == ".tir" else inspect_onnx(args.model)
     print(json.dumps(info, indent=2) if args.json else render(info))
     return 0

@@ -4,6 +4,7 @@ Examples:
   tritium opt model.tir -p canonicalize,cse --print-ir-after-change
   tritium opt bad.tir --verify-diagnostics --split-input-file
   tritium opt --list-passes
+  tritium opt model.onnx -p canonicalize,fold-batch-norm   # ONNX models are imported first
 
 A file written as a pass-failure reproducer names its pipeline in a `// configuration: -p '...'`
 comment; it is used when no -p is given.
@@ -85,6 +86,20 @@ def run(args: argparse.Namespace) -> int:
     if args.file is None:
         print("error: tritium opt needs an input file (or - for stdin)", file=sys.stderr)
         return 2
+    if args.file != "-" and Path(args.file).suffix == ".onnx":  # an ONNX model: import it, then the same
+        from tritium.frontends.onnx import import_onnx
+
+        module = import_onnx(args.file)
+        report = run_passes(module, args.pipeline or "", args)
+        if args.output:
+            save_module(module, args.output)
+        else:
+            sys.stdout.write(print_ir(module, generic=args.generic, print_locs=not args.no_locs))
+        if args.timing:
+            print(report.timing_table(), file=sys.stderr)
+        if args.pass_statistics:
+            print(report.statistics(), file=sys.stderr)
+        return 0
     text, name = read_input(args.file)
     pipeline = args.pipeline if args.pipeline is not None else (configured_pipeline(text) or "")
     if args.verify_diagnostics:
