@@ -82,6 +82,13 @@ def _load(source: str, stem: str) -> ModuleType:
     return mod
 
 
+def loaded_modules(sources: list[str]) -> list[ModuleType]:
+    """The imported modules of these generated sources (to harvest their compiled binaries)."""
+    hashes = {source_hash(s) for s in sources}
+    with _load_lock:
+        return [m for k, m in _loaded.items() if k.rsplit("_", 1)[-1] in hashes]
+
+
 @lru_cache(maxsize=1)
 def triton_version() -> str:
     ensure_mode()  # importing triton decides interpreter mode for its own jit functions

@@ -179,7 +179,13 @@ def _engine_from_plan(plan: Any, device: str | None, where: str) -> Any:
 
     engine = Engine(plan.module, device, plan.manifest, source=plan.source)
     built = (plan.manifest.get("build") or {}).get("gpu")
-    here = build_environment(str(engine.device), {}).get("gpu")
+    here_env = build_environment(str(engine.device), {})
+    here = here_env.get("gpu")
+    if plan.binaries and built == here and here is not None:
+        if (plan.manifest.get("build") or {}).get("triton") == here_env.get("triton"):
+            from tritium.codegen.binaries import restore
+
+            restore(plan.binaries)  # the regenerated kernels find their compiled code in Triton's cache
     if built != here:
         logging.getLogger("tritium").warning(
             "%s was built on %s and runs on %s: kernels are regenerated and run untuned",

@@ -173,6 +173,8 @@ class Engine:
                 specialize(module, shapes)
                 PassManager(self.kernel_pipeline).run(module)
                 prog = Program(module, self.device, self.weights, self._kernels, self.configs)
+                if self.device.type == "cuda":
+                    prog.precompile()
                 self._programs[key] = prog
         return prog
 
@@ -225,10 +227,18 @@ class Engine:
         return ctx.run(inputs)
 
     # -- serialization and inspection ------------------------------------------------------------------
-    def serialize(self) -> bytes:
+    def serialize(self, include_binaries: bool = True) -> bytes:
+        """The plan. On the GPU it carries the compiled binaries of the kernels run so far, so that
+        loading it on the same GPU and Triton skips compilation."""
         from tritium.runtime.plan import serialize_plan
 
-        return serialize_plan(self.module, self.manifest, source=self.source)
+        binaries = None
+        if include_binaries and self.device.type == "cuda" and self._kernels:
+            from tritium.codegen.binaries import harvest
+            from tritium.codegen.triton_env import loaded_modules
+
+            binaries = harvest(loaded_modules(list(self._kernels)))
+        return serialize_plan(self.module, self.manifest, binaries, source=self.source)
 
     def create_engine_inspector(self) -> Any:
         return EngineInspector(self)

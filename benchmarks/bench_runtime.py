@@ -1,0 +1,169 @@
+"""The runtime's figures on the GPU (issue 6), for ResNet-50 in FP16:
+
+- deserialize a plan and run the first inference, in a fresh process with an empty Triton cache:
+  with the plan's cached kernel binaries, and without them (every kernel compiles);
+- four execution contexts in four threads give the single-context results;
+- refitting all weights (through the BatchNorm folding) and the first inference after it, checked
+  against PyTorch with the new weights.
+
+    python benchmarks/bench_runtime.py --out $OUT/bench_runtime.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_models import rerandomize
+
+import tritium as tr
+
+FIRST_RUN = """
+import sys, time, numpy as np, torch
+t0 = time.perf_counter()
+import tritium as tr
+t1 = time.perf_counter()
+engine = tr.load(sys.argv[1])
+t2 = time.perf_counter()
+x = torch.randn(1, 3, 224, 224, device="cuda")
+y = engine({"input": x})["output"]
+torch.cuda.synchronize()
+t3 = time.perf_counter()
+print({"import_s": t1 - t0, "load_s": t2 - t1, "first_run_s": t3 - t2, "total_s": t3 - t1})
+"""
+
+
+def fresh_process(plan: Path) -> dict:
+    env = dict(os.environ)
+    env["TRITON_CACHE_DIR"] = tempfile.mkdtemp(prefix="triton-cache-")
+    env["TRITIUM_CACHE_DIR"] = tempfile.mkdtemp(prefix="tritium-cache-")
+    out = subprocess.run(
+        [sys.executable, "-c", FIRST_RUN, str(plan)], env=env, capture_output=True, text=True
+    )
+    if out.returncode != 0:
+        return {"error": out.stderr[-2000:]}
+    return eval(out.stdout.strip().splitlines()[-1])  # our own dict literal
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a.reshape(-1).astype(np.float64), b.reshape(-1).astype(np.float64)
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def main() -> None:
+    import torchvision
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default=os.path.join(os.environ.get("OUT", "."), "bench_runtime.json"))
+    ap.add_argument("--cache", default=os.path.join(os.environ.get("OUT", "."), "timing_cache.json"))
+    ap.add_argument("--tuning-budget", type=float, default=60.0)
+    args = ap.parse_args()
+    res: dict = {"card": torch.cuda.get_device_name()}
+    work = Path(tempfile.mkdtemp())
+    model = torchvision.models.resnet50().eval()
+    rerandomize(model)
+    x = torch.randn(1, 3, 224, 224)
+    onnx_path = work / "resnet50.onnx"
+    torch.onnx.export(
+        model, (x,), str(onnx_path), input_names=["input"], output_names=["output"], dynamo=False
+    )
+
+    logger = tr.Logger(tr.Logger.WARNING)
+    builder = tr.Builder(logger)
+    network = builder.create_network()
+    assert tr.OnnxParser(network, logger).parse_from_file(str(onnx_path))
+    config = builder.create_builder_config()
+    config.set_flag(tr.BuilderFlag.FP16)
+    config.set_flag(tr.BuilderFlag.REFIT)
+    config.builder_optimization_level = 1
+    config.tuning_budget_s = args.tuning_budget
+    cache = config.create_timing_cache(Path(args.cache).read_bytes() if Path(args.cache).is_file() else b"")
+    config.set_timing_cache(cache, False)
+    t0 = time.perf_counter()
+    engine = builder.build_engine_with_config(network, config)
+    res["build_s"] = time.perf_counter() - t0
+    Path(args.cache).write_bytes(cache.serialize())
+    xd = x.cuda()
+    want = engine({"input": xd})["output"].float().cpu().numpy()
+    ref = model(x).detach().numpy()
+    res["cosine_vs_fp32_torch"] = cosine(want, ref)
+
+    with_bin, without = work / "with_binaries.plan", work / "without_binaries.plan"
+    with_bin.write_bytes(engine.serialize())
+    without.write_bytes(engine.serialize(include_binaries=False))
+    res["plan_mb_with_binaries"] = with_bin.stat().st_size / 1e6
+    res["plan_mb_without_binaries"] = without.stat().st_size / 1e6
+    res["load_and_first_run_with_binaries"] = fresh_process(with_bin)
+    res["load_and_first_run_without_binaries"] = fresh_process(without)
+    print(json.dumps(res, indent=1), flush=True)
+
+    # Four contexts, four threads, distinct inputs: each must equal the single-context result.
+    inputs = [torch.randn(1, 3, 224, 224, device="cuda") for _ in range(4)]
+    single = [engine({"input": t})["output"].clone() for t in inputs]
+    errors: list[float] = [0.0] * 4
+
+    def worker(i: int) -> None:
+        ctx = engine.create_execution_context()
+        for _ in range(20):
+            out = ctx.run({"input": inputs[i]})["output"]
+            errors[i] = max(errors[i], float((out.float() - single[i].float()).abs().max()))
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    res["four_contexts"] = {"max_abs_diff_vs_single": max(errors), "wall_s": time.perf_counter() - t0}
+
+    # Refit every weight with new values (scaled like the old ones); onnxruntime runs the ONNX model
+    # carrying the same new weights as the reference.
+    import onnx
+    import onnxruntime as ort
+    from onnx import numpy_helper
+
+    refitter = tr.Refitter(engine, logger)
+    names = refitter.get_all_weights()
+    rng = np.random.default_rng(1)
+    staged = {}
+    for n in names:
+        cur = refitter.get_named_weights(n)
+        if n.endswith("running_var") or "var" in n.split(".")[-1]:
+            staged[n] = (np.abs(rng.standard_normal(cur.shape)) + 0.5).astype(cur.dtype)
+        else:
+            staged[n] = (rng.standard_normal(cur.shape) * float(np.std(cur) or 1.0)).astype(cur.dtype)
+    t0 = time.perf_counter()
+    for n, a in staged.items():
+        refitter.set_named_weights(n, a)
+    refitter.refit_cuda_engine()
+    res["refit_s"] = time.perf_counter() - t0
+    res["refit_weights"] = len(staged)
+    t0 = time.perf_counter()
+    after = engine({"input": xd})["output"].float().cpu().numpy()
+    torch.cuda.synchronize()
+    res["first_run_after_refit_s"] = time.perf_counter() - t0
+    proto = onnx.load(str(onnx_path))
+    for init in proto.graph.initializer:
+        if init.name in staged:
+            init.CopyFrom(numpy_helper.from_array(staged[init.name], init.name))
+    sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    ort_out = sess.run(None, {"input": x.numpy()})[0]
+    res["cosine_after_refit_vs_onnxruntime"] = cosine(after, ort_out)
+    res["changed_by_refit"] = float(np.abs(after - want).max())
+    print(json.dumps(res, indent=1))
+    Path(args.out).write_text(json.dumps(res, indent=1))
+
+
+if __name__ == "__main__":
+    main()

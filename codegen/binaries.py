@@ -1,0 +1,90 @@
+"""Compiled kernel binaries for plans: harvest them from Triton's cache, restore them into it.
+
+After an engine has run on the GPU, each generated kernel's Triton JIT function holds the compiled
+variants it launched (one per config and specialization). Each variant is a group of files in
+Triton's cache directory named by its cache key (the hash of the kernel source, the compile options
+and the toolchain): the metadata JSON, the cubin and the intermediate IRs. A plan can carry these
+groups; loading it on the same GPU with the same Triton writes them back into the cache, so the
+kernels that codegen regenerates from the IR hit the cache instead of compiling. Nothing is
+imported or executed from the plan on the host: the files are data that Triton itself looks up by
+the key it computes from the regenerated source. A key that this Triton would not compute is never
+looked up, so a foreign or stale binary is simply unused.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from types import ModuleType
+from typing import Any
+
+_NAME = re.compile(r"^[A-Za-z0-9_-]{8,128}/[A-Za-z0-9_.-]{1,200}$")
+
+
+def _compiled_kernels(module: ModuleType) -> Iterable[Any]:
+    """The compiled variants held by the JIT functions of a generated kernel module."""
+    try:
+        from triton.runtime.jit import JITFunction
+    except ImportError:
+        return
+    for fn in list(vars(module).values()):
+        if not isinstance(fn, JITFunction):
+            continue
+        caches = getattr(fn, "device_caches", None) or getattr(fn, "cache", None) or {}
+        for entry in list(caches.values()):
+            table = entry[0] if isinstance(entry, tuple) else entry
+            if isinstance(table, dict):
+                for ck in list(table.values()):
+                    if hasattr(ck, "metadata_group") and hasattr(ck, "hash"):
+                        yield ck
+
+
+def harvest(modules: Iterable[ModuleType], limit_bytes: int = 512 << 20) -> dict[str, bytes]:
+    """``{"<cache key>/<file name>": bytes}`` for every compiled variant of these kernel modules."""
+    from pathlib import Path
+
+    out: dict[str, bytes] = {}
+    total = 0
+    for mod in modules:
+        for ck in _compiled_kernels(mod):
+            for fname, path in dict(ck.metadata_group).items():
+                key = f"{ck.hash}/{fname}"
+                if key in out or not _NAME.match(key):
+                    continue
+                data = Path(path).read_bytes()
+                total += len(data)
+                if total > limit_bytes:
+                    return out
+                out[key] = data
+    return out
+
+
+def restore(binaries: dict[str, bytes]) -> int:
+    """Write harvested groups into this process's Triton cache; returns how many groups were written.
+    Names are checked (no paths); groups already cached are left alone."""
+    try:
+        from triton.runtime.cache import get_cache_manager
+    except ImportError:
+        return 0
+    groups: dict[str, dict[str, bytes]] = {}
+    for key, data in binaries.items():
+        if not _NAME.match(key) or ".." in key:
+            continue
+        h, fname = key.split("/", 1)
+        groups.setdefault(h, {})[fname] = data
+    written = 0
+    for h, files in groups.items():
+        meta = [f for f in files if f.endswith(".json") and not f.startswith("__grp__")]
+        if len(meta) != 1:
+            continue
+        mgr = get_cache_manager(h)
+        if mgr.get_group(meta[0]) is not None:
+            continue
+        paths = {
+            fname: mgr.put(data, fname, binary=True)
+            for fname, data in files.items()
+            if not fname.startswith("__grp__")
+        }
+        mgr.put_group(meta[0], paths)
+        written += 1
+    return written

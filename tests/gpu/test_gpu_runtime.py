@@ -1,0 +1,85 @@
+"""The runtime on a CUDA GPU (skipped without one): plans carrying compiled kernel binaries, plugins
+inside CUDA graphs, and contexts in threads."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+import tritium as tr
+
+pytestmark = pytest.mark.gpu
+
+
+def cnn(rng: np.random.Generator) -> tr.INetworkDefinition:
+    net = tr.Builder(tr.Logger()).create_network()
+    x = net.add_input("x", tr.float32, (2, 8, 16, 16))
+    conv = net.add_convolution_nd(x, 16, (3, 3), rng.standard_normal((16, 8, 3, 3)).astype(np.float32) * 0.2)
+    conv.padding_nd = (1, 1)
+    relu = net.add_activation(conv.get_output(0), tr.ActivationType.RELU)
+    red = net.add_reduce(relu.get_output(0), tr.ReduceOperation.AVG, 0b1100, keep_dims=False)
+    red.get_output(0).name = "y"
+    net.mark_output(red.get_output(0))
+    return net
+
+
+def test_plan_with_binaries_round_trips(rng: np.random.Generator) -> None:
+    from tritium.runtime.plan import deserialize_plan
+
+    builder = tr.Builder(tr.Logger())
+    engine = builder.build_engine_with_config(cnn(rng), builder.create_builder_config())
+    x = torch.randn(2, 8, 16, 16, device="cuda")
+    want = engine({"x": x})["y"]
+    plan = engine.serialize()
+    assert deserialize_plan(plan).binaries, "a plan built and run on the GPU carries its kernel binaries"
+    again = tr.Runtime(tr.Logger()).deserialize_cuda_engine(plan)
+    torch.testing.assert_close(again({"x": x})["y"], want)
+
+
+def test_plugin_device_code_in_a_cuda_graph(rng: np.random.Generator) -> None:
+    tr.register_plugin(
+        "GpuScale",
+        infer=lambda shapes, dtypes, fields: [(shapes[0], dtypes[0])],
+        reference=lambda xs, fields: [xs[0] * fields["k"]],
+        device=lambda xs, outs, fields: outs[0].copy_(xs[0] * fields["k"]),
+    )
+    try:
+        net = tr.Builder(tr.Logger()).create_network()
+        x = net.add_input("x", tr.float32, (4, 5))
+        creator = tr.get_plugin_registry().get_creator("GpuScale")
+        layer = net.add_plugin_v2([x], creator.create_plugin("s", [tr.PluginField("k", np.array([3.0]))]))
+        net.mark_output(layer.get_output(0))
+        builder = tr.Builder(tr.Logger())
+        engine = builder.build_engine_with_config(net, builder.create_builder_config())
+        ctx = engine.create_execution_context()
+        for _ in range(3):  # the third run replays the captured graph
+            xs = torch.randn(4, 5, device="cuda")
+            torch.testing.assert_close(next(iter(ctx.run({"x": xs}).values())), xs * 3)
+        assert ctx._graphs, "the plugin step was captured"
+    finally:
+        tr.ir.plugins.REGISTRY.deregister("GpuScale")
+
+
+def test_four_contexts_in_four_threads(rng: np.random.Generator) -> None:
+    builder = tr.Builder(tr.Logger())
+    engine = builder.build_engine_with_config(cnn(rng), builder.create_builder_config())
+    inputs = [torch.randn(2, 8, 16, 16, device="cuda") for _ in range(4)]
+    want = [engine({"x": t})["y"].clone() for t in inputs]
+    diffs = [float("inf")] * 4
+
+    def work(i: int) -> None:
+        ctx = engine.create_execution_context()
+        worst = 0.0
+        for _ in range(10):
+            worst = max(worst, float((ctx.run({"x": inputs[i]})["y"] - want[i]).abs().max()))
+        diffs[i] = worst
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert max(diffs) == 0.0
