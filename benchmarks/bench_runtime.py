@@ -68,6 +68,7 @@ def main() -> None:
     ap.add_argument("--out", default=os.path.join(os.environ.get("OUT", "."), "bench_runtime.json"))
     ap.add_argument("--cache", default=os.path.join(os.environ.get("OUT", "."), "timing_cache.json"))
     ap.add_argument("--tuning-budget", type=float, default=60.0)
+    ap.add_argument("--plan-out", default=None, help="also write the plan (with binaries) here")
     args = ap.parse_args()
     res: dict = {"card": torch.cuda.get_device_name()}
     work = Path(tempfile.mkdtemp())
@@ -102,6 +103,8 @@ def main() -> None:
     with_bin, without = work / "with_binaries.plan", work / "without_binaries.plan"
     with_bin.write_bytes(engine.serialize())
     without.write_bytes(engine.serialize(include_binaries=False))
+    if args.plan_out:
+        Path(args.plan_out).write_bytes(with_bin.read_bytes())
     res["plan_mb_with_binaries"] = with_bin.stat().st_size / 1e6
     res["plan_mb_without_binaries"] = without.stat().st_size / 1e6
     res["load_and_first_run_with_binaries"] = fresh_process(with_bin)
