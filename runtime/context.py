@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -13,6 +14,8 @@ from tritium.ir.types import TensorType
 from tritium.runtime.engine import Engine, as_kind, as_tensor
 from tritium.runtime.program import Program, Step, torch_dtype
 from tritium.runtime.reference import InputError
+
+_CAPTURE_LOCK = threading.Lock()
 
 
 class IProfiler:
@@ -272,7 +275,6 @@ class ExecutionContext:
         return result
 
     def _run(self, prog: Program, ins: dict, outs: dict) -> dict:
-        import torch
 
         if self._generation != self.engine.generation:  # refit: graphs hold the old weights
             self._graphs.clear()
@@ -291,11 +293,7 @@ class ExecutionContext:
         if cudagraph:
             entry = self._graphs.get(key)
             if entry is None and self._runs.get(key, 0) >= 1:  # capture after a first, normal run
-                static_in = {v: t.clone() for v, t in ins.items()}
-                graph = torch.cuda.CUDAGraph()
-                with torch.cuda.graph(graph, stream=self._stream, capture_error_mode="thread_local"):
-                    static_out = prog.run(arena, static_in, {})
-                entry = self._graphs[key] = (graph, static_in, static_out)
+                entry = self._capture(prog, arena, ins, key)
             if entry is not None:
                 graph, static_in, static_out = entry
                 for v, t in ins.items():
@@ -311,6 +309,34 @@ class ExecutionContext:
             for name, ms in timer.times_ms():
                 self.profiler.report_layer_time(name, ms)  # type: ignore[union-attr]
         return result
+
+    def _capture(self, prog: Program, arena: Any, ins: dict, key: tuple) -> Any:
+        """Capture the program into a CUDA graph on this context's stream. One capture at a time in
+        the process, and without torch.cuda.graph's device-wide synchronize: a device sync (or a
+        second capture) in another thread while this one captures would invalidate it. A failed
+        capture turns graphs off for this context, with a warning; the run goes on without."""
+        import logging
+
+        import torch
+
+        static_in = {v: t.clone() for v, t in ins.items()}
+        graph = torch.cuda.CUDAGraph()
+        with _CAPTURE_LOCK, torch.cuda.stream(self._stream):
+            self._stream.synchronize()  # the clones above are done before capture starts
+            try:
+                graph.capture_begin(capture_error_mode="thread_local")
+                try:
+                    static_out = prog.run(arena, static_in, {})
+                finally:
+                    graph.capture_end()
+            except Exception as e:
+                logging.getLogger("tritium").warning(
+                    "CUDA graph capture failed (%s); this context runs without graphs", str(e).splitlines()[0]
+                )
+                self.use_cuda_graph = False
+                return None
+        entry = self._graphs[key] = (graph, static_in, static_out)
+        return entry
 
     def profile(self, inputs: Mapping[str, Any], iterations: int = 10) -> list[dict[str, Any]]:
         """Per-layer times over ``iterations`` runs (after one warm-up run): a table of dicts."""

@@ -290,8 +290,9 @@ class Program:
             jobs.append(step)
 
         def compile_one(step: Step) -> None:
+            side = torch.cuda.Stream(device=self.device)
             try:
-                with torch.cuda.stream(torch.cuda.Stream(device=self.device)):
+                with torch.cuda.stream(side):
                     ins = [
                         torch.zeros(tuple(v.type.shape), dtype=torch_dtype(v.type.dtype), device=self.device)
                         for v in step.inputs
@@ -301,12 +302,12 @@ class Program:
                         for v in step.outputs
                     ]  # type: ignore[attr-defined]
                     step.kernel(ins, outs, step.config)
+                side.synchronize()  # not a device-wide sync: another context may be capturing a graph
             except Exception:  # the real run reports it, with the step's name
                 pass
 
         with ThreadPoolExecutor(workers) as pool:
             list(pool.map(compile_one, jobs))
-        torch.cuda.synchronize(self.device)
 
     def _destinations(self, step: Step, args: list[Any], arena: Any, outputs: dict[Value, Any]) -> list[Any]:
         """Where a step writes its results: the user's buffers, the arena, or fresh tensors."""
