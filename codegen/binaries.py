@@ -39,14 +39,43 @@ def _compiled_kernels(module: ModuleType) -> Iterable[Any]:
                         yield ck
 
 
-def harvest(modules: Iterable[ModuleType], limit_bytes: int = 512 << 20) -> dict[str, bytes]:
-    """``{"<cache key>/<file name>": bytes}`` for every compiled variant of these kernel modules."""
+def _matches(ck: Any, config: dict[str, int] | None) -> bool:
+    """Whether a compiled variant was built with ``config`` (tile constexprs, warps, stages). Unknown
+    (an unfamiliar Triton, or no tuned config) counts as a match: keep the variant."""
+    if not config:
+        return True
+    meta = getattr(ck, "metadata", None)
+    for key in ("num_warps", "num_stages"):
+        if key in config and getattr(meta, key, config[key]) != config[key]:
+            return False
+    src = getattr(ck, "src", None)
+    constants = getattr(src, "constants", None)
+    names = getattr(getattr(src, "fn", None), "arg_names", None)
+    if not isinstance(constants, dict) or not names:
+        return True
+    for key, value in config.items():
+        if key in ("num_warps", "num_stages") or key not in names:
+            continue
+        i = names.index(key)
+        got = constants.get((i,), constants.get(i, constants.get(key, value)))
+        if got != value:
+            return False
+    return True
+
+
+def harvest(
+    modules: Iterable[tuple[ModuleType, dict[str, int] | None]], limit_bytes: int = 512 << 20
+) -> dict[str, bytes]:
+    """``{"<cache key>/<file name>": bytes}`` for the compiled variants of these kernel modules that
+    were built with each one's chosen config (the variants timed during tuning stay out)."""
     from pathlib import Path
 
     out: dict[str, bytes] = {}
     total = 0
-    for mod in modules:
+    for mod, config in modules:
         for ck in _compiled_kernels(mod):
+            if not _matches(ck, config):
+                continue
             for fname, path in dict(ck.metadata_group).items():
                 key = f"{ck.hash}/{fname}"
                 if key in out or not _NAME.match(key):

@@ -82,11 +82,11 @@ def _load(source: str, stem: str) -> ModuleType:
     return mod
 
 
-def loaded_modules(sources: list[str]) -> list[ModuleType]:
-    """The imported modules of these generated sources (to harvest their compiled binaries)."""
+def loaded_modules(sources: list[str]) -> dict[str, ModuleType]:
+    """The imported modules of these generated sources, by source hash (to harvest binaries)."""
     hashes = {source_hash(s) for s in sources}
     with _load_lock:
-        return [m for k, m in _loaded.items() if k.rsplit("_", 1)[-1] in hashes]
+        return {k.rsplit("_", 1)[-1]: m for k, m in _loaded.items() if k.rsplit("_", 1)[-1] in hashes}
 
 
 @lru_cache(maxsize=1)

@@ -237,7 +237,8 @@ class Engine:
             from tritium.codegen.binaries import harvest
             from tritium.codegen.triton_env import loaded_modules
 
-            binaries = harvest(loaded_modules(list(self._kernels)))
+            mods = loaded_modules(list(self._kernels))
+            binaries = harvest((m, self.configs.get(h)) for h, m in mods.items())
         return serialize_plan(self.module, self.manifest, binaries, source=self.source)
 
     def create_engine_inspector(self) -> Any:
