@@ -95,13 +95,17 @@ def main() -> None:
     ]:
         p = r // 2
         oh = (h + 2 * p - r) // stride + 1
-        text = f"""func.func @main(%x: {ty((32, c, h, h))}, %w: {ty((kk, c, r, s))}) -> {ty((32, kk, oh, oh))} attributes {{input_names = ["x", "w"], output_names = ["y"]}} {{
-  %y = nn.conv %x, %w {{strides = [{stride}, {stride}], pads = [{p}, {p}, {p}, {p}], dilations = [1, 1]}} : ({ty((32, c, h, h))}, {ty((kk, c, r, s))}) -> {ty((32, kk, oh, oh))}
-  func.return %y : {ty((32, kk, oh, oh))}
+        # Tritium runs convolutions channels-last (the convert-layout pass): the NHWC kernel.
+        xs, ws, ys = (32, h, h, c), (kk, r, s, c), (32, oh, oh, kk)
+        text = f"""func.func @main(%x: {ty(xs)}, %w: {ty(ws)}) -> {ty(ys)} attributes {{input_names = ["x", "w"], output_names = ["y"]}} {{
+  %y = nn.conv %x, %w {{strides = [{stride}, {stride}], pads = [{p}, {p}, {p}, {p}], dilations = [1, 1], layout = "NHWC"}} : ({ty(xs)}, {ty(ws)}) -> {ty(ys)}
+  func.return %y : {ty(ys)}
 }}"""
         x = torch.randn(32, c, h, h, device=dev, dtype=torch.float16)
         w = torch.randn(kk, c, r, s, device=dev, dtype=torch.float16) / 30
-        step, run = kernel_of(text, {"x": x, "w": w})
+        step, run = kernel_of(
+            text, {"x": x.permute(0, 2, 3, 1).contiguous(), "w": w.permute(0, 2, 3, 1).contiguous()}
+        )
         xc, wc = x.to(memory_format=torch.channels_last), w.to(memory_format=torch.channels_last)
         t_ours = bench(run)
         t_torch = bench(lambda: torch.nn.functional.conv2d(xc, wc, padding=p, stride=stride))

@@ -100,10 +100,7 @@ class ConvKernel:
         sh, sw = cv.attributes["strides"]
         ph, pw = cv.attributes["pads"][:2]
         dh, dw = cv.attributes["dilations"]
-        if self.layout == "NHWC":  # channel-fastest reduction index: contiguous loads along c
-            decomp = ["r = rk // (S * CG)", "rem = rk % (S * CG)", "s = rem // CG", "c = rem % CG"]
-        else:
-            decomp = ["c = rk // (R * S)", "rem = rk % (R * S)", "r = rem // S", "s = rem % S"]
+        decomp = ["c = rk // (R * S)", "rem = rk % (R * S)", "r = rem // S", "s = rem % S"]
         lines = [
             "    pid = tl.program_id(0)",
             "    g = tl.program_id(1)",
@@ -119,17 +116,7 @@ class ConvKernel:
             f"    iw0 = (ohw % OW) * {sw} - {pw}",
             f"    x_base = in{self.x_i}_ptr + n_img.to(tl.int64) * xs_n + (g * CG).to(tl.int64) * xs_c",
             "    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)",
-            "    for k0 in range(0, KRED, BLOCK_K):",
-            "        rk = k0 + tl.arange(0, BLOCK_K)",
-            *["        " + d for d in decomp],
-            f"        ih = ih0[:, None] + r[None, :] * {dh}",
-            f"        iw = iw0[:, None] + s[None, :] * {dw}",
-            "        a_mask = (rm[:, None] < M) & (rk[None, :] < KRED) & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)",
-            "        a = tl.load(x_base[:, None] + c[None, :] * xs_c + ih * xs_h + iw * xs_w, mask=a_mask, other=0.0)",
-            "        b_mask = (rk[:, None] < KRED) & (rj[None, :] < NG)",
-            f"        b = tl.load(in{self.w_i}_ptr + kout[None, :] * ws_k + c[:, None] * ws_c + r[:, None] * ws_r"
-            " + s[:, None] * ws_s, mask=b_mask, other=0.0)",
-            f"        acc = tl.dot(a, b, acc{self._precision()})",
+            *(self._nhwc_loop(dh, dw) if self.layout == "NHWC" else self._nchw_loop(decomp, dh, dw)),
             "    em = rm[:, None]",
             "    en = kout[None, :]",
             "    mask = (em < M) & (rj[None, :] < NG)",
@@ -210,9 +197,55 @@ class ConvKernel:
             "",
             "@triton.jit",
             f"def {self.name}({', '.join(params)}, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, "
-            "BLOCK_K: tl.constexpr):",
+            "BLOCK_K: tl.constexpr, EVEN_C: tl.constexpr):",
         ]
         return "\n".join(header + lines) + "\n"
+
+    def _nchw_loop(self, decomp: list[str], dh: int, dw: int) -> list[str]:
+        """One flat loop over k = (c, r, s): each step gathers a [BLOCK_M, BLOCK_K] window tile."""
+        return [
+            "    for k0 in range(0, KRED, BLOCK_K):",
+            "        rk = k0 + tl.arange(0, BLOCK_K)",
+            *["        " + d for d in decomp],
+            f"        ih = ih0[:, None] + r[None, :] * {dh}",
+            f"        iw = iw0[:, None] + s[None, :] * {dw}",
+            "        a_mask = (rm[:, None] < M) & (rk[None, :] < KRED) & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)",
+            "        a = tl.load(x_base[:, None] + c[None, :] * xs_c + ih * xs_h + iw * xs_w, mask=a_mask, other=0.0)",
+            "        b_mask = (rk[:, None] < KRED) & (rj[None, :] < NG)",
+            f"        b = tl.load(in{self.w_i}_ptr + kout[None, :] * ws_k + c[:, None] * ws_c + r[:, None] * ws_r"
+            " + s[:, None] * ws_s, mask=b_mask, other=0.0)",
+            f"        acc = tl.dot(a, b, acc{self._precision()})",
+        ]
+
+    def _nhwc_loop(self, dh: int, dw: int) -> list[str]:
+        """Channels-last: step over (r, s, channel block) with scalar index math; each step loads
+        rows of BLOCK_K contiguous channels (one window tap for BLOCK_M pixels) and the matching
+        weight slice, masks only by the tap's bounds (and by the channel count unless it divides)."""
+        return [
+            "    rc = tl.arange(0, BLOCK_K)",
+            "    m_ok = rm < M",
+            "    j_ok = rj < NG",
+            f"    w_base = in{self.w_i}_ptr + kout.to(tl.int64) * ws_k",
+            "    ncb = tl.cdiv(CG, BLOCK_K)",
+            "    for kk in range(0, R * S * ncb):",
+            "        rs = kk // ncb",
+            "        c0 = (kk - rs * ncb) * BLOCK_K",
+            "        r = rs // S",
+            "        s = rs - r * S",
+            f"        ih = ih0 + r * {dh}",
+            f"        iw = iw0 + s * {dw}",
+            "        row_ok = m_ok & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)",
+            "        cc = c0 + rc",
+            "        if EVEN_C:",
+            "            a_mask = row_ok[:, None]",
+            "            b_mask = j_ok[None, :]",
+            "        else:",
+            "            a_mask = row_ok[:, None] & (cc[None, :] < CG)",
+            "            b_mask = (cc[:, None] < CG) & j_ok[None, :]",
+            "        a = tl.load(x_base[:, None] + (ih * xs_h + iw * xs_w)[:, None] + cc[None, :] * xs_c, mask=a_mask, other=0.0)",
+            "        b = tl.load(w_base[None, :] + r * ws_r + s * ws_s + cc[:, None] * ws_c, mask=b_mask, other=0.0)",
+            f"        acc = tl.dot(a, b, acc{self._precision()})",
+        ]
 
     def _precision(self) -> str:
         return ', input_precision="ieee"' if self.dtype.name in ("f32", "f64") else ""
@@ -287,6 +320,7 @@ class ConvKernel:
             BLOCK_M=cfg["BLOCK_M"],
             BLOCK_N=cfg["BLOCK_N"],
             BLOCK_K=cfg["BLOCK_K"],
+            EVEN_C=cg % cfg["BLOCK_K"] == 0,
             num_warps=cfg["num_warps"],
             num_stages=cfg["num_stages"],
         )

@@ -10,6 +10,7 @@ from tritium.passes import (  # noqa: F401  (registration)
     fold_batch_norm,
     fold_constants,
     fuse_kernels,
+    layout,
     lower_precision,
     plan_memory,
     recognize,

@@ -17,6 +17,7 @@ GRAPH: dict[int, list[str]] = {
         "fold-batch-norm",
         "recognize-composites",
         "recognize-attention",
+        "convert-layout",
         "canonicalize",
         "cse",
         "dce",

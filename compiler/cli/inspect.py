@@ -8,7 +8,7 @@ Examples:
                                         # choice, precisions), activation memory, build environment
   tritium inspect model.onnx --engine   # build the ONNX model (add --fp16 ...) and show the engine
   tritium inspect model.plan --kernel all            # print the generated Triton source of every kernel
-  tritium inspect model.plan --kernel conv_relu_3    # ... or of one kernel
+  tritium inspect model.plan --kernel LAYER          # ... or of one layer (or kernel name)
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="an .onnx model, a .tir module file or a plan")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.add_argument("--engine", action="store_true", help="for ONNX: build it and describe the engine")
-    p.add_argument("--kernel", default=None, help="print the Triton source of this kernel (or 'all')")
+    p.add_argument("--kernel", default=None, help="print the Triton source of this layer's kernel (a layer or kernel name, or 'all')")
     add_shape_arguments(p)
     add_build_arguments(p)
 
@@ -206,13 +206,16 @@ def kernel_sources(engine: Any, shapes: dict[str, tuple[int, ...]], which: str) 
     from tritium.ir.diagnostics import TritiumError
 
     prog = engine.program(input_shapes(engine, shapes))
-    kernels = [s.kernel for s in prog.steps if s.mode == "kernel"]
+    steps = [s for s in prog.steps if s.mode == "kernel"]
     if which != "all":
-        kernels = [k for k in kernels if k.name == which]
-        if not kernels:
+        steps = [s for s in steps if which in (s.name, s.kernel.name)]
+        if not steps:
             names = sorted({s.kernel.name for s in prog.steps if s.mode == "kernel"})
-            raise TritiumError(f"no kernel named '{which}'; the engine's kernels are: {', '.join(names)}")
-    return "\n\n".join(k.source for k in kernels)
+            raise TritiumError(
+                f"no layer or kernel named '{which}'; the engine's kernels are: {', '.join(names)}"
+            )
+    sources = list(dict.fromkeys(s.kernel.source for s in steps))  # layers may share a kernel
+    return "\n\n".join(sources)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -71,11 +71,11 @@ def test_inspect_plan_layers_and_kernels(plan: Path) -> None:
     assert info["inputs"] == {"x": "tensor<{batch}x3x6x6xf32>"} and info["layers"]
     rc, out, _ = cli("inspect", plan, "--kernel", "all")
     assert rc == 0 and "@triton.jit" in out
-    name = info["layers"][0]["kernel"]
-    rc, out, _ = cli("inspect", plan, "--kernel", name)
-    assert rc == 0 and out.count("@triton.jit") == 1
+    layer = next(layer for layer in info["layers"] if layer["tactic"] == "generated Triton")
+    rc, out, _ = cli("inspect", plan, "--kernel", layer["name"])
+    assert rc == 0 and out.count("@triton.jit") == 1 and f"def {layer['kernel']}(" in out
     rc, _, err = cli("inspect", plan, "--kernel", "nope")
-    assert rc == 1 and "no kernel named 'nope'" in err and name in err
+    assert rc == 1 and "no layer or kernel named 'nope'" in err and layer["kernel"] in err
 
 
 def test_run_prints_outputs_and_saves_them(plan: Path, model: Path, tmp_path: Path) -> None:

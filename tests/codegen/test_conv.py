@@ -27,15 +27,20 @@ CASES = [
 ]
 
 
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
 @pytest.mark.parametrize("case", CASES, ids=[f"case{i}" for i in range(len(CASES))])
-def test_conv_matches_reference(case, rng: np.random.Generator) -> None:
+def test_conv_matches_reference(case, layout: str, rng: np.random.Generator) -> None:
     n, c, h, w, k, r, s, st, pads, dil, g = case
     oh = conv_out_dim(h, r, st[0], pads[0], pads[2], dil[0])
     ow = conv_out_dim(w, s, st[1], pads[1], pads[3], dil[1])
-    x, wt, out = (n, c, h, w), (k, c // g, r, s), (n, k, oh, ow)
-    text = f"""func.func @main(%x: {ty(x)}, %w: {ty(wt)}, %b: {ty((k,))}, %res: {ty(out)}, %sc: {ty((1, k, 1, 1))}) -> {ty(out)} {{
-  %y = nn.conv %x, %w, %b {{strides = {list(st)}, pads = {list(pads)}, dilations = {list(dil)}, group = {g}}} : ({ty(x)}, {ty(wt)}, {ty((k,))}) -> {ty(out)}
-  %z = nn.mul %y, %sc : ({ty(out)}, {ty((1, k, 1, 1))}) -> {ty(out)}
+    if layout == "NCHW":
+        x, wt, out, sc = (n, c, h, w), (k, c // g, r, s), (n, k, oh, ow), (1, k, 1, 1)
+    else:
+        x, wt, out, sc = (n, h, w, c), (k, r, s, c // g), (n, oh, ow, k), (1, 1, 1, k)
+    attr = ', layout = "NHWC"' if layout == "NHWC" else ""
+    text = f"""func.func @main(%x: {ty(x)}, %w: {ty(wt)}, %b: {ty((k,))}, %res: {ty(out)}, %sc: {ty(sc)}) -> {ty(out)} {{
+  %y = nn.conv %x, %w, %b {{strides = {list(st)}, pads = {list(pads)}, dilations = {list(dil)}, group = {g}{attr}}} : ({ty(x)}, {ty(wt)}, {ty((k,))}) -> {ty(out)}
+  %z = nn.mul %y, %sc : ({ty(out)}, {ty(sc)}) -> {ty(out)}
   %u = nn.add %z, %res : {ty(out)}
   %v = nn.relu %u : {ty(out)}
   func.return %v : {ty(out)}
@@ -52,3 +57,12 @@ def test_conv_matches_reference(case, rng: np.random.Generator) -> None:
     kernel([env[v] for v in fused.operands], [got])
     err = np.linalg.norm(got.numpy() - want) / np.linalg.norm(want)
     assert err < 1e-5, err
+    if layout == "NHWC":  # the reference semantics of the NHWC op against torch's NCHW conv
+        tx = torch.from_numpy(inputs[0]).permute(0, 3, 1, 2)
+        tw = torch.from_numpy(inputs[1]).permute(0, 3, 1, 2)
+        padded = torch.nn.functional.pad(tx, (pads[1], pads[3], pads[0], pads[2]))
+        y = torch.nn.functional.conv2d(padded, tw, torch.from_numpy(inputs[2]), st, 0, dil, g).permute(
+            0, 2, 3, 1
+        )
+        y = torch.relu(y * torch.from_numpy(inputs[4]) + torch.from_numpy(inputs[3]))
+        np.testing.assert_allclose(want, y.numpy(), rtol=1e-4, atol=1e-4)

@@ -23,6 +23,8 @@ class Conv(Op):
     """``out[n, m, *o] = b[m] + sum(x[n, c, o*s + k*d - pad] * w[m, c, *k])`` over each group's channels.
 
     ``pads`` is ``[begin_0, begin_1, ..., end_0, end_1, ...]``; frontends resolve auto_pad into it.
+    With ``layout = "NHWC"`` (2-D only; set by the convert-layout pass) the input, output and
+    weight are channels-last: ``x[n, h, w, c]``, ``w[m, r, s, c]``, ``out[n, oh, ow, m]``.
     """
 
     name = "nn.conv"
@@ -35,9 +37,29 @@ class Conv(Op):
     pads = attr(INTS)
     dilations = attr(INTS)
     group = attr(INT, default=1)
+    layout = attr(one_of("NCHW", "NHWC"), default=None, doc="NHWC: channels-last (absent: NCHW)")
+
+    @property
+    def channels_last(self) -> bool:
+        return self.layout == "NHWC"
+
+    def _nchw_types(self) -> tuple[TensorType, TensorType]:
+        """x and w as NCHW/KCRS types (the checks and inference are written for that layout)."""
+        x, w = ttype(self, self.x, "x"), ttype(self, self.w, "w")
+        if not self.channels_last:
+            return x, w
+        if w.shape is None or len(w.shape) != 4 or (x.shape is not None and len(x.shape) != 4):
+            self.fail(f"layout NHWC is for 2-D convolutions, found input {x} and weight {w}")
+
+        def to_first(t: TensorType) -> TensorType:
+            if t.shape is None:
+                return t
+            return TensorType((t.shape[0], t.shape[3], t.shape[1], t.shape[2]), t.dtype)
+
+        return to_first(x), to_first(w)
 
     def verify_op(self) -> None:
-        x, w = ttype(self, self.x, "x"), ttype(self, self.w, "w")
+        x, w = self._nchw_types()
         if w.shape is None:
             self.fail("weight rank must be known")
         nsp = len(w.shape) - 2
@@ -63,7 +85,7 @@ class Conv(Op):
                 self.fail(f"bias must be 1-D with {cout} values, found {bt}")
 
     def infer(self) -> TensorType:
-        x, w = ttype(self, self.x, "x"), ttype(self, self.w, "w")
+        x, w = self._nchw_types()
         if x.shape is None or w.shape is None:
             return TensorType(None, x.dtype)
         nsp = len(w.shape) - 2
@@ -74,12 +96,17 @@ class Conv(Op):
             )
             for i in range(nsp)
         ]
+        if self.channels_last:
+            return TensorType((x.shape[0], *sp, w.shape[0]), x.dtype)
         return TensorType((x.shape[0], w.shape[0], *sp), x.dtype)
 
     def reference(self, x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> np.ndarray:
-        return as_dtype(
-            conv_nd(x, w, b, self.strides, self.pads, self.dilations, self.group), self.results[0].type
-        )
+        if self.channels_last:
+            x, w = x.transpose(0, 3, 1, 2), w.transpose(0, 3, 1, 2)
+        out = conv_nd(x, w, b, self.strides, self.pads, self.dilations, self.group)
+        if self.channels_last:
+            out = out.transpose(0, 2, 3, 1)
+        return as_dtype(np.ascontiguousarray(out), self.results[0].type)
 
 
 def conv_nd(

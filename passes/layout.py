@@ -1,0 +1,250 @@
+"""convert-layout: run 2-D convolutions channels-last (NHWC) inside, NCHW only at the boundary.
+
+Each NCHW conv becomes ``transpose(conv_nhwc(transpose(x), w'), to NCHW)`` with its weight
+permuted once (a new constant). The "to NCHW" transposes then sink through what follows them —
+elementwise ops (bias, activations, residual adds), reductions over spatial axes (global pooling) —
+until they meet the "to NHWC" transpose of the next conv and cancel, or reach the graph outputs.
+A transpose that only moves size-1 dimensions becomes a reshape (a view). What is left is the
+layout change at the graph input and wherever an op needs NCHW (e.g. pooling windows).
+
+    %t = nn.transpose %x {perm = [0, 2, 3, 1]}
+    %y = nn.conv %t, %w_khwc {layout = "NHWC", ...}
+    %o = nn.transpose %y {perm = [0, 3, 1, 2]}
+    %r = nn.relu %o                              ->   %r = nn.relu %y ; %o = nn.transpose %r {...}
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from tritium.ir.attributes import ResourceRef
+from tritium.ir.core import Value
+from tritium.ir.dialects import nn
+from tritium.ir.opdef import Elementwise, constant_value
+from tritium.ir.rewriter import Rewriter
+from tritium.ir.types import TensorType
+from tritium.passes.base import Pass, register_pass
+from tritium.passes.patterns import apply_patterns_greedily, pattern
+
+TO_NHWC = (0, 2, 3, 1)
+TO_NCHW = (0, 3, 1, 2)
+
+
+def _compose(p: tuple[int, ...], q: tuple[int, ...]) -> tuple[int, ...]:
+    """The single permutation equal to transposing by ``p`` and then by ``q``."""
+    return tuple(p[i] for i in q)
+
+
+def _inverse(p: tuple[int, ...]) -> tuple[int, ...]:
+    inv = [0] * len(p)
+    for i, j in enumerate(p):
+        inv[j] = i
+    return tuple(inv)
+
+
+def _transposed(v: Value) -> tuple[Value, tuple[int, ...]] | None:
+    op = v.defining_op
+    if isinstance(op, nn.Transpose):
+        return op.x, tuple(op.perm)
+    return None
+
+
+@pattern
+def compose_transposes(op: nn.Transpose, rw: Rewriter) -> bool:
+    """transpose(transpose(x, p), q)  ->  transpose(x, p∘q), or x when that is the identity"""
+    inner = _transposed(op.x)
+    if inner is None:
+        return False
+    x, p = inner
+    perm = _compose(p, tuple(op.perm))
+    if perm == tuple(range(len(perm))):
+        rw.replace_op(op, [x])
+    else:
+        rw.replace_op_with(op, nn.Transpose, x, perm=perm)
+    return True
+
+
+@pattern
+def transpose_of_unit_dims_is_reshape(op: nn.Transpose, rw: Rewriter) -> bool:
+    """transpose(x, p) that keeps the order of the dimensions larger than 1  ->  reshape(x)"""
+    t = op.x.type
+    if not isinstance(t, TensorType) or not t.is_static or op.x.defining_op is None:
+        return False
+    big = [d for d in op.perm if t.shape[d] != 1]  # type: ignore[index]
+    if big != sorted(big):
+        return False
+    out = op.results[0].type.shape  # type: ignore[attr-defined]
+    with rw.at(before=op):
+        shape = rw.insert(nn.Constant.of(np.asarray(out, np.int64), None, "shape", op.loc)).out
+    rw.replace_op_with(op, nn.Reshape, op.x, shape)
+    return True
+
+
+def _sink_operand(v: Value, perm: tuple[int, ...], rw: Rewriter, before: Any) -> Value | None:
+    """``v`` expressed before the transpose ``perm``: the transpose's input, or a constant or scalar
+    permuted back (None when ``v`` cannot be)."""
+    inner = _transposed(v)
+    if inner is not None and inner[1] == perm:
+        return inner[0]
+    inv = _inverse(perm)
+    for use in v.uses:  # v's permuted copy already exists (the input of the next conv): reuse it
+        if isinstance(use.op, nn.Transpose) and tuple(use.op.perm) == inv and _dominates(use.op, before):
+            return use.op.results[0]
+    t = v.type
+    if not isinstance(t, TensorType) or t.shape is None:
+        return None
+    if t.rank == 0 or all(d == 1 for d in t.shape):
+        if t.rank == 0 or t.rank == len(perm):
+            return v  # a scalar broadcasts the same either way (all-ones shapes are permutation-invariant)
+        return None
+    c = constant_value(v)
+    if c is None or t.rank > len(perm):
+        return None
+    c = np.asarray(c).reshape((1,) * (len(perm) - t.rank) + tuple(t.shape))  # broadcast rank first
+    arr = np.ascontiguousarray(np.transpose(c, _inverse(perm)))
+    with rw.at(before=before):
+        return rw.insert(
+            nn.Constant.of(arr, before.module() if arr.size > 16 else None, "const.nhwc", before.loc)
+        ).out
+
+
+def _dominates(a: Any, b: Any) -> bool:
+    """``a`` comes before ``b`` in the same block."""
+    if a.parent is not b.parent:
+        return False
+    op = a.next_op
+    while op is not None:
+        if op is b:
+            return True
+        op = op.next_op
+    return False
+
+
+@pattern
+def sink_transpose_through_elementwise(op: nn.Add, rw: Rewriter) -> bool:  # root refined below
+    """op(transpose(a, p), transpose(b, p) | constant | scalar)  ->  transpose(op(a, b'), p)"""
+    return _sink_elementwise(op, rw)
+
+
+def _sink_elementwise(op: Any, rw: Rewriter) -> bool:
+    if Elementwise not in op.TRAITS or len(op.results) != 1 or not op.operands:
+        return False
+    # Only the conversions back to NCHW sink (toward the next conv's conversion to NHWC, where
+    # they cancel); sinking both directions would undo itself.
+    perm = TO_NCHW
+    if not any((t := _transposed(v)) is not None and t[1] == perm for v in op.operands):
+        return False
+    out_t = op.results[0].type
+    if not isinstance(out_t, TensorType) or out_t.rank != len(perm):
+        return False
+    new_operands = []
+    for v in op.operands:
+        s = _sink_operand(v, perm, rw, op)
+        if s is None:
+            return False
+        new_operands.append(s)
+    with rw.at(before=op):
+        inner_op = rw.insert(type(op).build(*new_operands, **dict(op.attributes), loc=op.loc))
+        back = rw.create(nn.Transpose, inner_op.results[0], perm=perm, loc=op.loc)
+    rw.replace_op(op, [back.results[0]])
+    return True
+
+
+@pattern
+def sink_transpose_through_reduce(op: nn.ReduceMean, rw: Rewriter) -> bool:
+    """reduce(transpose(x, p), axes, keepdims)  ->  transpose(reduce(x, p[axes], keepdims), p)"""
+    inner = _transposed(op.x)
+    axes = constant_value(op.axes) if op.axes is not None else None
+    if inner is None or inner[1] != TO_NCHW or axes is None or not op.keepdims:
+        return False
+    x, perm = inner
+    moved = np.asarray([perm[int(a) % len(perm)] for a in np.asarray(axes).reshape(-1)], np.int64)
+    with rw.at(before=op):
+        ax = rw.insert(nn.Constant.of(moved, None, "axes", op.loc)).out
+        red = rw.create(
+            type(op), x, ax, keepdims=True, noop_with_empty_axes=op.noop_with_empty_axes, loc=op.loc
+        )
+        back = rw.create(nn.Transpose, red.results[0], perm=perm, loc=op.loc)
+    rw.replace_op(op, [back.results[0]])
+    return True
+
+
+def _elementwise_patterns() -> list[Any]:
+    """The sinking pattern, once per elementwise op class (patterns are keyed by their root class)."""
+    from dataclasses import replace
+
+    from tritium.ir.opdef import OP_REGISTRY
+
+    out = []
+    for name, cls in sorted(OP_REGISTRY.items()):
+        if name.startswith("nn.") and Elementwise in cls.TRAITS:
+            out.append(
+                replace(
+                    sink_transpose_through_elementwise, name=f"sink_transpose_through_{name[3:]}", root=cls
+                )
+            )
+    return out
+
+
+def _reduce_patterns() -> list[Any]:
+    from dataclasses import replace
+
+    return [
+        replace(sink_transpose_through_reduce, name=f"sink_transpose_through_{cls.name[3:]}", root=cls)
+        for cls in (nn.ReduceMean, nn.ReduceMax, nn.ReduceSum, nn.ReduceMin)
+    ]
+
+
+@register_pass
+@dataclass(frozen=True)
+class ConvertLayout(Pass):
+    """Run 2-D convolutions in NHWC.
+
+    Requires: nn IR. Guarantees: every 2-D ``nn.conv`` whose weight is a constant has
+    ``layout = "NHWC"`` (weight permuted to ``(M, R, S, C)``); the layout changes are transposes
+    that sink and cancel between convs, so what remains sits at the graph boundary or around ops
+    that need NCHW. Values are unchanged.
+    """
+
+    name = "convert-layout"
+
+    def run(self, module: Any) -> dict[str, int]:
+        rw = Rewriter()
+        converted = 0
+        for op in list(module.walk()):
+            if not isinstance(op, nn.Conv) or op.channels_last or op.parent is None:
+                continue
+            x_t, w = op.x.type, constant_value(op.w)
+            if not isinstance(x_t, TensorType) or x_t.rank != 4 or w is None or np.asarray(w).ndim != 4:
+                continue
+            src = op.w.defining_op.attributes.get("value") if op.w.defining_op is not None else None
+            name = (src.name if isinstance(src, ResourceRef) else op.w.name_hint or "conv.w") + ".nhwc"
+            w2 = np.ascontiguousarray(np.transpose(np.asarray(w), TO_NHWC))
+            with rw.at(before=op):
+                wv = rw.insert(nn.Constant.of(w2, module, name, op.loc))
+                if isinstance(src, ResourceRef):  # provenance for refit: what the source was made of
+                    wv.attributes["derived_from"] = op.w.defining_op.attributes.get("derived_from") or (
+                        "nhwc",
+                        src.name,
+                    )
+                wv.out.name_hint = name
+                xt = rw.create(nn.Transpose, op.x, perm=TO_NHWC, loc=op.loc)
+                attrs = {k: v for k, v in op.attributes.items() if k != "layout"}
+                conv = rw.create(nn.Conv, xt.out, wv.out, op.b, **attrs, layout="NHWC", loc=op.loc)
+                back = rw.create(nn.Transpose, conv.out, perm=TO_NCHW, loc=op.loc)
+            rw.replace_op(op, [back.out])
+            converted += 1
+        fired = apply_patterns_greedily(
+            module,
+            [
+                compose_transposes,
+                transpose_of_unit_dims_is_reshape,
+                *_elementwise_patterns(),
+                *_reduce_patterns(),
+            ],
+        )
+        left = sum(1 for op in module.walk() if isinstance(op, nn.Transpose))
+        return {"convs converted": converted, "transposes sunk": sum(fired.values()), "transposes left": left}
