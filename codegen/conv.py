@@ -100,7 +100,15 @@ class ConvKernel:
         sh, sw = cv.attributes["strides"]
         ph, pw = cv.attributes["pads"][:2]
         dh, dw = cv.attributes["dilations"]
-        decomp = ["c = rk // (R * S)", "rem = rk % (R * S)", "r = rem // S", "s = rem % S"]
+        w_shape = _shape(cv.operand(1))
+        cg = w_shape[3] if self.layout == "NHWC" else w_shape[1]
+        if self.layout == "NHWC":  # channel-fastest reduction index: contiguous loads along c
+            decomp = ["r = rk // (S * CG)", "rem = rk % (S * CG)", "s = rem // CG", "c = rem % CG"]
+        else:
+            decomp = ["c = rk // (R * S)", "rem = rk % (R * S)", "r = rem // S", "s = rem % S"]
+        # Channels-last with enough channels per group: step tap by tap over channel blocks. With few
+        # (depthwise), one flat loop over the whole window packs the taps into each BLOCK_K step.
+        tapwise = self.layout == "NHWC" and cg >= 16
         lines = [
             "    pid = tl.program_id(0)",
             "    g = tl.program_id(1)",
@@ -116,7 +124,7 @@ class ConvKernel:
             f"    iw0 = (ohw % OW) * {sw} - {pw}",
             f"    x_base = in{self.x_i}_ptr + n_img.to(tl.int64) * xs_n + (g * CG).to(tl.int64) * xs_c",
             "    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)",
-            *(self._nhwc_loop(dh, dw) if self.layout == "NHWC" else self._nchw_loop(decomp, dh, dw)),
+            *(self._nhwc_loop(dh, dw) if tapwise else self._flat_loop(decomp, dh, dw)),
             "    em = rm[:, None]",
             "    en = kout[None, :]",
             "    mask = (em < M) & (rj[None, :] < NG)",
@@ -201,8 +209,9 @@ class ConvKernel:
         ]
         return "\n".join(header + lines) + "\n"
 
-    def _nchw_loop(self, decomp: list[str], dh: int, dw: int) -> list[str]:
-        """One flat loop over k = (c, r, s): each step gathers a [BLOCK_M, BLOCK_K] window tile."""
+    def _flat_loop(self, decomp: list[str], dh: int, dw: int) -> list[str]:
+        """One flat loop over the reduction index k (c, r, s in the layout's order): each step
+        gathers a [BLOCK_M, BLOCK_K] window tile."""
         return [
             "    for k0 in range(0, KRED, BLOCK_K):",
             "        rk = k0 + tl.arange(0, BLOCK_K)",

@@ -2,7 +2,7 @@
 
 Each NCHW conv becomes ``transpose(conv_nhwc(transpose(x), w'), to NCHW)`` with its weight
 permuted once (a new constant). The "to NCHW" transposes then sink through what follows them —
-elementwise ops (bias, activations, residual adds), reductions over spatial axes (global pooling) —
+elementwise ops (bias, activations, residual adds) and reductions over the channels —
 until they meet the "to NHWC" transpose of the next conv and cancel, or reach the graph outputs.
 A transpose that only moves size-1 dimensions becomes a reshape (a view). What is left is the
 layout change at the graph input and wherever an op needs NCHW (e.g. pooling windows).
@@ -155,13 +155,16 @@ def _sink_elementwise(op: Any, rw: Rewriter) -> bool:
 
 @pattern
 def sink_transpose_through_reduce(op: nn.ReduceMean, rw: Rewriter) -> bool:
-    """reduce(transpose(x, p), axes, keepdims)  ->  transpose(reduce(x, p[axes], keepdims), p)"""
+    """reduce(transpose(x, p), axes, keepdims)  ->  transpose(reduce(x, p[axes], keepdims), p)
+    (when the permuted axes are still the trailing ones, which the reduction kernels handle)"""
     inner = _transposed(op.x)
     axes = constant_value(op.axes) if op.axes is not None else None
     if inner is None or inner[1] != TO_NCHW or axes is None or not op.keepdims:
         return False
     x, perm = inner
-    moved = np.asarray([perm[int(a) % len(perm)] for a in np.asarray(axes).reshape(-1)], np.int64)
+    moved = np.asarray(sorted(perm[int(a) % len(perm)] for a in np.asarray(axes).reshape(-1)), np.int64)
+    if list(moved) != list(range(len(perm) - len(moved), len(perm))):
+        return False  # reductions run over trailing axes: keep the NCHW copy (e.g. pooling over H, W)
     with rw.at(before=op):
         ax = rw.insert(nn.Constant.of(moved, None, "axes", op.loc)).out
         red = rw.create(
