@@ -109,6 +109,12 @@ class ConvKernel:
         # Channels-last with enough channels per group: step tap by tap over channel blocks. With few
         # (depthwise), one flat loop over the whole window packs the taps into each BLOCK_K step.
         tapwise = self.layout == "NHWC" and cg >= 16
+        if self.depthwise:
+            loop = self._depthwise_loop(dh, dw)
+        elif tapwise:
+            loop = self._nhwc_loop(dh, dw)
+        else:
+            loop = self._flat_loop(decomp, dh, dw)
         lines = [
             "    pid = tl.program_id(0)",
             "    g = tl.program_id(1)",
@@ -124,7 +130,7 @@ class ConvKernel:
             f"    iw0 = (ohw % OW) * {sw} - {pw}",
             f"    x_base = in{self.x_i}_ptr + n_img.to(tl.int64) * xs_n + (g * CG).to(tl.int64) * xs_c",
             "    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)",
-            *(self._nhwc_loop(dh, dw) if tapwise else self._flat_loop(decomp, dh, dw)),
+            *loop,
             "    em = rm[:, None]",
             "    en = kout[None, :]",
             "    mask = (em < M) & (rj[None, :] < NG)",
@@ -209,6 +215,31 @@ class ConvKernel:
         ]
         return "\n".join(header + lines) + "\n"
 
+    @property
+    def depthwise(self) -> bool:
+        """One input and one output channel per group, channels-last: a direct (no-GEMM) kernel
+        whose N dimension is the channel, all groups in one launch."""
+        w = _shape(self.conv.operand(1))
+        group = self.conv.attributes.get("group", 1)
+        return self.layout == "NHWC" and w[3] == 1 and group == w[0] and group > 1
+
+    def _depthwise_loop(self, dh: int, dw: int) -> list[str]:
+        """Each tap multiplies BLOCK_M pixels by BLOCK_N channels' weights and accumulates: loads
+        are contiguous along the channels."""
+        return [
+            "    m_ok = rm < M",
+            "    j_ok = rj < NG",
+            "    for r in range(0, R):",
+            f"        ih = ih0 + r * {dh}",
+            "        for s in range(0, S):",
+            f"            iw = iw0 + s * {dw}",
+            "            row_ok = m_ok & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)",
+            "            a = tl.load(x_base[:, None] + (ih * xs_h + iw * xs_w)[:, None] + kout[None, :] * xs_c,"
+            " mask=row_ok[:, None] & j_ok[None, :], other=0.0)",
+            f"            b = tl.load(in{self.w_i}_ptr + kout * ws_k + r * ws_r + s * ws_s, mask=j_ok, other=0.0)",
+            "            acc += a.to(tl.float32) * b.to(tl.float32)[None, :]",
+        ]
+
     def _flat_loop(self, decomp: list[str], dh: int, dw: int) -> list[str]:
         """One flat loop over the reduction index k (c, r, s in the layout's order): each step
         gathers a [BLOCK_M, BLOCK_K] window tile."""
@@ -262,6 +293,12 @@ class ConvKernel:
     def config_space(self, level: int) -> list[dict[str, int]]:
         from tritium.codegen.tuning import matmul_space
 
+        if self.depthwise:  # no reduction tile: pixels x channels blocks
+            tiles = [(64, 64), (32, 128), (128, 32), (128, 64), (64, 128), (32, 64)]
+            return [
+                {"BLOCK_M": bm, "BLOCK_N": bn, "BLOCK_K": 16, "num_warps": 4, "num_stages": 1}
+                for bm, bn in tiles[: 2 + 2 * max(level, 0)]
+            ]
         w = self.conv.operand(1).type.shape  # type: ignore[attr-defined]
         group = self.conv.attributes.get("group", 1)
         kdim = 1 if self.layout == "NCHW" else 3
@@ -295,6 +332,8 @@ class ConvKernel:
             ws_k, ws_c, ws_r, ws_s = w.stride()
         m = n * oh * ow
         ng = k // group
+        if self.depthwise:  # all channels in one launch: the group index is the channel
+            ng, group = k, 1
         argv: list[Any] = [
             *inputs,
             *outputs,
