@@ -23,7 +23,12 @@ import torch
 
 
 def rerandomize(model: torch.nn.Module, seed: int = 0) -> None:
+    """Non-degenerate random weights: BatchNorm statistics, and parameters that initialize to zero
+    (torchvision's ViT zero-initializes its head and class token: every output would be 0)."""
     g = torch.Generator().manual_seed(seed)
+    for p in model.parameters():
+        if p.dim() > 0 and not p.detach().any():
+            p.data.copy_(torch.randn(p.shape, generator=g) * 0.02)
     for m in model.modules():
         if isinstance(m, torch.nn.BatchNorm2d):
             m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.1)
