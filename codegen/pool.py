@@ -46,8 +46,13 @@ class PoolKernel:
 
     def _generate(self) -> str:
         p = self.op
-        n, c, h, w = self.x_shape
-        _, _, oh, ow = self.out_shape
+        nhwc = p.attributes.get("layout") == "NHWC"
+        if nhwc:
+            n, h, w, c = self.x_shape
+            _, oh, ow, _ = self.out_shape
+        else:
+            n, c, h, w = self.x_shape
+            _, _, oh, ow = self.out_shape
         kh, kw = p.attributes["kernel_shape"]
         sh, sw = p.attributes["strides"]
         ph, pw = p.attributes["pads"][:2]
@@ -57,10 +62,21 @@ class PoolKernel:
             "    pid = tl.program_id(0)",
             "    offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)",
             f"    mask = offs < {n * c * oh * ow}",
-            f"    ox = offs % {ow}",
-            f"    oy = (offs // {ow}) % {oh}",
-            f"    nc = offs // {oh * ow}",
-            f"    base = nc * {h * w}",
+            *(
+                [  # channels-last: consecutive lanes are consecutive channels (coalesced loads)
+                    f"    cc = offs % {c}",
+                    f"    ox = (offs // {c}) % {ow}",
+                    f"    oy = (offs // {c * ow}) % {oh}",
+                    f"    base = (offs // {c * ow * oh}) * {h * w * c} + cc",
+                ]
+                if nhwc
+                else [
+                    f"    ox = offs % {ow}",
+                    f"    oy = (offs // {ow}) % {oh}",
+                    f"    nc = offs // {oh * ow}",
+                    f"    base = nc * {h * w}",
+                ]
+            ),
             "    acc = tl.full([BLOCK], float('-inf'), tl.float32)"
             if is_max
             else "    acc = tl.zeros([BLOCK], tl.float32)",
@@ -72,7 +88,8 @@ class PoolKernel:
                     f"    iy = oy * {sh} + {i * dh - ph}",
                     f"    ix = ox * {sw} + {j * dw - pw}",
                     f"    ok = mask & (iy >= 0) & (iy < {h}) & (ix >= 0) & (ix < {w})",
-                    f"    val = tl.load(in0_ptr + base + iy * {w} + ix, mask=ok, other=0.0).to(tl.float32)",
+                    f"    val = tl.load(in0_ptr + base + (iy * {w} + ix){f' * {c}' if nhwc else ''}, mask=ok, other=0.0)"
+                    ".to(tl.float32)",
                 ]
                 if is_max:
                     lines.append("    acc = tl.where(ok, tl.maximum(acc, val), acc)")

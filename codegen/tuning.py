@@ -104,6 +104,10 @@ SMEM_BYTES = 200 * 1024
 """Shared memory a kernel may use (H100/H200: 227 KB per block; leave room for the compiler)."""
 
 
+SMS = 132
+"""Streaming multiprocessors of the H100/H200 this is tuned for (orders candidates, never limits them)."""
+
+
 def matmul_space(m: int, n: int, k: int, itemsize: int, level: int) -> list[dict[str, int]]:
     """GEMM/conv tile configs that fit shared memory and the problem, most promising first."""
     out = []
@@ -152,6 +156,13 @@ def matmul_space(m: int, n: int, k: int, itemsize: int, level: int) -> list[dict
         key = (c["BLOCK_M"], c["BLOCK_N"], c["BLOCK_K"])
         (rest if key in seen else firsts).append(c)
         seen.add(key)
+    # Shape-aware order (the first candidate is also what an exhausted build budget gets): tiles that
+    # still fill the GPU (>= one wave of SMS programs) largest first; when none do, the most programs.
+    def score(c: dict[str, int]) -> tuple[int, int]:
+        programs = -(-m // c["BLOCK_M"]) * -(-n // c["BLOCK_N"])
+        return (0, -c["BLOCK_M"] * c["BLOCK_N"]) if programs >= SMS else (1, -programs)
+
+    firsts.sort(key=score)
     out = firsts + rest
     limit = {0: 1, 1: 6, 2: 12, 3: 24}.get(level, len(out))
     return out[:limit] or [

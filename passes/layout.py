@@ -4,8 +4,9 @@ Each NCHW conv becomes ``transpose(conv_nhwc(transpose(x), w'), to NCHW)`` with 
 permuted once (a new constant). The "to NCHW" transposes then sink through what follows them —
 elementwise ops (bias, activations, residual adds) and reductions over the channels —
 until they meet the "to NHWC" transpose of the next conv and cancel, or reach the graph outputs.
-A transpose that only moves size-1 dimensions becomes a reshape (a view). What is left is the
-layout change at the graph input and wherever an op needs NCHW (e.g. pooling windows).
+Max and average pools between convs run channels-last too. A transpose that only moves size-1
+dimensions becomes a reshape (a view). What is left is the layout change at the graph input, at the
+outputs, and wherever an op needs NCHW (reductions over H and W, e.g. global pooling).
 
     %t = nn.transpose %x {perm = [0, 2, 3, 1]}
     %y = nn.conv %t, %w_khwc {layout = "NHWC", ...}
@@ -15,7 +16,7 @@ layout change at the graph input and wherever an op needs NCHW (e.g. pooling win
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -175,9 +176,25 @@ def sink_transpose_through_reduce(op: nn.ReduceMean, rw: Rewriter) -> bool:
     return True
 
 
+@pattern
+def pool_channels_last(op: nn.MaxPool, rw: Rewriter) -> bool:
+    """pool(transpose(x, to NCHW))  ->  transpose(pool_nhwc(x), to NCHW)
+    (2-D max and average pools; a max pool only when its indices are unused)"""
+    inner = _transposed(op.x)
+    if inner is None or inner[1] != TO_NCHW or op.layout == "NHWC" or len(op.kernel_shape) != 2:
+        return False
+    if len(op.results) > 1 and op.results[1].uses:
+        return False
+    attrs = {k: v for k, v in op.attributes.items() if k != "layout"}
+    with rw.at(before=op):
+        pool = rw.create(type(op), inner[0], **attrs, layout="NHWC", loc=op.loc)
+        back = rw.create(nn.Transpose, pool.results[0], perm=TO_NCHW, loc=op.loc)
+    rw.replace_op(op, [back.results[0]] + [None] * (len(op.results) - 1))
+    return True
+
+
 def _elementwise_patterns() -> list[Any]:
     """The sinking pattern, once per elementwise op class (patterns are keyed by their root class)."""
-    from dataclasses import replace
 
     from tritium.ir.opdef import OP_REGISTRY
 
@@ -193,7 +210,6 @@ def _elementwise_patterns() -> list[Any]:
 
 
 def _reduce_patterns() -> list[Any]:
-    from dataclasses import replace
 
     return [
         replace(sink_transpose_through_reduce, name=f"sink_transpose_through_{cls.name[3:]}", root=cls)
@@ -245,6 +261,8 @@ class ConvertLayout(Pass):
             [
                 compose_transposes,
                 transpose_of_unit_dims_is_reshape,
+                pool_channels_last,
+                replace(pool_channels_last, name="average_pool_channels_last", root=nn.AveragePool),
                 *_elementwise_patterns(),
                 *_reduce_patterns(),
             ],

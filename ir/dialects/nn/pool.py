@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
 from tritium.ir import dtypes as D
-from tritium.ir.attributes import BOOL, INT, INTS
+from tritium.ir.attributes import BOOL, INT, INTS, one_of
 from tritium.ir.dialects.nn.common import as_dtype, ttype
 from tritium.ir.opdef import Op, Pure, attr, operand, opt_operand, result
 from tritium.ir.types import Dim, TensorType
@@ -72,9 +73,28 @@ class PoolOp(Op):
     pads = attr(INTS)
     dilations = attr(INTS)
     ceil_mode = attr(BOOL, default=False)
+    layout = attr(one_of("NCHW", "NHWC"), default=None, doc="NHWC: channels-last 2-D pooling (absent: NCHW)")
+
+    def _x_nchw(self) -> TensorType:
+        x = ttype(self, self.x, "x")
+        if self.layout != "NHWC" or x.shape is None:
+            return x
+        if len(x.shape) != 4:
+            self.fail(f"layout NHWC is for 2-D pooling, found input {x}")
+        return TensorType((x.shape[0], x.shape[3], x.shape[1], x.shape[2]), x.dtype)
+
+    def reference(self, x: np.ndarray) -> Any:
+        if self.layout != "NHWC":
+            return self.reference_nchw(x)
+        out = self.reference_nchw(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+        back = lambda a: np.ascontiguousarray(np.asarray(a).transpose(0, 2, 3, 1))  # noqa: E731
+        return tuple(back(a) for a in out) if isinstance(out, tuple) else back(out)
+
+    def reference_nchw(self, x: np.ndarray) -> Any:
+        raise NotImplementedError
 
     def verify_op(self) -> None:
-        x = ttype(self, self.x, "x")
+        x = self._x_nchw()
         n = len(self.kernel_shape)
         if n < 1:
             self.fail("kernel_shape must have at least one value")
@@ -107,9 +127,11 @@ class PoolOp(Op):
         return sp
 
     def out_type(self) -> TensorType:
-        x = ttype(self, self.x, "x")
+        x = self._x_nchw()
         if x.shape is None:
             return TensorType(None, x.dtype)
+        if self.layout == "NHWC":
+            return TensorType((x.shape[0], *self.out_spatial(x.shape), x.shape[1]), x.dtype)
         return TensorType((x.shape[0], x.shape[1], *self.out_spatial(x.shape)), x.dtype)
 
     def infer(self) -> TensorType:
@@ -123,7 +145,8 @@ class PoolOp(Op):
 class MaxPool(PoolOp):
     """Max over each window (padding never wins). ``indices`` holds the flat index of the maximum in
     the input (row-major, or column-major over the spatial axes when ``storage_order`` is 1); the
-    first maximum in window order wins ties."""
+    first maximum in window order wins ties. With ``layout = "NHWC"`` the indices still count in the
+    NCHW order."""
 
     name = "nn.max_pool"
     out = result()
@@ -139,7 +162,7 @@ class MaxPool(PoolOp):
         t = self.out_type()
         return [t, TensorType(t.shape, D.i64)]
 
-    def reference(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def reference_nchw(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         work = x if x.dtype.kind == "f" else x.astype(np.float64)
         n = len(self.kernel_shape)
         spatial = x.shape[2:]
@@ -183,7 +206,7 @@ class AveragePool(PoolOp):
     out = result()
     count_include_pad = attr(BOOL, default=False)
 
-    def reference(self, x: np.ndarray) -> np.ndarray:
+    def reference_nchw(self, x: np.ndarray) -> np.ndarray:
         n = len(self.kernel_shape)
         out_sp = self.out_spatial(x.shape)
         total = None
@@ -219,7 +242,7 @@ class LpPool(PoolOp):
         if self.p < 1:
             self.fail(f"p must be >= 1, found {self.p}")
 
-    def reference(self, x: np.ndarray) -> np.ndarray:
+    def reference_nchw(self, x: np.ndarray) -> np.ndarray:
         total = None
         a = np.abs(x.astype(np.float64)) ** self.p
         for _, view in self.views(a, 0.0):

@@ -246,6 +246,17 @@ POOL = {
             lambda x: max_pool_oracle(x, True, kernel_size=2, stride=1, dilation=2),
             rtol=0,
         ),
+        case(  # channels-last: values NHWC, indices counted in the NCHW order
+            "nn.max_pool",
+            "x:2x9x8x3xf32",
+            "2x5x4x3xf32 2x5x4x3xi64",
+            WIN3 + ', layout = "NHWC"',
+            lambda x: [
+                a.transpose(0, 2, 3, 1)
+                for a in max_pool_oracle(x.transpose(0, 3, 1, 2), kernel_size=3, stride=2, padding=1)
+            ],
+            rtol=0,
+        ),
     ],
     "nn.average_pool": [
         case(
@@ -261,6 +272,19 @@ POOL = {
             "1x2x5x5xf32",
             WIN3 + ", ceil_mode = true, count_include_pad = true",
             lambda x: [N(F.avg_pool2d(T(x), 3, 2, 1, ceil_mode=True, count_include_pad=True))],
+        ),
+        case(
+            "nn.average_pool",
+            "x:2x8x8x5xf32",
+            "2x5x5x5xf32",
+            WIN3 + ', ceil_mode = true, count_include_pad = true, layout = "NHWC"',
+            lambda x: [
+                N(
+                    F.avg_pool2d(
+                        T(x.transpose(0, 3, 1, 2)), 3, 2, 1, ceil_mode=True, count_include_pad=True
+                    ).permute(0, 2, 3, 1)
+                )
+            ],
         ),
     ],
     "nn.lp_pool": [
