@@ -225,7 +225,7 @@ class INetworkDefinition:
         anchor: Operation = layer._ops[0] if layer._ops else f.return_op
         for i, t in enumerate(layer._inputs):
             d = t.value.defining_op if t is not None else None
-            if d is not None and layer._ops and _after(d, anchor):
+            if d is not None and layer._ops and anchor.is_before_in_block(d):
                 raise NetworkError(
                     f"layer '{layer.name}': input #{i} '{t.name}' is produced by a layer added after it; "  # type: ignore[union-attr]
                     "add layers in dependency order"
@@ -497,16 +497,6 @@ class INetworkDefinition:
         self._counter += 1
         self._layers.append(layer)
         return layer
-
-
-def _after(op: Operation, anchor: Operation) -> bool:
-    """Whether ``op`` comes after ``anchor`` in their block."""
-    o = anchor.next_op
-    while o is not None:
-        if o is op:
-            return True
-        o = o.next_op
-    return False
 
 
 def _ops_between(block: Any, before: Operation | None, anchor: Operation) -> list[Operation]:

@@ -92,7 +92,12 @@ def _sink_operand(v: Value, perm: tuple[int, ...], rw: Rewriter, before: Any) ->
         return inner[0]
     inv = _inverse(perm)
     for use in v.uses:  # v's permuted copy already exists (the input of the next conv): reuse it
-        if isinstance(use.op, nn.Transpose) and tuple(use.op.perm) == inv and _dominates(use.op, before):
+        if (
+            isinstance(use.op, nn.Transpose)
+            and tuple(use.op.perm) == inv
+            and use.op.parent is before.parent
+            and use.op.is_before_in_block(before)
+        ):
             return use.op.results[0]
     t = v.type
     if not isinstance(t, TensorType) or t.shape is None:
@@ -110,18 +115,6 @@ def _sink_operand(v: Value, perm: tuple[int, ...], rw: Rewriter, before: Any) ->
         return rw.insert(
             nn.Constant.of(arr, before.module() if arr.size > 16 else None, "const.nhwc", before.loc)
         ).out
-
-
-def _dominates(a: Any, b: Any) -> bool:
-    """``a`` comes before ``b`` in the same block."""
-    if a.parent is not b.parent:
-        return False
-    op = a.next_op
-    while op is not None:
-        if op is b:
-            return True
-        op = op.next_op
-    return False
 
 
 @pattern

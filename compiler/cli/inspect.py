@@ -28,7 +28,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="an .onnx model, a .tir module file or a plan")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.add_argument("--engine", action="store_true", help="for ONNX: build it and describe the engine")
-    p.add_argument("--kernel", default=None, help="print the Triton source of this layer's kernel (a layer or kernel name, or 'all')")
+    p.add_argument(
+        "--kernel",
+        default=None,
+        help="print the Triton source of this layer's kernel (a layer or kernel name, or 'all')",
+    )
     add_shape_arguments(p)
     add_build_arguments(p)
 
