@@ -34,7 +34,7 @@ import sys, time, numpy as np, torch
 t0 = time.perf_counter()
 import tritium as tr
 t1 = time.perf_counter()
-engine = tr.load(sys.argv[1])
+engine = tr.load(sys.argv[1], trust_binaries=True)
 t2 = time.perf_counter()
 x = torch.randn(1, 3, 224, 224, device="cuda")
 y = engine({"input": x})["output"]

@@ -44,7 +44,12 @@ def resnet50() -> nn.Module:
 
         return torchvision.models.resnet50().eval()
     except ImportError:
-        layers: list[nn.Module] = [nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(3, 2, 1)]
+        layers: list[nn.Module] = [
+            nn.Conv2d(3, 64, 7, 2, 3, bias=False),
+            nn.BatchNorm2d(64),
+            nn.ReLU(),
+            nn.MaxPool2d(3, 2, 1),
+        ]
         cin = 64
         for mid, n, stride in [(64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2)]:
             for i in range(n):
@@ -75,7 +80,9 @@ def stats(onnx_bytes: bytes, shapes: dict[str, tuple[int, ...]]) -> dict:
         kinds[k] = kinds.get(k, 0) + 1
     kernels = sum(1 for s in prog.steps if s.mode != "view")
     graph_ops = [op.name for op in engine.module.walk()]
-    values = [r for op in prog.func.block.ops for r in op.results if op.name not in ("nn.constant", "func.return")]
+    values = [
+        r for op in prog.func.block.ops for r in op.results if op.name not in ("nn.constant", "func.return")
+    ]
     total = sum(v.type.nbytes for v in values)
     return {
         "kernel groups (views excluded)": kernels,
@@ -96,7 +103,11 @@ def main() -> None:
             m = resnet50()
             for batch in (1, 32):
                 onnx_bytes = export(m, (torch.randn(batch, 3, 224, 224),), ["input"], dynamo)
-                print(f"resnet50 {exporter} batch {batch}:", stats(onnx_bytes, {"input": (batch, 3, 224, 224)}), flush=True)
+                print(
+                    f"resnet50 {exporter} batch {batch}:",
+                    stats(onnx_bytes, {"input": (batch, 3, 224, 224)}),
+                    flush=True,
+                )
         if "bert" in which:
             from transformers import BertConfig, BertModel
 

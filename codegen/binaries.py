@@ -9,6 +9,11 @@ kernels that codegen regenerates from the IR hit the cache instead of compiling.
 imported or executed from the plan on the host: the files are data that Triton itself looks up by
 the key it computes from the regenerated source. A key that this Triton would not compute is never
 looked up, so a foreign or stale binary is simply unused.
+
+A cubin is still code that runs on the GPU, so restoring is opt-in (``tritium.load(path,
+trust_binaries=True)``, ``Runtime.trust_binaries``), as loading a TensorRT engine means trusting it.
+Only Triton's kernel artifacts are accepted (metadata JSON, cubin, PTX and IR text: never a shared
+library such as Triton's launcher), and nothing already in the cache is overwritten.
 """
 
 from __future__ import annotations
@@ -19,6 +24,13 @@ from types import ModuleType
 from typing import Any
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{8,128}/[A-Za-z0-9_.-]{1,200}$")
+KERNEL_FILES = (".json", ".cubin", ".ptx", ".ttir", ".ttgir", ".llir", ".source")
+"""The file types of a compiled kernel group; anything else in a plan (a .so above all) is ignored."""
+
+
+def _acceptable(key: str) -> bool:
+    name = key.split("/", 1)[-1]
+    return bool(_NAME.match(key)) and ".." not in key and name.endswith(KERNEL_FILES)
 
 
 def _compiled_kernels(module: ModuleType) -> Iterable[Any]:
@@ -78,7 +90,7 @@ def harvest(
                 continue
             for fname, path in dict(ck.metadata_group).items():
                 key = f"{ck.hash}/{fname}"
-                if key in out or not _NAME.match(key):
+                if key in out or not _acceptable(key):
                     continue
                 data = Path(path).read_bytes()
                 total += len(data)
@@ -97,7 +109,7 @@ def restore(binaries: dict[str, bytes]) -> int:
         return 0
     groups: dict[str, dict[str, bytes]] = {}
     for key, data in binaries.items():
-        if not _NAME.match(key) or ".." in key:
+        if not _acceptable(key):
             continue
         h, fname = key.split("/", 1)
         groups.setdefault(h, {})[fname] = data
@@ -107,8 +119,10 @@ def restore(binaries: dict[str, bytes]) -> int:
         if len(meta) != 1:
             continue
         mgr = get_cache_manager(h)
-        if mgr.get_group(meta[0]) is not None:
-            continue
+        if mgr.get_group(meta[0]) is not None or any(
+            mgr.get_file(f) is not None for f in files if not f.startswith("__grp__")
+        ):
+            continue  # never overwrite what the cache holds
         paths = {
             fname: mgr.put(data, fname, binary=True)
             for fname, data in files.items()

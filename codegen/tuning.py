@@ -156,6 +156,7 @@ def matmul_space(m: int, n: int, k: int, itemsize: int, level: int) -> list[dict
         key = (c["BLOCK_M"], c["BLOCK_N"], c["BLOCK_K"])
         (rest if key in seen else firsts).append(c)
         seen.add(key)
+
     # Shape-aware order (the first candidate is also what an exhausted build budget gets): tiles that
     # still fill the GPU (>= one wave of SMS programs) largest first; when none do, the most programs.
     def score(c: dict[str, int]) -> tuple[int, int]:

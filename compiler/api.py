@@ -165,14 +165,16 @@ def build_environment(device: str | None, flags: dict[str, Any]) -> dict[str, An
     return env
 
 
-def load(path: str, device: str | None = None) -> Any:
-    """An Engine from a plan file written by ``engine.save`` (``tritium.load``)."""
+def load(path: str, device: str | None = None, trust_binaries: bool = False) -> Any:
+    """An Engine from a plan file written by ``engine.save`` (``tritium.load``). With
+    ``trust_binaries`` the plan's compiled kernels are used (on the GPU and Triton that built them)
+    instead of compiling the kernels regenerated from its IR: only for plans you trust."""
     from tritium.runtime.plan import load_plan_file
 
-    return _engine_from_plan(load_plan_file(path), device, str(path))
+    return _engine_from_plan(load_plan_file(path), device, str(path), trust_binaries)
 
 
-def _engine_from_plan(plan: Any, device: str | None, where: str) -> Any:
+def _engine_from_plan(plan: Any, device: str | None, where: str, trust_binaries: bool = False) -> Any:
     import logging
 
     from tritium.runtime.engine import Engine
@@ -181,7 +183,7 @@ def _engine_from_plan(plan: Any, device: str | None, where: str) -> Any:
     built = (plan.manifest.get("build") or {}).get("gpu")
     here_env = build_environment(str(engine.device), {})
     here = here_env.get("gpu")
-    if plan.binaries and built == here and here is not None:
+    if trust_binaries and plan.binaries and built == here and here is not None:
         if (plan.manifest.get("build") or {}).get("triton") == here_env.get("triton"):
             from tritium.codegen.binaries import restore
 

@@ -170,13 +170,7 @@ class ILayer:
 
     @name.setter
     def name(self, value: str) -> None:
-        old = self._name
-        self._name = str(value)
-        try:
-            self._rebuild()
-        except NetworkError:
-            self._name = old
-            raise
+        self._change(lambda: setattr(self, "_name", str(value)))
 
     @property
     def num_inputs(self) -> int:
@@ -188,15 +182,13 @@ class ILayer:
     def set_input(self, index: int, tensor: ITensor) -> None:
         if not 0 <= index < max(len(self._inputs), self._max_inputs()):
             raise NetworkError(f"layer '{self.name}' ({self.type.name}) has no input #{index}")
-        saved = list(self._inputs)
-        while len(self._inputs) <= index:
-            self._inputs.append(None)
-        self._inputs[index] = tensor
-        try:
-            self._rebuild()
-        except NetworkError:
-            self._inputs = saved
-            raise
+
+        def change() -> None:
+            while len(self._inputs) <= index:
+                self._inputs.append(None)
+            self._inputs[index] = tensor
+
+        self._change(change)
 
     def _max_inputs(self) -> int:
         return len(self._inputs)
@@ -214,21 +206,18 @@ class ILayer:
 
     @precision.setter
     def precision(self, dt: DataType) -> None:
-        self._precision = DataType(dt)
-        self._rebuild()
+        self._change(lambda: setattr(self, "_precision", DataType(dt)))
 
     @property
     def precision_is_set(self) -> bool:
         return self._precision is not None
 
     def reset_precision(self) -> None:
-        self._precision = None
-        self._rebuild()
+        self._change(lambda: setattr(self, "_precision", None))
 
     def set_output_type(self, index: int, dt: DataType) -> None:
         """The output's element type: a cast is emitted after the layer when it differs."""
-        self._output_types[index] = DataType(dt)
-        self._rebuild()
+        self._change(lambda: self._output_types.__setitem__(index, DataType(dt)))
 
     def get_output_type(self, index: int) -> DataType:
         return self._outputs[index].dtype
@@ -237,17 +226,33 @@ class ILayer:
         return index in self._output_types
 
     def reset_output_type(self, index: int) -> None:
-        self._output_types.pop(index, None)
-        self._rebuild()
+        self._change(lambda: self._output_types.pop(index, None))
 
     def _set(self, name: str, value: Any) -> None:
-        old = self._params.get(name)
-        self._params[name] = value
+        def change() -> None:
+            self._params[name] = value
+
+        self._change(change)
+
+    def _change(self, change: Any) -> None:
+        """Apply ``change`` (a mutation of the layer's settings) and re-emit the layer; when that
+        fails, put every setting back, re-emit the layer as it was, and raise NetworkError."""
+        saved = (
+            dict(self._params),
+            list(self._inputs),
+            self._name,
+            self._precision,
+            dict(self._output_types),
+        )
         try:
+            change()
             self._rebuild()
-        except NetworkError:
-            self._params[name] = old
-            raise
+        except Exception as e:
+            self._params, self._inputs, self._name, self._precision, self._output_types = saved
+            self._rebuild()
+            if isinstance(e, NetworkError):
+                raise
+            raise NetworkError(f"layer '{self._name}' ({self.type.name}): {e}") from None
 
     def __repr__(self) -> str:
         return f"ILayer({self.name!r}, {self.type.name})"
@@ -458,9 +463,9 @@ class IPoolingLayer(ILayer):
             return [mx]  # type: ignore[list-item]
         if kind == PoolingType.AVERAGE:
             return [av]  # type: ignore[list-item]
-        f = float(p.get("blend_factor") or 0.0)
-        a = e.value(nn.Mul, mx, e.scalar_like(x, f))
-        c = e.value(nn.Mul, av, e.scalar_like(x, 1 - f))
+        f = float(p.get("blend_factor") or 0.0)  # TensorRT: (1 - blend) * max + blend * average
+        a = e.value(nn.Mul, mx, e.scalar_like(x, 1 - f))
+        c = e.value(nn.Mul, av, e.scalar_like(x, f))
         return [e.value(nn.Add, a, c)]
 
 

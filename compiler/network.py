@@ -143,12 +143,27 @@ class INetworkDefinition:
                 raise NetworkError(
                     f"input '{name}': dimension {i} is {d}; expected a size, or -1 for dynamic"
                 )
-            dims.append(d if d >= 0 else re.sub(r"\W", "_", f"{name}_{i}"))
+            dims.append(d if d >= 0 else self._fresh_dim(f"{name}_{i}"))
         t = TensorType(tuple(dims), DataType(dtype).dtype)
         arg = self.func.block._add_arg(t, name)
         tensor = self._tensors[arg] = ITensor(self, arg, name)
         self._sync_signature()
         return tensor
+
+    def _fresh_dim(self, base: str) -> str:
+        """A symbolic dimension name not used by any input yet (each -1 is its own unknown size)."""
+        used = {
+            d
+            for a in self.func.args
+            if isinstance(a.type, TensorType)
+            for d in a.type.shape or ()
+            if isinstance(d, str)
+        }
+        name = re.sub(r"\W", "_", base)
+        n, k = name, 1
+        while n in used:
+            n, k = f"{name}_{k}", k + 1
+        return n
 
     def mark_output(self, tensor: ITensor) -> None:
         if tensor not in self._outputs:
@@ -225,12 +240,21 @@ class INetworkDefinition:
         anchor: Operation = layer._ops[0] if layer._ops else f.return_op
         for i, t in enumerate(layer._inputs):
             d = t.value.defining_op if t is not None else None
-            if d is not None and layer._ops and anchor.is_before_in_block(d):
+            if d is not None and layer._ops and (d in layer._ops or anchor.is_before_in_block(d)):
                 raise NetworkError(
                     f"layer '{layer.name}': input #{i} '{t.name}' is produced by a layer added after it; "  # type: ignore[union-attr]
                     "add layers in dependency order"
                 )
         before = anchor.prev_op
+        # The layer's weights keep their names (<layer>.kernel, ...: what Refitter addresses): take the
+        # old ones out of the table while the new ops are emitted, and put them back on failure.
+        old_weights = {
+            ref.name: self.module.resources.pop(ref.name)
+            for op in layer._ops
+            if op.name == "nn.constant"
+            and (ref := op.attributes.get("value")) is not None
+            and getattr(ref, "name", None) in self.module.resources
+        }
         e = L._Emitter(self, layer, anchor)
         try:
             values = layer._emit(e)
@@ -243,6 +267,7 @@ class INetworkDefinition:
                 op._drop_all_uses_recursive()
                 f.block._unlink(op)
             self._drop_unused_resources()
+            self.module.resources.update(old_weights)
             raise
         new_ops = _ops_between(f.block, before, anchor)
         if layer._outputs:
@@ -255,8 +280,12 @@ class INetworkDefinition:
             for op in layer._ops[::-1]:
                 op._drop_all_uses_recursive()
                 f.block._unlink(op)
+            layer._ops = new_ops
             self._drop_unused_resources()
-            self._reinfer(new_ops[-1] if new_ops else None)
+            try:
+                self._reinfer(new_ops[-1] if new_ops else None)
+            finally:
+                self._sync_signature()
         else:
             names = [f"{layer.name}_output_{i}" for i in range(len(values))]
             layer._outputs = [ITensor(self, v, n) for v, n in zip(values, names)]
@@ -285,11 +314,13 @@ class INetworkDefinition:
         while op is not None and op.name != "func.return":
             try:
                 types = op.infer_result_types()  # type: ignore[attr-defined]
-            except Exception:
-                types = None
-            if types is not None:
-                for r, t in zip(op.results, types):
-                    r.type = t
+            except Exception as e:
+                names = getattr(op.loc, "names", None)
+                raise NetworkError(
+                    f"layer '{names[0] if names else op.name}' no longer accepts its inputs: {e}"
+                ) from None
+            for r, t in zip(op.results, types):
+                r.type = t
             op = op.next_op
 
     def _drop_unused_resources(self) -> None:

@@ -10,6 +10,8 @@ from tritium.logger import Logger
 class Runtime:
     def __init__(self, logger: Logger) -> None:
         self.logger = logger
+        self.trust_binaries = False
+        """Use compiled kernel binaries carried by plans (only for plans you trust; see tritium.load)."""
 
     def deserialize_cuda_engine(self, plan: bytes | memoryview) -> Any:
         """An Engine from plan bytes (``engine.serialize()`` / ``build_serialized_network``).
@@ -19,4 +21,4 @@ class Runtime:
         from tritium.api import _engine_from_plan
         from tritium.runtime.plan import deserialize_plan
 
-        return _engine_from_plan(deserialize_plan(plan), None, "plan")
+        return _engine_from_plan(deserialize_plan(plan), None, "plan", self.trust_binaries)

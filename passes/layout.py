@@ -126,6 +126,8 @@ def sink_transpose_through_elementwise(op: nn.Add, rw: Rewriter) -> bool:  # roo
 def _sink_elementwise(op: Any, rw: Rewriter) -> bool:
     if Elementwise not in op.TRAITS or len(op.results) != 1 or not op.operands:
         return False
+    if getattr(op, "_segments", None) is not None:  # an optional operand left out (clip with one bound)
+        return False
     # Only the conversions back to NCHW sink (toward the next conv's conversion to NHWC, where
     # they cancel); sinking both directions would undo itself.
     perm = TO_NCHW

@@ -104,7 +104,7 @@ def test_deconvolution_and_pooling(rng: np.random.Generator) -> None:
     np.testing.assert_allclose(
         av, F.avg_pool2d(d, 2, 2, 1, count_include_pad=False).numpy(), rtol=1e-5, atol=1e-5
     )
-    blend = 0.25 * F.max_pool2d(d, 2) + 0.75 * F.avg_pool2d(d, 2)
+    blend = 0.75 * F.max_pool2d(d, 2) + 0.25 * F.avg_pool2d(d, 2)  # TensorRT: (1 - b) * max + b * avg
     np.testing.assert_allclose(bl, blend.numpy(), rtol=1e-5, atol=1e-5)
 
 
@@ -355,3 +355,47 @@ def test_precision_pin_keeps_a_layer_in_float32(rng: np.random.Generator) -> Non
     engine = tr.Builder(LOGGER).build_engine_with_config(net, config)
     softmaxes = [op for op in engine.module.walk() if op.name == "nn.softmax"]
     assert softmaxes and all(str(op.results[0].type.dtype) == "f32" for op in softmaxes)
+
+
+def test_failed_changes_roll_back_completely(rng: np.random.Generator) -> None:
+    net = tr.Builder(LOGGER).create_network()
+    x = net.add_input("x", tr.float32, (1, 2, -1, -1))
+    conv = net.add_convolution_nd(x, 3, (3, 3), f32(rng, 3, 2, 3, 3), None)
+    act = net.add_activation(conv.get_output(0), tr.ActivationType.LEAKY_RELU)
+    net.mark_output(act.get_output(0))
+    before = print_ir(net.module)
+    with pytest.raises(tr.NetworkError, match="SAME_UPPER needs static spatial dimensions"):
+        conv.padding_mode = tr.PaddingMode.SAME_UPPER
+    with pytest.raises(tr.NetworkError, match="has no output #3"):
+        act.set_output_type(3, tr.float16)
+    assert print_ir(net.module) == before
+    conv.stride_nd = (2, 2)  # the layer still takes changes after the failures
+    act.alpha = 0.5
+    assert "strides = [2, 2]" in print_ir(net.module) and "alpha = 0.5" in print_ir(net.module)
+    with pytest.raises(tr.NetworkError, match="Unary_2"):
+        unary = net.add_unary(act.get_output(0), tr.UnaryOperation.EXP)
+        unary.set_input(0, unary.get_output(0))  # its own output: a cycle
+
+
+def test_a_change_that_breaks_a_consumer_is_refused(rng: np.random.Generator) -> None:
+    net = tr.Builder(LOGGER).create_network()
+    a = net.add_input("a", tr.float32, (3, 4))
+    sh = net.add_shuffle(a)
+    sh.reshape_dims = (3, 4)
+    total = net.add_elementwise(sh.get_output(0), a, tr.ElementWiseOperation.SUM)
+    net.mark_output(total.get_output(0))
+    before = print_ir(net.module)
+    with pytest.raises(tr.NetworkError, match="no longer accepts its inputs"):
+        sh.reshape_dims = (4, 3)
+    assert print_ir(net.module) == before and sh.reshape_dims == (3, 4)
+
+
+def test_weight_names_survive_edits_and_dynamic_dims_stay_distinct(rng: np.random.Generator) -> None:
+    net = tr.Builder(LOGGER).create_network()
+    x = net.add_input("input:0", tr.float32, (-1, 2, 6, 6))
+    y = net.add_input("input_0", tr.float32, (-1, 3))
+    assert x.value.type.shape[0] != y.value.type.shape[0]  # two unknown batch sizes, not one
+    conv = net.add_convolution_nd(x, 3, (3, 3), f32(rng, 3, 2, 3, 3), np.zeros(3, np.float32))
+    for pad in ((1, 1), (0, 0), (1, 1)):
+        conv.padding_nd = pad
+    assert sorted(net.module.resources) == ["Convolution_0.bias", "Convolution_0.kernel"]

@@ -77,3 +77,18 @@ def test_matmul_space_respects_shared_memory_and_shape() -> None:
     small = matmul_space(8, 8, 8, 2, level=3)
     assert all(c["BLOCK_M"] <= 16 and c["BLOCK_N"] <= 16 for c in small)
     assert len(matmul_space(4096, 4096, 4096, 2, level=0)) == 1
+
+
+def test_plan_binaries_restore_only_kernel_files_and_never_overwrite(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    """A plan's binaries are data for Triton's cache: kernel artifacts only, nothing replaced."""
+    pytest.importorskip("triton.runtime.cache")
+    monkeypatch.setenv("TRITON_CACHE_DIR", str(tmp_path))
+    from tritium.codegen.binaries import restore
+
+    h = "a" * 40
+    assert restore({f"{h}/k.json": b"{}", f"{h}/k.cubin": b"\x00", f"{h}/__triton_launcher.so": b"evil"}) == 1
+    files = {p.name for p in tmp_path.rglob("*") if p.is_file()}
+    assert "__triton_launcher.so" not in files and {"k.json", "k.cubin"} <= files
+    assert restore({f"{h}/k.json": b"{changed}", f"{h}/k.cubin": b"\x01"}) == 0
+    assert next(tmp_path.rglob("k.cubin")).read_bytes() == b"\x00"
+    assert restore({"../../etc/k.json": b"{}", f"{h}/../k.json": b"{}"}) == 0
