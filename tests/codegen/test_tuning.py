@@ -79,7 +79,7 @@ def test_matmul_space_respects_shared_memory_and_shape() -> None:
     assert len(matmul_space(4096, 4096, 4096, 2, level=0)) == 1
 
 
-def test_plan_binaries_restore_only_kernel_files_and_never_overwrite(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+def test_plan_binaries_restore_only_kernel_files_and_never_overwrite(tmp_path, monkeypatch) -> None:
     """A plan's binaries are data for Triton's cache: kernel artifacts only, nothing replaced."""
     pytest.importorskip("triton.runtime.cache")
     monkeypatch.setenv("TRITON_CACHE_DIR", str(tmp_path))
