@@ -46,7 +46,7 @@ def test_compile_runs_numpy_and_torch(backend: str, rng: np.random.Generator, tm
         np.testing.assert_allclose(out["y"], np.maximum(x @ w, 0), rtol=1e-6)
     t = engine({"x": torch.from_numpy(x)})["y"]
     assert isinstance(t, torch.Tensor)
-    np.testing.assert_allclose(t.numpy(), np.maximum(x @ w, 0), rtol=1e-6)
+    np.testing.assert_allclose(t.cpu().numpy(), np.maximum(x @ w, 0), rtol=1e-6)
     assert engine.input_names == ["x"] and engine.output_names == ["y"]
 
 
