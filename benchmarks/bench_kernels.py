@@ -95,17 +95,27 @@ def main() -> None:
     ]:
         p = r // 2
         oh = (h + 2 * p - r) // stride + 1
-        # Tritium runs convolutions channels-last (the convert-layout pass): the NHWC kernel.
-        xs, ws, ys = (32, h, h, c), (kk, r, s, c), (32, oh, oh, kk)
-        text = f"""func.func @main(%x: {ty(xs)}, %w: {ty(ws)}) -> {ty(ys)} attributes {{input_names = ["x", "w"], output_names = ["y"]}} {{
-  %y = nn.conv %x, %w {{strides = [{stride}, {stride}], pads = [{p}, {p}, {p}, {p}], dilations = [1, 1], layout = "NHWC"}} : ({ty(xs)}, {ty(ws)}) -> {ty(ys)}
-  func.return %y : {ty(ys)}
-}}"""
+        # Tritium runs convolutions channels-last (the convert-layout pass): the NHWC kernel, and for
+        # 1x1 unit-stride convolutions the GEMM template on the pixels (what the pass makes of them).
         x = torch.randn(32, c, h, h, device=dev, dtype=torch.float16)
         w = torch.randn(kk, c, r, s, device=dev, dtype=torch.float16) / 30
-        step, run = kernel_of(
-            text, {"x": x.permute(0, 2, 3, 1).contiguous(), "w": w.permute(0, 2, 3, 1).contiguous()}
-        )
+        xs, ys = (32, h, h, c), (32, oh, oh, kk)
+        if r == s == 1 and stride == 1:
+            ws = (c, kk)
+            op = f"nn.matmul %x, %w : ({ty(xs)}, {ty(ws)}) -> {ty(ys)}"
+            wt = w[:, :, 0, 0].t().contiguous()
+        else:
+            ws = (kk, r, s, c)
+            op = (
+                f'nn.conv %x, %w {{strides = [{stride}, {stride}], pads = [{p}, {p}, {p}, {p}], dilations = [1, 1], layout = "NHWC"}}'
+                f" : ({ty(xs)}, {ty(ws)}) -> {ty(ys)}"
+            )
+            wt = w.permute(0, 2, 3, 1).contiguous()
+        text = f"""func.func @main(%x: {ty(xs)}, %w: {ty(ws)}) -> {ty(ys)} attributes {{input_names = ["x", "w"], output_names = ["y"]}} {{
+  %y = {op}
+  func.return %y : {ty(ys)}
+}}"""
+        step, run = kernel_of(text, {"x": x.permute(0, 2, 3, 1).contiguous(), "w": wt})
         xc, wc = x.to(memory_format=torch.channels_last), w.to(memory_format=torch.channels_last)
         t_ours = bench(run)
         t_torch = bench(lambda: torch.nn.functional.conv2d(xc, wc, padding=p, stride=stride))

@@ -212,13 +212,21 @@ def _reduce_patterns() -> list[Any]:
     ]
 
 
+def _is_pointwise(op: nn.Conv, w: np.ndarray) -> bool:
+    """A 1x1 convolution with unit strides and no padding or groups: in NHWC, a matmul of the pixels
+    ``(N, H, W, C)`` by the weight ``(C, M)`` (the GEMM template folds N, H, W into its rows)."""
+    return w.shape[2:] == (1, 1) and tuple(op.strides) == (1, 1) and not any(op.pads) and op.group == 1
+
+
 @register_pass
 @dataclass(frozen=True)
 class ConvertLayout(Pass):
     """Run 2-D convolutions in NHWC.
 
     Requires: nn IR. Guarantees: every 2-D ``nn.conv`` whose weight is a constant has
-    ``layout = "NHWC"`` (weight permuted to ``(M, R, S, C)``); the layout changes are transposes
+    ``layout = "NHWC"`` (weight permuted to ``(M, R, S, C)``), except 1x1 convolutions with unit
+    strides, no padding and one group, which become a matmul by the ``(C, M)`` weight (plus the bias)
+    on the channels-last pixels; the layout changes are transposes
     that sink and cancel between convs, so what remains sits at the graph boundary or around ops
     that need NCHW. Values are unchanged.
     """
@@ -235,8 +243,14 @@ class ConvertLayout(Pass):
             if not isinstance(x_t, TensorType) or x_t.rank != 4 or w is None or np.asarray(w).ndim != 4:
                 continue
             src = op.w.defining_op.attributes.get("value") if op.w.defining_op is not None else None
-            name = (src.name if isinstance(src, ResourceRef) else op.w.name_hint or "conv.w") + ".nhwc"
-            w2 = np.ascontiguousarray(np.transpose(np.asarray(w), TO_NHWC))
+            pointwise = _is_pointwise(op, np.asarray(w))
+            name = (src.name if isinstance(src, ResourceRef) else op.w.name_hint or "conv.w") + (
+                ".t" if pointwise else ".nhwc"
+            )
+            if pointwise:  # a 1x1 conv is a GEMM over the pixels: weight (C, M)
+                w2 = np.ascontiguousarray(np.asarray(w)[:, :, 0, 0].T)
+            else:
+                w2 = np.ascontiguousarray(np.transpose(np.asarray(w), TO_NHWC))
             with rw.at(before=op):
                 wv = rw.insert(nn.Constant.of(w2, module, name, op.loc))
                 if isinstance(src, ResourceRef):  # provenance for refit: what the source was made of
@@ -246,9 +260,14 @@ class ConvertLayout(Pass):
                     )
                 wv.out.name_hint = name
                 xt = rw.create(nn.Transpose, op.x, perm=TO_NHWC, loc=op.loc)
-                attrs = {k: v for k, v in op.attributes.items() if k != "layout"}
-                conv = rw.create(nn.Conv, xt.out, wv.out, op.b, **attrs, layout="NHWC", loc=op.loc)
-                back = rw.create(nn.Transpose, conv.out, perm=TO_NCHW, loc=op.loc)
+                if pointwise:
+                    y = rw.create(nn.MatMul, xt.out, wv.out, loc=op.loc).results[0]
+                    if op.b is not None:
+                        y = rw.create(nn.Add, y, op.b, loc=op.loc).results[0]
+                else:
+                    attrs = {k: v for k, v in op.attributes.items() if k != "layout"}
+                    y = rw.create(nn.Conv, xt.out, wv.out, op.b, **attrs, layout="NHWC", loc=op.loc).out
+                back = rw.create(nn.Transpose, y, perm=TO_NCHW, loc=op.loc)
             rw.replace_op(op, [back.out])
             converted += 1
         fired = apply_patterns_greedily(
