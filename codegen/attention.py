@@ -27,6 +27,9 @@ def _pow2(n: int) -> int:
 
 class AttentionKernel:
     kind = "flash_attention"
+    strided_inputs = True
+    """q, k, v and the mask are addressed by their strides (unit stride on the last axis): a head
+    split (transpose) in front of the kernel is a view, not a copy."""
 
     def __init__(self, fused: Fused) -> None:
         self.fused = fused

@@ -63,7 +63,9 @@ def _is_view(op: Operation) -> bool:
     )
 
 
-def plan_function(func: Any) -> MemoryPlan:
+def plan_function(func: Any, also_views: Any = None) -> MemoryPlan:
+    """``also_views(op)``: ops the runtime executes as views of their first operand (e.g. a strided
+    transpose read in place by its consumer) — they alias it and keep it alive, like reshapes."""
     ops = [op for op in func.block.ops if not isinstance(op, Constant) and Terminator not in op.TRAITS]
     pos = {op: i for i, op in enumerate(ops)}
     end_of_time = len(ops)
@@ -78,7 +80,11 @@ def plan_function(func: Any) -> MemoryPlan:
                     f"{op.describe()}: result #{r.index} has type {t}; memory planning needs "
                     "static shapes (plan per optimization profile)"
                 )
-            if _is_view(op) and op.operands and op.operand(0) in owner:
+            if (
+                (_is_view(op) or (also_views is not None and also_views(op)))
+                and op.operands
+                and op.operand(0) in owner
+            ):
                 base = owner[op.operand(0)]
                 base.aliases.append(r)
                 owner[r] = base

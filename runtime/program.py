@@ -65,8 +65,8 @@ def to_numpy(t: Any) -> np.ndarray:
 @dataclass
 class Step:
     op: Operation
-    mode: str  # "kernel", "view", "plugin" or "host"
-    kernel: Any
+    mode: str  # "kernel", "view" (reshape), "permute" (strided view), "plugin" or "host"
+    kernel: Any  # the generated kernel, a plugin launcher, or a strided view's permutation
     inputs: list[Value]
     outputs: list[Value]
     offsets: list[int] = field(default_factory=list)  # arena offset per output, -1: not in the arena
@@ -150,13 +150,19 @@ class Program:
             if isinstance(op, Constant):
                 self.constants[op.out] = self._constant(op, weights)
         static = all(isinstance(r.type, TensorType) and r.type.is_static for op in ops for r in op.results)
-        self.plan = plan_function(self.func) if static else None
+        self.plan = (
+            plan_function(self.func, lambda op: isinstance(op, Fused) and self._permute_view(op) is not None)
+            if static
+            else None
+        )
         for op in ops:
             if isinstance(op, Constant):
                 continue
             mode, kernel = "host", None
             if isinstance(op, Fused) and op.kind == "view":
                 mode = "view"
+            elif isinstance(op, Fused) and self._permute_view(op) is not None:
+                mode, kernel = "permute", self._permute_view(op)  # read in place by strided kernels
             elif isinstance(op, Fused):
                 kernel = self._kernel(op, kernel_cache)
                 mode = "kernel" if kernel is not None else "host"
@@ -194,9 +200,25 @@ class Program:
             return weights[key][1]
         return to_torch(np.asarray(op.value_array()), self.device)
 
+    def _permute_view(self, op: Fused) -> tuple[int, ...] | None:
+        """The permutation of a lone transpose whose every user is a kernel that reads strided inputs
+        (attention: a head split), keeping the last axis in place; None otherwise."""
+        body = [o for o in op.ops if not isinstance(o, Constant)]
+        if op.kind != "data_movement" or len(body) != 1 or body[0].name != "nn.transpose":
+            return None
+        perm = tuple(body[0].attributes["perm"])
+        result = op.results[0]
+        if not perm or perm[-1] != len(perm) - 1 or not result.uses:
+            return None
+        if result in self.func.return_op.operands:
+            return None
+        if any(not (isinstance(u.op, Fused) and u.op.kind == "attention") for u in result.uses):
+            return None
+        return perm
+
     @staticmethod
     def _config(kernel: Any, configs: dict[str, dict[str, int]] | None) -> dict[str, int] | None:
-        if kernel is None or not configs:
+        if not configs or not isinstance(getattr(kernel, "source", None), str):
             return None
         from tritium.codegen.triton_env import source_hash
 
@@ -230,6 +252,8 @@ class Program:
             args = [env[v] for v in step.inputs]
             if step.mode == "view":
                 outs = [args[0].reshape(shape) for shape in self._view_shapes(step, args)]
+            elif step.mode == "permute":
+                outs = [args[0].permute(*step.kernel)]
             elif step.mode == "plugin":
                 outs = self._destinations(step, args, arena, outputs)
                 step.kernel(list(args), outs, None)
@@ -241,9 +265,13 @@ class Program:
                         from tritium.codegen.triton_env import source_hash
 
                         self.configs[source_hash(step.kernel.source)] = dict(step.config)  # the plan keeps it
+                if getattr(step.kernel, "strided_inputs", False):
+                    args = [a if a.dim() and a.stride(-1) == 1 else a.contiguous() for a in args]
+                else:
+                    args = [a.contiguous() for a in args]
                 try:
                     with self.launch_lock:
-                        step.kernel([a.contiguous() for a in args], outs, step.config)
+                        step.kernel(args, outs, step.config)
                 except Exception as e:
                     raise ExecutionError(
                         f"{step.op.describe()}: generated kernel '{step.kernel.name}' failed: "
