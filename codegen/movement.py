@@ -30,6 +30,7 @@ SUPPORTED = {
     "nn.slice",
     "nn.pad",
     "nn.gather",
+    "nn.gather_nd",
     "nn.concat",
     "nn.split",
     "nn.depth_to_space",
@@ -234,6 +235,32 @@ class MovementKernel:
             lines.append(f"g = tl.load({self._in(indices)} + {idx_off}, mask=mask, other=0).to(tl.int64)")
         lines.append(f"g = tl.where(g < 0, g + {ds[a]}, g)")
         src = [f"o{d}" for d in range(a)] + ["g"] + [f"o{d + k - 1}" for d in range(a + 1, len(ds))]
+        return lines + self._gathered(data, _offset(src, ds))
+
+    def _gather_nd(self) -> list[str]:
+        """out[b..., i..., t...] = data[b..., idx[b..., i..., 0], ..., idx[b..., i..., K-1], t...]."""
+        op = self.op
+        data, indices = op.operand(0), op.operand(1)
+        ds, ish, out = _static(data), _static(indices), _static(op.results[0])
+        self.iter_shape = out
+        b = int(op.attributes.get("batch_dims", 0))
+        q, k = len(ish) - 1, ish[-1]
+        lines = _coords(out, "offs", "o")
+        fixed = constant_value(indices) if indices not in self.args else None
+        if fixed is not None:  # a constant index table: captured, uploaded once, passed like an input
+            ptr = f"cap{len(self.captured)}_ptr"
+            self.captured.append(np.ascontiguousarray(fixed.astype(np.int64)))
+        else:
+            ptr = self._in(indices)
+        for j in range(k):
+            idx_off = _offset([f"o{d}" for d in range(q)] + [str(j)], ish)
+            lines.append(f"g{j} = tl.load({ptr} + {idx_off}, mask=mask, other=0).to(tl.int64)")
+            lines.append(f"g{j} = tl.where(g{j} < 0, g{j} + {ds[b + j]}, g{j})")
+        src = (
+            [f"o{d}" for d in range(b)]
+            + [f"g{j}" for j in range(k)]
+            + [f"o{q + d}" for d in range(len(ds) - b - k)]
+        )
         return lines + self._gathered(data, _offset(src, ds))
 
     def _concat(self) -> list[str]:

@@ -51,6 +51,7 @@ DATA_MOVEMENT = {
     "nn.slice",
     "nn.gather",
     "nn.gather_elements",
+    "nn.gather_nd",
     "nn.pad",
     "nn.resize",
     "nn.split",

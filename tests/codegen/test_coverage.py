@@ -104,6 +104,7 @@ MOVEMENT = {
     "nn.slice",
     "nn.pad",
     "nn.gather",
+    "nn.gather_nd",
     "nn.concat",
     "nn.split",
     "nn.depth_to_space",
