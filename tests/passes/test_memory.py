@@ -61,12 +61,24 @@ def test_random_graphs_never_overlap(rng: np.random.Generator) -> None:
         check_plan(plan_function(m.main))
 
 
-def test_reuse_shrinks_the_arena(rng: np.random.Generator) -> None:
-    m = random_graph(rng, 60)
+def test_reuse_shrinks_the_arena() -> None:
+    """A chain of kernels (matmul, transpose, ...): each intermediate dies at its consumer, so the
+    arena holds about two of them, not all (a random graph may leave nothing to reuse)."""
+    m = ir.ModuleOp.new()
+    t0 = ir.tensor((16, 16), D.f32)
+    f = ir.FuncOp.new("main", [t0], [], ["x"])
+    m.block._insert(f, None)
+    b = ir.Builder().set_end(f.block)
+    v = f.args[0]
+    for i in range(10):
+        w = b.insert(nn.Constant.of(np.eye(16, dtype=np.float32), m, f"w{i}")).out
+        v = b.create(nn.Transpose, b.create(nn.MatMul, v, w).out, perm=(1, 0)).out
+    b.create(ir.ReturnOp, [v])
+    f.attributes["function_type"] = ir.FunctionType((t0,), (v.type,))
     PassManager("fuse-kernels,dce").run(m)
     plan = plan_function(m.main)
     check_plan(plan)
-    assert plan.arena_bytes < plan.total_bytes
+    assert plan.arena_bytes <= plan.total_bytes // 4
 
 
 def test_dynamic_shapes_are_refused() -> None:
