@@ -337,26 +337,14 @@ class INetworkDefinition:
         self, input: ITensor, num_output_maps: int, kernel_shape: Sequence[int], kernel: Any, bias: Any = None
     ) -> L.IConvolutionLayer:
         return self._add(
-            L.IConvolutionLayer,
-            [input],
-            num_output_maps=num_output_maps,
-            kernel_size_nd=tuple(kernel_shape),
-            kernel=kernel,
-            bias=bias,
-            num_groups=None,
+            L.IConvolutionLayer, [input], **_conv_params(num_output_maps, kernel_shape, kernel, bias)
         )
 
     def add_deconvolution_nd(
         self, input: ITensor, num_output_maps: int, kernel_shape: Sequence[int], kernel: Any, bias: Any = None
     ) -> L.IDeconvolutionLayer:
         return self._add(
-            L.IDeconvolutionLayer,
-            [input],
-            num_output_maps=num_output_maps,
-            kernel_size_nd=tuple(kernel_shape),
-            kernel=kernel,
-            bias=bias,
-            num_groups=None,
+            L.IDeconvolutionLayer, [input], **_conv_params(num_output_maps, kernel_shape, kernel, bias)
         )
 
     def add_pooling_nd(
@@ -528,6 +516,17 @@ class INetworkDefinition:
         self._counter += 1
         self._layers.append(layer)
         return layer
+
+
+def _conv_params(maps: int, kernel_shape: Sequence[int], kernel: Any, bias: Any) -> dict[str, Any]:
+    """A (de)convolution's parameters at add_*; ``num_groups`` is implied by the kernel until set."""
+    return {
+        "num_output_maps": maps,
+        "kernel_size_nd": tuple(kernel_shape),
+        "kernel": kernel,
+        "bias": bias,
+        "num_groups": None,
+    }
 
 
 def _ops_between(block: Any, before: Operation | None, anchor: Operation) -> list[Operation]:

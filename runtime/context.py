@@ -113,13 +113,14 @@ class ExecutionContext:
             raise InputError(f"input '{name}' is {t}; shape {list(shape)} does not fit it")
         profiles = self.engine.profiles
         if profiles and name in profiles[self._profile]:
-            lo, _, hi = profiles[self._profile][name]
-            if not all(a <= d <= b for a, d, b in zip(lo, shape, hi)):
-                fits = [
-                    i
-                    for i, p in enumerate(profiles)
-                    if name in p and all(a <= d <= b for a, d, b in zip(p[name][0], shape, p[name][2]))
-                ]
+
+            def covers(profile: dict) -> bool:
+                lo, _, hi = profile[name]
+                return all(a <= d <= b for a, d, b in zip(lo, shape, hi))
+
+            if not covers(profiles[self._profile]):
+                lo, _, hi = profiles[self._profile][name]
+                fits = [i for i, p in enumerate(profiles) if name in p and covers(p)]
                 hint = (
                     f"; profile {fits[0]} covers it (set_optimization_profile_async)"
                     if fits

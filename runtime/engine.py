@@ -53,6 +53,10 @@ class Engine:
         """Bumped when refitting replaces the weights: contexts drop their CUDA graphs."""
         self.device = torch.device(device or ("cpu" if use_interpreter() else "cuda"))
         self.manifest = dict(manifest or {})
+        self.profiles: list[dict[str, list[tuple[int, ...]]]] = [
+            {n: [tuple(s) for s in mom] for n, mom in p.items()} for p in self.manifest.get("profiles") or []
+        ]
+        """Optimization profiles: per profile, input name -> [min, opt, max] shapes."""
         f = module.main
         self._func = f
         self.input_names: list[str] = f.arg_names
@@ -73,13 +77,6 @@ class Engine:
     @property
     def refittable(self) -> bool:
         return self.source is not None
-
-    @property
-    def profiles(self) -> list[dict[str, list[tuple[int, ...]]]]:
-        """Optimization profiles: per profile, input name -> (min, opt, max) shapes."""
-        return [
-            {n: [tuple(s) for s in mom] for n, mom in p.items()} for p in self.manifest.get("profiles") or []
-        ]
 
     @property
     def num_optimization_profiles(self) -> int:

@@ -150,19 +150,19 @@ class Program:
             if isinstance(op, Constant):
                 self.constants[op.out] = self._constant(op, weights)
         static = all(isinstance(r.type, TensorType) and r.type.is_static for op in ops for r in op.results)
-        self.plan = (
-            plan_function(self.func, lambda op: isinstance(op, Fused) and self._permute_view(op) is not None)
-            if static
-            else None
-        )
+        # transposes read in place by strided kernels (attention's head splits): views, by permutation
+        permuted = {
+            op: p for op in ops if isinstance(op, Fused) and (p := self._permute_view(op)) is not None
+        }
+        self.plan = plan_function(self.func, permuted.__contains__) if static else None
         for op in ops:
             if isinstance(op, Constant):
                 continue
             mode, kernel = "host", None
             if isinstance(op, Fused) and op.kind == "view":
                 mode = "view"
-            elif isinstance(op, Fused) and self._permute_view(op) is not None:
-                mode, kernel = "permute", self._permute_view(op)  # read in place by strided kernels
+            elif op in permuted:
+                mode, kernel = "permute", permuted[op]
             elif isinstance(op, Fused):
                 kernel = self._kernel(op, kernel_cache)
                 mode = "kernel" if kernel is not None else "host"
@@ -245,7 +245,6 @@ class Program:
         tuner: Any = None,
     ) -> dict[Value, Any]:
         """Run every step; ``outputs`` may hold user buffers for graph outputs (written in place)."""
-
         env: dict[Value, Any] = {**self.constants, **inputs}
         for step in self.steps:
             t0 = profiler.start(step) if profiler is not None else None
