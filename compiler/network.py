@@ -415,15 +415,7 @@ class INetworkDefinition:
     def add_scale(
         self, input: ITensor, mode: ScaleMode, shift: Any = None, scale: Any = None, power: Any = None
     ) -> L.IScaleLayer:
-        return self._add(
-            L.IScaleLayer,
-            [input],
-            mode=ScaleMode(mode),
-            shift=shift,
-            scale=scale,
-            power=power,
-            channel_axis=1,
-        )
+        return self.add_scale_nd(input, mode, shift, scale, power, channel_axis=1)
 
     def add_scale_nd(
         self,

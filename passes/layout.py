@@ -24,7 +24,7 @@ import numpy as np
 from tritium.ir.attributes import ResourceRef
 from tritium.ir.core import Value
 from tritium.ir.dialects import nn
-from tritium.ir.opdef import Elementwise, constant_value
+from tritium.ir.opdef import OP_REGISTRY, Elementwise, constant_value
 from tritium.ir.rewriter import Rewriter
 from tritium.ir.types import TensorType
 from tritium.passes.base import Pass, register_pass
@@ -84,9 +84,10 @@ def transpose_of_unit_dims_is_reshape(op: nn.Transpose, rw: Rewriter) -> bool:
     return True
 
 
-def _sink_operand(v: Value, perm: tuple[int, ...], rw: Rewriter, before: Any) -> Value | None:
-    """``v`` expressed before the transpose ``perm``: the transpose's input, or a constant or scalar
-    permuted back (None when ``v`` cannot be)."""
+def _sink_operand(v: Value, perm: tuple[int, ...], before: Any) -> Value | np.ndarray | None:
+    """``v`` expressed before the transpose ``perm``: the transpose's input, an existing permuted copy,
+    ``v`` itself for a scalar, or (an array) a constant permuted back; None when ``v`` cannot be.
+    Nothing is inserted here, so a rewrite that fails on a later operand leaves the IR untouched."""
     inner = _transposed(v)
     if inner is not None and inner[1] == perm:
         return inner[0]
@@ -110,11 +111,7 @@ def _sink_operand(v: Value, perm: tuple[int, ...], rw: Rewriter, before: Any) ->
     if c is None or t.rank > len(perm):
         return None
     c = np.asarray(c).reshape((1,) * (len(perm) - t.rank) + tuple(t.shape))  # broadcast rank first
-    arr = np.ascontiguousarray(np.transpose(c, _inverse(perm)))
-    with rw.at(before=before):
-        return rw.insert(
-            nn.Constant.of(arr, before.module() if arr.size > 16 else None, "const.nhwc", before.loc)
-        ).out
+    return np.ascontiguousarray(np.transpose(c, inv))
 
 
 @pattern
@@ -136,13 +133,16 @@ def _sink_elementwise(op: Any, rw: Rewriter) -> bool:
     out_t = op.results[0].type
     if not isinstance(out_t, TensorType) or out_t.rank != len(perm):
         return False
-    new_operands = []
-    for v in op.operands:
-        s = _sink_operand(v, perm, rw, op)
-        if s is None:
-            return False
-        new_operands.append(s)
+    sunk = [_sink_operand(v, perm, op) for v in op.operands]
+    if any(x is None for x in sunk):
+        return False
     with rw.at(before=op):
+        new_operands = [
+            rw.insert(nn.Constant.of(x, op.module() if x.size > 16 else None, "const.nhwc", op.loc)).out
+            if isinstance(x, np.ndarray)
+            else x
+            for x in sunk
+        ]
         inner_op = rw.insert(type(op).build(*new_operands, **dict(op.attributes), loc=op.loc))
         back = rw.create(nn.Transpose, inner_op.results[0], perm=perm, loc=op.loc)
     rw.replace_op(op, [back.results[0]])
@@ -190,9 +190,6 @@ def pool_channels_last(op: nn.MaxPool, rw: Rewriter) -> bool:
 
 def _elementwise_patterns() -> list[Any]:
     """The sinking pattern, once per elementwise op class (patterns are keyed by their root class)."""
-
-    from tritium.ir.opdef import OP_REGISTRY
-
     out = []
     for name, cls in sorted(OP_REGISTRY.items()):
         if name.startswith("nn.") and Elementwise in cls.TRAITS:
