@@ -78,7 +78,7 @@ def stats(onnx_bytes: bytes, shapes: dict[str, tuple[int, ...]]) -> dict:
     for s in prog.steps:
         k = getattr(s.op, "kind", s.op.name)
         kinds[k] = kinds.get(k, 0) + 1
-    kernels = sum(1 for s in prog.steps if s.mode not in ("view", "permute"))  # views launch nothing
+    kernels = sum(1 for s in prog.steps if s.mode not in ("view", "strided"))  # views launch nothing
     graph_ops = [op.name for op in engine.module.walk()]
     values = [
         r for op in prog.func.block.ops for r in op.results if op.name not in ("nn.constant", "func.return")
@@ -86,7 +86,7 @@ def stats(onnx_bytes: bytes, shapes: dict[str, tuple[int, ...]]) -> dict:
     total = sum(v.type.nbytes for v in values)
     return {
         "kernel groups (views excluded)": kernels,
-        "strided views": sum(1 for s in prog.steps if s.mode == "permute"),
+        "strided views": sum(1 for s in prog.steps if s.mode == "strided"),
         "by kind": kinds,
         "transposes in the graph": graph_ops.count("nn.transpose"),
         "attention ops": graph_ops.count("nn.attention"),

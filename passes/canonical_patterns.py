@@ -38,6 +38,80 @@ def reshape_of_reshape(op: nn.Reshape, rw: Rewriter) -> bool:
     return True
 
 
+def _static_shape(v: object) -> tuple[int, ...] | None:
+    t = getattr(v, "type", None)
+    shape = getattr(t, "shape", None)
+    return tuple(shape) if shape is not None and t.is_static else None  # type: ignore[union-attr]
+
+
+@pattern
+def transpose_between_batch_reshapes(op: nn.Reshape, rw: Rewriter) -> bool:
+    """reshape(transpose(reshape(x, [a*b, m, n]), [0, 2, 1]), [a, b, n, m]) -> transpose(x, [0, 1, 3, 2])
+    (leading dims merged into one batch dim, a transpose that keeps it first, the batch split back:
+    how the dynamo exporter writes a batched K^T)"""
+    t = op.x.defining_op
+    if not isinstance(t, nn.Transpose) or t.perm[0] != 0 or not t.results[0].has_one_use:
+        return False
+    inner = t.x.defining_op
+    if not isinstance(inner, nn.Reshape):
+        return False
+    xs, ms, ts, out = (_static_shape(v) for v in (inner.x, inner.results[0], t.results[0], op.results[0]))
+    if xs is None or ms is None or ts is None or out is None:
+        return False
+    k = len(xs) - len(ms) + 1  # the number of dims merged into the batch dim
+    if k < 1 or xs[k:] != ms[1:] or int(np.prod(xs[:k])) != ms[0] or out != (*xs[:k], *ts[1:]):
+        return False
+    perm = (*range(k), *(p + k - 1 for p in t.perm[1:]))
+    rw.replace_op_with(op, nn.Transpose, inner.x, perm=perm)
+    return True
+
+
+@pattern
+def matmul_between_flattening_reshapes(op: nn.Reshape, rw: Rewriter) -> bool:
+    """reshape(matmul(reshape(x, [B*S, K]), W) [+ b], [B, S, N]) -> matmul(reshape(x, [B, S, K]), W) [+ b]
+    (a Gemm on flattened rows, as exporters write a Linear layer: the batched matmul leaves no
+    reshape behind it, so what follows fuses into its epilogue; the one before folds away when x
+    already has the shape [B, S, K])"""
+    y = op.x.defining_op
+    add = None
+    if isinstance(y, nn.Add) and y.results[0].has_one_use:
+        add, y = (
+            y,
+            next((d for d in (y.lhs.defining_op, y.rhs.defining_op) if isinstance(d, nn.MatMul)), None),
+        )
+    if not isinstance(y, nn.MatMul) or not y.results[0].has_one_use:
+        return False
+    inner = y.operand(0).defining_op
+    if not isinstance(inner, nn.Reshape):
+        return False
+    xs, ws, out = _static_shape(inner.x), _static_shape(y.operand(1)), _static_shape(op.results[0])
+    if xs is None or ws is None or out is None or len(ws) != 2 or len(out) < 2 or out[-1] != ws[1]:
+        return False
+    if _static_shape(inner.results[0]) != (int(np.prod(out[:-1])), ws[0]):
+        return False
+    bias = None
+    if add is not None:
+        bias = add.rhs if add.lhs is y.results[0] else add.lhs
+        bs = _static_shape(bias)
+        if (
+            bs is None
+            or len(bs) > 2
+            or (bs and bs[-1] not in (1, ws[1]))
+            or int(np.prod(bs)) not in (1, ws[1])
+        ):
+            return False
+    with rw.at(before=op):
+        x = inner.x
+        if xs != (*out[:-1], ws[0]):  # rows of another shape (a head merge): one reshape, a view
+            shape = rw.insert(nn.Constant.of(np.array([*out[:-1], ws[0]], np.int64), loc=inner.loc)).out
+            x = rw.create(nn.Reshape, x, shape, loc=inner.loc).results[0]
+        new = rw.create(nn.MatMul, x, y.operand(1), loc=y.loc).results[0]
+        if bias is not None:
+            new = rw.create(nn.Add, new, bias, loc=add.loc).results[0]  # type: ignore[union-attr]
+    rw.replace_op(op, [new])
+    return True
+
+
 @pattern
 def constant_to_rhs(op: nn.BinaryOp, rw: Rewriter) -> bool:
     """add(const, x) -> add(x, const)   for commutative ops, so folds and fusions look at one side"""
@@ -94,6 +168,8 @@ NN_PATTERNS: list[RewritePattern] = [
     global_max_pool_to_reduce,
     double_transpose,
     reshape_of_reshape,
+    transpose_between_batch_reshapes,
+    matmul_between_flattening_reshapes,
     constant_to_rhs,
     softmax_over_unit_axis,
 ]

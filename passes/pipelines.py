@@ -17,6 +17,7 @@ GRAPH: dict[int, list[str]] = {
         "fold-batch-norm",
         "recognize-composites",
         "recognize-attention",
+        "merge-parallel-matmuls",
         "convert-layout",
         "canonicalize",
         "cse",

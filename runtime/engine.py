@@ -276,7 +276,7 @@ class Engine:
                     "tactic": {
                         "kernel": "generated Triton",
                         "view": "view (no copy)",
-                        "permute": "strided view (no copy)",
+                        "strided": "strided view (no copy)",
                         "host": "host reference",
                         "plugin": "plugin device code",
                     }[step.mode],

@@ -24,6 +24,7 @@ from tritium.ir.interpreter import Interpreter
 from tritium.ir.opdef import Terminator
 from tritium.ir.types import TensorType
 from tritium.passes.plan_memory import plan_function
+from tritium.runtime.views import find_views, inverse
 
 
 class ExecutionError(TritiumError):
@@ -65,8 +66,8 @@ def to_numpy(t: Any) -> np.ndarray:
 @dataclass
 class Step:
     op: Operation
-    mode: str  # "kernel", "view" (reshape), "permute" (strided view), "plugin" or "host"
-    kernel: Any  # the generated kernel, a plugin launcher, or a strided view's permutation
+    mode: str  # "kernel", "view" (reshape), "strided" (strided view), "plugin" or "host"
+    kernel: Any  # the generated kernel, a plugin launcher, or a StridedView
     inputs: list[Value]
     outputs: list[Value]
     offsets: list[int] = field(default_factory=list)  # arena offset per output, -1: not in the arena
@@ -150,19 +151,17 @@ class Program:
             if isinstance(op, Constant):
                 self.constants[op.out] = self._constant(op, weights)
         static = all(isinstance(r.type, TensorType) and r.type.is_static for op in ops for r in op.results)
-        # transposes read in place by strided kernels (attention's head splits): views, by permutation
-        permuted = {
-            op: p for op in ops if isinstance(op, Fused) and (p := self._permute_view(op)) is not None
-        }
-        self.plan = plan_function(self.func, permuted.__contains__) if static else None
+        # transposes, slices and splits that strided kernels read (or write) in place: views
+        views, self.written_permuted = find_views(self.func)
+        self.plan = plan_function(self.func, views.__contains__) if static else None
         for op in ops:
             if isinstance(op, Constant):
                 continue
             mode, kernel = "host", None
             if isinstance(op, Fused) and op.kind == "view":
                 mode = "view"
-            elif op in permuted:
-                mode, kernel = "permute", permuted[op]
+            elif op in views:
+                mode, kernel = "strided", views[op]
             elif isinstance(op, Fused):
                 kernel = self._kernel(op, kernel_cache)
                 mode = "kernel" if kernel is not None else "host"
@@ -200,22 +199,6 @@ class Program:
             return weights[key][1]
         return to_torch(np.asarray(op.value_array()), self.device)
 
-    def _permute_view(self, op: Fused) -> tuple[int, ...] | None:
-        """The permutation of a lone transpose whose every user is a kernel that reads strided inputs
-        (attention: a head split), keeping the last axis in place; None otherwise."""
-        body = [o for o in op.ops if not isinstance(o, Constant)]
-        if op.kind != "data_movement" or len(body) != 1 or body[0].name != "nn.transpose":
-            return None
-        perm = tuple(body[0].attributes["perm"])
-        result = op.results[0]
-        if not perm or perm[-1] != len(perm) - 1 or not result.uses:
-            return None
-        if result in self.func.return_op.operands:
-            return None
-        if any(not (isinstance(u.op, Fused) and u.op.kind == "attention") for u in result.uses):
-            return None
-        return perm
-
     @staticmethod
     def _config(kernel: Any, configs: dict[str, dict[str, int]] | None) -> dict[str, int] | None:
         if not configs or not isinstance(getattr(kernel, "source", None), str):
@@ -251,8 +234,8 @@ class Program:
             args = [env[v] for v in step.inputs]
             if step.mode == "view":
                 outs = [args[0].reshape(shape) for shape in self._view_shapes(step, args)]
-            elif step.mode == "permute":
-                outs = [args[0].permute(*step.kernel)]
+            elif step.mode == "strided":
+                outs = step.kernel(args[0])
             elif step.mode == "plugin":
                 outs = self._destinations(step, args, arena, outputs)
                 step.kernel(list(args), outs, None)
@@ -342,8 +325,17 @@ class Program:
 
         outs = []
         for v, off in zip(step.outputs, step.offsets):
+            perm = self.written_permuted.get(v)
             if v in outputs:
                 outs.append(outputs[v])
+            elif perm is not None:  # written in the layout its only reader, a transpose, wants
+                shape = tuple(self._shape(v, args)[p] for p in perm)
+                buf = (
+                    self.arena_view(arena, off, v).view(shape)
+                    if off >= 0 and arena is not None
+                    else torch.empty(shape, dtype=torch_dtype(v.type.dtype), device=self.device)  # type: ignore[attr-defined]
+                )
+                outs.append(buf.permute(*inverse(perm)))
             elif off >= 0 and arena is not None:
                 outs.append(self.arena_view(arena, off, v))
             else:

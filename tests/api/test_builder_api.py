@@ -276,13 +276,20 @@ def bn_cnn(rng: np.random.Generator) -> onnx.ModelProto:
     )  # any onnxruntime
 
 
-def build_from_onnx(model: onnx.ModelProto, refit: bool) -> tuple[object, bytes]:
+def build_from_onnx(
+    model: onnx.ModelProto, refit: bool, shapes: dict[str, tuple[int, ...]] | None = None
+) -> tuple[object, bytes]:
     builder = tr.Builder(tr.Logger())
     net = builder.create_network()
     assert tr.OnnxParser(net, tr.Logger()).parse(model.SerializeToString())
     config = builder.create_builder_config()
     if refit:
         config.set_flag(tr.BuilderFlag.REFIT)
+    if shapes:
+        profile = builder.create_optimization_profile()
+        for name, shape in shapes.items():
+            profile.set_shape(name, shape, shape, shape)
+        config.add_optimization_profile(profile)
     plan = builder.build_serialized_network(net, config)
     return tr.Runtime(tr.Logger()).deserialize_cuda_engine(plan), plan
 
@@ -331,3 +338,35 @@ def test_refit_needs_the_refit_flag(rng: np.random.Generator) -> None:
     engine, _ = build_from_onnx(bn_cnn(rng), refit=False)
     with pytest.raises(tr.RefitError, match="BuilderFlag.REFIT"):
         tr.Refitter(engine, tr.Logger())
+
+
+def test_refit_merged_attention_projections(rng: np.random.Generator, tmp_path) -> None:
+    """BERT's query, key and value weights are one merged GEMM weight in the engine: refitting them
+    (by their source names) gives what a fresh build with the new weights gives."""
+    from tests.models import zoo
+
+    path = zoo.exported("bert", "legacy")
+    model = onnx.load(str(path))
+    inputs = zoo.MODELS["bert"].inputs(rng, False)
+    engine, _ = build_from_onnx(model, refit=True, shapes={k: v.shape for k, v in inputs.items()})
+    refitter = tr.Refitter(engine, tr.Logger())
+    weight_of = {n.name: n.input[1] for n in model.graph.node if n.op_type == "MatMul"}
+    query = weight_of["/model/encoder/layer.0/attention/self/query/MatMul"]
+    key = weight_of["/model/encoder/layer.0/attention/self/key/MatMul"]
+    refitter.set_named_weights(
+        query, rng.standard_normal(refitter.get_named_weights(query).shape).astype(np.float32)
+    )
+    missing = refitter.get_missing_weights()
+    assert key in missing and query not in missing  # merged together: refit together
+    new = {}
+    for init in model.graph.initializer:
+        if init.name in missing or init.name == query:
+            a = numpy_helper.to_array(init)
+            new[init.name] = (rng.standard_normal(a.shape) * a.std() + a.mean()).astype(a.dtype)
+            refitter.set_named_weights(init.name, new[init.name])
+            init.CopyFrom(numpy_helper.from_array(new[init.name], init.name))
+    assert refitter.refit_cuda_engine()
+    refitted = tmp_path / "refitted.onnx"
+    onnx.save(model, str(refitted))
+    errors = zoo.compare_with_onnxruntime(refitted, inputs, engine)
+    assert all(e <= zoo.TOLERANCE for e in errors.values()), errors
