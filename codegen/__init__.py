@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from tritium.codegen.attention import AttentionKernel
+from tritium.codegen.column import ColumnKernel
 from tritium.codegen.conv import ConvKernel
 from tritium.codegen.gemm import MatmulKernel
 from tritium.codegen.indexing import Unsupported
@@ -27,7 +28,10 @@ def kernel_for(fused: Any) -> Any | None:
             names = {op.name for op in fused.ops}
             if names & {"nn.max_pool", "nn.average_pool"}:
                 return PoolKernel(fused)
-            return RowKernel(fused)
+            try:
+                return RowKernel(fused)
+            except Unsupported:
+                return ColumnKernel(fused)  # a reduction over axes followed by kept ones
         if fused.kind == "matmul":
             return MatmulKernel(fused)
         if fused.kind == "conv":
@@ -43,6 +47,7 @@ def kernel_for(fused: Any) -> Any | None:
 
 __all__ = [
     "AttentionKernel",
+    "ColumnKernel",
     "ConvKernel",
     "MatmulKernel",
     "MovementKernel",

@@ -59,6 +59,32 @@ def _next_pow2(n: int) -> int:
     return 1 << max(0, (n - 1).bit_length())
 
 
+def lower_elementwise(
+    ops: list[Operation], names: dict[Value, str], fresh: Any, anchor: Operation
+) -> list[str]:
+    """Triton lines computing the elementwise ``ops`` of a reduction kernel's prologue or epilogue
+    (``names``: the variable of each value already computed; ``fresh`` names a new one)."""
+    lines = []
+    for op in ops:
+        if isinstance(op, Constant):
+            if all(u is anchor for u in op.out.users):
+                continue  # structure (the axes), not data
+            arr = op.value_array()
+            if arr is None or arr.size != 1:
+                raise Unsupported("a non-scalar constant inside a reduction kernel")
+            names[op.out] = literal(arr.reshape(-1)[0], op.out.type.dtype)  # type: ignore[attr-defined]
+            continue
+        if classify(op) != "elementwise":
+            raise Unsupported(f"{op.name} inside a reduction kernel")
+        expr = lower(op, [names[v] for v in op.operands])
+        dt = op.results[0].type.dtype  # type: ignore[attr-defined]
+        if not dt.is_float:
+            expr = f"({expr}).to({compute_type(dt)})"
+        name = names.get(op.results[0]) or fresh(op.results[0], "v")  # sweeps recompute it
+        lines.append(f"{name} = {expr}")
+    return lines
+
+
 class RowKernel:
     kind = "row"
 
@@ -275,25 +301,7 @@ class _Emitter:
         return out + ["        " + c for c in consume]
 
     def elementwise(self, ops: list[Operation]) -> list[str]:
-        lines = []
-        for op in ops:
-            if isinstance(op, Constant):
-                if all(u is self.k.anchor for u in op.out.users):
-                    continue  # structure (the axes), not data
-                arr = op.value_array()
-                if arr is None or arr.size != 1:
-                    raise Unsupported("a non-scalar constant inside a row kernel")
-                self.names[op.out] = literal(arr.reshape(-1)[0], op.out.type.dtype)  # type: ignore[attr-defined]
-                continue
-            if classify(op) != "elementwise":
-                raise Unsupported(f"{op.name} inside a row kernel")
-            expr = lower(op, [self.names[v] for v in op.operands])
-            dt = op.results[0].type.dtype  # type: ignore[attr-defined]
-            if not dt.is_float:
-                expr = f"({expr}).to({compute_type(dt)})"
-            name = self.names.get(op.results[0]) or self.fresh(op.results[0], "v")  # sweeps recompute it
-            lines.append(f"{name} = {expr}")
-        return lines
+        return lower_elementwise(ops, self.names, self.fresh, self.k.anchor)
 
     def body(self) -> list[str]:
         a = self.k.anchor

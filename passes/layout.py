@@ -152,15 +152,16 @@ def _sink_elementwise(op: Any, rw: Rewriter) -> bool:
 @pattern
 def sink_transpose_through_reduce(op: nn.ReduceMean, rw: Rewriter) -> bool:
     """reduce(transpose(x, p), axes, keepdims)  ->  transpose(reduce(x, p[axes], keepdims), p)
-    (when the permuted axes are still the trailing ones, which the reduction kernels handle)"""
+    (when the permuted axes are one block: the trailing axes (a row reduction) or axes followed by
+    kept ones (a column reduction: global pooling over H and W of NHWC reads C-wide rows))"""
     inner = _transposed(op.x)
     axes = constant_value(op.axes) if op.axes is not None else None
     if inner is None or inner[1] != TO_NCHW or axes is None or not op.keepdims:
         return False
     x, perm = inner
     moved = np.asarray(sorted(perm[int(a) % len(perm)] for a in np.asarray(axes).reshape(-1)), np.int64)
-    if list(moved) != list(range(len(perm) - len(moved), len(perm))):
-        return False  # reductions run over trailing axes: keep the NCHW copy (e.g. pooling over H, W)
+    if not len(moved) or list(moved) != list(range(moved[0], moved[0] + len(moved))):
+        return False  # scattered axes: the kernels reduce one block of axes, keep the NCHW copy
     with rw.at(before=op):
         ax = rw.insert(nn.Constant.of(moved, None, "axes", op.loc)).out
         red = rw.create(

@@ -1,5 +1,6 @@
-"""Generated row kernels (reductions over trailing axes with prologues and epilogues) against the
-reference semantics, under Triton's interpreter."""
+"""Generated row kernels (reductions over trailing axes) and column kernels (over a block of axes
+followed by kept ones), with prologues and epilogues, against the reference semantics, under
+Triton's interpreter."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 import torch
 
 import tritium.ir as ir
-from tritium.codegen import RowKernel, kernel_for
+from tritium.codegen import ColumnKernel, RowKernel, kernel_for
 from tritium.passes import PassManager
 
 
@@ -24,7 +25,7 @@ def run_module(module: ir.ModuleOp, inputs: list[np.ndarray]) -> list[np.ndarray
         if op.name != "kernel.fused":
             continue
         k = kernel_for(op)
-        assert isinstance(k, RowKernel), f"no row kernel for {op}"
+        assert isinstance(k, (RowKernel, ColumnKernel)), f"no reduction kernel for {op}"
         outs = [torch.empty(r.type.shape, dtype=torch.float32) for r in op.results]
         k([env[v].contiguous() for v in op.operands], outs)
         env.update(zip(op.results, outs))
@@ -71,11 +72,37 @@ def test_reductions_over_trailing_axes(op: str, keepdims: bool, rng: np.random.G
     check(text, rng)
 
 
-def test_non_trailing_axes_have_no_generated_kernel() -> None:
-    text = """func.func @main(%x: tensor<3x4xf32>) -> tensor<1x4xf32> {
-  %ax = nn.constant dense<[0]> : tensor<1xi64>
-  %r = nn.reduce_sum %x, %ax : (tensor<3x4xf32>, tensor<1xi64>) -> tensor<1x4xf32>
-  func.return %r : tensor<1x4xf32>
+@pytest.mark.parametrize("op", ["nn.reduce_sum", "nn.reduce_mean", "nn.reduce_max", "nn.reduce_l2"])
+@pytest.mark.parametrize("keepdims", [True, False])
+@pytest.mark.parametrize(("shape", "axes"), [((3, 4, 5, 70), [1, 2]), ((37, 3), [0]), ((2, 9, 3, 5), [1])])
+def test_column_reductions(
+    op: str, keepdims: bool, shape: tuple[int, ...], axes: list[int], rng: np.random.Generator
+) -> None:
+    """Global pooling of a channels-last tensor and its relatives: a per-channel prologue (scale,
+    tanh) and an epilogue reading a tensor of the result's shape; sizes off the block sizes."""
+    out = tuple(1 if d in axes else n for d, n in enumerate(shape) if keepdims or d not in axes)
+    kd = "true" if keepdims else "false"
+    c = shape[-1]
+    text = f"""func.func @main(%x: {ty(shape)}, %s: {ty((c,))}, %b: {ty(out)}) -> {ty(out)} {{
+  %m = nn.mul %x, %s : ({ty(shape)}, {ty((c,))}) -> {ty(shape)}
+  %e = nn.tanh %m : {ty(shape)}
+  %ax = nn.constant dense<{axes}> : tensor<{len(axes)}xi64>
+  %r = {op} %e, %ax {{keepdims = {kd}}} : ({ty(shape)}, tensor<{len(axes)}xi64>) -> {ty(out)}
+  %q = nn.add %r, %b : {ty(out)}
+  func.return %q : {ty(out)}
+}}"""
+    module = ir.parse_ir(text)
+    PassManager("fuse-kernels,dce").run(module)
+    fused = next(op for op in module.main.block.ops if op.name == "kernel.fused")
+    assert isinstance(kernel_for(fused), ColumnKernel)
+    check(text, rng)
+
+
+def test_scattered_axes_have_no_generated_kernel() -> None:
+    text = """func.func @main(%x: tensor<3x4x5xf32>) -> tensor<1x4x1xf32> {
+  %ax = nn.constant dense<[0, 2]> : tensor<2xi64>
+  %r = nn.reduce_sum %x, %ax : (tensor<3x4x5xf32>, tensor<2xi64>) -> tensor<1x4x1xf32>
+  func.return %r : tensor<1x4x1xf32>
 }"""
     module = ir.parse_ir(text)
     PassManager("fuse-kernels,dce").run(module)
