@@ -195,6 +195,7 @@ def main() -> None:
     ap.add_argument("--no-peers", action="store_true")
     ap.add_argument("--tuning-budget", type=float, default=90.0)
     ap.add_argument("--tuning-level", type=int, default=1)
+    ap.add_argument("--profile", action="store_true", help="per-layer times, summed by kernel kind")
     args = ap.parse_args()
     peak, bw = ceilings()
     results: dict[str, Any] = {
@@ -246,6 +247,8 @@ def main() -> None:
                     agree += int((engine(x)["out"].argmax(-1) == r).sum())
                     total += r.numel()
                 row["top1_agree"] = agree / total
+            if args.profile:
+                row["profile"] = profile_by_kind(engine, dev)
             row.update(roofline(model, inputs, peak, bw))
             if not args.no_peers:
                 row.update(peers(model, inputs, classifier, args.max_autotune))
@@ -254,6 +257,21 @@ def main() -> None:
             Path(args.out).write_text(json.dumps(results, indent=1))
             model.float().cpu()
     print_table(results)
+
+
+def profile_by_kind(engine: Any, dev: dict[str, Any]) -> dict[str, Any]:
+    """Per-layer times (no CUDA graph) summed by kernel kind, and the five slowest layers."""
+    rows = engine.create_execution_context().profile(dev)
+    kinds = {
+        s.name: getattr(s.op, "kind", s.op.name)
+        for s in engine.program({k: tuple(v.shape) for k, v in dev.items()}).steps
+    }
+    by_kind: dict[str, float] = {}
+    for r in rows:
+        k = kinds.get(r["layer"], "?")
+        by_kind[k] = round(by_kind.get(k, 0.0) + r["median_ms"], 4)
+    top = sorted(rows, key=lambda r: -r["median_ms"])[:5]
+    return {"by_kind_ms": by_kind, "top": [(r["layer"][:60], round(r["median_ms"], 4)) for r in top]}
 
 
 def print_table(results: dict[str, Any]) -> None:

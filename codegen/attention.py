@@ -28,7 +28,7 @@ def _pow2(n: int) -> int:
 class AttentionKernel:
     kind = "flash_attention"
     strided_inputs = True
-    """q, k, v and the mask are addressed by their strides (unit stride on the last axis): a head
+    """q, k, v and the mask are addressed by their strides (copied when the last axis is strided): a head
     split (transpose) in front of the kernel is a view, not a copy."""
 
     def __init__(self, fused: Fused) -> None:
@@ -186,6 +186,7 @@ class AttentionKernel:
             else {"BLOCK_M": 64, "BLOCK_N": 64, "num_warps": 4, "num_stages": 2}
         )
         cfg.update(config or {})
+        inputs = [x if x.dim() and x.stride(-1) == 1 else x.contiguous() for x in inputs]
         q, k, v = inputs[self.index["q"]], inputs[self.index["k"]], inputs[self.index["v"]]
         out = outputs[0]
         bsz, h, sq, _ = q.shape

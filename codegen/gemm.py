@@ -45,6 +45,9 @@ def _shape(v: Value) -> tuple:
 
 class MatmulKernel:
     kind = "gemm"
+    strided_inputs = True
+    """A 2-D ``b`` is read through its strides (a transposed weight costs no copy); the other inputs
+    are made contiguous here."""
 
     def __init__(self, fused: Fused) -> None:
         self.fused = fused
@@ -213,13 +216,18 @@ class MatmulKernel:
             self._fn = getattr(load_source(self.source, self.name), self.name)
         cfg = dict(INTERPRETER_CONFIG if use_interpreter() else DEFAULT_CONFIG)
         cfg.update(config or {})
+        inputs = [
+            x if (i == self.b_index and x.dim() == 2) or x.is_contiguous() else x.contiguous()
+            for i, x in enumerate(inputs)
+        ]
         a, b = inputs[self.a_index], inputs[self.b_index]
         out_shape = tuple(outputs[0].shape)
         m, n, k = out_shape[-2], out_shape[-1], a.shape[-1]
         batch = out_shape[:-2]
         if self.fold:
             m = int(np.prod(out_shape[:-1]))
-        argv: list[Any] = [*inputs, *outputs, m, n, k, k, 1, n, 1]
+        b_strides = [b.stride(0), b.stride(1)] if b.dim() == 2 else [n, 1]
+        argv: list[Any] = [*inputs, *outputs, m, n, k, k, 1, *b_strides]
         if not self.fold:
             bs = self.batch_space
             assert bs is not None

@@ -242,14 +242,15 @@ class Program:
             elif step.mode == "kernel":
                 outs = self._destinations(step, args, arena, outputs)
                 if tuner is not None:
-                    step.config = tuner.choose(step.kernel, [a.contiguous() for a in args], outs)
+                    strided = getattr(step.kernel, "strided_inputs", False)
+                    step.config = tuner.choose(
+                        step.kernel, [a if strided else a.contiguous() for a in args], outs
+                    )
                     if step.config is not None:
                         from tritium.codegen.triton_env import source_hash
 
                         self.configs[source_hash(step.kernel.source)] = dict(step.config)  # the plan keeps it
-                if getattr(step.kernel, "strided_inputs", False):
-                    args = [a if a.dim() and a.stride(-1) == 1 else a.contiguous() for a in args]
-                else:
+                if not getattr(step.kernel, "strided_inputs", False):  # those copy what they cannot read
                     args = [a.contiguous() for a in args]
                 try:
                     with self.launch_lock:
@@ -299,18 +300,24 @@ class Program:
             seen.add(key)
             jobs.append(step)
 
+        producers = {v: s for s in self.steps if s.mode in ("view", "strided") for v in s.outputs}
+
+        def sample(v: Value) -> Any:
+            """Zeros laid out as the real input will be (a view's strides select the compiled variant)."""
+            step = producers.get(v)
+            if step is None:
+                return torch.zeros(tuple(v.type.shape), dtype=torch_dtype(v.type.dtype), device=self.device)  # type: ignore[attr-defined]
+            src = sample(step.inputs[0])
+            if step.mode == "view":
+                return src.reshape(tuple(v.type.shape))  # type: ignore[attr-defined]
+            return step.kernel(src)[step.outputs.index(v)]
+
         def compile_one(step: Step) -> None:
             side = torch.cuda.Stream(device=self.device)
             try:
                 with torch.cuda.stream(side):
-                    ins = [
-                        torch.zeros(tuple(v.type.shape), dtype=torch_dtype(v.type.dtype), device=self.device)
-                        for v in step.inputs
-                    ]  # type: ignore[attr-defined]
-                    outs = [
-                        torch.empty(tuple(v.type.shape), dtype=torch_dtype(v.type.dtype), device=self.device)
-                        for v in step.outputs
-                    ]  # type: ignore[attr-defined]
+                    ins = [sample(v) for v in step.inputs]
+                    outs = self._destinations(step, ins, None, {})
                     step.kernel(ins, outs, step.config)
                 side.synchronize()  # not a device-wide sync: another context may be capturing a graph
             except Exception:  # the real run reports it, with the step's name

@@ -10,6 +10,9 @@ The other direction: a transpose whose input is written by a kernel with strided
 by nothing else, makes that kernel write in the transposed layout; the transpose is then a view too.
 Attention writes ``[B, S, H, D]`` directly, and the head merge after it costs nothing.
 
+And a 2-D transpose read only as the right-hand operand of GEMMs (GPT-2's LM head multiplies by
+the transposed embedding table) is a view: the GEMM template reads that operand through its strides.
+
 Views alias their input in the memory plan (``plan_function(func, also_views)``), so the input
 stays alive as long as they are read. Whatever the graph, the results are the same: a consumer
 that needs a contiguous tensor copies it.
@@ -83,7 +86,7 @@ def _view_of(op: Fused) -> StridedView | None:
         return None
     if inner.name == "nn.transpose":
         perm = tuple(inner.attributes["perm"])
-        return StridedView("permute", perm=perm) if perm and perm[-1] == len(perm) - 1 else None
+        return StridedView("permute", perm=perm) if perm else None
     if not _static(op.operand(0), *op.results):
         return None
     shape = op.operand(0).type.shape  # type: ignore[attr-defined]
@@ -141,6 +144,10 @@ def find_views(func: Any) -> tuple[dict[Operation, StridedView], dict[Value, tup
         view = _view_of(op)
         if view is None:
             continue
+        if view.kind == "permute" and view.perm[-1] != len(view.perm) - 1:  # the last axis moves
+            if view.perm == (1, 0) and op.results[0] not in returned and _all_gemm_b(op.results[0]):
+                views[op] = view
+            continue
         if all(read_strided(r) for r in op.results):
             views[op] = view
             continue
@@ -157,6 +164,22 @@ def find_views(func: Any) -> tuple[dict[Operation, StridedView], dict[Value, tup
             views[op] = view
             written[src] = view.perm
     return views, written
+
+
+def _all_gemm_b(v: Value) -> bool:
+    """Every reader of the matrix ``v`` is a GEMM kernel that takes it as its right-hand operand,
+    which the GEMM template reads through its strides (a transposed weight: K-major tiles)."""
+    if not v.uses:
+        return False
+    for use in v.uses:
+        user = use.op
+        if not (isinstance(user, Fused) and user.kind == "matmul"):
+            return False
+        arg = user.body.block.args[use.index]
+        mm = next((o for o in user.ops if o.name == "nn.matmul"), None)
+        if mm is None or mm.operand(1) is not arg or mm.operand(0) is arg:
+            return False
+    return True
 
 
 def inverse(perm: tuple[int, ...]) -> tuple[int, ...]:

@@ -97,3 +97,30 @@ def test_transformer_layers_launch_no_data_movement(
     first, second = (steps.index(a) for a in attention)
     per_layer = [s for s in launched[launched.index(steps[first]) : launched.index(steps[second])]]
     assert len(per_layer) <= 7, [s.name for s in per_layer]
+
+
+# GPT-2's tied LM head: logits = h @ transpose(embedding table), the table also read by the token
+# gather. The table is too large to store twice, so the transpose stays in the graph.
+TIED = """
+func.func @main(%ids: tensor<2x5xi64>) -> tensor<2x5x1000xf32> {
+  %emb = nn.constant dense_resource<wte> : tensor<1000x300xf32>
+  %h = nn.gather %emb, %ids {axis = 0} : (tensor<1000x300xf32>, tensor<2x5xi64>) -> tensor<2x5x300xf32>
+  %t = nn.tanh %h : tensor<2x5x300xf32>
+  %wt = nn.transpose %emb {perm = [1, 0]} : (tensor<1000x300xf32>) -> tensor<300x1000xf32>
+  %y = nn.matmul %t, %wt : (tensor<2x5x300xf32>, tensor<300x1000xf32>) -> tensor<2x5x1000xf32>
+  func.return %y : tensor<2x5x1000xf32>
+}
+"""
+
+
+def test_transposed_weight_is_read_in_place_by_the_gemm(rng: np.random.Generator) -> None:
+    module = parse_ir(TIED)
+    module.resources["wte"] = rng.standard_normal((1000, 300)).astype(np.float32)
+    ids = rng.integers(0, 1000, (2, 5)).astype(np.int64)
+    want = tr.compile(module, backend="reference")({"ids": ids})
+    engine = tr.compile(module)
+    steps = engine.program({"ids": (2, 5)}).steps
+    transpose = [s for s in steps if any(o.name == "nn.transpose" for o in getattr(s.op, "ops", []))]
+    assert [s.mode for s in transpose] == ["strided"]
+    (got,), (w,) = engine({"ids": ids}).values(), want.values()
+    np.testing.assert_allclose(got, w, rtol=1e-4, atol=1e-4)
