@@ -24,7 +24,7 @@ from tritium.ir.interpreter import Interpreter
 from tritium.ir.opdef import Terminator
 from tritium.ir.types import TensorType
 from tritium.passes.plan_memory import plan_function
-from tritium.runtime.views import find_views, inverse
+from tritium.runtime.views import find_views, inverse, k_major
 
 
 class ExecutionError(TritiumError):
@@ -149,7 +149,7 @@ class Program:
         ops = [op for op in self.func.block.ops if Terminator not in op.TRAITS]
         for op in ops:
             if isinstance(op, Constant):
-                self.constants[op.out] = self._constant(op, weights)
+                self.constants[op.out] = self._constant(op, weights, k_major(op.out))
         static = all(isinstance(r.type, TensorType) and r.type.is_static for op in ops for r in op.results)
         # transposes, slices and splits that strided kernels read (or write) in place: views
         views, self.written_permuted = find_views(self.func)
@@ -185,19 +185,25 @@ class Program:
         self.arena_bytes = self.plan.arena_bytes if self.plan is not None else 0
         self.returned = list(self.func.return_op.operands)
 
-    def _constant(self, op: Constant, weights: dict[Any, Any]) -> Any:
-        """Device copy of a constant; weights are uploaded once per array, whatever the programs."""
+    def _constant(self, op: Constant, weights: dict[Any, Any], k_major: bool = False) -> Any:
+        """Device copy of a constant; weights are uploaded once per array, whatever the programs.
+        ``k_major``: a matrix held transposed in memory (same values, strides swapped)."""
         value = op.value
         name = getattr(value, "name", None)
         if name is not None:
             arr = op.value_array()
             if arr is None:
                 raise ExecutionError(f"{op.describe()}: weight '{name}' has no data")
-            key = (name, id(arr))  # folded constants of different specializations may share a name
+            key = (name, id(arr), k_major)  # folded constants of different specializations may share a name
             if key not in weights:
-                weights[key] = (arr, to_torch(arr, self.device))  # keep arr alive: its id is the key
+                t = to_torch(arr, self.device)
+                weights[key] = (
+                    arr,
+                    t.t().contiguous().t() if k_major else t,
+                )  # keep arr alive: id is the key
             return weights[key][1]
-        return to_torch(np.asarray(op.value_array()), self.device)
+        t = to_torch(np.asarray(op.value_array()), self.device)
+        return t.t().contiguous().t() if k_major else t
 
     @staticmethod
     def _config(kernel: Any, configs: dict[str, dict[str, int]] | None) -> dict[str, int] | None:

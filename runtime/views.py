@@ -145,7 +145,7 @@ def find_views(func: Any) -> tuple[dict[Operation, StridedView], dict[Value, tup
         if view is None:
             continue
         if view.kind == "permute" and view.perm[-1] != len(view.perm) - 1:  # the last axis moves
-            if view.perm == (1, 0) and op.results[0] not in returned and _all_gemm_b(op.results[0]):
+            if view.perm == (1, 0) and op.results[0] not in returned and read_as_gemm_b(op.results[0]):
                 views[op] = view
             continue
         if all(read_strided(r) for r in op.results):
@@ -166,7 +166,7 @@ def find_views(func: Any) -> tuple[dict[Operation, StridedView], dict[Value, tup
     return views, written
 
 
-def _all_gemm_b(v: Value) -> bool:
+def read_as_gemm_b(v: Value) -> bool:
     """Every reader of the matrix ``v`` is a GEMM kernel that takes it as its right-hand operand,
     which the GEMM template reads through its strides (a transposed weight: K-major tiles)."""
     if not v.uses:
@@ -180,6 +180,18 @@ def _all_gemm_b(v: Value) -> bool:
         if mm is None or mm.operand(1) is not arg or mm.operand(0) is arg:
             return False
     return True
+
+
+def k_major(v: Value) -> bool:
+    """Whether the runtime should hold the constant matrix ``v`` K-major (transposed in memory):
+    when its rows are not 16-byte aligned (GPT-2's LM head: 50257 columns), the GEMM could not load
+    them with vector loads, while its columns, K long, are aligned."""
+    t = v.type
+    if not (isinstance(t, TensorType) and t.is_static and t.rank == 2):
+        return False
+    k, n = t.shape  # type: ignore[misc]
+    size = t.dtype.itemsize  # type: ignore[attr-defined]
+    return (n * size) % 16 != 0 and (k * size) % 16 == 0 and read_as_gemm_b(v)
 
 
 def inverse(perm: tuple[int, ...]) -> tuple[int, ...]:

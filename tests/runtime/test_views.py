@@ -124,3 +124,24 @@ def test_transposed_weight_is_read_in_place_by_the_gemm(rng: np.random.Generator
     assert [s.mode for s in transpose] == ["strided"]
     (got,), (w,) = engine({"ids": ids}).values(), want.values()
     np.testing.assert_allclose(got, w, rtol=1e-4, atol=1e-4)
+
+
+def test_weight_with_unaligned_rows_is_held_k_major(rng: np.random.Generator) -> None:
+    """A [K, N] weight whose rows are not 16-byte aligned (N = 1001) is held transposed in memory,
+    so the GEMM reads aligned K-long columns; the values are unchanged."""
+    text = """
+func.func @main(%x: tensor<3x64xf32>) -> tensor<3x1001xf32> {
+  %w = nn.constant dense_resource<head> : tensor<64x1001xf32>
+  %y = nn.matmul %x, %w : (tensor<3x64xf32>, tensor<64x1001xf32>) -> tensor<3x1001xf32>
+  func.return %y : tensor<3x1001xf32>
+}
+"""
+    module = parse_ir(text)
+    module.resources["head"] = rng.standard_normal((64, 1001)).astype(np.float32)
+    x = rng.standard_normal((3, 64)).astype(np.float32)
+    engine = tr.compile(module)
+    prog = engine.program({"x": (3, 64)})
+    (w,) = [t for t in prog.constants.values() if tuple(t.shape) == (64, 1001)]
+    assert w.stride() == (1, 64)
+    (got,) = engine({"x": x}).values()
+    np.testing.assert_allclose(got, x @ module.resources["head"], rtol=1e-4, atol=1e-4)
