@@ -107,12 +107,15 @@ class ConvKernel:
         else:
             decomp = ["c = rk // (R * S)", "rem = rk % (R * S)", "r = rem // S", "s = rem % S"]
         # Channels-last with enough channels per group: step tap by tap over channel blocks. With few
-        # (depthwise), one flat loop over the whole window packs the taps into each BLOCK_K step.
-        tapwise = self.layout == "NHWC" and cg >= 16
+        # (a network's RGB stem), step window row by window row: a row's taps and channels are one
+        # contiguous run of S * CG elements. NCHW: one flat loop over the whole window.
+        self.rowwise = self.layout == "NHWC" and cg < 16 and not self.depthwise
         if self.depthwise:
             loop = self._depthwise_loop(dh, dw)
-        elif tapwise:
+        elif self.layout == "NHWC" and cg >= 16:
             loop = self._nhwc_loop(dh, dw)
+        elif self.rowwise:
+            loop = self._row_loop(dh, dw)
         else:
             loop = self._flat_loop(decomp, dh, dw)
         lines = [
@@ -257,6 +260,32 @@ class ConvKernel:
             f"        acc = tl.dot(a, b, acc{self._precision()})",
         ]
 
+    def _row_loop(self, dh: int, dw: int) -> list[str]:
+        """Channels-last with few channels: for each window row r, the (s, c) pairs of the row are
+        one reduction block of S * CG elements, contiguous in the input (and in the weight) for
+        unit dilation; index math once per block, not per step."""
+        return [
+            "    m_ok = rm < M",
+            "    j_ok = rj < NG",
+            f"    w_base = in{self.w_i}_ptr + kout.to(tl.int64) * ws_k",
+            "    for k0 in range(0, S * CG, BLOCK_K):",
+            "        jj = k0 + tl.arange(0, BLOCK_K)",
+            "        s = jj // CG",
+            "        c = jj - s * CG",
+            "        col_ok = jj < S * CG",
+            f"        iw = iw0[:, None] + s[None, :] * {dw}",
+            "        a_cols = col_ok[None, :] & (iw >= 0) & (iw < W)",
+            "        a_off = iw * xs_w + c[None, :] * xs_c",
+            "        b_off = s[:, None] * ws_s + c[:, None] * ws_c",
+            "        b_mask = col_ok[:, None] & j_ok[None, :]",
+            "        for r in range(0, R):",
+            f"            ih = ih0 + r * {dh}",
+            "            a_mask = (m_ok & (ih >= 0) & (ih < H))[:, None] & a_cols",
+            "            a = tl.load(x_base[:, None] + (ih * xs_h)[:, None] + a_off, mask=a_mask, other=0.0)",
+            "            b = tl.load(w_base[None, :] + r * ws_r + b_off, mask=b_mask, other=0.0)",
+            f"            acc = tl.dot(a, b, acc{self._precision()})",
+        ]
+
     def _nhwc_loop(self, dh: int, dw: int) -> list[str]:
         """Channels-last: step over (r, s, channel block) with scalar index math; each step loads
         rows of BLOCK_K contiguous channels (one window tap for BLOCK_M pixels) and the matching
@@ -305,7 +334,7 @@ class ConvKernel:
         m = self.out_shape[0] * (
             self.out_shape[2] * self.out_shape[3] if kdim == 1 else self.out_shape[1] * self.out_shape[2]
         )
-        kred = w[1] * w[2] * w[3]  # C/g x R x S in either weight layout
+        kred = w[2] * w[3] if self.rowwise else w[1] * w[2] * w[3]  # per step: one window row (S x C/g)
         return matmul_space(m, self.out_shape[kdim] // group, kred, self.dtype.itemsize, level)
 
     def __call__(self, inputs: list[Any], outputs: list[Any], config: dict[str, int] | None = None) -> None:
