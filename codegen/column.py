@@ -16,7 +16,7 @@ import numpy as np
 
 from tritium.codegen.indexing import Space, Unsupported
 from tritium.codegen.lowering import compute_type
-from tritium.codegen.pointwise import ident, ir_comment, kernel_name
+from tritium.codegen.pointwise import ident, kernel_name, kernel_source
 from tritium.codegen.reduction import IDENTITY, REDUCE, lower_elementwise
 from tritium.ir.core import Value
 from tritium.ir.dialects.kernel import Fused, Yield
@@ -171,18 +171,9 @@ class ColumnKernel:
                 f"    tl.store(out{i}_ptr + row * I + cols, {names[v]}.to(out{i}_ptr.dtype.element_ty), mask=imask)"
             )
         self.params = params
-        header = [
-            f"# Tritium column kernel '{self.name}' (one program per outer index and BLOCK_I kept elements),",
-            "# generated from:",
-            ir_comment(self.fused),
-            "import triton",
-            "import triton.language as tl",
-            "",
-            "",
-            "@triton.jit",
-            f"def {self.name}({', '.join(params)}, BLOCK_R: tl.constexpr, BLOCK_I: tl.constexpr):",
-        ]
-        return "\n".join(header + lines) + "\n"
+        title = f"column kernel '{self.name}' (one program per outer index and BLOCK_I kept elements)"
+        constexprs = ["BLOCK_R: tl.constexpr", "BLOCK_I: tl.constexpr"]
+        return kernel_source(title, self.fused, self.name, params + constexprs, lines)
 
     def config_space(self, level: int) -> list[dict[str, int]]:
         inner = int(np.prod([self.x_shape[d] for d in self.inner]))

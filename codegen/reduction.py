@@ -14,7 +14,7 @@ import numpy as np
 
 from tritium.codegen.indexing import Space, Unsupported
 from tritium.codegen.lowering import compute_type, literal, lower
-from tritium.codegen.pointwise import ident, ir_comment, kernel_name
+from tritium.codegen.pointwise import ident, kernel_name, kernel_source
 from tritium.ir.core import Operation, Value
 from tritium.ir.dialects.kernel import Fused, Yield
 from tritium.ir.dialects.nn.constant import Constant
@@ -205,17 +205,8 @@ class RowKernel:
         self.params = params
         emitter = _Emitter(self, names, fresh, args, x_off, y_off)
         lines += emitter.body()
-        header = [
-            f"# Tritium row kernel '{self.name}' (one program per row), generated from:",
-            ir_comment(self.fused),
-            "import triton",
-            "import triton.language as tl",
-            "",
-            "",
-            "@triton.jit",
-            f"def {self.name}({', '.join(params)}, BLOCK: tl.constexpr):",
-        ]
-        return "\n".join(header + lines) + "\n"
+        title = f"row kernel '{self.name}' (one program per row)"
+        return kernel_source(title, self.fused, self.name, [*params, "BLOCK: tl.constexpr"], lines)
 
     def config_space(self, level: int) -> list[dict[str, int]]:
         n = int(np.prod([d if isinstance(d, int) else 1024 for d in self.x_shape[self.n_row_dims :]]))

