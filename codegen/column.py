@@ -17,11 +17,10 @@ import numpy as np
 from tritium.codegen.indexing import Space, Unsupported
 from tritium.codegen.lowering import compute_type
 from tritium.codegen.pointwise import ident, kernel_name, kernel_source
-from tritium.codegen.reduction import IDENTITY, REDUCE, lower_elementwise
+from tritium.codegen.reduction import IDENTITY, REDUCE, lower_elementwise, split_reduction
 from tritium.ir.core import Value
-from tritium.ir.dialects.kernel import Fused, Yield
+from tritium.ir.dialects.kernel import Fused
 from tritium.ir.types import TensorType
-from tritium.passes.fusion_policy import classify
 
 TERM = {
     "sum": "{x}",
@@ -55,11 +54,8 @@ class ColumnKernel:
 
     def __init__(self, fused: Fused) -> None:
         self.fused = fused
-        body = [op for op in fused.body.block.ops if not isinstance(op, Yield)]
-        anchors = [op for op in body if classify(op) == "reduction"]
-        if len(anchors) != 1 or REDUCE.get(anchors[0].name) not in TERM:
-            raise Unsupported("not a single sum/mean/max/min-like reduction")
-        self.anchor = a = anchors[0]
+        body, a = split_reduction(fused, lambda name: REDUCE.get(name) in TERM)  # sum/mean/max/min-like
+        self.anchor = a
         self.reduce = REDUCE[a.name]
         if not a.operand(0).type.dtype.is_float:  # type: ignore[attr-defined]
             raise Unsupported("reductions of non-float tensors run on the host")

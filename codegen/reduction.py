@@ -85,16 +85,22 @@ def lower_elementwise(
     return lines
 
 
+def split_reduction(fused: Fused, supported: Any) -> tuple[list[Operation], Operation]:
+    """The group's ops (no yield) and its one reduction, which ``supported(name)`` must accept."""
+    body = [op for op in fused.body.block.ops if not isinstance(op, Yield)]
+    anchors = [op for op in body if classify(op) == "reduction"]
+    if len(anchors) != 1 or not supported(anchors[0].name):
+        raise Unsupported("not a single supported reduction")
+    return body, anchors[0]
+
+
 class RowKernel:
     kind = "row"
 
     def __init__(self, fused: Fused) -> None:
         self.fused = fused
-        body = [op for op in fused.body.block.ops if not isinstance(op, Yield)]
-        anchors = [op for op in body if classify(op) == "reduction"]
-        if len(anchors) != 1 or (anchors[0].name not in REDUCE and anchors[0].name not in ROW_OPS):
-            raise Unsupported("not a single supported reduction")
-        self.anchor = a = anchors[0]
+        body, a = split_reduction(fused, lambda name: name in REDUCE or name in ROW_OPS)
+        self.anchor = a
         at = a.operand(0).type
         if not isinstance(at, TensorType) or not at.dtype.is_float:
             raise Unsupported("reductions of non-float tensors run on the host")
