@@ -15,7 +15,7 @@ from typing import Any
 
 from tritium.codegen.indexing import Space, Unsupported
 from tritium.codegen.lowering import compute_type, literal, lower
-from tritium.codegen.pointwise import ident, ir_comment, kernel_name
+from tritium.codegen.pointwise import ident, jit_function, kernel_name, kernel_source
 from tritium.ir.core import Value
 from tritium.ir.dialects.kernel import Fused, Yield
 from tritium.ir.dialects.nn.constant import Constant
@@ -24,6 +24,7 @@ from tritium.passes.fusion_policy import classify
 
 DEFAULT_CONFIG = {"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_K": 32, "num_warps": 4, "num_stages": 3}
 INTERPRETER_CONFIG = {"BLOCK_M": 32, "BLOCK_N": 16, "BLOCK_K": 16, "num_warps": 4, "num_stages": 1}
+_CONSTEXPRS = [f"{p}: tl.constexpr" for p in ("BLOCK_M", "BLOCK_N", "BLOCK_K", "EVEN_C")]
 
 
 def _shape(v: Value) -> tuple:
@@ -35,6 +36,7 @@ def _shape(v: Value) -> tuple:
 
 class ConvKernel:
     kind = "implicit_gemm_conv"
+    tactic_source = "cudnn"
 
     def __init__(self, fused: Fused) -> None:
         self.fused = fused
@@ -70,10 +72,26 @@ class ConvKernel:
             self.out_shape, [("m", mdims), ("n", [kdim])], [_shape(a) for a in self.extra] + [self.out_shape]
         )
         self.name = kernel_name(fused)
+        pads = list(cv.attributes["pads"])
+        self.library = "cudnn" if dt.name in ("f16", "bf16") and pads[:2] == pads[2:] else None
+        """The library tactic (torch's conv2d: cuDNN on the GPU) when it can stand in: f16/bf16 (f32
+        would round through TF32 by torch's default) and symmetric padding."""
         self.source = self._generate()
         self._fn: Any = None
 
     def _generate(self) -> str:
+        params, body = self._kernel_text(library=False)
+        self.params = params[: -len(_CONSTEXPRS)]
+        title = f"implicit-GEMM conv kernel '{self.name}' ({self.layout})"
+        if self.library is None:
+            return kernel_source(title, self.fused, self.name, params, body)
+        twin = jit_function(self.name + "_epilogue", *self._kernel_text(library=True))
+        title += " and its epilogue alone (the cuDNN tactic: a library call computes the convolution)"
+        return kernel_source(title, self.fused, self.name, params, body, after=twin)
+
+    def _kernel_text(self, library: bool) -> tuple[list[str], list[str]]:
+        """The jitted function: the implicit GEMM then the epilogue, or (``library``) the epilogue
+        alone, reading the convolution (without bias) from ``acc_ptr`` (laid out as the output)."""
         cv, args = self.conv, list(self.fused.body.block.args)
         n_out = len(self.fused.results)
         params = [f"in{i}_ptr" for i in range(len(args))] + [f"out{i}_ptr" for i in range(n_out)]
@@ -131,14 +149,20 @@ class ConvKernel:
             "    ohw = rm % (OH * OW)",
             f"    ih0 = (ohw // OW) * {sh} - {ph}",
             f"    iw0 = (ohw % OW) * {sw} - {pw}",
-            f"    x_base = in{self.x_i}_ptr + n_img.to(tl.int64) * xs_n + (g * CG).to(tl.int64) * xs_c",
-            "    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)",
-            *loop,
+        ]
+        if not library:
+            lines += [
+                f"    x_base = in{self.x_i}_ptr + n_img.to(tl.int64) * xs_n + (g * CG).to(tl.int64) * xs_c",
+                "    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)",
+                *loop,
+            ]
+        lines += [
             "    em = rm[:, None]",
             "    en = kout[None, :]",
             "    mask = (em < M) & (rj[None, :] < NG)",
         ]
         sp = self.space
+        out_off, out_ps = sp.offset(len(self.extra), ["m", "n"], "out")
         params += sp.size_params(0, "m")
         lines += ["    " + ln for ln in sp.decompose(0, "em", "m")]
         lines += ["    " + ln for ln in sp.decompose(1, "en", "n")]
@@ -173,6 +197,8 @@ class ConvKernel:
             return n
 
         conv_out = fresh(cv.results[0], "y")
+        if library:
+            lines.append(f"    acc = tl.load(acc_ptr + {out_off}, mask=mask, other=0.0).to(tl.float32)")
         if self.b_i is not None:
             lines.append(f"    bias = tl.load(in{self.b_i}_ptr + en, mask=mask, other=0.0).to(tl.float32)")
             lines.append(f"    {conv_out} = acc + bias")
@@ -198,25 +224,12 @@ class ConvKernel:
             if not dt.is_float:
                 expr = f"({expr}).to({compute_type(dt)})"
             lines.append(f"    {fresh(op.results[0], 'v')} = {expr}")
-        out_off, out_ps = sp.offset(len(self.extra), ["m", "n"], "out")
         params += out_ps
         for i, v in enumerate(self.fused.yield_op().values):
             lines.append(
                 f"    tl.store(out{i}_ptr + {out_off}, {names[v]}.to(out{i}_ptr.dtype.element_ty), mask=mask)"
             )
-        self.params = params
-        header = [
-            f"# Tritium implicit-GEMM conv kernel '{self.name}' ({self.layout}), generated from:",
-            ir_comment(self.fused),
-            "import triton",
-            "import triton.language as tl",
-            "",
-            "",
-            "@triton.jit",
-            f"def {self.name}({', '.join(params)}, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, "
-            "BLOCK_K: tl.constexpr, EVEN_C: tl.constexpr):",
-        ]
-        return "\n".join(header + lines) + "\n"
+        return params + (["acc_ptr"] if library else []) + _CONSTEXPRS, lines
 
     @property
     def depthwise(self) -> bool:
@@ -319,6 +332,25 @@ class ConvKernel:
     def _precision(self) -> str:
         return ', input_precision="ieee"' if self.dtype.name in ("f32", "f64") else ""
 
+    def library_config(self) -> dict[str, int] | None:
+        """The cuDNN tactic as a config (its tile sizes are the epilogue twin's), or None."""
+        if self.library is None:
+            return None
+        return {"LIBRARY": 1, "BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_K": 16, "num_warps": 4, "num_stages": 1}
+
+    def _library_conv(self, x: Any, w: Any) -> Any:
+        """The convolution without bias by torch (cuDNN on the GPU; channels-last tensors are
+        passed as NCHW views with channels-last strides), laid out as the output."""
+        import torch.nn.functional as F
+
+        if self.library is None:
+            raise Unsupported(f"kernel '{self.name}' has no library tactic")
+        a = self.conv.attributes
+        if self.layout == "NHWC":
+            x, w = x.permute(0, 3, 1, 2), w.permute(0, 3, 1, 2)
+        y = F.conv2d(x, w, None, a["strides"], a["pads"][:2], a["dilations"], a.get("group", 1))
+        return (y.permute(0, 2, 3, 1) if self.layout == "NHWC" else y).contiguous()
+
     def config_space(self, level: int) -> list[dict[str, int]]:
         from tritium.codegen.tuning import matmul_space
 
@@ -340,11 +372,13 @@ class ConvKernel:
     def __call__(self, inputs: list[Any], outputs: list[Any], config: dict[str, int] | None = None) -> None:
         from tritium.codegen.triton_env import load_source, use_interpreter
 
-        if self._fn is None:
-            self._fn = getattr(load_source(self.source, self.name), self.name)
         cfg = dict(INTERPRETER_CONFIG if use_interpreter() else DEFAULT_CONFIG)
         cfg.update(config or {})
         x, w = inputs[self.x_i], inputs[self.w_i]
+        product = self._library_conv(x, w) if cfg.get("LIBRARY") else None
+        if self._fn is None:
+            self._fn = load_source(self.source, self.name)
+        fn = getattr(self._fn, self.name if product is None else self.name + "_epilogue")
         group = self.conv.attributes.get("group", 1)
         if self.layout == "NHWC":
             n, h, wd, _c = x.shape
@@ -392,8 +426,9 @@ class ConvKernel:
             argv += sp.strides(j, tuple(inputs[args.index(e)].shape), self.out_shape)
         argv += sp.strides(len(self.extra), self.out_shape, self.out_shape)
         grid = (-(-m // cfg["BLOCK_M"]) * -(-ng // cfg["BLOCK_N"]), group)
-        self._fn[grid](
+        fn[grid](
             *argv,
+            *([] if product is None else [product]),
             BLOCK_M=cfg["BLOCK_M"],
             BLOCK_N=cfg["BLOCK_N"],
             BLOCK_K=cfg["BLOCK_K"],

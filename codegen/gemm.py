@@ -8,6 +8,10 @@ output in groups of GROUP_M rows of tiles for L2 reuse. When ``b`` has no batch 
 not broadcast, the batch dims fold into M: one large GEMM instead of many small ones. The epilogue
 (bias, activation, residual add, scale, cast: any elementwise chain) runs on the accumulator before
 the single store, with its extra inputs indexed by broadcasting.
+
+For f16 and bf16 a library tactic competes in tuning (config ``LIBRARY``): cuBLAS through torch
+computes the product (with the bias when that is the whole epilogue), and the kernel's twin,
+``<name>_epilogue``, applies any other epilogue to it in one more pass.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import numpy as np
 
 from tritium.codegen.indexing import Space, Unsupported
 from tritium.codegen.lowering import compute_type, literal, lower
-from tritium.codegen.pointwise import ident, ir_comment, kernel_name
+from tritium.codegen.pointwise import ident, jit_function, kernel_name, kernel_source
 from tritium.ir.core import Value
 from tritium.ir.dialects.kernel import Fused, Yield
 from tritium.ir.dialects.nn.constant import Constant
@@ -34,6 +38,7 @@ INTERPRETER_CONFIG = {
     "num_warps": 4,
     "num_stages": 1,
 }
+_CONSTEXPRS = [f"{p}: tl.constexpr" for p in ("BLOCK_M", "BLOCK_N", "BLOCK_K", "GROUP_M")]
 
 
 def _shape(v: Value) -> tuple:
@@ -45,6 +50,7 @@ def _shape(v: Value) -> tuple:
 
 class MatmulKernel:
     kind = "gemm"
+    tactic_source = "cublas"
     strided_inputs = True
     """A 2-D ``b`` is read through its strides (a transposed weight costs no copy); the other inputs
     are made contiguous here."""
@@ -88,11 +94,25 @@ class MatmulKernel:
             else Space(batch, [("b", list(range(self.batch_rank)))], [a_shape[:-2], b_shape[:-2]])
         )
         self.name = kernel_name(fused)
+        self.bias_index = -1
+        self.library = self._library_form()
         self.source = self._generate()
         self._fn: Any = None
 
     # -- source ----------------------------------------------------------------------------------
     def _generate(self) -> str:
+        params, body = self._kernel_text(library=False)
+        self.params = params[: -len(_CONSTEXPRS)]
+        title = f"GEMM kernel '{self.name}' ({'batch folded into M' if self.fold else 'batched'})"
+        if self.library != "epilogue":
+            return kernel_source(title, self.fused, self.name, params, body)
+        twin = jit_function(self.name + "_epilogue", *self._kernel_text(library=True))
+        title += " and its epilogue alone (the cuBLAS tactic: a library call computes the product)"
+        return kernel_source(title, self.fused, self.name, params, body, after=twin)
+
+    def _kernel_text(self, library: bool) -> tuple[list[str], list[str]]:
+        """The jitted function: the tiled product then the epilogue, or (``library``) the epilogue
+        alone, reading the product from ``acc_ptr`` (contiguous, the output's shape)."""
         args = list(self.fused.body.block.args)
         mm = self.anchor
         n_out = len(self.fused.results)
@@ -109,7 +129,6 @@ class MatmulKernel:
             "    pid_n = (pid % (GROUP_M * num_pid_n)) // group_size",
             "    rm = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)",
             "    rn = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)",
-            "    rk = tl.arange(0, BLOCK_K)",
         ]
         a_base, b_base = f"in{self.a_index}_ptr", f"in{self.b_index}_ptr"
         if not self.fold:
@@ -121,20 +140,23 @@ class MatmulKernel:
             a_off, a_params = bs.offset(0, ["b"], "a")
             b_off, b_params = bs.offset(1, ["b"], "b")
             params += a_params + b_params
-            lines += [f"    a_batch = {a_off}", f"    b_batch = {b_off}"]
+            if not library:
+                lines += [f"    a_batch = {a_off}", f"    b_batch = {b_off}"]
             a_base, b_base = f"{a_base} + a_batch", f"{b_base} + b_batch"
-        lines += [
-            f"    a_ptrs = {a_base} + rm[:, None] * stride_am + rk[None, :] * stride_ak",
-            f"    b_ptrs = {b_base} + rk[:, None] * stride_bk + rn[None, :] * stride_bn",
-            "    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)",
-            "    for k in range(0, tl.cdiv(K, BLOCK_K)):",
-            "        kmask = rk < K - k * BLOCK_K",
-            "        a = tl.load(a_ptrs, mask=(rm[:, None] < M) & kmask[None, :], other=0.0)",
-            "        b = tl.load(b_ptrs, mask=kmask[:, None] & (rn[None, :] < N), other=0.0)",
-            f"        acc = tl.dot(a, b, acc{self._precision()})",
-            "        a_ptrs += BLOCK_K * stride_ak",
-            "        b_ptrs += BLOCK_K * stride_bk",
-        ]
+        if not library:
+            lines += [
+                "    rk = tl.arange(0, BLOCK_K)",
+                f"    a_ptrs = {a_base} + rm[:, None] * stride_am + rk[None, :] * stride_ak",
+                f"    b_ptrs = {b_base} + rk[:, None] * stride_bk + rn[None, :] * stride_bn",
+                "    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)",
+                "    for k in range(0, tl.cdiv(K, BLOCK_K)):",
+                "        kmask = rk < K - k * BLOCK_K",
+                "        a = tl.load(a_ptrs, mask=(rm[:, None] < M) & kmask[None, :], other=0.0)",
+                "        b = tl.load(b_ptrs, mask=kmask[:, None] & (rn[None, :] < N), other=0.0)",
+                f"        acc = tl.dot(a, b, acc{self._precision()})",
+                "        a_ptrs += BLOCK_K * stride_ak",
+                "        b_ptrs += BLOCK_K * stride_bk",
+            ]
         sp = self.space
         seg_m = 0 if self.fold else 1
         if not self.fold:
@@ -142,6 +164,9 @@ class MatmulKernel:
             lines += ["    " + ln for ln in sp.decompose(0, "batch", "e")]
         params += sp.size_params(seg_m, "m")
         lines += ["    em = rm[:, None]", "    en = rn[None, :]", "    mask = (em < M) & (en < N)"]
+        out_off = "em * N + en" if self.fold else "batch * M * N + em * N + en"
+        if library:
+            lines += [f"    acc = tl.load(acc_ptr + {out_off}, mask=mask, other=0.0).to(tl.float32)"]
         lines += ["    " + ln for ln in sp.decompose(seg_m, "em", "m")]
         lines += ["    " + ln for ln in sp.decompose(seg_m + 1, "en", "n")]
         names: dict[Value, str] = {mm.results[0]: "acc"}
@@ -177,25 +202,70 @@ class MatmulKernel:
             if not dt.is_float:
                 expr = f"({expr}).to({compute_type(dt)})"
             lines.append(f"    {fresh(op.results[0], 'v')} = {expr}")
-        out_off = "em * N + en" if self.fold else "batch * M * N + em * N + en"
         for i, v in enumerate(self.fused.yield_op().values):
             lines.append(
                 f"    tl.store(out{i}_ptr + {out_off}, {names[v]}.to(out{i}_ptr.dtype.element_ty), mask=mask)"
             )
-        self.params = params
-        header = [
-            f"# Tritium GEMM kernel '{self.name}' ({'batch folded into M' if self.fold else 'batched'}), "
-            "generated from:",
-            ir_comment(self.fused),
-            "import triton",
-            "import triton.language as tl",
-            "",
-            "",
-            "@triton.jit",
-            f"def {self.name}({', '.join(params)}, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, "
-            "BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr):",
-        ]
-        return "\n".join(header + lines) + "\n"
+        return params + (["acc_ptr"] if library else []) + _CONSTEXPRS, lines
+
+    # -- the library tactic ---------------------------------------------------------------------------
+    def _library_form(self) -> str | None:
+        """How cuBLAS (through torch) can stand in for the tiled product, or None (f32: cuBLAS could
+        round through TF32 when the process allows it; generated kernels stay exact). "matmul": the
+        kernel is the bare product, written straight into the output; "addmm": the product plus a
+        row-vector bias (cuBLASLt's bias epilogue); "epilogue": any other epilogue, applied by this
+        kernel's epilogue-alone twin to the library's product."""
+        if self.dtype.name not in ("f16", "bf16"):
+            return None
+        ops = [op for op in self.epilogue if not isinstance(op, Constant)]
+        yields = list(self.fused.yield_op().values)
+        if not ops and yields == [self.anchor.results[0]]:
+            return "matmul"
+        if len(ops) == 1 and ops[0].name == "nn.add" and self.fold and yields == [ops[0].results[0]]:
+            bias = [v for v in ops[0].operands if v is not self.anchor.results[0]]
+            n = self.out_shape[-1]
+            if len(bias) == 1 and bias[0] in self.extra and ops[0].results[0].type.dtype == self.dtype:  # type: ignore[attr-defined]
+                shape = _shape(bias[0])
+                if shape[-1:] == (n,) and all(d == 1 for d in shape[:-1]):
+                    self.bias_index = list(self.fused.body.block.args).index(bias[0])
+                    return "addmm"
+        return "epilogue"
+
+    def library_config(self) -> dict[str, int] | None:
+        """The cuBLAS tactic as a config (its tile sizes are the epilogue twin's), or None."""
+        if self.library is None:
+            return None
+        return {
+            "LIBRARY": 1,
+            "BLOCK_M": 64,
+            "BLOCK_N": 64,
+            "BLOCK_K": 32,
+            "GROUP_M": 8,
+            "num_warps": 4,
+            "num_stages": 1,
+        }
+
+    def _library_product(self, inputs: list[Any], outputs: list[Any]) -> Any | None:
+        """The product by torch (cuBLAS on the GPU): written into the output (the bare product and
+        the bias form; returns None), else a contiguous tensor for the epilogue twin."""
+        import torch
+
+        if self.library is None:
+            raise Unsupported(f"kernel '{self.name}' has no library tactic ({self.dtype} operands)")
+        a, b = inputs[self.a_index], inputs[self.b_index]
+        if not self.fold:
+            if self.library != "matmul":
+                return torch.matmul(a, b).contiguous()
+            torch.matmul(a, b, out=outputs[0])
+            return None
+        a2, out2 = a.reshape(-1, a.shape[-1]), outputs[0].view(-1, b.shape[-1])
+        if self.library == "matmul":
+            torch.mm(a2, b, out=out2)
+        elif self.library == "addmm":
+            torch.addmm(inputs[self.bias_index].reshape(-1), a2, b, out=out2)
+        else:
+            return torch.mm(a2, b)
+        return None
 
     def _precision(self) -> str:
         return ', input_precision="ieee"' if self.dtype.name in ("f32", "f64") else ""
@@ -212,8 +282,6 @@ class MatmulKernel:
     def __call__(self, inputs: list[Any], outputs: list[Any], config: dict[str, int] | None = None) -> None:
         from tritium.codegen.triton_env import load_source, use_interpreter
 
-        if self._fn is None:
-            self._fn = getattr(load_source(self.source, self.name), self.name)
         cfg = dict(INTERPRETER_CONFIG if use_interpreter() else DEFAULT_CONFIG)
         cfg.update(config or {})
         inputs = [
@@ -221,6 +289,15 @@ class MatmulKernel:
             for i, x in enumerate(inputs)
         ]
         a, b = inputs[self.a_index], inputs[self.b_index]
+        product = None
+        if cfg.get("LIBRARY"):
+            product = self._library_product(inputs, outputs)
+            if product is None:
+                return  # the library call wrote the output
+        fn_name = self.name if product is None else self.name + "_epilogue"
+        if self._fn is None:
+            self._fn = load_source(self.source, self.name)
+        fn = getattr(self._fn, fn_name)
         out_shape = tuple(outputs[0].shape)
         m, n, k = out_shape[-2], out_shape[-1], a.shape[-1]
         batch = out_shape[:-2]
@@ -251,8 +328,9 @@ class MatmulKernel:
             argv += sp.strides(j, tuple(inputs[args.index(e)].shape), out_shape)
         nb = int(np.prod(batch)) if not self.fold else 1
         grid = (-(-m // cfg["BLOCK_M"]) * -(-n // cfg["BLOCK_N"]), max(nb, 1))
-        self._fn[grid](
+        fn[grid](
             *argv,
+            *([] if product is None else [product]),
             BLOCK_M=cfg["BLOCK_M"],
             BLOCK_N=cfg["BLOCK_N"],
             BLOCK_K=cfg["BLOCK_K"],

@@ -53,20 +53,22 @@ def ir_comment(fused: Fused) -> str:
     return "\n".join("#   " + ln for ln in lines)
 
 
-def kernel_source(title: str, fused: Fused, name: str, params: list[str], body: list[str]) -> str:
+def kernel_source(
+    title: str, fused: Fused, name: str, params: list[str], body: list[str], after: str = ""
+) -> str:
     """A generated kernel's source: a comment naming it and showing its IR, the imports, and the
-    jitted function (``params`` include the constexpr ones, annotated)."""
+    jitted function (``params`` include the constexpr ones, annotated); ``after``: more functions."""
     header = [
         f"# Tritium {title}, generated from:",
         ir_comment(fused),
         "import triton",
         "import triton.language as tl",
-        "",
-        "",
-        "@triton.jit",
-        f"def {name}({', '.join(params)}):",
     ]
-    return "\n".join(header + body) + "\n"
+    return "\n".join(header) + "\n\n\n" + jit_function(name, params, body) + (f"\n\n{after}" if after else "")
+
+
+def jit_function(name: str, params: list[str], body: list[str]) -> str:
+    return "\n".join(["@triton.jit", f"def {name}({', '.join(params)}):", *body]) + "\n"
 
 
 @dataclass

@@ -185,11 +185,32 @@ def _pow2(x: int) -> int:
     return 1 << max(0, (int(x) - 1).bit_length())
 
 
-def bench_ms(fn: Callable[[], None]) -> float:
-    """Median time of ``fn`` on the GPU in milliseconds (CUDA events via Triton's do_bench)."""
-    from triton.testing import do_bench
+def bench_ms(fn: Callable[[], None], replays: int = 7) -> float:
+    """Median GPU time of ``fn`` in milliseconds. Engines run as CUDA graphs, so candidates are timed
+    that way too: a few calls captured into one graph and replayed between CUDA events. Timing plain
+    launches would time the host (tens of microseconds of Python per launch) for the many kernels
+    that run for less, and tuning would pick at random among them."""
+    import torch
 
-    return float(do_bench(fn, warmup=5, rep=20, return_mode="median"))
+    fn()  # compiles
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    fn()
+    end.record()
+    torch.cuda.synchronize()
+    calls = max(1, min(50, int(2.0 / max(start.elapsed_time(end), 1e-3))))  # about 2 ms per replay
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        for _ in range(calls):
+            fn()
+    times = []
+    for _ in range(replays):
+        start.record()
+        graph.replay()
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end) / calls)
+    return sorted(times)[len(times) // 2]
 
 
 def _launch_on_side_stream(kernel: Any, inputs: list[Any], outputs: list[Any], cfg: dict[str, int]) -> bool:
@@ -250,6 +271,10 @@ class Tuner:
     chosen: list[Algorithm] = field(default_factory=list)
 
     workers: int = 8
+    library: frozenset[str] = frozenset({"cublas", "cudnn"})
+    """Library tactic sources that compete with the generated kernels (TensorRT's tactic sources):
+    "cublas" for GEMMs, "cudnn" for convolutions; from tuning level 1, placed after the generated
+    candidates (ties and an exhausted budget keep a generated kernel)."""
 
     def compile_all(
         self, kernel: Any, inputs: list[Any], outputs: list[Any], space: list[dict[str, int]]
@@ -269,6 +294,9 @@ class Tuner:
     def choose(self, kernel: Any, inputs: list[Any], outputs: list[Any]) -> dict[str, int] | None:
         """The config for ``kernel`` on these tensors: from the cache, or timed now (None: heuristic)."""
         space = kernel.config_space(self.level) if hasattr(kernel, "config_space") else []
+        library = getattr(kernel, "library_config", lambda: None)()
+        if library is not None and self.level >= 1 and getattr(kernel, "tactic_source", "") in self.library:
+            space = [*space, library]
         shapes = [tuple(t.shape) for t in [*inputs, *outputs]]
         if self.progress is not None:
             self.progress(len(self.contexts) + 1, getattr(kernel, "name", "kernel"))

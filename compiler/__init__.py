@@ -25,6 +25,7 @@ from tritium.builder import (
     MemoryPoolType,
     NetworkDefinitionCreationFlag,
     ProfilingVerbosity,
+    TacticSource,
 )
 from tritium.enums import (
     ActivationType,
@@ -85,6 +86,7 @@ __all__ = [
     "ActivationType",
     "BuildError",
     "BuilderFlag",
+    "TacticSource",
     "ElementWiseOperation",
     "GatherMode",
     "IAlgorithmSelector",

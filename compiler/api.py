@@ -38,6 +38,7 @@ def compile(
     fp16: bool = False,
     bf16: bool = False,
     tuning_level: int | None = None,
+    tactic_sources: tuple[str, ...] = ("cublas", "cudnn"),
 ) -> Any:
     """Compile ``model`` (ONNX path, bytes or ModelProto; a .tir file; or a Module) into an engine.
 
@@ -48,6 +49,9 @@ def compile(
     float32 computation. On a GPU, kernels are tuned at ``shapes`` (default: the model's static input
     shapes), reading and updating the ``timing_cache`` file, within ``tuning_budget_s`` seconds.
     """
+    unknown = sorted(set(tactic_sources) - {"cublas", "cudnn"})
+    if unknown or isinstance(tactic_sources, str):
+        raise TritiumError(f"tactic_sources {tactic_sources!r}: expected a tuple of 'cublas' and/or 'cudnn'")
     module = load_any(model, name)
     if backend == "reference":
         if device not in (None, "cpu"):
@@ -57,6 +61,9 @@ def compile(
         return ReferenceEngine(module)
     if backend != "triton":
         raise TritiumError(f"unknown backend '{backend}' (expected 'triton' or 'reference')")
+    unknown = sorted(set(tactic_sources) - {"cublas", "cudnn"})
+    if unknown or isinstance(tactic_sources, str):
+        raise TritiumError(f"tactic_sources {tactic_sources!r}: expected a tuple of 'cublas' and/or 'cudnn'")
     from tritium.codegen.tuning import TimingCache
 
     cache = TimingCache.load(timing_cache) if timing_cache else None
@@ -70,6 +77,7 @@ def compile(
         cache=cache,
         tuning_budget_s=tuning_budget_s,
         tuning_level=tuning_level,
+        tactic_sources=frozenset(tactic_sources),
     )
     if timing_cache and cache is not None:
         cache.save(timing_cache)
@@ -88,6 +96,7 @@ def build_engine(
     tuning_budget_s: float | None = None,
     tuning_level: int | None = None,
     selector: Any = None,
+    tactic_sources: frozenset[str] = frozenset({"cublas", "cudnn"}),
     manifest: dict[str, Any] | None = None,
     keep_source: bool = False,
 ) -> Any:
@@ -125,7 +134,14 @@ def build_engine(
     if targets and (on_gpu or selector is not None):
         cache = cache if cache is not None else TimingCache()
         level = opt_level if tuning_level is None else tuning_level
-        tuner = Tuner(cache, level=level, budget_s=tuning_budget_s, selector=selector, timing=on_gpu)
+        tuner = Tuner(
+            cache,
+            level=level,
+            budget_s=tuning_budget_s,
+            selector=selector,
+            timing=on_gpu,
+            library=tactic_sources,
+        )
         for shapes in targets:
             engine.tune(shapes, tuner)
         if selector is not None and hasattr(selector, "report_algorithms"):

@@ -46,6 +46,26 @@ class MemoryPoolType(enum.IntEnum):
     WORKSPACE = 0
 
 
+class TacticSource(enum.IntEnum):
+    """Where a kernel's implementation may come from (TensorRT's values). Tritium's own kernels are
+    the generated Triton ones, always allowed (EDGE_MASK_CONVOLUTIONS and JIT_CONVOLUTIONS stand for
+    them and are recorded); CUBLAS/CUBLAS_LT let cuBLAS compete for GEMMs and CUDNN for convolutions.
+    All are on by default."""
+
+    CUBLAS = 0
+    CUBLAS_LT = 1
+    CUDNN = 2
+    EDGE_MASK_CONVOLUTIONS = 3
+    JIT_CONVOLUTIONS = 4
+
+
+def library_sources(mask: int) -> frozenset[str]:
+    """The tuner's library sources of a tactic-source bit mask."""
+    on = {t for t in TacticSource if mask >> int(t) & 1}
+    sources = {"cublas": {TacticSource.CUBLAS, TacticSource.CUBLAS_LT}, "cudnn": {TacticSource.CUDNN}}
+    return frozenset(name for name, bits in sources.items() if on & bits)
+
+
 class ProfilingVerbosity(enum.IntEnum):
     LAYER_NAMES_ONLY = 0
     NONE = 1
@@ -123,6 +143,18 @@ class IBuilderConfig:
         self.timing_cache: ITimingCache | None = None
         self.tuning_budget_s: float | None = None
         self.device: str | None = None
+        self.tactic_sources = sum(1 << int(t) for t in TacticSource)
+
+    def set_tactic_sources(self, tactic_sources: int) -> bool:
+        """A bit mask of TacticSource (``1 << int(TacticSource.CUDNN) | ...``); False (and no change)
+        for bits that name no source."""
+        if tactic_sources < 0 or tactic_sources >> len(TacticSource):
+            return False
+        self.tactic_sources = int(tactic_sources)
+        return True
+
+    def get_tactic_sources(self) -> int:
+        return self.tactic_sources
 
     def set_flag(self, flag: BuilderFlag) -> None:
         self.flags |= 1 << int(flag)
@@ -225,11 +257,13 @@ class Builder:
             tuning_budget_s=config.tuning_budget_s,
             tuning_level=level,
             selector=config.algorithm_selector,
+            tactic_sources=library_sources(config.tactic_sources),
             keep_source=config.get_flag(BuilderFlag.REFIT),
             manifest={
                 "profiles": [{n: [list(s) for s in mom] for n, mom in p.items()} for p in profiles],
                 "profiling_verbosity": ProfilingVerbosity(config.profiling_verbosity).name,
                 "builder_flags": [f.name for f in BuilderFlag if config.get_flag(f)],
+                "tactic_sources": [t.name for t in TacticSource if config.tactic_sources >> int(t) & 1],
                 "memory_pool_limits": {p.name: v for p, v in config.pool_limits.items()},
             },
         )

@@ -273,7 +273,8 @@ class Engine:
                     "kind": getattr(op, "kind", op.name),
                     "fused_ops": [o.name for o in fused] or [op.name],
                     "source_nodes": list(getattr(op.loc, "names", ()) or ()),
-                    "tactic": {
+                    "tactic": _library_tactic(step)
+                    or {
                         "kernel": "generated Triton",
                         "view": "view (no copy)",
                         "strided": "strided view (no copy)",
@@ -358,3 +359,12 @@ def as_kind(t: Any, kind: str) -> Any:
 
 
 __all__ = ["Engine", "as_kind", "as_tensor", "clone_module", "torch_dtype"]
+
+
+def _library_tactic(step: Any) -> str | None:
+    """The inspector's tactic of a kernel whose tuning chose a library call over the generated code."""
+    if step.mode != "kernel" or not (step.config or {}).get("LIBRARY"):
+        return None
+    library = {"cublas": "cuBLAS", "cudnn": "cuDNN"}.get(getattr(step.kernel, "tactic_source", ""), "library")
+    twin = getattr(step.kernel, "library", None) in ("epilogue", "cudnn")
+    return f"{library} (through torch)" + (" + generated epilogue" if twin else "")

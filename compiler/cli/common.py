@@ -28,6 +28,23 @@ def parse_shapes(text: str | None, flag: str = "--shapes") -> dict[str, tuple[in
     return out
 
 
+def parse_tactic_sources(text: str, mask: int) -> int:
+    """trtexec's ``--tacticSources``: ``-CUDNN,+CUBLAS`` edits the bit mask ``mask``."""
+    import tritium as tr
+
+    for item in text.split(","):
+        item = item.strip()
+        name = item[1:].upper()
+        if item[:1] not in "+-" or not item or name not in tr.TacticSource.__members__:
+            raise TritiumError(
+                f"--tacticSources: '{item}' is not +NAME or -NAME with NAME one of "
+                f"{', '.join(tr.TacticSource.__members__)}"
+            )
+        bit = 1 << int(tr.TacticSource[name])
+        mask = mask | bit if item[0] == "+" else mask & ~bit
+    return mask
+
+
 def add_shape_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--shapes", default=None, help="input shapes, e.g. input:1x3x224x224 (comma separated)")
 
@@ -41,6 +58,11 @@ def add_build_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timingCacheFile", default=None, help="timing cache to read and update")
     p.add_argument(
         "--builderOptimizationLevel", type=int, default=3, help="0 (fast build) .. 5 (deepest search)"
+    )
+    p.add_argument(
+        "--tacticSources",
+        default=None,
+        help="add (+) or remove (-) tactic sources from the default (all), e.g. -CUDNN,-CUBLAS,-CUBLAS_LT",
     )
     p.add_argument("--refit", action="store_true", help="build a refittable engine")
     p.add_argument("--verbose", action="store_true", help="log everything the builder says")
@@ -67,6 +89,8 @@ def build_from_onnx(path: str, args: argparse.Namespace) -> Any:
     if getattr(args, "refit", False):
         config.set_flag(tr.BuilderFlag.REFIT)
     config.builder_optimization_level = args.builderOptimizationLevel
+    if getattr(args, "tacticSources", None):
+        config.set_tactic_sources(parse_tactic_sources(args.tacticSources, config.get_tactic_sources()))
     shapes = parse_shapes(getattr(args, "shapes", None))
     lo = parse_shapes(args.minShapes, "--minShapes") or shapes
     opt = parse_shapes(args.optShapes, "--optShapes") or shapes

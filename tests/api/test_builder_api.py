@@ -142,6 +142,61 @@ def test_algorithm_selector_restricts_and_sees_the_choices(rng: np.random.Genera
     assert engine.manifest["configs"], "the selected configs are what the plan records"
 
 
+class PreferLibrary(tr.IAlgorithmSelector):
+    """Chooses the library tactic wherever one is offered (on the CPU, where nothing is timed)."""
+
+    def __init__(self) -> None:
+        self.offered: list[str] = []
+
+    def select_algorithms(self, context, choices):
+        lib = [a.tactic for a in choices if a.config.get("LIBRARY")]
+        self.offered += [context.name] * len(lib)
+        return lib or list(range(len(choices)))
+
+
+def test_library_tactics_compete_and_run(rng: np.random.Generator) -> None:
+    """FP16: cuDNN and cuBLAS (through torch; here its CPU kernels) are choices of the conv and the
+    GEMM; chosen, the engine still matches, says so in the inspector, and keeps them in its plan."""
+    builder = tr.Builder(tr.Logger())
+    net, w = small_cnn(rng, batch=2)
+    config = builder.create_builder_config()
+    config.set_flag(tr.BuilderFlag.FP16)
+    config.algorithm_selector = sel = PreferLibrary()
+    engine = builder.build_engine_with_config(net, config)
+    tactics = [layer["tactic"] for layer in engine.inspect()["layers"]]
+    assert "cuDNN (through torch) + generated epilogue" in tactics, tactics
+    assert "cuBLAS (through torch)" in tactics, tactics
+    x = rng.standard_normal((2, 3, 8, 8)).astype(np.float32)
+    np.testing.assert_allclose(engine({"image": x})["probs"], cnn_reference(x, w), rtol=2e-2, atol=2e-3)
+    back = tr.Runtime(tr.Logger()).deserialize_cuda_engine(engine.serialize())
+    assert [layer["tactic"] for layer in back.inspect()["layers"]] == tactics
+    np.testing.assert_array_equal(back({"image": x})["probs"], engine({"image": x})["probs"])
+    assert engine.manifest["tactic_sources"] == [t.name for t in tr.TacticSource]
+
+    config.set_tactic_sources(1 << int(tr.TacticSource.JIT_CONVOLUTIONS))  # generated kernels only
+    assert not config.set_tactic_sources(1 << 9) and config.get_tactic_sources() == 1 << 4
+    config.algorithm_selector = none = PreferLibrary()
+    plain = builder.build_engine_with_config(net, config)
+    assert sel.offered and not none.offered
+    assert all(
+        layer["tactic"] in ("generated Triton", "view (no copy)") for layer in plain.inspect()["layers"]
+    )
+
+
+def test_tactic_sources_flag_and_argument_errors() -> None:
+    from tritium.cli.common import parse_tactic_sources
+    from tritium.ir.diagnostics import TritiumError
+
+    all_on = sum(1 << int(t) for t in tr.TacticSource)
+    assert parse_tactic_sources("-CUDNN, -cublas", all_on) == all_on & ~0b101
+    with pytest.raises(TritiumError, match=r"'CUDNN' is not \+NAME or -NAME"):
+        parse_tactic_sources("CUDNN", all_on)
+    with pytest.raises(TritiumError, match="'-MKL'"):
+        parse_tactic_sources("-MKL", all_on)
+    with pytest.raises(TritiumError, match="tactic_sources 'cublas'"):
+        tr.compile(onnx.helper.make_model(onnx.helper.make_graph([], "g", [], [])), tactic_sources="cublas")
+
+
 def test_config_flags_pools_verbosity_and_timing_cache(rng: np.random.Generator) -> None:
     builder = tr.Builder(tr.Logger())
     config = builder.create_builder_config()

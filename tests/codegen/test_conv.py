@@ -13,8 +13,8 @@ from tritium.ir.dialects.nn.conv import conv_out_dim
 from tritium.passes import PassManager
 
 
-def ty(shape: tuple[int, ...]) -> str:
-    return "tensor<" + "".join(f"{d}x" for d in shape) + "f32>"
+def ty(shape: tuple[int, ...], dt: str = "f32") -> str:
+    return "tensor<" + "".join(f"{d}x" for d in shape) + dt + ">"
 
 
 CASES = [
@@ -30,9 +30,8 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
-@pytest.mark.parametrize("case", CASES, ids=[f"case{i}" for i in range(len(CASES))])
-def test_conv_matches_reference(case, layout: str, rng: np.random.Generator) -> None:
+def conv_text(case: tuple, layout: str, dt: str = "f32") -> str:
+    """conv (bias) * scale + residual, relu: a conv kernel with broadcast and full extra inputs."""
     n, c, h, w, k, r, s, st, pads, dil, g = case
     oh = conv_out_dim(h, r, st[0], pads[0], pads[2], dil[0])
     ow = conv_out_dim(w, s, st[1], pads[1], pads[3], dil[1])
@@ -41,13 +40,52 @@ def test_conv_matches_reference(case, layout: str, rng: np.random.Generator) -> 
     else:
         x, wt, out, sc = (n, h, w, c), (k, r, s, c // g), (n, oh, ow, k), (1, 1, 1, k)
     attr = ', layout = "NHWC"' if layout == "NHWC" else ""
-    text = f"""func.func @main(%x: {ty(x)}, %w: {ty(wt)}, %b: {ty((k,))}, %res: {ty(out)}, %sc: {ty(sc)}) -> {ty(out)} {{
-  %y = nn.conv %x, %w, %b {{strides = {list(st)}, pads = {list(pads)}, dilations = {list(dil)}, group = {g}{attr}}} : ({ty(x)}, {ty(wt)}, {ty((k,))}) -> {ty(out)}
-  %z = nn.mul %y, %sc : ({ty(out)}, {ty(sc)}) -> {ty(out)}
-  %u = nn.add %z, %res : {ty(out)}
-  %v = nn.relu %u : {ty(out)}
-  func.return %v : {ty(out)}
+    x, wt, b, out, sc = (ty(t, dt) for t in (x, wt, (k,), out, sc))
+    return f"""func.func @main(%x: {x}, %w: {wt}, %b: {b}, %res: {out}, %sc: {sc}) -> {out} {{
+  %y = nn.conv %x, %w, %b {{strides = {list(st)}, pads = {list(pads)}, dilations = {list(dil)}, group = {g}{attr}}} : ({x}, {wt}, {b}) -> {out}
+  %z = nn.mul %y, %sc : ({out}, {sc}) -> {out}
+  %u = nn.add %z, %res : {out}
+  %v = nn.relu %u : {out}
+  func.return %v : {out}
 }}"""
+
+
+SYMMETRIC = [c for c in CASES if c[8][:2] == c[8][2:]]
+
+
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+@pytest.mark.parametrize("case", SYMMETRIC, ids=[f"case{i}" for i in range(len(SYMMETRIC))])
+def test_library_tactic(case, layout: str, rng: np.random.Generator) -> None:
+    """The cuDNN tactic (torch's conv2d, here on the CPU) with the generated epilogue twin."""
+    module, ref = ir.parse_ir(conv_text(case, layout, "f16")), ir.parse_ir(conv_text(case, layout, "f16"))
+    PassManager("fuse-kernels,dce").run(module)
+    fused = next(op for op in module.main.block.ops if op.name == "kernel.fused")
+    kernel = kernel_for(fused)
+    assert isinstance(kernel, ConvKernel) and kernel.library == "cudnn"
+    assert f"def {kernel.name}_epilogue(" in kernel.source
+    inputs = [(rng.standard_normal(a.type.shape) / 2).astype(np.float16) for a in module.main.args]
+    want = ir.run_reference(ref, inputs)[0].astype(np.float32)
+    env = dict(zip(module.main.args, (torch.from_numpy(v) for v in inputs)))
+    for config in (None, kernel.library_config()):
+        got = torch.empty(want.shape, dtype=torch.float16)
+        kernel([env[v] for v in fused.operands], [got], config)
+        err = np.linalg.norm(got.numpy().astype(np.float32) - want) / np.linalg.norm(want)
+        assert err < 3e-3, (config, err)
+
+
+def test_no_library_tactic_for_f32_or_asymmetric_padding() -> None:
+    for case, dt in ((CASES[0], "f32"), (CASES[1], "f16")):
+        module = ir.parse_ir(conv_text(case, "NHWC", dt))
+        PassManager("fuse-kernels,dce").run(module)
+        kernel = kernel_for(next(op for op in module.main.block.ops if op.name == "kernel.fused"))
+        assert kernel.library_config() is None and "_epilogue(" not in kernel.source
+
+
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+@pytest.mark.parametrize("case", CASES, ids=[f"case{i}" for i in range(len(CASES))])
+def test_conv_matches_reference(case, layout: str, rng: np.random.Generator) -> None:
+    _, _, _, _, _, _, _, st, pads, dil, g = case
+    text = conv_text(case, layout)
     module, ref = ir.parse_ir(text), ir.parse_ir(text)
     PassManager("fuse-kernels,dce").run(module)
     fused = next(op for op in module.main.block.ops if op.name == "kernel.fused")
@@ -55,7 +93,7 @@ def test_conv_matches_reference(case, layout: str, rng: np.random.Generator) -> 
     assert isinstance(kernel, ConvKernel)
     inputs = [rng.standard_normal(a.type.shape).astype(np.float32) for a in module.main.args]
     want = ir.run_reference(ref, inputs)[0]
-    got = torch.empty(out)
+    got = torch.empty(want.shape)
     env = dict(zip(module.main.args, (torch.from_numpy(v) for v in inputs)))
     kernel([env[v] for v in fused.operands], [got])
     err = np.linalg.norm(got.numpy() - want) / np.linalg.norm(want)

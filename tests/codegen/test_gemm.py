@@ -80,3 +80,54 @@ def test_half_precision(rng: np.random.Generator) -> None:
 }}"""
     got, want, _ = run(text, rng, np.float16)
     assert rel(got[0], want[0]) < 1e-2
+
+
+LIBRARY_CASES = {
+    "matmul": """func.func @main(%a: {a}, %b: {w}) -> {o} {{
+  %y = nn.matmul %a, %b : ({a}, {w}) -> {o}
+  func.return %y : {o}
+}}""",
+    "addmm": """func.func @main(%a: {a}, %b: {w}, %c: {bias}) -> {o} {{
+  %y = nn.matmul %a, %b : ({a}, {w}) -> {o}
+  %z = nn.add %y, %c : ({o}, {bias}) -> {o}
+  func.return %z : {o}
+}}""",
+    "epilogue": """func.func @main(%a: {a}, %b: {w}, %c: {bias}, %r: {o}) -> {o} {{
+  %y = nn.matmul %a, %b : ({a}, {w}) -> {o}
+  %z = nn.add %y, %c : ({o}, {bias}) -> {o}
+  %t = nn.tanh %z : {o}
+  %u = nn.add %t, %r : {o}
+  func.return %u : {o}
+}}""",
+}
+
+
+@pytest.mark.parametrize("form", list(LIBRARY_CASES))
+@pytest.mark.parametrize("batched", [False, True])
+def test_library_tactic(form: str, batched: bool, rng: np.random.Generator) -> None:
+    """The cuBLAS tactic (torch's matmul, here on the CPU): the bare product and the bias form
+    write the output directly; other epilogues run in the generated twin."""
+    a, w, o = (
+        ((2, 3, 9, 24), (2, 3, 24, 40), (2, 3, 9, 40)) if batched else ((2, 9, 24), (24, 40), (2, 9, 40))
+    )
+    text = LIBRARY_CASES[form].format(a=ty(a, "f16"), w=ty(w, "f16"), o=ty(o, "f16"), bias=ty((40,), "f16"))
+    module, ref = ir.parse_ir(text), ir.parse_ir(text)
+    PassManager("fuse-kernels,dce").run(module)
+    fused = next(op for op in module.main.block.ops if op.name == "kernel.fused")
+    kernel = kernel_for(fused)
+    assert isinstance(kernel, MatmulKernel) and kernel.fold == (not batched)
+    assert kernel.library == ("epilogue" if batched and form == "addmm" else form)
+    assert (f"def {kernel.name}_epilogue(" in kernel.source) == (kernel.library == "epilogue")
+    inputs = [(rng.standard_normal(x.type.shape) / 4).astype(np.float16) for x in module.main.args]
+    want = ir.run_reference(ref, inputs)[0].astype(np.float32)
+    env = dict(zip(module.main.args, (torch.from_numpy(x) for x in inputs)))
+    got = torch.empty(o, dtype=torch.float16)
+    kernel([env[v] for v in fused.operands], [got], kernel.library_config())
+    assert rel(got.numpy(), want) < 2e-3
+
+
+def test_no_library_tactic_in_f32(rng: np.random.Generator) -> None:
+    _, _, kernel = run(LIBRARY_CASES["matmul"].format(a=ty((4, 8)), w=ty((8, 4)), o=ty((4, 4))), rng)
+    assert kernel.library_config() is None and "_epilogue(" not in kernel.source
+    with pytest.raises(Exception, match="no library tactic"):
+        kernel([torch.zeros(4, 8), torch.zeros(8, 4)], [torch.empty(4, 4)], {"LIBRARY": 1})

@@ -92,3 +92,24 @@ def test_plan_binaries_restore_only_kernel_files_and_never_overwrite(tmp_path, m
     assert restore({f"{h}/k.json": b"{changed}", f"{h}/k.cubin": b"\x01"}) == 0
     assert next(tmp_path.rglob("k.cubin")).read_bytes() == b"\x00"
     assert restore({"../../etc/k.json": b"{}", f"{h}/../k.json": b"{}"}) == 0
+
+
+class FakeGemm(FakeKernel):
+    tactic_source = "cublas"
+
+    def library_config(self) -> dict[str, int]:
+        return {"LIBRARY": 1, "BLOCK": 999}
+
+
+def test_library_tactic_competes_after_the_generated_candidates() -> None:
+    times = {64: 3.0, 128: 2.0, 256: 2.5, 512: 4.0, 999: 1.0}
+    tuner = Tuner(TimingCache(), timer=timer_by_block(times))
+    assert tuner.choose(FakeGemm(), [T((8, 8))], [T((8, 8))]) == {"LIBRARY": 1, "BLOCK": 999}
+    assert tuner.timed == 5 and tuner.chosen[-1].tactic == 4  # its index: after the generated ones
+    slower = Tuner(TimingCache(), timer=timer_by_block({**times, 999: 2.0}))
+    assert slower.choose(FakeGemm(), [T((8, 8))], [T((8, 8))]) == {"BLOCK": 128}  # a tie keeps Triton
+    for off in (
+        Tuner(TimingCache(), timer=timer_by_block(times), library=frozenset({"cudnn"})),
+        Tuner(TimingCache(), timer=timer_by_block(times), level=0),
+    ):
+        assert "LIBRARY" not in (off.choose(FakeGemm(), [T((8, 8))], [T((8, 8))]) or {})
