@@ -196,6 +196,11 @@ def main() -> None:
     ap.add_argument("--tuning-budget", type=float, default=90.0)
     ap.add_argument("--tuning-level", type=int, default=1)
     ap.add_argument("--profile", action="store_true", help="per-layer times, summed by kernel kind")
+    ap.add_argument(
+        "--generated-only-too",
+        action="store_true",
+        help="also time Tritium with the library tactics (cuBLAS/cuDNN) off: generated kernels only",
+    )
     args = ap.parse_args()
     peak, bw = ceilings()
     results: dict[str, Any] = {
@@ -233,6 +238,20 @@ def main() -> None:
             row["tritium"] = bench(lambda engine=engine, dev=dev: engine(dev))
             layers = engine.inspect({k: tuple(v.shape) for k, v in inputs.items()})["layers"]
             row["kernels"] = len(layers)
+            row["library_layers"] = sum("through torch" in layer["tactic"] for layer in layers)
+            if args.generated_only_too:
+                gen = tritium.compile(
+                    str(path),
+                    fp16=True,
+                    device="cuda",
+                    timing_cache=args.cache,
+                    tuning_budget_s=args.tuning_budget,
+                    tuning_level=args.tuning_level,
+                    tactic_sources=(),
+                )
+                gen(dev)
+                row["tritium_generated_only"] = bench(lambda gen=gen, dev=dev: gen(dev))
+                del gen
             row["host_layers"] = [layer["name"] for layer in layers if layer["tactic"] == "host reference"]
             with torch.inference_mode():
                 ref = model.float().cuda()(*[v for v in dev.values()]).float()
@@ -277,9 +296,10 @@ def profile_by_kind(engine: Any, dev: dict[str, Any]) -> dict[str, Any]:
 def print_table(results: dict[str, Any]) -> None:
     peer_keys = ["eager", "eager+cudagraph", "compile reduce-overhead", "compile max-autotune"]
     print(
-        f"\n| model | batch | Tritium ms | {' | '.join(k for k in peer_keys)} | best peer / Tritium | floor ms | build s (warm) | cos | kernels |"
+        f"\n| model | batch | Tritium ms | {' | '.join(k for k in peer_keys)} | best peer / Tritium | floor ms | "
+        "build s (warm) | cos | kernels (library) | generated only ms |"
     )
-    print("|" + "---|" * (9 + len(peer_keys) - 3))
+    print("|" + "---|" * (9 + len(peer_keys)))
     for r in results["rows"]:
         vals = [r.get(k) for k in peer_keys]
         best = min(v for v in vals if v is not None) if any(v is not None for v in vals) else None
@@ -287,7 +307,8 @@ def print_table(results: dict[str, Any]) -> None:
         ratio = f"{best / r['tritium']:.2f}x" if best else "-"
         print(
             f"| {r['model']} | {r['batch']} | {r['tritium']:.3f} | {cells} | {ratio} | {r['floor_ms']:.3f} | "
-            f"{r['build_s']:.0f} ({r['build_warm_s']:.0f}) | {r['cosine']:.4f} | {r['kernels']} |"
+            f"{r['build_s']:.0f} ({r['build_warm_s']:.0f}) | {r['cosine']:.4f} | "
+            f"{r['kernels']} ({r.get('library_layers', 0)}) | {r.get('tritium_generated_only', float('nan')):.3f} |"
         )
 
 

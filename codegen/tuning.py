@@ -199,10 +199,15 @@ def bench_ms(fn: Callable[[], None], replays: int = 7) -> float:
     end.record()
     torch.cuda.synchronize()
     calls = max(1, min(50, int(2.0 / max(start.elapsed_time(end), 1e-3))))  # about 2 ms per replay
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        for _ in range(calls):
-            fn()
+    graph, stream = torch.cuda.CUDAGraph(), torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):  # not torch.cuda.graph: its gc.collect per candidate adds up
+        graph.capture_begin()
+        try:
+            for _ in range(calls):
+                fn()
+        finally:
+            graph.capture_end()
     times = []
     for _ in range(replays):
         start.record()
@@ -333,7 +338,9 @@ class Tuner:
             return space[0] if space else None
         key = TimingCache.key(kernel.source, shapes)
         hit = self.cache.lookup(key)
-        if hit is not None and (self.selector is None or hit in space):
+        # A hit from a deeper search may lie outside this space and still serves; a library tactic
+        # serves only where that library is allowed (it is then in the space).
+        if hit is not None and (hit in space or (self.selector is None and "LIBRARY" not in hit)):
             return hit
         if self.budget_s is not None and time.perf_counter() - self.started > self.budget_s:
             return space[0]  # out of build time: the first (most promising) candidate

@@ -113,3 +113,11 @@ def test_library_tactic_competes_after_the_generated_candidates() -> None:
         Tuner(TimingCache(), timer=timer_by_block(times), level=0),
     ):
         assert "LIBRARY" not in (off.choose(FakeGemm(), [T((8, 8))], [T((8, 8))]) or {})
+
+
+def test_a_cached_library_choice_is_not_used_where_the_library_is_off() -> None:
+    cache = TimingCache()
+    times = {64: 3.0, 128: 2.0, 256: 2.5, 512: 4.0, 999: 1.0}
+    assert "LIBRARY" in Tuner(cache, timer=timer_by_block(times)).choose(FakeGemm(), [T((8, 8))], [T((8, 8))])
+    off = Tuner(cache, timer=timer_by_block(times), library=frozenset())
+    assert off.choose(FakeGemm(), [T((8, 8))], [T((8, 8))]) == {"BLOCK": 128} and off.timed == 4
