@@ -85,3 +85,27 @@ def test_four_contexts_in_four_threads(rng: np.random.Generator) -> None:
     for t in threads:
         t.join()
     assert max(diffs) == 0.0
+
+
+def test_profiler_times_layers_not_the_host(rng: np.random.Generator) -> None:
+    """Twelve small layers run for a few microseconds each; launching each from Python takes longer.
+    The per-layer times must add up to about the CUDA-graph run, not to the host's launch time."""
+    from triton.testing import do_bench
+
+    net = tr.Builder(tr.Logger()).create_network()
+    h = net.add_input("x", tr.float32, (64, 256))
+    for _ in range(12):
+        w = net.add_constant((256, 256), rng.standard_normal((256, 256)).astype(np.float32) * 0.06)
+        mm = net.add_matrix_multiply(h, tr.MatrixOperation.NONE, w.get_output(0), tr.MatrixOperation.NONE)
+        h = net.add_activation(mm.get_output(0), tr.ActivationType.TANH).get_output(0)
+    h.name = "y"
+    net.mark_output(h)
+    builder = tr.Builder(tr.Logger())
+    engine = builder.build_engine_with_config(net, builder.create_builder_config())
+    x = torch.randn(64, 256, device="cuda")
+    context = engine.create_execution_context()
+    context.run({"x": x})
+    graph_ms = do_bench(lambda: context.run({"x": x}), return_mode="median")
+    rows = context.profile({"x": x})
+    layers_ms = sum(r["median_ms"] for r in rows)
+    assert len(rows) >= 12 and layers_ms < 1.5 * graph_ms + 0.01, (layers_ms, graph_ms)
