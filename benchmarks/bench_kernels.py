@@ -1,6 +1,6 @@
 """Each kernel template against torch on the same card (issue 5's targets).
 
-    python benchmarks/bench_kernels.py
+    python benchmarks/bench_kernels.py [--only gemm,conv,attention,bandwidth]
 
 GEMM (4096^3 and BERT-base shapes at batch 32), the ResNet-50 3x3 and 1x1 convolutions at batch 32
 (torch: cuDNN, channels-last), fused attention at sequence 128 and 512 (torch: SDPA), and
@@ -39,12 +39,13 @@ def ty(shape: tuple[int, ...], dt: str = "f16") -> str:
 
 
 def kernel_of(text: str, inputs: dict[str, torch.Tensor], level: int = 2) -> tuple[Any, Any]:
-    """The engine's one generated kernel for ``text``, tuned on these inputs, and its launcher."""
+    """The engine's one generated kernel for ``text``, tuned on these inputs (generated candidates
+    only: the library tactics are what it is compared with), and its launcher."""
     from tritium.codegen.tuning import TimingCache, Tuner
 
-    engine = tr.compile(ir.parse_ir(text), device="cuda", opt_level=level)
+    engine = tr.compile(ir.parse_ir(text), device="cuda", opt_level=level, tactic_sources=())
     shapes = {k: tuple(v.shape) for k, v in inputs.items()}
-    engine.tune(shapes, Tuner(TimingCache(), level=3))
+    engine.tune(shapes, Tuner(TimingCache(), level=3, library=frozenset()))
     prog = engine.program(shapes)
     step = next(s for s in prog.steps if s.kernel is not None)
     by_arg = dict(zip(prog.func.args, (inputs[n] for n in engine.input_names)))
@@ -54,9 +55,21 @@ def kernel_of(text: str, inputs: dict[str, torch.Tensor], level: int = 2) -> tup
 
 
 def main() -> None:
-    rows = []
+    import argparse
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--only", default="gemm,conv,attention,bandwidth")
+    only = set(ap.parse_args().only.split(","))
+    rows: list[dict[str, Any]] = []
     dev = "cuda"
-    # GEMMs
+    for name, part in (("gemm", gemm), ("conv", conv), ("attention", attention), ("bandwidth", bandwidth)):
+        if name in only:
+            part(rows, dev)
+    out = Path(os.environ.get("OUT", ".")) / "bench_kernels.json"
+    out.write_text(json.dumps({"card": torch.cuda.get_device_name(), "rows": rows}, indent=1))
+
+
+def gemm(rows: list[dict[str, Any]], dev: str) -> None:
     for m, k, n, label in [
         (4096, 4096, 4096, "4096^3"),
         (32 * 128, 768, 768, "bert qkv/out 4096x768x768"),
@@ -85,7 +98,10 @@ def main() -> None:
             }
         )
         record(rows[-1])
-    # ResNet-50 convolutions at batch 32 (torch: cuDNN, channels-last)
+
+
+def conv(rows: list[dict[str, Any]], dev: str) -> None:
+    """ResNet-50 convolutions at batch 32 (torch: cuDNN, channels-last)."""
     for c, h, kk, r, s, stride, label in [
         (64, 56, 64, 3, 3, 1, "3x3 64ch 56x56"),
         (256, 56, 64, 1, 1, 1, "1x1 256->64 56x56"),
@@ -131,7 +147,9 @@ def main() -> None:
             }
         )
         record(rows[-1])
-    # attention
+
+
+def attention(rows: list[dict[str, Any]], dev: str) -> None:
     for sq, label in [(128, "seq128"), (512, "seq512")]:
         bsz, hh, d = 32, 12, 64
         q, k, v = (torch.randn(bsz, hh, sq, d, device=dev, dtype=torch.float16) for _ in range(3))
@@ -153,7 +171,10 @@ def main() -> None:
             }
         )
         record(rows[-1])
-    # bandwidth-bound kernels on 64 MB
+
+
+def bandwidth(rows: list[dict[str, Any]], dev: str) -> None:
+    """Elementwise and reduction kernels on 64 MB, against the measured copy bandwidth."""
     x = torch.empty(256 * 1024 * 1024 // 4, device=dev, dtype=torch.float32)
     y = torch.empty_like(x)
     copy_gbs = 2 * x.numel() * 4 / (bench(lambda: y.copy_(x)) * 1e6)
@@ -182,8 +203,6 @@ def main() -> None:
             }
         )
         record(rows[-1])
-    out = Path(os.environ.get("OUT", ".")) / "bench_kernels.json"
-    out.write_text(json.dumps({"card": torch.cuda.get_device_name(), "rows": rows}, indent=1))
 
 
 if __name__ == "__main__":

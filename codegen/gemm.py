@@ -101,18 +101,24 @@ class MatmulKernel:
 
     # -- source ----------------------------------------------------------------------------------
     def _generate(self) -> str:
-        params, body = self._kernel_text(library=False)
+        params, body = self._kernel_text("pointers")
         self.params = params[: -len(_CONSTEXPRS)]
         title = f"GEMM kernel '{self.name}' ({'batch folded into M' if self.fold else 'batched'})"
-        if self.library != "epilogue":
-            return kernel_source(title, self.fused, self.name, params, body)
-        twin = jit_function(self.name + "_epilogue", *self._kernel_text(library=True))
-        title += " and its epilogue alone (the cuBLAS tactic: a library call computes the product)"
-        return kernel_source(title, self.fused, self.name, params, body, after=twin)
+        more = []
+        if self.fold and self.dtype.name in ("f16", "bf16"):
+            more.append(jit_function(self.name + "_tma", *self._kernel_text("tma")))
+            title += ", its TMA variant (Hopper: tiles loaded by tensor descriptors)"
+        if self.library == "epilogue":
+            more.append(jit_function(self.name + "_epilogue", *self._kernel_text("epilogue")))
+            title += ", and its epilogue alone (the cuBLAS tactic: a library call computes the product)"
+        return kernel_source(title, self.fused, self.name, params, body, after="\n\n".join(more))
 
-    def _kernel_text(self, library: bool) -> tuple[list[str], list[str]]:
-        """The jitted function: the tiled product then the epilogue, or (``library``) the epilogue
-        alone, reading the product from ``acc_ptr`` (contiguous, the output's shape)."""
+    def _kernel_text(self, mode: str) -> tuple[list[str], list[str]]:
+        """A jitted function's parameters and body: the tiled product then the epilogue, loading the
+        tiles through pointers ("pointers") or tensor descriptors ("tma": ``a_desc``, ``b_desc``;
+        ``B_KMAJOR`` when ``b`` is held transposed), or the epilogue alone ("epilogue"), reading the
+        product from ``acc_ptr`` (contiguous, the output's shape)."""
+        library = mode == "epilogue"
         args = list(self.fused.body.block.args)
         mm = self.anchor
         n_out = len(self.fused.results)
@@ -143,7 +149,18 @@ class MatmulKernel:
             if not library:
                 lines += [f"    a_batch = {a_off}", f"    b_batch = {b_off}"]
             a_base, b_base = f"{a_base} + a_batch", f"{b_base} + b_batch"
-        if not library:
+        if mode == "tma":
+            lines += [
+                "    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)",
+                "    for k in range(0, tl.cdiv(K, BLOCK_K)):",
+                "        a = a_desc.load([pid_m * BLOCK_M, k * BLOCK_K])",
+                "        if B_KMAJOR:",
+                "            b = tl.trans(b_desc.load([pid_n * BLOCK_N, k * BLOCK_K]))",
+                "        else:",
+                "            b = b_desc.load([k * BLOCK_K, pid_n * BLOCK_N])",
+                "        acc = tl.dot(a, b, acc)",
+            ]
+        elif not library:
             lines += [
                 "    rk = tl.arange(0, BLOCK_K)",
                 f"    a_ptrs = {a_base} + rm[:, None] * stride_am + rk[None, :] * stride_ak",
@@ -206,7 +223,9 @@ class MatmulKernel:
             lines.append(
                 f"    tl.store(out{i}_ptr + {out_off}, {names[v]}.to(out{i}_ptr.dtype.element_ty), mask=mask)"
             )
-        return params + (["acc_ptr"] if library else []) + _CONSTEXPRS, lines
+        extra = {"pointers": [], "epilogue": ["acc_ptr"], "tma": ["a_desc", "b_desc"]}[mode]
+        tma_flag = ["B_KMAJOR: tl.constexpr"] if mode == "tma" else []
+        return params + extra + _CONSTEXPRS + tma_flag, lines
 
     # -- the library tactic ---------------------------------------------------------------------------
     def _library_form(self) -> str | None:
@@ -271,12 +290,16 @@ class MatmulKernel:
         return ', input_precision="ieee"' if self.dtype.name in ("f32", "f64") else ""
 
     def config_space(self, level: int) -> list[dict[str, int]]:
+        from tritium.codegen.triton_env import tma_available
         from tritium.codegen.tuning import matmul_space
 
         static = [d if isinstance(d, int) else 256 for d in self.out_shape]
         m = int(np.prod(static[:-1])) if self.fold else static[-2]
         k = self.anchor.operand(0).type.shape[-1]  # type: ignore[attr-defined]
-        return matmul_space(m, static[-1], k if isinstance(k, int) else 256, self.dtype.itemsize, level)
+        space = matmul_space(m, static[-1], k if isinstance(k, int) else 256, self.dtype.itemsize, level)
+        if self.fold and self.dtype.name in ("f16", "bf16") and tma_available():
+            space += [{**c, "TMA": 1} for c in space if c["BLOCK_K"] * self.dtype.itemsize >= 32]
+        return space
 
     # -- launching ------------------------------------------------------------------------------------
     def __call__(self, inputs: list[Any], outputs: list[Any], config: dict[str, int] | None = None) -> None:
@@ -294,7 +317,8 @@ class MatmulKernel:
             product = self._library_product(inputs, outputs)
             if product is None:
                 return  # the library call wrote the output
-        fn_name = self.name if product is None else self.name + "_epilogue"
+        descriptors = self._descriptors(a, b, cfg) if cfg.get("TMA") and product is None else None
+        fn_name = self.name + ("_epilogue" if product is not None else "_tma" if descriptors else "")
         if self._fn is None:
             self._fn = load_source(self.source, self.name)
         fn = getattr(self._fn, fn_name)
@@ -328,13 +352,35 @@ class MatmulKernel:
             argv += sp.strides(j, tuple(inputs[args.index(e)].shape), out_shape)
         nb = int(np.prod(batch)) if not self.fold else 1
         grid = (-(-m // cfg["BLOCK_M"]) * -(-n // cfg["BLOCK_N"]), max(nb, 1))
+        flags = {"B_KMAJOR": b.stride(0) == 1 and b.stride(1) != 1} if descriptors else {}
         fn[grid](
             *argv,
             *([] if product is None else [product]),
+            *(descriptors or []),
             BLOCK_M=cfg["BLOCK_M"],
             BLOCK_N=cfg["BLOCK_N"],
             BLOCK_K=cfg["BLOCK_K"],
             GROUP_M=cfg["GROUP_M"],
             num_warps=cfg["num_warps"],
             num_stages=cfg["num_stages"],
+            **flags,
         )
+
+    def _descriptors(self, a: Any, b: Any, cfg: dict[str, int]) -> list[Any] | None:
+        """Tensor descriptors of ``a`` (rows of K) and ``b`` (row-major [K, N] or K-major) for the TMA
+        variant, or None where TMA cannot address them (16-byte aligned bases and row strides): the
+        pointer kernel then runs with the same tiles."""
+        from triton.tools.tensor_descriptor import TensorDescriptor
+
+        if not self.fold:
+            return None
+        a2 = a.reshape(-1, a.shape[-1])
+        kmajor = b.stride(0) == 1 and b.stride(1) != 1
+        b2 = b.t() if kmajor else b  # [N, K] or [K, N], unit stride last
+        size = a.element_size()
+        for x in (a2, b2):
+            if x.stride(1) != 1 or (x.stride(0) * size) % 16 or x.data_ptr() % 16:
+                return None
+        bm, bn, bk = cfg["BLOCK_M"], cfg["BLOCK_N"], cfg["BLOCK_K"]
+        b_block = [bn, bk] if kmajor else [bk, bn]
+        return [TensorDescriptor.from_tensor(a2, [bm, bk]), TensorDescriptor.from_tensor(b2, b_block)]

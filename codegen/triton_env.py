@@ -108,3 +108,17 @@ def features() -> dict[str, Any]:
         "tanh": hasattr(tl, "tanh"),
         "sigmoid": hasattr(tl, "sigmoid"),
     }
+
+
+@lru_cache(maxsize=1)
+def tma_available() -> bool:
+    """Whether GEMMs may load tiles by tensor descriptors: a Hopper-or-newer GPU (not the
+    interpreter) and a Triton with host-side descriptors (3.4 and later)."""
+    if use_interpreter():
+        return False
+    try:
+        import torch
+        from triton.tools.tensor_descriptor import TensorDescriptor  # noqa: F401
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available() and torch.cuda.get_device_capability()[0] >= 9)
