@@ -3,7 +3,8 @@ elementwise prologue that computes its input and the elementwise epilogue that c
 
 One program handles one row (all leading dims flattened); it sweeps the row in BLOCK-wide chunks,
 once per pass (softmax: max, sum, write), accumulating in float32 vectors that are reduced at the end
-of each sweep. Rows that fit one block are swept from cache after the first pass.
+of each sweep. A row that fits one block (up to 4096 elements, known at build time) is loaded once
+and every pass works on the values in registers.
 """
 
 from __future__ import annotations
@@ -211,6 +212,7 @@ class RowKernel:
         self.params = params
         emitter = _Emitter(self, names, fresh, args, x_off, y_off)
         lines += emitter.body()
+        self.single = emitter.single
         title = f"row kernel '{self.name}' (one program per row)"
         return kernel_source(title, self.fused, self.name, [*params, "BLOCK: tl.constexpr"], lines)
 
@@ -231,6 +233,8 @@ class RowKernel:
         rows = int(np.prod(x_actual[:nr]))
         n = int(np.prod(x_actual[nr:]))
         block = (config or {}).get("BLOCK") or min(_next_pow2(n), MAX_BLOCK)
+        if self.single:  # the source has no loop over chunks: one block holds the row
+            block = max(block, _next_pow2(n))
         argv: list[Any] = [*inputs, *outputs, n]
         xsz = self.xs.sizes(x_actual)
         argv += xsz[0][1:] + xsz[1][1:]
@@ -278,10 +282,18 @@ class _Emitter:
             x_off,
             y_off,
         )
+        row = list(k.x_shape[k.n_row_dims :])
+        self.single = all(isinstance(d, int) for d in row) and int(np.prod(row)) <= MAX_BLOCK
+        """The row fits one block (launched with BLOCK >= N): it is loaded once and every pass
+        reuses the values in registers, instead of sweeping the row again per pass."""
+        self.loaded = False
 
     def sweep(self, consume: list[str], other: str = "0.0") -> list[str]:
-        """A loop over the row's chunks that loads the inputs, runs the prologue, then ``consume``."""
+        """A loop over the row's chunks that loads the inputs, runs the prologue, then ``consume``
+        (a row in one block: the loads and the prologue once, in the first pass)."""
         k = self.k
+        if self.single and self.loaded:
+            return ["    " + c for c in consume]
         out = [
             "    for start in range(0, N, BLOCK):",
             "        cols = start + tl.arange(0, BLOCK)",
@@ -295,7 +307,11 @@ class _Emitter:
             m = ", mask=cmask, other=0.0" if "c" in off else ""
             out.append(f"        {self.names[a]} = tl.load(in{i}_ptr + {off}{m}).to({ct})")
         out += ["        " + ln for ln in self.elementwise(k.prologue)]
-        return out + ["        " + c for c in consume]
+        out += ["        " + c for c in consume]
+        if not self.single:
+            return out
+        self.loaded = True  # no loop: one chunk, starting at 0
+        return ["    cols = tl.arange(0, BLOCK)"] + [ln[4:] for ln in out[2:]]
 
     def elementwise(self, ops: list[Operation]) -> list[str]:
         return lower_elementwise(ops, self.names, self.fresh, self.k.anchor)
