@@ -136,6 +136,8 @@ def matmul_space(m: int, n: int, k: int, itemsize: int, level: int) -> list[dict
     for bm, bn, bk in tiles:
         if bm > max(16, 2 * _pow2(m)) or bn > max(16, 2 * _pow2(n)) or bk > max(32, 2 * _pow2(k)):
             continue
+        if itemsize >= 4 and bm * bn > 128 * 128:
+            continue  # float32 (IEEE dot, operands in registers): these tiles spill and compile for minutes
         for stages in (3, 4, 2):
             if (bm * bk + bk * bn) * itemsize * stages > SMEM_BYTES:
                 continue
