@@ -33,7 +33,7 @@ class _StepTimer:
     short spin kernel keeps the GPU busy while the host enqueues the start event, the layer and the
     end event; the events then time the layer alone, as it runs inside a CUDA graph."""
 
-    SPIN_CYCLES = 200_000  # about 0.1 ms: longer than the host needs to launch any one layer
+    SPIN_CYCLES = 2_000_000  # about 1 ms: longer than the host needs to launch any one layer (up to 0.1 ms)
 
     def __init__(self, device: Any) -> None:
         self.cuda = device.type == "cuda"
