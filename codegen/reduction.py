@@ -173,6 +173,7 @@ class RowKernel:
                 "tl",
                 "triton",
                 "row",
+                "rmask",
                 "cols",
                 "cmask",
                 "start",
@@ -189,7 +190,18 @@ class RowKernel:
 
         for i, a in enumerate(args):
             fresh(a, f"x{i}")
-        lines = ["    row = tl.program_id(0).to(tl.int64)"]
+        row_dims = list(self.x_shape[nr:])
+        self.single = all(isinstance(d, int) for d in row_dims) and int(np.prod(row_dims)) <= MAX_BLOCK
+        """The row fits one block (launched with BLOCK >= N): a program takes ROWS rows as one
+        [ROWS, BLOCK] tile, loads it once, and every pass reuses the values in registers."""
+        if self.single:
+            params.append("R")
+            lines = [
+                "    row = (tl.program_id(0) * ROWS + tl.arange(0, ROWS)).to(tl.int64)[:, None]",
+                "    rmask = row < R",
+            ]
+        else:
+            lines = ["    row = tl.program_id(0).to(tl.int64)"]
         lines += ["    " + ln for ln in self.xs.decompose(0, "row", "r")]
         if not self.full_output:
             lines += ["    " + ln for ln in self.ys.decompose(0, "row", "yr")]
@@ -212,15 +224,21 @@ class RowKernel:
         self.params = params
         emitter = _Emitter(self, names, fresh, args, x_off, y_off)
         lines += emitter.body()
-        self.single = emitter.single
-        title = f"row kernel '{self.name}' (one program per row)"
-        return kernel_source(title, self.fused, self.name, [*params, "BLOCK: tl.constexpr"], lines)
+        per = "ROWS rows per program, each in one block" if self.single else "one program per row"
+        constexprs = ["BLOCK: tl.constexpr"] + (["ROWS: tl.constexpr"] if self.single else [])
+        return kernel_source(
+            f"row kernel '{self.name}' ({per})", self.fused, self.name, [*params, *constexprs], lines
+        )
 
     def config_space(self, level: int) -> list[dict[str, int]]:
         n = int(np.prod([d if isinstance(d, int) else 1024 for d in self.x_shape[self.n_row_dims :]]))
         block = min(_next_pow2(n), MAX_BLOCK)
         warps = [4, 8, 2] if block >= 1024 else [2, 4, 1]
-        return [{"BLOCK": block, "num_warps": w} for w in warps][: max(1, level)]
+        if not self.single:
+            return [{"BLOCK": block, "num_warps": w} for w in warps][: max(1, level)]
+        rows = [_rows_per_program(block), max(1, 2048 // block), max(1, 8192 // block), 1]
+        space = [{"BLOCK": block, "ROWS": r, "num_warps": w} for r in dict.fromkeys(rows) for w in (4, 8)]
+        return space[: 2 * max(1, level)]
 
     # -- launching ------------------------------------------------------------------------------------
     def __call__(self, inputs: list[Any], outputs: list[Any], config: dict[str, int] | None = None) -> None:
@@ -241,6 +259,9 @@ class RowKernel:
         y_actual = x_actual if self.full_output else tuple(outputs[0].shape)
         if not self.full_output:
             argv += self.ys.sizes(y_actual)[0][1:]
+        per_program = (config or {}).get("ROWS") or _rows_per_program(block)
+        if self.single:
+            argv.append(rows)
         args = list(self.fused.body.block.args)
         for space, a in self.stride_order:
             x = inputs[args.index(a)]
@@ -249,7 +270,11 @@ class RowKernel:
             else:
                 argv += self.ys.strides(self.y_args.index(a), tuple(x.shape), y_actual)
         warps = (config or {}).get("num_warps", 4 if block >= 1024 else 2)
-        self._fn[(max(rows, 1),)](*argv, BLOCK=block, num_warps=warps)
+        if self.single:
+            grid = (max(-(-rows // per_program), 1),)
+            self._fn[grid](*argv, BLOCK=block, ROWS=per_program, num_warps=warps)
+        else:
+            self._fn[(max(rows, 1),)](*argv, BLOCK=block, num_warps=warps)
 
     def _actual_x(self, inputs: list[Any]) -> tuple[int, ...]:
         """The reduction input's run-time shape (static, or that of a block argument feeding it)."""
@@ -260,6 +285,11 @@ class RowKernel:
             if len(x.shape) == len(self.x_shape) and _shape(a) == self.x_shape:
                 return tuple(x.shape)
         raise Unsupported("cannot tell the run-time shape of the reduction input")
+
+
+def _rows_per_program(block: int) -> int:
+    """Rows per program of a one-block row kernel by default: tiles of about 4096 elements."""
+    return max(1, 4096 // block)
 
 
 class _Emitter:
@@ -282,11 +312,14 @@ class _Emitter:
             x_off,
             y_off,
         )
-        row = list(k.x_shape[k.n_row_dims :])
-        self.single = all(isinstance(d, int) for d in row) and int(np.prod(row)) <= MAX_BLOCK
-        """The row fits one block (launched with BLOCK >= N): it is loaded once and every pass
-        reuses the values in registers, instead of sweeping the row again per pass."""
+        self.single = k.single
         self.loaded = False
+        self.vec = "[ROWS, BLOCK]" if self.single else "[BLOCK]"
+        self.rmask = ", mask=rmask" if self.single else ""
+
+    def total(self, fn: str, x: str) -> str:
+        """The reduction of ``x`` over the row (one value per row: a column in the rows form)."""
+        return f"tl.{fn}({x}, 1)[:, None]" if self.single else f"tl.{fn}({x}, 0)"
 
     def sweep(self, consume: list[str], other: str = "0.0") -> list[str]:
         """A loop over the row's chunks that loads the inputs, runs the prologue, then ``consume``
@@ -305,13 +338,17 @@ class _Emitter:
             ct = compute_type(a.type.dtype)  # type: ignore[attr-defined]
             off = self.x_off[a]
             m = ", mask=cmask, other=0.0" if "c" in off else ""
+            if self.single and not m and off != "0":  # a per-row value: rows past the end are masked
+                m = ", mask=rmask, other=0.0"
             out.append(f"        {self.names[a]} = tl.load(in{i}_ptr + {off}{m}).to({ct})")
         out += ["        " + ln for ln in self.elementwise(k.prologue)]
         out += ["        " + c for c in consume]
         if not self.single:
             return out
-        self.loaded = True  # no loop: one chunk, starting at 0
-        return ["    cols = tl.arange(0, BLOCK)"] + [ln[4:] for ln in out[2:]]
+        self.loaded = True  # no loop: one chunk of ROWS rows, starting at column 0
+        return ["    cols = tl.arange(0, BLOCK)[None, :]", "    cmask = (cols < N) & rmask"] + [
+            ln[4:] for ln in out[3:]
+        ]
 
     def elementwise(self, ops: list[Operation]) -> list[str]:
         return lower_elementwise(ops, self.names, self.fresh, self.k.anchor)
@@ -329,12 +366,15 @@ class _Emitter:
     def reduce(self, kind: str, xs: Any) -> list[str]:
         lines = []
         if kind == "log_sum_exp":
-            lines += ["    m_acc = tl.full([BLOCK], float('-inf'), tl.float32)"]
+            lines += [f"    m_acc = tl.full({self.vec}, float('-inf'), tl.float32)"]
             lines += self.sweep(["m_acc = tl.maximum(m_acc, tl.where(cmask, " + "{x}" + ", float('-inf')))"])
             lines = [ln.replace("{x}", xs()) if "{x}" in ln else ln for ln in lines]
-            lines += ["    m = tl.max(m_acc, 0)", "    s_acc = tl.zeros([BLOCK], tl.float32)"]
+            lines += [
+                f"    m = {self.total('max', 'm_acc')}",
+                f"    s_acc = tl.zeros({self.vec}, tl.float32)",
+            ]
             lines += self._fmt(self.sweep(["s_acc += tl.where(cmask, tl.exp({x} - m), 0.0)"]), xs)
-            lines += ["    res = m + tl.log(tl.sum(s_acc, 0))"]
+            lines += [f"    res = m + tl.log({self.total('sum', 's_acc')})"]
         else:
             term = {
                 "sum": "{x}",
@@ -353,11 +393,13 @@ class _Emitter:
                 "prod": "acc = acc * {t}",
             }.get(kind, "acc += {t}")
             ident_ = IDENTITY[kind]
-            lines += [f"    acc = tl.full([BLOCK], {ident_}, tl.float32)"]
+            lines += [f"    acc = tl.full({self.vec}, {ident_}, tl.float32)"]
             lines += self._fmt(self.sweep([combine.format(t=f"tl.where(cmask, {term}, {ident_})")]), xs)
-            final = {"max": "tl.max(acc, 0)", "min": "tl.min(acc, 0)", "prod": "_prod(acc)"}.get(
-                kind, "tl.sum(acc, 0)"
-            )
+            final = {
+                "max": self.total("max", "acc"),
+                "min": self.total("min", "acc"),
+                "prod": "_prod(acc)",
+            }.get(kind, self.total("sum", "acc"))
             if kind == "prod":
                 raise Unsupported("product reductions run on the host")
             lines.append(f"    res = {final}")
@@ -377,12 +419,14 @@ class _Emitter:
         for a in k.y_args:
             i = self.args.index(a)
             ct = compute_type(a.type.dtype)  # type: ignore[attr-defined]
-            lines.append(f"    {self.names[a]} = tl.load(in{i}_ptr + {self.y_off[a]}).to({ct})")
+            lines.append(f"    {self.names[a]} = tl.load(in{i}_ptr + {self.y_off[a]}{self.rmask}).to({ct})")
         lines += ["    " + ln for ln in self.elementwise(k.epilogue)]
         for i, v in enumerate(k.fused.yield_op().values):
             if v not in self.names or _shape(v) != k.y_shape:
                 raise Unsupported("a row kernel result that is not the reduction's output shape")
-            lines.append(f"    tl.store(out{i}_ptr + row, {self.names[v]}.to(out{i}_ptr.dtype.element_ty))")
+            lines.append(
+                f"    tl.store(out{i}_ptr + row, {self.names[v]}.to(out{i}_ptr.dtype.element_ty){self.rmask})"
+            )
         return lines
 
     def write_sweep(self, value_expr: str, xs: Any) -> list[str]:
@@ -406,11 +450,11 @@ class _Emitter:
         return self._fmt(self.sweep(consume), xs)
 
     def softmax(self, log: bool, xs: Any) -> list[str]:
-        lines = ["    m_acc = tl.full([BLOCK], float('-inf'), tl.float32)"]
+        lines = [f"    m_acc = tl.full({self.vec}, float('-inf'), tl.float32)"]
         lines += self._fmt(self.sweep(["m_acc = tl.maximum(m_acc, tl.where(cmask, {x}, float('-inf')))"]), xs)
-        lines += ["    m = tl.max(m_acc, 0)", "    s_acc = tl.zeros([BLOCK], tl.float32)"]
+        lines += [f"    m = {self.total('max', 'm_acc')}", f"    s_acc = tl.zeros({self.vec}, tl.float32)"]
         lines += self._fmt(self.sweep(["s_acc += tl.where(cmask, tl.exp({x} - m), 0.0)"]), xs)
-        lines += ["    s = tl.sum(s_acc, 0)"]
+        lines += [f"    s = {self.total('sum', 's_acc')}"]
         expr = "{x} - m - tl.log(s)" if log else "tl.exp({x} - m) / s"
         return lines + self.write_sweep(expr, xs)
 
@@ -420,16 +464,19 @@ class _Emitter:
         eps = repr(float(a.attributes.get("epsilon", 1e-5)))
         lines = []
         if a.name == "nn.layer_normalization":
-            lines += ["    acc = tl.zeros([BLOCK], tl.float32)"]
+            lines += [f"    acc = tl.zeros({self.vec}, tl.float32)"]
             lines += self._fmt(self.sweep(["acc += tl.where(cmask, {x}, 0.0)"]), xs)
-            lines += ["    mean = tl.sum(acc, 0) / N", "    acc = tl.zeros([BLOCK], tl.float32)"]
+            lines += [
+                f"    mean = {self.total('sum', 'acc')} / N",
+                f"    acc = tl.zeros({self.vec}, tl.float32)",
+            ]
             lines += self._fmt(self.sweep(["acc += tl.where(cmask, ({x} - mean) * ({x} - mean), 0.0)"]), xs)
-            lines += [f"    rstd = 1.0 / tl.sqrt(tl.sum(acc, 0) / N + {eps})"]
+            lines += [f"    rstd = 1.0 / tl.sqrt({self.total('sum', 'acc')} / N + {eps})"]
             expr = f"({{x}} - mean) * rstd * {scale}" + (f" + {bias}" if bias else "")
         else:
-            lines += ["    acc = tl.zeros([BLOCK], tl.float32)"]
+            lines += [f"    acc = tl.zeros({self.vec}, tl.float32)"]
             lines += self._fmt(self.sweep(["acc += tl.where(cmask, {x} * {x}, 0.0)"]), xs)
-            lines += [f"    rstd = 1.0 / tl.sqrt(tl.sum(acc, 0) / N + {eps})"]
+            lines += [f"    rstd = 1.0 / tl.sqrt({self.total('sum', 'acc')} / N + {eps})"]
             expr = f"{{x}} * rstd * {scale}"
         return lines + self.write_sweep(expr, xs)
 

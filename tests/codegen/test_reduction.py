@@ -108,3 +108,39 @@ def test_scattered_axes_have_no_generated_kernel() -> None:
     PassManager("fuse-kernels,dce").run(module)
     fused = next(op for op in module.main.block.ops if op.name == "kernel.fused")
     assert kernel_for(fused) is None
+
+
+@pytest.mark.parametrize("rows_per_program", [1, 2, 4, 16])
+def test_rows_per_program(rows_per_program: int, rng: np.random.Generator) -> None:
+    """A row that fits one block: ROWS rows per program, the last program partly past the end (15
+    rows), for a per-element result (layer norm with a residual-style prologue) and a per-row one
+    (mean with a per-row epilogue input)."""
+    s, w, r = (3, 5, 40), (40,), (3, 5, 1)
+    text = f"""func.func @main(%x: {ty(s)}, %y: {ty(s)}, %g: {ty(w)}, %b: {ty(w)}, %z: {ty(r)}) -> ({ty(s)}, {ty(r)}) {{
+  %a = nn.add %x, %y : {ty(s)}
+  %n, %m, %v = nn.layer_normalization %a, %g, %b {{axis = -1, epsilon = 1e-5}} : ({ty(s)}, {ty(w)}, {ty(w)}) -> ({ty(s)}, {ty(r)}, {ty(r)})
+  %axes = nn.constant dense<[2]> : tensor<1xi64>
+  %e = nn.reduce_mean %x, %axes {{keepdims = 1}} : ({ty(s)}, tensor<1xi64>) -> {ty(r)}
+  %f = nn.mul %e, %z : {ty(r)}
+  func.return %n, %f : {ty(s)}, {ty(r)}
+}}"""
+    module, ref = ir.parse_ir(text), ir.parse_ir(text)
+    PassManager("fuse-kernels,dce").run(module)
+    inputs = [rng.standard_normal(a.type.shape).astype(np.float32) for a in module.main.args]
+    want = ir.run_reference(ref, inputs)
+    env = {a: torch.from_numpy(x) for a, x in zip(module.main.args, inputs)}
+    kernels = 0
+    for op in module.main.block.ops:
+        if op.name == "nn.constant":
+            env[op.out] = torch.from_numpy(np.array(op.value_array()))
+        if op.name != "kernel.fused":
+            continue
+        k = kernel_for(op)
+        assert isinstance(k, RowKernel) and k.single and "ROWS: tl.constexpr" in k.source
+        outs = [torch.empty(v.type.shape) for v in op.results]
+        k([env[v] for v in op.operands], outs, {"BLOCK": 64, "ROWS": rows_per_program})
+        env.update(zip(op.results, outs))
+        kernels += 1
+    assert kernels == 2
+    for got, w_ in zip((env[v].numpy() for v in module.main.return_op.operands), want):
+        np.testing.assert_allclose(got, w_, rtol=1e-5, atol=1e-5)
