@@ -236,8 +236,9 @@ class RowKernel:
         warps = [4, 8, 2] if block >= 1024 else [2, 4, 1]
         if not self.single:
             return [{"BLOCK": block, "num_warps": w} for w in warps][: max(1, level)]
-        rows = [_rows_per_program(block), max(1, 2048 // block), max(1, 8192 // block), 1]
-        space = [{"BLOCK": block, "ROWS": r, "num_warps": w} for r in dict.fromkeys(rows) for w in (4, 8)]
+        # the default tile first, then one row per program (the previous form), then the others
+        rows = dict.fromkeys([_rows_per_program(block), 1, max(1, 2048 // block), max(1, 8192 // block)])
+        space = [{"BLOCK": block, "ROWS": r, "num_warps": w} for w in (4, 8) for r in rows]
         return space[: 2 * max(1, level)]
 
     # -- launching ------------------------------------------------------------------------------------
