@@ -221,14 +221,19 @@ def main() -> None:
             path = tmp / f"{name}-{b}.onnx"
             export(model.float().cpu(), inputs, path)
             t0 = time.perf_counter()
-            engine = tritium.compile(
-                str(path),
-                fp16=True,
-                device="cuda",
-                timing_cache=args.cache,
-                tuning_budget_s=args.tuning_budget,
-                tuning_level=args.tuning_level,
-            )
+
+            def tritium_build(**kw: Any) -> Any:
+                return tritium.compile(
+                    str(path),
+                    fp16=True,
+                    device="cuda",
+                    timing_cache=args.cache,
+                    tuning_budget_s=args.tuning_budget,
+                    tuning_level=args.tuning_level,
+                    **kw,
+                )
+
+            engine = tritium_build()
             row["build_s"] = time.perf_counter() - t0
             t0 = time.perf_counter()
             tritium.compile(str(path), fp16=True, device="cuda", timing_cache=args.cache)
@@ -240,15 +245,7 @@ def main() -> None:
             row["kernels"] = len(layers)
             row["library_layers"] = sum("through torch" in layer["tactic"] for layer in layers)
             if args.generated_only_too:
-                gen = tritium.compile(
-                    str(path),
-                    fp16=True,
-                    device="cuda",
-                    timing_cache=args.cache,
-                    tuning_budget_s=args.tuning_budget,
-                    tuning_level=args.tuning_level,
-                    tactic_sources=(),
-                )
+                gen = tritium_build(tactic_sources=())
                 gen(dev)
                 row["tritium_generated_only"] = bench(lambda gen=gen, dev=dev: gen(dev))
                 del gen

@@ -17,7 +17,7 @@ def ty(shape: tuple[int, ...], dt: str = "f32") -> str:
     return "tensor<" + "".join(f"{d}x" for d in shape) + dt + ">"
 
 
-def run_module(module: ir.ModuleOp, inputs: list[np.ndarray]) -> list[np.ndarray]:
+def run_module(module: ir.ModuleOp, inputs: list[np.ndarray], config: dict | None = None) -> list[np.ndarray]:
     env = {a: torch.from_numpy(x) for a, x in zip(module.main.args, inputs)}
     for op in module.main.block.ops:
         if op.name == "nn.constant":
@@ -27,7 +27,7 @@ def run_module(module: ir.ModuleOp, inputs: list[np.ndarray]) -> list[np.ndarray
         k = kernel_for(op)
         assert isinstance(k, (RowKernel, ColumnKernel)), f"no reduction kernel for {op}"
         outs = [torch.empty(r.type.shape, dtype=torch.float32) for r in op.results]
-        k([env[v].contiguous() for v in op.operands], outs)
+        k([env[v].contiguous() for v in op.operands], outs, config)
         env.update(zip(op.results, outs))
     return [env[v].numpy() for v in module.main.return_op.operands]
 
@@ -126,21 +126,11 @@ def test_rows_per_program(rows_per_program: int, rng: np.random.Generator) -> No
 }}"""
     module, ref = ir.parse_ir(text), ir.parse_ir(text)
     PassManager("fuse-kernels,dce").run(module)
+    kernels = [kernel_for(op) for op in module.main.block.ops if op.name == "kernel.fused"]
+    assert len(kernels) == 2 and all(isinstance(k, RowKernel) and k.single for k in kernels)
+    assert all("ROWS: tl.constexpr" in k.source for k in kernels)
     inputs = [rng.standard_normal(a.type.shape).astype(np.float32) for a in module.main.args]
     want = ir.run_reference(ref, inputs)
-    env = {a: torch.from_numpy(x) for a, x in zip(module.main.args, inputs)}
-    kernels = 0
-    for op in module.main.block.ops:
-        if op.name == "nn.constant":
-            env[op.out] = torch.from_numpy(np.array(op.value_array()))
-        if op.name != "kernel.fused":
-            continue
-        k = kernel_for(op)
-        assert isinstance(k, RowKernel) and k.single and "ROWS: tl.constexpr" in k.source
-        outs = [torch.empty(v.type.shape) for v in op.results]
-        k([env[v] for v in op.operands], outs, {"BLOCK": 64, "ROWS": rows_per_program})
-        env.update(zip(op.results, outs))
-        kernels += 1
-    assert kernels == 2
-    for got, w_ in zip((env[v].numpy() for v in module.main.return_op.operands), want):
-        np.testing.assert_allclose(got, w_, rtol=1e-5, atol=1e-5)
+    got = run_module(module, inputs, {"BLOCK": 64, "ROWS": rows_per_program})
+    for g, w_ in zip(got, want):
+        np.testing.assert_allclose(g, w_, rtol=1e-5, atol=1e-5)
