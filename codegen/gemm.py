@@ -41,6 +41,11 @@ INTERPRETER_CONFIG = {
 _CONSTEXPRS = [f"{p}: tl.constexpr" for p in ("BLOCK_M", "BLOCK_N", "BLOCK_K", "GROUP_M")]
 
 
+def _k_major(b: Any) -> bool:
+    """Whether a 2-D right-hand operand is held transposed (unit stride along K)."""
+    return b.stride(0) == 1 and b.stride(1) != 1
+
+
 def _shape(v: Value) -> tuple:
     t = v.type
     if not isinstance(t, TensorType) or t.shape is None:
@@ -352,7 +357,7 @@ class MatmulKernel:
             argv += sp.strides(j, tuple(inputs[args.index(e)].shape), out_shape)
         nb = int(np.prod(batch)) if not self.fold else 1
         grid = (-(-m // cfg["BLOCK_M"]) * -(-n // cfg["BLOCK_N"]), max(nb, 1))
-        flags = {"B_KMAJOR": b.stride(0) == 1 and b.stride(1) != 1} if descriptors else {}
+        flags = {"B_KMAJOR": _k_major(b)} if descriptors else {}
         fn[grid](
             *argv,
             *([] if product is None else [product]),
@@ -375,7 +380,7 @@ class MatmulKernel:
         if not self.fold:
             return None
         a2 = a.reshape(-1, a.shape[-1])
-        kmajor = b.stride(0) == 1 and b.stride(1) != 1
+        kmajor = _k_major(b)
         b2 = b.t() if kmajor else b  # [N, K] or [K, N], unit stride last
         size = a.element_size()
         for x in (a2, b2):

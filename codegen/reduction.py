@@ -239,7 +239,7 @@ class RowKernel:
         # the default tile first, then one row per program (the previous form), then the others
         rows = dict.fromkeys([_rows_per_program(block), 1, max(1, 2048 // block), max(1, 8192 // block)])
         space = [{"BLOCK": block, "ROWS": r, "num_warps": w} for w in (4, 8) for r in rows]
-        return space[: 2 * max(1, level)]
+        return space[: 1 if level <= 0 else 2 * level]
 
     # -- launching ------------------------------------------------------------------------------------
     def __call__(self, inputs: list[Any], outputs: list[Any], config: dict[str, int] | None = None) -> None:
@@ -270,7 +270,7 @@ class RowKernel:
                 argv += self.xs.strides(self.x_args.index(a), tuple(x.shape), x_actual)
             else:
                 argv += self.ys.strides(self.y_args.index(a), tuple(x.shape), y_actual)
-        warps = (config or {}).get("num_warps", 4 if block >= 1024 else 2)
+        warps = (config or {}).get("num_warps", 4 if block >= 1024 or self.single else 2)
         if self.single:
             grid = (max(-(-rows // per_program), 1),)
             self._fn[grid](*argv, BLOCK=block, ROWS=per_program, num_warps=warps)
@@ -318,6 +318,13 @@ class _Emitter:
         self.vec = "[ROWS, BLOCK]" if self.single else "[BLOCK]"
         self.rmask = ", mask=rmask" if self.single else ""
 
+    def mask(self, off: str) -> str:
+        """The mask of a load at ``off``: along the row when it depends on the column (``c``
+        indices); by row in the rows form when it depends on the row only; none for a scalar."""
+        if "c" in off:
+            return ", mask=cmask, other=0.0"
+        return ", mask=rmask, other=0.0" if self.single and off != "0" else ""
+
     def total(self, fn: str, x: str) -> str:
         """The reduction of ``x`` over the row (one value per row: a column in the rows form)."""
         return f"tl.{fn}({x}, 1)[:, None]" if self.single else f"tl.{fn}({x}, 0)"
@@ -338,9 +345,7 @@ class _Emitter:
             i = self.args.index(a)
             ct = compute_type(a.type.dtype)  # type: ignore[attr-defined]
             off = self.x_off[a]
-            m = ", mask=cmask, other=0.0" if "c" in off else ""
-            if self.single and not m and off != "0":  # a per-row value: rows past the end are masked
-                m = ", mask=rmask, other=0.0"
+            m = self.mask(off)
             out.append(f"        {self.names[a]} = tl.load(in{i}_ptr + {off}{m}).to({ct})")
         out += ["        " + ln for ln in self.elementwise(k.prologue)]
         out += ["        " + c for c in consume]
@@ -420,7 +425,9 @@ class _Emitter:
         for a in k.y_args:
             i = self.args.index(a)
             ct = compute_type(a.type.dtype)  # type: ignore[attr-defined]
-            lines.append(f"    {self.names[a]} = tl.load(in{i}_ptr + {self.y_off[a]}{self.rmask}).to({ct})")
+            lines.append(
+                f"    {self.names[a]} = tl.load(in{i}_ptr + {self.y_off[a]}{self.mask(self.y_off[a])}).to({ct})"
+            )
         lines += ["    " + ln for ln in self.elementwise(k.epilogue)]
         for i, v in enumerate(k.fused.yield_op().values):
             if v not in self.names or _shape(v) != k.y_shape:
@@ -438,7 +445,7 @@ class _Emitter:
             i = self.args.index(a)
             ct = compute_type(a.type.dtype)  # type: ignore[attr-defined]
             consume.append(
-                f"{self.names[a]} = tl.load(in{i}_ptr + {self.y_off[a]}, mask=cmask, other=0.0).to({ct})"
+                f"{self.names[a]} = tl.load(in{i}_ptr + {self.y_off[a]}{self.mask(self.y_off[a])}).to({ct})"
             )
         consume += self.elementwise(k.epilogue)
         for i, v in enumerate(k.fused.yield_op().values):

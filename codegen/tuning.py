@@ -11,8 +11,10 @@ heuristic config is used.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -187,6 +189,10 @@ def _pow2(x: int) -> int:
     return 1 << max(0, (int(x) - 1).bit_length())
 
 
+CAPTURE_LOCK = threading.Lock()
+"""One CUDA-graph capture at a time in the process (tuning's timing graphs and the engines' graphs)."""
+
+
 def bench_ms(fn: Callable[[], None], replays: int = 7) -> float:
     """Median GPU time of ``fn`` in milliseconds. Engines run as CUDA graphs, so candidates are timed
     that way too: a few calls captured into one graph and replayed between CUDA events. Timing plain
@@ -199,17 +205,22 @@ def bench_ms(fn: Callable[[], None], replays: int = 7) -> float:
     start.record()
     fn()
     end.record()
-    torch.cuda.synchronize()
+    end.synchronize()
     calls = max(1, min(50, int(2.0 / max(start.elapsed_time(end), 1e-3))))  # about 2 ms per replay
     graph, stream = torch.cuda.CUDAGraph(), torch.cuda.Stream()
     stream.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(stream):  # not torch.cuda.graph: its gc.collect per candidate adds up
-        graph.capture_begin()
+    # not torch.cuda.graph: its gc.collect per candidate adds up; thread-local capture so that other
+    # threads' CUDA calls neither fail nor break this capture
+    with CAPTURE_LOCK, torch.cuda.stream(stream):
+        graph.capture_begin(capture_error_mode="thread_local")
         try:
             for _ in range(calls):
                 fn()
-        finally:
-            graph.capture_end()
+        except BaseException:
+            with contextlib.suppress(Exception):  # the capture is broken: the candidate's error is the news
+                graph.capture_end()
+            raise
+        graph.capture_end()
     times = []
     for _ in range(replays):
         start.record()
@@ -339,6 +350,8 @@ class Tuner:
         if len(space) <= 1 or not self.timing:
             return space[0] if space else None
         key = TimingCache.key(kernel.source, shapes)
+        if any("LIBRARY" in c for c in space):  # a choice made with a library competing is another key
+            key += "|with-" + getattr(kernel, "tactic_source", "library")
         hit = self.cache.lookup(key)
         # A hit from a deeper search may lie outside this space and still serves; a library tactic
         # serves only where that library is allowed (it is then in the space).

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from tritium.codegen.tuning import CAPTURE_LOCK
 from tritium.ir.diagnostics import TritiumError
 from tritium.ir.types import TensorType
 from tritium.runtime.engine import Engine, as_kind, as_tensor
 from tritium.runtime.program import Program, Step, torch_dtype
 from tritium.runtime.reference import InputError
-
-_CAPTURE_LOCK = threading.Lock()
 
 
 class IProfiler:
@@ -331,7 +329,7 @@ class ExecutionContext:
 
         static_in = {v: t.clone() for v, t in ins.items()}
         graph = torch.cuda.CUDAGraph()
-        with _CAPTURE_LOCK, torch.cuda.stream(self._stream):
+        with CAPTURE_LOCK, torch.cuda.stream(self._stream):
             self._stream.synchronize()  # the clones above are done before capture starts
             try:
                 graph.capture_begin(capture_error_mode="thread_local")

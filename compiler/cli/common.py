@@ -62,7 +62,8 @@ def add_build_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--tacticSources",
         default=None,
-        help="add (+) or remove (-) tactic sources from the default (all), e.g. -CUDNN,-CUBLAS,-CUBLAS_LT",
+        help="add (+) or remove (-) tactic sources from the default (all), e.g. -CUDNN,-CUBLAS,-CUBLAS_LT "
+        "(cuBLAS competes while either CUBLAS or CUBLAS_LT is on)",
     )
     p.add_argument("--refit", action="store_true", help="build a refittable engine")
     p.add_argument("--verbose", action="store_true", help="log everything the builder says")

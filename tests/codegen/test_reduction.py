@@ -134,3 +134,20 @@ def test_rows_per_program(rows_per_program: int, rng: np.random.Generator) -> No
     got = run_module(module, inputs, {"BLOCK": 64, "ROWS": rows_per_program})
     for g, w_ in zip(got, want):
         np.testing.assert_allclose(g, w_, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("n", [40, 4097])
+def test_scalar_and_per_row_epilogue_inputs(n: int, rng: np.random.Generator) -> None:
+    """Epilogue inputs that are one value (loaded unmasked) or one value per row, after a per-element
+    result (softmax) and a per-row one (mean); rows in one block (40) and swept in chunks (4097)."""
+    s, r = (3, n), (3, 1)
+    text = f"""func.func @main(%x: {ty(s)}, %z: {ty(())}, %w: {ty(r)}) -> ({ty(s)}, {ty(r)}) {{
+  %p = nn.softmax %x {{axis = -1}} : {ty(s)}
+  %q = nn.mul %p, %z : ({ty(s)}, {ty(())}) -> {ty(s)}
+  %o = nn.mul %q, %w : ({ty(s)}, {ty(r)}) -> {ty(s)}
+  %axes = nn.constant dense<[1]> : tensor<1xi64>
+  %e = nn.reduce_mean %x, %axes {{keepdims = 1}} : ({ty(s)}, tensor<1xi64>) -> {ty(r)}
+  %f = nn.mul %e, %z : ({ty(r)}, {ty(())}) -> {ty(r)}
+  func.return %o, %f : {ty(s)}, {ty(r)}
+}}"""
+    check(text, rng)

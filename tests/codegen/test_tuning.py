@@ -121,3 +121,6 @@ def test_a_cached_library_choice_is_not_used_where_the_library_is_off() -> None:
     assert "LIBRARY" in Tuner(cache, timer=timer_by_block(times)).choose(FakeGemm(), [T((8, 8))], [T((8, 8))])
     off = Tuner(cache, timer=timer_by_block(times), library=frozenset())
     assert off.choose(FakeGemm(), [T((8, 8))], [T((8, 8))]) == {"BLOCK": 128} and off.timed == 4
+    again = Tuner(cache, timer=timer_by_block(times))  # the generated-only choice did not replace it
+    assert again.choose(FakeGemm(), [T((8, 8))], [T((8, 8))]) == {"LIBRARY": 1, "BLOCK": 999}
+    assert again.timed == 0 and len(cache.entries) == 2
