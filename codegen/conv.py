@@ -7,6 +7,10 @@ masking) and the matching weights, then tl.dot accumulates in float32. The reduc
 channel-fastest when the input is channels-last (NHWC, contiguous loads along c) and window-fastest
 for NCHW. Groups (depthwise included) are the second grid dimension. All tensors are addressed by
 strides passed at launch, so the same kernel serves either memory layout.
+
+Transposed convolutions (deconvolution, NCHW) use the same template as a gather: output pixel
+(oh, ow) reads input pixel (ih, iw) through tap (r, s) when oh + pad - r * dilation = ih * stride;
+taps that land between input pixels are masked.
 """
 
 from __future__ import annotations
@@ -41,9 +45,13 @@ class ConvKernel:
     def __init__(self, fused: Fused) -> None:
         self.fused = fused
         body = [op for op in fused.body.block.ops if not isinstance(op, (Yield, Constant))]
-        if not body or body[0].name != "nn.conv" or any(classify(op) != "elementwise" for op in body[1:]):
+        anchors = ("nn.conv", "nn.conv_transpose")
+        if not body or body[0].name not in anchors or any(classify(op) != "elementwise" for op in body[1:]):
             raise Unsupported("not a conv followed by elementwise ops")
         self.conv = cv = body[0]
+        self.transposed = cv.name == "nn.conv_transpose"
+        """A transposed convolution (deconvolution), NCHW: the same implicit GEMM, gathering for each
+        output pixel the input pixels whose scatter reaches it (weight layout (C, M / group, R, S))."""
         self.layout = cv.attributes.get("layout", "NCHW")
         x_shape, _w_shape = _shape(cv.operand(0)), _shape(cv.operand(1))
         if len(x_shape) != 4:
@@ -73,7 +81,8 @@ class ConvKernel:
         )
         self.name = kernel_name(fused)
         pads = list(cv.attributes["pads"])
-        self.library = "cudnn" if dt.name in ("f16", "bf16") and pads[:2] == pads[2:] else None
+        symmetric = pads[:2] == pads[2:]
+        self.library = "cudnn" if dt.name in ("f16", "bf16") and symmetric and not self.transposed else None
         """The library tactic (torch's conv2d: cuDNN on the GPU) when it can stand in: f16/bf16 (f32
         would round through TF32 by torch's default) and symmetric padding."""
         self.source = self._generate()
@@ -128,7 +137,9 @@ class ConvKernel:
         # (a network's RGB stem), step window row by window row: a row's taps and channels are one
         # contiguous run of S * CG elements. NCHW: one flat loop over the whole window.
         self.rowwise = self.layout == "NHWC" and cg < 16 and not self.depthwise
-        if self.depthwise:
+        if self.transposed:
+            loop = self._transposed_loop(sh, sw, ph, pw, dh, dw)
+        elif self.depthwise:
             loop = self._depthwise_loop(dh, dw)
         elif self.layout == "NHWC" and cg >= 16:
             loop = self._nhwc_loop(dh, dw)
@@ -273,6 +284,33 @@ class ConvKernel:
             f"        acc = tl.dot(a, b, acc{self._precision()})",
         ]
 
+    def _transposed_loop(self, sh: int, sw: int, ph: int, pw: int, dh: int, dw: int) -> list[str]:
+        """Deconvolution as a gather: output pixel (oh, ow) takes input pixel (ih, iw) through tap
+        (r, s) when oh + ph - r * dh == ih * sh (and the same across), so each BLOCK_K step loads the
+        input elements whose scatter lands on the tile's pixels, masking the taps that fall between
+        input pixels or outside the input."""
+        return [
+            "    oh = ohw // OW",
+            "    ow = ohw % OW",
+            "    for k0 in range(0, KRED, BLOCK_K):",
+            "        rk = k0 + tl.arange(0, BLOCK_K)",
+            "        c = rk // (R * S)",
+            "        rem = rk % (R * S)",
+            "        r = rem // S",
+            "        s = rem % S",
+            f"        th = oh[:, None] + {ph} - r[None, :] * {dh}",
+            f"        tw = ow[:, None] + {pw} - s[None, :] * {dw}",
+            f"        ih = th // {sh}",
+            f"        iw = tw // {sw}",
+            "        a_mask = (rm[:, None] < M) & (rk[None, :] < KRED) & (th >= 0) & (tw >= 0)",
+            f"        a_mask = a_mask & (th % {sh} == 0) & (tw % {sw} == 0) & (ih < H) & (iw < W)",
+            "        a = tl.load(x_base[:, None] + c[None, :] * xs_c + ih * xs_h + iw * xs_w, mask=a_mask, other=0.0)",
+            "        b_mask = (rk[:, None] < KRED) & (rj[None, :] < NG)",
+            f"        b = tl.load(in{self.w_i}_ptr + rj[None, :] * ws_k + (g * CG + c[:, None]) * ws_c + r[:, None] * ws_r"
+            " + s[:, None] * ws_s, mask=b_mask, other=0.0)",
+            f"        acc = tl.dot(a, b, acc{self._precision()})",
+        ]
+
     def _row_loop(self, dh: int, dw: int) -> list[str]:
         """Channels-last with few channels: for each window row r, the (s, c) pairs of the row are
         one reduction block of S * CG elements, contiguous in the input (and in the weight) for
@@ -367,6 +405,8 @@ class ConvKernel:
             self.out_shape[2] * self.out_shape[3] if kdim == 1 else self.out_shape[1] * self.out_shape[2]
         )
         kred = w[2] * w[3] if self.rowwise else w[1] * w[2] * w[3]  # per step: one window row (S x C/g)
+        if self.transposed:  # weight (C, M / group, R, S): the reduction runs over C / group
+            kred = w[0] // group * w[2] * w[3]
         return matmul_space(m, self.out_shape[kdim] // group, kred, self.dtype.itemsize, level)
 
     def __call__(self, inputs: list[Any], outputs: list[Any], config: dict[str, int] | None = None) -> None:
@@ -387,6 +427,13 @@ class ConvKernel:
             xs = x.stride()
             xs_n, xs_h, xs_w, xs_c = xs
             ws_k, ws_r, ws_s, ws_c = w.stride()
+        elif self.transposed:
+            n, _c, h, wd = x.shape
+            cin, mg, r, s = w.shape
+            k, cg = mg * group, cin // group
+            _, _, oh, ow = self.out_shape
+            xs_n, xs_c, xs_h, xs_w = x.stride()
+            ws_c, ws_k, ws_r, ws_s = w.stride()
         else:
             n, _c, h, wd = x.shape
             k, cg, r, s = w.shape

@@ -107,3 +107,67 @@ def test_conv_matches_reference(case, layout: str, rng: np.random.Generator) -> 
         )
         y = torch.relu(y * torch.from_numpy(inputs[4]) + torch.from_numpy(inputs[3]))
         np.testing.assert_allclose(want, y.numpy(), rtol=1e-4, atol=1e-4)
+
+
+DECONV_CASES = [
+    # n, c, h, w, m, r, s, stride, pads, dilation, output_padding, group
+    (2, 4, 5, 6, 3, 3, 3, (2, 2), (1, 1, 1, 1), (1, 1), (1, 1), 1),
+    (1, 6, 4, 4, 4, 4, 4, (2, 2), (1, 1, 1, 1), (1, 1), (0, 0), 2),  # a DCGAN-style upsampling, groups
+    (1, 3, 5, 4, 5, 3, 2, (3, 1), (0, 1, 2, 0), (2, 1), (2, 0), 1),  # odd strides, asymmetric pads
+    (2, 8, 3, 3, 8, 1, 1, (1, 1), (0, 0, 0, 0), (1, 1), (0, 0), 1),  # 1x1
+]
+
+
+def test_deconvolution_layer_runs_as_a_generated_kernel(rng: np.random.Generator) -> None:
+    """Through the network API: no layer left on the host reference, the result as torch's."""
+    import tritium as tr
+
+    net = tr.Builder(tr.Logger()).create_network()
+    x = net.add_input("x", tr.float32, (2, 4, 5, 5))
+    w, b = rng.standard_normal((4, 3, 4, 4)).astype(np.float32), rng.standard_normal(3).astype(np.float32)
+    layer = net.add_deconvolution_nd(x, 3, (4, 4), w, b)
+    layer.stride_nd, layer.padding_nd = (2, 2), (1, 1)
+    layer.get_output(0).name = "y"
+    net.mark_output(layer.get_output(0))
+    builder = tr.Builder(tr.Logger())
+    engine = builder.build_engine_with_config(net, builder.create_builder_config())
+    xs = rng.standard_normal((2, 4, 5, 5)).astype(np.float32)
+    assert engine.host_steps({"x": xs.shape}) == []
+    t = torch.nn.functional.conv_transpose2d(
+        torch.from_numpy(xs), torch.from_numpy(w), torch.from_numpy(b), 2, 1
+    )
+    np.testing.assert_allclose(engine({"x": xs})["y"], t.numpy(), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("case", DECONV_CASES, ids=[f"deconv{i}" for i in range(len(DECONV_CASES))])
+def test_deconvolution_matches_reference_and_torch(case, rng: np.random.Generator) -> None:
+    n, c, h, w, m, r, s, st, pads, dil, opad, g = case
+    oh = (h - 1) * st[0] - pads[0] - pads[2] + dil[0] * (r - 1) + opad[0] + 1
+    ow = (w - 1) * st[1] - pads[1] - pads[3] + dil[1] * (s - 1) + opad[1] + 1
+    x, wt, b, out = ty((n, c, h, w)), ty((c, m // g, r, s)), ty((m,)), ty((n, m, oh, ow))
+    text = f"""func.func @main(%x: {x}, %w: {wt}, %b: {b}) -> {out} {{
+  %y = nn.conv_transpose %x, %w, %b {{strides = {list(st)}, pads = {list(pads)}, dilations = {list(dil)}, output_padding = {list(opad)}, group = {g}}} : ({x}, {wt}, {b}) -> {out}
+  %v = nn.relu %y : {out}
+  func.return %v : {out}
+}}"""
+    module, ref = ir.parse_ir(text), ir.parse_ir(text)
+    PassManager("fuse-kernels,dce").run(module)
+    fused = next(op for op in module.main.block.ops if op.name == "kernel.fused")
+    kernel = kernel_for(fused)
+    assert isinstance(kernel, ConvKernel) and kernel.transposed
+    inputs = [rng.standard_normal(a.type.shape).astype(np.float32) for a in module.main.args]
+    want = ir.run_reference(ref, inputs)[0]
+    got = torch.empty(want.shape)
+    env = dict(zip(module.main.args, (torch.from_numpy(v) for v in inputs)))
+    kernel([env[v] for v in fused.operands], [got])
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-5)
+    if pads[:2] == pads[2:]:  # torch's conv_transpose2d takes symmetric padding only
+        t = torch.nn.functional.conv_transpose2d(
+            *(torch.from_numpy(v) for v in inputs),
+            stride=st,
+            padding=pads[:2],
+            output_padding=opad,
+            groups=g,
+            dilation=dil,
+        )
+        np.testing.assert_allclose(want, torch.relu(t).numpy(), rtol=1e-4, atol=1e-4)
