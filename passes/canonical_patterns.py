@@ -163,6 +163,34 @@ def global_max_pool_to_reduce(op: nn.GlobalMaxPool, rw: Rewriter) -> bool:
     return True
 
 
+@pattern
+def gather_of_one_index(op: nn.Gather, rw: Rewriter) -> bool:
+    """gather(x, k, axis=a) with a constant scalar k -> reshape(slice(x, [k], [k + 1], [a]), shape
+    without axis a); with a one-element index list [k], the slice alone   (a select, as
+    nn.MultiheadAttention picks Q, K and V: a slice can be a view where a gather is always a copy)"""
+    k = constant_value(op.indices)
+    xs, out = _static_shape(op.data), _static_shape(op.results[0])
+    if k is None or k.size != 1 or k.ndim > 1 or xs is None or out is None:
+        return False
+    axis = op.axis % len(xs)
+    index = int(k.reshape(-1)[0])
+    index = index + xs[axis] if index < 0 else index
+    if not 0 <= index < xs[axis]:
+        return False  # out of range: the gather's own error stays
+    with rw.at(before=op):
+        bounds = [
+            rw.insert(nn.Constant.of(np.array([v], np.int64), loc=op.loc)).out
+            for v in (index, index + 1, axis)
+        ]
+        if k.ndim == 1:
+            rw.replace_op_with(op, nn.Slice, op.data, *bounds)
+            return True
+        part = rw.create(nn.Slice, op.data, *bounds, loc=op.loc).results[0]
+        shape = rw.insert(nn.Constant.of(np.array(out, np.int64), loc=op.loc)).out
+    rw.replace_op_with(op, nn.Reshape, part, shape)
+    return True
+
+
 NN_PATTERNS: list[RewritePattern] = [
     global_pool_to_reduce,
     global_max_pool_to_reduce,
@@ -172,4 +200,5 @@ NN_PATTERNS: list[RewritePattern] = [
     matmul_between_flattening_reshapes,
     constant_to_rhs,
     softmax_over_unit_axis,
+    gather_of_one_index,
 ]

@@ -276,7 +276,7 @@ class Engine:
                     "tactic": _library_tactic(step)
                     or {
                         "kernel": "generated Triton",
-                        "view": "view (no copy)",
+                        "view": "reshape (a view; a copy only where the input's strides forbid one)",
                         "strided": "strided view (no copy)",
                         "host": "host reference",
                         "plugin": "plugin device code",

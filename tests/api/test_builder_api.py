@@ -179,7 +179,8 @@ def test_library_tactics_compete_and_run(rng: np.random.Generator) -> None:
     plain = builder.build_engine_with_config(net, config)
     assert sel.offered and not none.offered
     assert all(
-        layer["tactic"] in ("generated Triton", "view (no copy)") for layer in plain.inspect()["layers"]
+        layer["tactic"] == "generated Triton" or layer["tactic"].startswith("reshape")
+        for layer in plain.inspect()["layers"]
     )
 
 

@@ -91,6 +91,8 @@ def test_transformer_layers_launch_no_data_movement(
         if o.name in ("nn.transpose", "nn.slice", "nn.split")
     ]
     expected = ["nn.transpose"] * 3 if name == "vit" else []  # ViT's patch embedding (NCHW conv)
+    if name in ("bert", "vit"):
+        expected.append("nn.slice")  # the pooler's [CLS] token, hidden[:, 0] (a one-index gather)
     assert moved == expected
     attention = [s for s in launched if s.op.kind == "attention"]
     assert len(attention) == 2
@@ -145,3 +147,36 @@ func.func @main(%x: tensor<3x64xf32>) -> tensor<3x1001xf32> {
     assert w.stride() == (1, 64)
     (got,) = engine({"x": x}).values()
     np.testing.assert_allclose(got, x @ module.resources["head"], rtol=1e-4, atol=1e-4)
+
+
+def test_multihead_attention_seq_first_layout(tmp_path, rng: np.random.Generator) -> None:
+    """torch's nn.MultiheadAttention (torchvision's ViT) exports a seq-first layout: Q/K/V picked
+    from [3, S, B, E] by one-index gathers. The gathers become slices and, with the permutes before
+    them, views: between the input projection and attention nothing launches (the batch*heads merge
+    that follows is a copy torch makes while reshaping the view). Results as onnxruntime's."""
+    import onnxruntime as ort
+    import torch
+
+    class Block(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.attn = torch.nn.MultiheadAttention(32, 2, batch_first=True)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x + self.attn(x, x, x, need_weights=False)[0]
+
+    torch.manual_seed(0)
+    path = tmp_path / "mha.onnx"
+    x = rng.standard_normal((2, 5, 32)).astype(np.float32)
+    torch.onnx.export(
+        Block().eval(), (torch.from_numpy(x),), str(path), input_names=["x"], output_names=["y"], dynamo=False
+    )
+    engine = tr.compile(str(path))
+    steps = engine.program({"x": x.shape}).steps
+    launched = [s for s in steps if s.mode not in ("view", "strided")]
+    kinds = [s.op.kind for s in launched]
+    projection, attention = kinds.index("matmul"), kinds.index("attention")
+    assert projection + 1 == attention, [s.name for s in launched]
+    assert not any(o.name == "nn.gather" for s in steps for o in getattr(s.op, "ops", []))
+    want = ort.InferenceSession(str(path)).run(None, {"x": x})[0]
+    np.testing.assert_allclose(engine({"x": x})["y"], want, rtol=1e-5, atol=1e-5)
