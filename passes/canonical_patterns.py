@@ -191,6 +191,72 @@ def gather_of_one_index(op: nn.Gather, rw: Rewriter) -> bool:
     return True
 
 
+@pattern
+def transpose_of_matmul(op: nn.Transpose, rw: Rewriter) -> bool:
+    """transpose(matmul(x, W) [+ b], p) -> matmul(transpose(x, p), W) [+ b]   for a 2-D W, a row
+    bias b and a p that keeps the last axis, when x comes from a transpose or a reshape: the moved
+    transpose folds into what made x (nn.MultiheadAttention's output projection works seq-first
+    and transposes back after it: moved up, that transpose meets the head merge after attention)"""
+    p = tuple(op.perm)
+    y = op.x.defining_op
+    add = None
+    if isinstance(y, nn.Add) and y.results[0].has_one_use:
+        add, y = (
+            y,
+            next((d for d in (y.lhs.defining_op, y.rhs.defining_op) if isinstance(d, nn.MatMul)), None),
+        )
+    if not isinstance(y, nn.MatMul) or not y.results[0].has_one_use or len(p) < 3 or p[-1] != len(p) - 1:
+        return False
+    x, w = y.operand(0), y.operand(1)
+    ws, xs = _static_shape(w), _static_shape(x)
+    if ws is None or len(ws) != 2 or xs is None or len(xs) != len(p):
+        return False
+    if not isinstance(x.defining_op, (nn.Transpose, nn.Reshape)):
+        return False
+    bias = None
+    if add is not None:
+        bias = add.rhs if add.lhs is y.results[0] else add.lhs
+        bs = _static_shape(bias)
+        if bs is None or int(np.prod(bs)) not in (1, ws[1]) or (bs and bs[-1] not in (1, ws[1])):
+            return False
+    with rw.at(before=op):
+        moved = rw.create(nn.Transpose, x, perm=p, loc=op.loc).results[0]
+        new = rw.create(nn.MatMul, moved, w, loc=y.loc).results[0]
+        if bias is not None:
+            new = rw.create(nn.Add, new, bias, loc=add.loc).results[0]  # type: ignore[union-attr]
+    rw.replace_op(op, [new])
+    for dead in (add, y):  # now, so that x has one user again when the moved transpose is visited
+        if dead is not None:
+            rw.erase_op(dead)
+    return True
+
+
+@pattern
+def transpose_of_trailing_reshape(op: nn.Transpose, rw: Rewriter) -> bool:
+    """transpose(reshape(y, s), p) -> reshape(transpose(y, q), s permuted by p)   when the reshape
+    changes only dims that p leaves in place (a trailing block: ys[:k] == s[:k] and p[i] == i for
+    i >= k); q is p on the leading k dims and keeps the rest"""
+    r = op.x.defining_op
+    if not isinstance(r, nn.Reshape) or not r.results[0].has_one_use:
+        return False
+    ys, ss = _static_shape(r.x), _static_shape(r.results[0])
+    p = tuple(op.perm)
+    if ys is None or ss is None or len(p) != len(ss):
+        return False
+    k = len(p)
+    while k > 0 and p[k - 1] == k - 1:
+        k -= 1  # p fixes every axis from k on
+    if k == 0 or ys[:k] != ss[:k] or len(ys) < k:
+        return False
+    q = (*p[:k], *range(k, len(ys)))
+    out = _static_shape(op.results[0])
+    with rw.at(before=op):
+        moved = rw.create(nn.Transpose, r.x, perm=q, loc=op.loc).results[0]
+        shape = rw.insert(nn.Constant.of(np.array(out, np.int64), loc=r.loc)).out
+    rw.replace_op_with(op, nn.Reshape, moved, shape)
+    return True
+
+
 NN_PATTERNS: list[RewritePattern] = [
     global_pool_to_reduce,
     global_max_pool_to_reduce,
@@ -201,4 +267,6 @@ NN_PATTERNS: list[RewritePattern] = [
     constant_to_rhs,
     softmax_over_unit_axis,
     gather_of_one_index,
+    transpose_of_matmul,
+    transpose_of_trailing_reshape,
 ]
