@@ -16,8 +16,8 @@ import numpy as np
 
 from tritium.codegen.indexing import Space, Unsupported
 from tritium.codegen.lowering import compute_type
-from tritium.codegen.pointwise import ident, kernel_name, kernel_source
-from tritium.codegen.reduction import IDENTITY, REDUCE, lower_elementwise, split_reduction
+from tritium.codegen.pointwise import kernel_name, kernel_source, lower_elementwise, namer
+from tritium.codegen.reduction import IDENTITY, REDUCE, split_reduction
 from tritium.ir.core import Value
 from tritium.ir.dialects.kernel import Fused
 from tritium.ir.types import TensorType
@@ -92,16 +92,7 @@ class ColumnKernel:
             [_shape(v) for v in self.y_args],
         )
         names: dict[Value, str] = {}
-        used: set[str] = set(RESERVED)
-
-        def fresh(v: Value, default: str) -> str:
-            base = n = ident(v.name_hint, default)
-            i = 1
-            while n in used:
-                n, i = f"{base}_{i}", i + 1
-            used.add(n)
-            names[v] = n
-            return n
+        fresh = namer(names, set(RESERVED))
 
         for i, v in enumerate(args):
             fresh(v, f"x{i}")

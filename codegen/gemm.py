@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from tritium.codegen.indexing import Space, Unsupported
-from tritium.codegen.lowering import compute_type, literal, lower
-from tritium.codegen.pointwise import ident, jit_function, kernel_name, kernel_source
+from tritium.codegen.lowering import compute_type
+from tritium.codegen.pointwise import jit_function, kernel_name, kernel_source, lower_elementwise, namer
 from tritium.ir.core import Value
 from tritium.ir.dialects.kernel import Fused, Yield
 from tritium.ir.dialects.nn.constant import Constant
@@ -194,14 +194,7 @@ class MatmulKernel:
         names: dict[Value, str] = {mm.results[0]: "acc"}
         used = {"acc", "a", "b", "k", "mask", "rm", "rn", "rk", "em", "en", "pid", "batch", "tl", "triton"}
 
-        def fresh(v: Value, default: str) -> str:
-            base = ident(v.name_hint, default)
-            n, i = base, 1
-            while n in used:
-                n, i = f"{base}_{i}", i + 1
-            used.add(n)
-            names[v] = n
-            return n
+        fresh = namer(names, used)
 
         prefixes = ["m", "n"] if self.fold else ["e", "m", "n"]
         for j, a in enumerate(self.extra):
@@ -212,18 +205,7 @@ class MatmulKernel:
             lines.append(
                 f"    {fresh(a, f'x{i}')} = tl.load(in{i}_ptr + {off}{m}).to({compute_type(a.type.dtype)})"
             )  # type: ignore[attr-defined]
-        for op in self.epilogue:
-            if isinstance(op, Constant):
-                arr = op.value_array()
-                if arr is None or arr.size != 1:
-                    raise Unsupported("a non-scalar constant in a matmul epilogue")
-                names[op.out] = literal(arr.reshape(-1)[0], op.out.type.dtype)  # type: ignore[attr-defined]
-                continue
-            expr = lower(op, [names[v] for v in op.operands])
-            dt = op.results[0].type.dtype  # type: ignore[attr-defined]
-            if not dt.is_float:
-                expr = f"({expr}).to({compute_type(dt)})"
-            lines.append(f"    {fresh(op.results[0], 'v')} = {expr}")
+        lines += ["    " + ln for ln in lower_elementwise(self.epilogue, names, fresh, mm)]
         for i, v in enumerate(self.fused.yield_op().values):
             lines.append(
                 f"    tl.store(out{i}_ptr + {out_off}, {names[v]}.to(out{i}_ptr.dtype.element_ty), mask=mask)"

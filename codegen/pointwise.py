@@ -8,6 +8,7 @@ same-shape chain in none: its loads and stores use the flat offset directly.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,11 +16,12 @@ import numpy as np
 
 from tritium.codegen.indexing import Unsupported
 from tritium.codegen.lowering import compute_type, literal, lower
-from tritium.ir.core import Value
+from tritium.ir.core import Operation, Value
 from tritium.ir.dialects.kernel import Fused, Yield
 from tritium.ir.dialects.nn.constant import Constant
 from tritium.ir.printer import Printer
 from tritium.ir.types import TensorType
+from tritium.passes.fusion_policy import classify
 
 DEFAULT_BLOCK = 1024
 
@@ -29,6 +31,49 @@ def ident(name: str | None, default: str) -> str:
     if not s or s[0].isdigit():
         s = default if not s else "v" + s
     return s
+
+
+def namer(names: dict[Value, str], used: set[str]) -> Callable[[Value, str], str]:
+    """``fresh(v, default)``: a new variable for ``v`` (its name hint, else ``default``), never one in
+    ``used`` (seed it with the kernel's own variables), recorded in ``names``."""
+
+    def fresh(v: Value, default: str) -> str:
+        base = ident(v.name_hint, default)
+        n, i = base, 1
+        while n in used:
+            n, i = f"{base}_{i}", i + 1
+        used.add(n)
+        names[v] = n
+        return n
+
+    return fresh
+
+
+def lower_elementwise(
+    ops: list[Operation], names: dict[Value, str], fresh: Callable[[Value, str], str], anchor: Operation
+) -> list[str]:
+    """Triton lines (unindented) computing the elementwise ``ops`` of a template's prologue or
+    epilogue (``names``: the variable of each value already computed; ``fresh`` names a new one).
+    Constants that only ``anchor`` reads (a reduction's axes) are structure, not data."""
+    lines = []
+    for op in ops:
+        if isinstance(op, Constant):
+            if all(u is anchor for u in op.out.users):
+                continue
+            arr = op.value_array()
+            if arr is None or arr.size != 1:
+                raise Unsupported(f"a non-scalar constant around {anchor.name} inside a kernel")
+            names[op.out] = literal(arr.reshape(-1)[0], op.out.type.dtype)  # type: ignore[attr-defined]
+            continue
+        if classify(op) != "elementwise":
+            raise Unsupported(f"{op.name} inside a {anchor.name} kernel")
+        expr = lower(op, [names[v] for v in op.operands])
+        dt = op.results[0].type.dtype  # type: ignore[attr-defined]
+        if not dt.is_float:
+            expr = f"({expr}).to({compute_type(dt)})"
+        name = names.get(op.results[0]) or fresh(op.results[0], "v")  # sweeps recompute it
+        lines.append(f"{name} = {expr}")
+    return lines
 
 
 def kernel_name(fused: Fused) -> str:
@@ -153,16 +198,7 @@ class PointwiseKernel:
         lay = self.layout
         k = len(lay.groups)
         names: dict[Value, str] = {}
-        used: set[str] = set()
-
-        def fresh(v: Value, default: str) -> str:
-            base = ident(v.name_hint, default)
-            n, i = base, 1
-            while n in used or n in ("tl", "triton", "offs", "mask", "pid"):
-                n, i = f"{base}_{i}", i + 1
-            used.add(n)
-            names[v] = n
-            return n
+        fresh = namer(names, {"tl", "triton", "offs", "mask", "pid"})
 
         params = [f"in{i}_ptr" for i in range(len(body.args))]
         params += [f"out{i}_ptr" for i in range(len(self.fused.results))]

@@ -14,11 +14,10 @@ from typing import Any
 import numpy as np
 
 from tritium.codegen.indexing import Space, Unsupported
-from tritium.codegen.lowering import compute_type, literal, lower
-from tritium.codegen.pointwise import ident, kernel_name, kernel_source
+from tritium.codegen.lowering import compute_type
+from tritium.codegen.pointwise import kernel_name, kernel_source, lower_elementwise, namer
 from tritium.ir.core import Operation, Value
 from tritium.ir.dialects.kernel import Fused, Yield
-from tritium.ir.dialects.nn.constant import Constant
 from tritium.ir.types import TensorType
 from tritium.passes.fusion_policy import classify
 
@@ -58,32 +57,6 @@ def _shape(v: Value) -> tuple:
 
 def _next_pow2(n: int) -> int:
     return 1 << max(0, (n - 1).bit_length())
-
-
-def lower_elementwise(
-    ops: list[Operation], names: dict[Value, str], fresh: Any, anchor: Operation
-) -> list[str]:
-    """Triton lines computing the elementwise ``ops`` of a reduction kernel's prologue or epilogue
-    (``names``: the variable of each value already computed; ``fresh`` names a new one)."""
-    lines = []
-    for op in ops:
-        if isinstance(op, Constant):
-            if all(u is anchor for u in op.out.users):
-                continue  # structure (the axes), not data
-            arr = op.value_array()
-            if arr is None or arr.size != 1:
-                raise Unsupported("a non-scalar constant inside a reduction kernel")
-            names[op.out] = literal(arr.reshape(-1)[0], op.out.type.dtype)  # type: ignore[attr-defined]
-            continue
-        if classify(op) != "elementwise":
-            raise Unsupported(f"{op.name} inside a reduction kernel")
-        expr = lower(op, [names[v] for v in op.operands])
-        dt = op.results[0].type.dtype  # type: ignore[attr-defined]
-        if not dt.is_float:
-            expr = f"({expr}).to({compute_type(dt)})"
-        name = names.get(op.results[0]) or fresh(op.results[0], "v")  # sweeps recompute it
-        lines.append(f"{name} = {expr}")
-    return lines
 
 
 def split_reduction(fused: Fused, supported: Any) -> tuple[list[Operation], Operation]:
@@ -164,29 +137,8 @@ class RowKernel:
         if not self.full_output:
             params += self.ys.size_params(0, "yr")
         names: dict[Value, str] = {}
-        used: set[str] = set()
-
-        def fresh(v: Value, default: str) -> str:
-            base = ident(v.name_hint, default)
-            n, i = base, 1
-            while n in used or n in (
-                "tl",
-                "triton",
-                "row",
-                "rmask",
-                "cols",
-                "cmask",
-                "start",
-                "N",
-                "acc",
-                "res",
-                "m",
-                "s",
-            ):
-                n, i = f"{base}_{i}", i + 1
-            used.add(n)
-            names[v] = n
-            return n
+        used = {"tl", "triton", "row", "rmask", "cols", "cmask", "start", "N", "acc", "res", "m", "s"}
+        fresh = namer(names, used)
 
         for i, a in enumerate(args):
             fresh(a, f"x{i}")
