@@ -44,16 +44,29 @@ print({"import_s": t1 - t0, "load_s": t2 - t1, "first_run_s": t3 - t2, "total_s"
 """
 
 
-def fresh_process(plan: Path) -> dict:
+def fresh_process(plan: Path, profile: Path | None = None) -> dict:
+    """Load ``plan`` and run it once in a new process with empty Triton and Tritium caches; with
+    ``profile``, under cProfile, whose 25 costliest functions (cumulative) come back as text."""
     env = dict(os.environ)
     env["TRITON_CACHE_DIR"] = tempfile.mkdtemp(prefix="triton-cache-")
     env["TRITIUM_CACHE_DIR"] = tempfile.mkdtemp(prefix="tritium-cache-")
+    script = Path(tempfile.mkdtemp()) / "first_run.py"
+    script.write_text(FIRST_RUN)
+    prof = ["-m", "cProfile", "-o", str(profile)] if profile else []
     out = subprocess.run(
-        [sys.executable, "-c", FIRST_RUN, str(plan)], env=env, capture_output=True, text=True
+        [sys.executable, *prof, str(script), str(plan)], env=env, capture_output=True, text=True
     )
     if out.returncode != 0:
         return {"error": out.stderr[-2000:]}
-    return eval(out.stdout.strip().splitlines()[-1])  # our own dict literal
+    res = eval(out.stdout.strip().splitlines()[-1])  # our own dict literal
+    if profile:
+        import io
+        import pstats
+
+        text = io.StringIO()
+        pstats.Stats(str(profile), stream=text).sort_stats("cumulative").print_stats(25)
+        res["profile"] = text.getvalue()[-6000:]
+    return res
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
@@ -69,6 +82,7 @@ def main() -> None:
     ap.add_argument("--cache", default=os.path.join(os.environ.get("OUT", "."), "timing_cache.json"))
     ap.add_argument("--tuning-budget", type=float, default=60.0)
     ap.add_argument("--plan-out", default=None, help="also write the plan (with binaries) here")
+    ap.add_argument("--profile-first-run", action="store_true", help="cProfile the cached-binary run")
     args = ap.parse_args()
     res: dict = {"card": torch.cuda.get_device_name()}
     work = Path(tempfile.mkdtemp())
@@ -109,6 +123,10 @@ def main() -> None:
     res["plan_mb_without_binaries"] = without.stat().st_size / 1e6
     res["load_and_first_run_with_binaries"] = fresh_process(with_bin)
     res["load_and_first_run_without_binaries"] = fresh_process(without)
+    if args.profile_first_run:
+        prof = fresh_process(with_bin, work / "first_run.prof")
+        print(prof.pop("profile", ""), flush=True)
+        res["load_and_first_run_with_binaries_profiled"] = prof
     print(json.dumps(res, indent=1), flush=True)
 
     # Four contexts, four threads, distinct inputs: each must equal the single-context result.

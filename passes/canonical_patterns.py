@@ -257,6 +257,74 @@ def transpose_of_trailing_reshape(op: nn.Transpose, rw: Rewriter) -> bool:
     return True
 
 
+def _common_refinement(xs: tuple[int, ...], ms: tuple[int, ...]) -> list[int] | None:
+    """The coarsest dims that both shapes are merges of (unit dims dropped), or None where a dim of
+    one straddles two of the other: [S, B, E] and [S, B*H, D] -> [S, B, H, D]."""
+    a, b = [d for d in xs if d != 1], [d for d in ms if d != 1]
+    out: list[int] = []
+    while a and b:
+        small, big = sorted((a[0], b[0]))
+        if big % small:
+            return None
+        out.append(small)
+        a[0], b[0] = a[0] // small, b[0] // small
+        a, b = (a[1:] if a[0] == 1 else a), (b[1:] if b[0] == 1 else b)
+    return out if not a and not b else None
+
+
+def _groups(dims: list[int], shape: tuple[int, ...]) -> list[list[int]] | None:
+    """For each dim of ``shape``, the run of ``dims`` whose product it is (a unit dim: none)."""
+    groups, i = [], 0
+    for d in shape:
+        run, prod = [], 1
+        while prod < d and i < len(dims):
+            run.append(dims[i])
+            prod *= dims[i]
+            i += 1
+        if prod != d:
+            return None
+        groups.append(run)
+    return groups if i == len(dims) else None
+
+
+@pattern
+def transpose_between_reshapes(op: nn.Reshape, rw: Rewriter) -> bool:
+    """reshape(transpose(reshape(x, m), p), s) -> reshape(transpose(reshape(x, f), q), s)   where f
+    splits x and m into their common dims, q is p on f's runs, and s is the transposed f up to unit
+    dims (the outer reshapes then only split or add unit dims: views). nn.MultiheadAttention merges
+    batch and heads ([S, B, E] -> [S, B*H, D] -> [B*H, S, D] -> [B, H, S, D]): a copy wherever the
+    heads are not next to the batch in memory; rewritten, Q, K and V reach attention as views."""
+    t = op.x.defining_op
+    if not isinstance(t, nn.Transpose) or not t.results[0].has_one_use:
+        return False
+    inner = t.x.defining_op
+    if not isinstance(inner, nn.Reshape) or not inner.results[0].has_one_use:
+        return False
+    xs, ms, out = (_static_shape(v) for v in (inner.x, inner.results[0], op.results[0]))
+    if xs is None or ms is None or out is None:
+        return False
+    dims = _common_refinement(xs, ms)
+    if dims is None or dims == [d for d in ms if d != 1]:
+        return False  # no common dims, or m merges nothing (then nothing here copies)
+    groups = _groups(dims, ms)
+    if groups is None:
+        return False
+    starts = np.cumsum([0, *(len(g) for g in groups)])
+    q = tuple(i for axis in t.perm for i in range(starts[axis], starts[axis + 1]))
+    permuted = [dims[i] for i in q]
+    if [d for d in out if d != 1] != permuted or q == tuple(range(len(q))):
+        return False  # not a pure permutation of the common dims (or none at all)
+    with rw.at(before=op):
+        split = rw.insert(nn.Constant.of(np.array(dims, np.int64), loc=inner.loc)).out
+        y = rw.create(nn.Reshape, inner.x, split, loc=inner.loc).results[0]
+        y = rw.create(nn.Transpose, y, perm=q, loc=t.loc).results[0]
+    if tuple(permuted) == out:
+        rw.replace_op(op, [y])
+    else:
+        rw.replace_op_with(op, nn.Reshape, y, op.shape, allowzero=op.allowzero)
+    return True
+
+
 NN_PATTERNS: list[RewritePattern] = [
     global_pool_to_reduce,
     global_max_pool_to_reduce,
@@ -269,4 +337,5 @@ NN_PATTERNS: list[RewritePattern] = [
     gather_of_one_index,
     transpose_of_matmul,
     transpose_of_trailing_reshape,
+    transpose_between_reshapes,
 ]

@@ -130,3 +130,32 @@ def test_library_tactics_on_the_gpu(rng: np.random.Generator) -> None:
     want = torch.nn.functional.gelu(h).numpy()
     for _ in range(3):  # the second run captures a CUDA graph, the third replays it
         assert rel(engine({"x": xs})["y"], want) < 5e-3
+
+
+@pytest.mark.parametrize("fp16,tol", [(False, 1e-5), (True, 5e-3)])
+def test_deconvolution_on_the_gpu(fp16: bool, tol: float, rng: np.random.Generator) -> None:
+    """A DCGAN-style 4x4 stride-2 upsampling with groups and a fused ReLU, generated kernel only."""
+    import torch
+
+    builder = tr.Builder(tr.Logger())
+    net = builder.create_network()
+    x = net.add_input("x", tr.float32, (4, 64, 16, 16))
+    w = rng.standard_normal((64, 16, 4, 4)).astype(np.float32) * 0.1
+    b = rng.standard_normal(32).astype(np.float32)
+    layer = net.add_deconvolution_nd(x, 32, (4, 4), w, b)
+    layer.stride_nd, layer.padding_nd, layer.num_groups = (2, 2), (1, 1), 2
+    act = net.add_activation(layer.get_output(0), tr.ActivationType.RELU)
+    act.get_output(0).name = "y"
+    net.mark_output(act.get_output(0))
+    config = builder.create_builder_config()
+    if fp16:
+        config.set_flag(tr.BuilderFlag.FP16)
+    config.device = "cuda"
+    engine = builder.build_engine_with_config(net, config)
+    xs = rng.standard_normal((4, 64, 16, 16)).astype(np.float32)
+    assert engine.host_steps({"x": xs.shape}) == []
+    t = torch.from_numpy
+    want = torch.relu(torch.nn.functional.conv_transpose2d(t(xs), t(w), t(b), 2, 1, groups=2)).numpy()
+    for _ in range(3):  # the second run captures a CUDA graph, the third replays it
+        got = engine({"x": xs})["y"]
+        assert got.shape == (4, 32, 32, 32) and rel(got, want) < tol

@@ -151,11 +151,11 @@ func.func @main(%x: tensor<3x64xf32>) -> tensor<3x1001xf32> {
 
 def test_multihead_attention_seq_first_layout(tmp_path, rng: np.random.Generator) -> None:
     """torch's nn.MultiheadAttention (torchvision's ViT) exports a seq-first layout: Q/K/V picked
-    from [3, S, B, E] by one-index gathers. The gathers become slices and, with the permutes before
-    them, views: between the input projection and attention nothing launches (the batch*heads merge
-    that follows is a copy torch makes while reshaping the view). After attention, the transpose
-    back to batch-first moves above the output projection and into attention's output layout.
-    Results as onnxruntime's."""
+    from [3, S, B, E] by one-index gathers, then the batch and heads merged ([S, B*H, D]) and split
+    again after a transpose. The gathers become slices and the merge a split of E with one transpose:
+    Q, K and V reach attention as views of the input projection's output, nothing copied. After
+    attention, the transpose back to batch-first moves above the output projection and into
+    attention's output layout. Results as onnxruntime's."""
     import onnxruntime as ort
     import torch
 
@@ -181,5 +181,20 @@ def test_multihead_attention_seq_first_layout(tmp_path, rng: np.random.Generator
     # heads merged back batch-first), output projection with the residual add in its epilogue
     assert kinds == ["data_movement", "matmul", "attention", "matmul"], [s.name for s in launched]
     assert not any(o.name == "nn.gather" for s in steps for o in getattr(s.op, "ops", []))
+    storages: dict[str, list[int]] = {}
+
+    def watch(step):  # the storage of what each launched kernel reads and writes
+        def run(inputs, outputs, config):
+            storages[step.op.kind] = [t.untyped_storage().data_ptr() for t in [*inputs, *outputs]]
+            return kernel(inputs, outputs, config)
+
+        kernel = step.kernel
+        run.strided_inputs = kernel.strided_inputs  # type: ignore[attr-defined]
+        return run
+
+    for step in launched[1:3]:
+        step.kernel = watch(step)
     want = ort.InferenceSession(str(path)).run(None, {"x": x})[0]
     np.testing.assert_allclose(engine({"x": x})["y"], want, rtol=1e-5, atol=1e-5)
+    qkv = storages["matmul"][-1]
+    assert storages["attention"][:3] == [qkv] * 3  # Q, K and V: views of the projection's output
