@@ -30,7 +30,7 @@ from bench_models import rerandomize
 import tritium as tr
 
 FIRST_RUN = """
-import sys, time, numpy as np, torch
+import sys, threading, time, numpy as np, torch
 t0 = time.perf_counter()
 import tritium as tr
 t1 = time.perf_counter()
@@ -43,30 +43,61 @@ t3 = time.perf_counter()
 print({"import_s": t1 - t0, "load_s": t2 - t1, "first_run_s": t3 - t2, "total_s": t3 - t1})
 """
 
+TRACED_RUN = """
+import sys, threading, time, numpy as np, torch
+import triton, triton.compiler.compiler as tcc, triton.runtime.build as trb
+from tritium.runtime.program import Program
+if len(sys.argv) > 2:
+    Program.precompile.__defaults__ = (int(sys.argv[2]),)  # compile workers
+spans = []  # (what, thread, start, seconds)
+def traced(mod, name, what):
+    fn = getattr(mod, name)
+    def run(*a, **k):
+        s = time.perf_counter()
+        try:
+            return fn(*a, **k)
+        finally:
+            spans.append((what, threading.current_thread().name, s, time.perf_counter() - s))
+    setattr(mod, name, run)
+traced(tcc, "compile", "triton compile (cache lookup or full)")
+traced(trb, "_build", "gcc build (launcher or driver utils)")
+traced(Program, "precompile", "precompile (all kernels)")
+t0 = time.perf_counter()
+import tritium as tr
+t1 = time.perf_counter()
+torch.zeros(1, device="cuda"); torch.cuda.synchronize()
+t2 = time.perf_counter()
+engine = tr.load(sys.argv[1], trust_binaries=True)
+t3 = time.perf_counter()
+x = torch.randn(1, 3, 224, 224, device="cuda")
+prog = engine.program({"input": tuple(x.shape)})
+t4 = time.perf_counter()
+y = engine({"input": x})["output"]
+torch.cuda.synchronize()
+t5 = time.perf_counter()
+by = {}
+for what, th, s, d in spans:
+    key = what + (" [main]" if th == "MainThread" else " [pool]")
+    n, tot = by.get(key, (0, 0.0))
+    by[key] = (n + 1, round(tot + d, 3))
+print({"import_s": t1 - t0, "cuda_init_s": t2 - t1, "load_s": t3 - t2, "program_s": t4 - t3,
+       "first_run_s": t5 - t4, "total_after_import_s": t5 - t1, "calls_and_seconds": by})
+"""
 
-def fresh_process(plan: Path, profile: Path | None = None) -> dict:
-    """Load ``plan`` and run it once in a new process with empty Triton and Tritium caches; with
-    ``profile``, under cProfile, whose 25 costliest functions (cumulative) come back as text."""
+
+def fresh_process(plan: Path, script_text: str = FIRST_RUN, *extra: str) -> dict:
+    """Load ``plan`` and run it once in a new process with empty Triton and Tritium caches."""
     env = dict(os.environ)
     env["TRITON_CACHE_DIR"] = tempfile.mkdtemp(prefix="triton-cache-")
     env["TRITIUM_CACHE_DIR"] = tempfile.mkdtemp(prefix="tritium-cache-")
     script = Path(tempfile.mkdtemp()) / "first_run.py"
-    script.write_text(FIRST_RUN)
-    prof = ["-m", "cProfile", "-o", str(profile)] if profile else []
+    script.write_text(script_text)
     out = subprocess.run(
-        [sys.executable, *prof, str(script), str(plan)], env=env, capture_output=True, text=True
+        [sys.executable, str(script), str(plan), *extra], env=env, capture_output=True, text=True
     )
     if out.returncode != 0:
         return {"error": out.stderr[-2000:]}
-    res = eval(out.stdout.strip().splitlines()[-1])  # our own dict literal
-    if profile:
-        import io
-        import pstats
-
-        text = io.StringIO()
-        pstats.Stats(str(profile), stream=text).sort_stats("cumulative").print_stats(25)
-        res["profile"] = text.getvalue()[-6000:]
-    return res
+    return eval(out.stdout.strip().splitlines()[-1])  # our own dict literal
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
@@ -82,7 +113,7 @@ def main() -> None:
     ap.add_argument("--cache", default=os.path.join(os.environ.get("OUT", "."), "timing_cache.json"))
     ap.add_argument("--tuning-budget", type=float, default=60.0)
     ap.add_argument("--plan-out", default=None, help="also write the plan (with binaries) here")
-    ap.add_argument("--profile-first-run", action="store_true", help="cProfile the cached-binary run")
+    ap.add_argument("--trace-first-run", action="store_true", help="phases of the cached-binary run")
     args = ap.parse_args()
     res: dict = {"card": torch.cuda.get_device_name()}
     work = Path(tempfile.mkdtemp())
@@ -123,10 +154,9 @@ def main() -> None:
     res["plan_mb_without_binaries"] = without.stat().st_size / 1e6
     res["load_and_first_run_with_binaries"] = fresh_process(with_bin)
     res["load_and_first_run_without_binaries"] = fresh_process(without)
-    if args.profile_first_run:
-        prof = fresh_process(with_bin, work / "first_run.prof")
-        print(prof.pop("profile", ""), flush=True)
-        res["load_and_first_run_with_binaries_profiled"] = prof
+    if args.trace_first_run:
+        for workers in ("8", "16"):
+            res[f"traced_with_binaries_{workers}_workers"] = fresh_process(with_bin, TRACED_RUN, workers)
     print(json.dumps(res, indent=1), flush=True)
 
     # Four contexts, four threads, distinct inputs: each must equal the single-context result.
