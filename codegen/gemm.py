@@ -3,15 +3,18 @@
     out[..., m, n] = epilogue(sum_k a[..., m, k] * b[..., k, n], extra inputs at [..., m, n])
 
 Tiles of BLOCK_M x BLOCK_N accumulate in float32 over BLOCK_K steps (tl.dot: tensor cores for f16 and
-bf16; IEEE float32 for f32, so float32 engines stay within 1e-4 of the reference). Programs walk the
+bf16; IEEE float32 for f32, so float32 engines stay within 1e-4 of the reference); an integer product
+(``nn.matmul_integer`` of i8 operands, from lower-quant) accumulates exactly in int32 on the int8
+tensor cores, and its epilogue starts with the dequantizing scale. Programs walk the
 output in groups of GROUP_M rows of tiles for L2 reuse. When ``b`` has no batch dims and ``a`` is
 not broadcast, the batch dims fold into M: one large GEMM instead of many small ones. The epilogue
 (bias, activation, residual add, scale, cast: any elementwise chain) runs on the accumulator before
 the single store, with its extra inputs indexed by broadcasting.
 
-For f16 and bf16 a library tactic competes in tuning (config ``LIBRARY``): cuBLAS through torch
-computes the product (with the bias when that is the whole epilogue), and the kernel's twin,
-``<name>_epilogue``, applies any other epilogue to it in one more pass.
+For f16 and bf16 (and i8, through ``torch._int_mm``) a library tactic competes in tuning (config
+``LIBRARY``): cuBLAS through torch computes the product (with the bias when that is the whole
+epilogue), and the kernel's twin, ``<name>_epilogue``, applies any other epilogue to it in one more
+pass.
 """
 
 from __future__ import annotations
@@ -63,8 +66,14 @@ class MatmulKernel:
     def __init__(self, fused: Fused) -> None:
         self.fused = fused
         body = [op for op in fused.body.block.ops if not isinstance(op, (Yield, Constant))]
-        if not body or body[0].name != "nn.matmul" or any(classify(op) != "elementwise" for op in body[1:]):
+        if not body or body[0].name not in ("nn.matmul", "nn.matmul_integer"):
             raise Unsupported("not a matmul followed by elementwise ops")
+        if any(classify(op) != "elementwise" for op in body[1:]):
+            raise Unsupported("not a matmul followed by elementwise ops")
+        if body[0].name == "nn.matmul_integer" and (
+            body[0].num_operands > 2 and any(v is not None for v in body[0].operands[2:])
+        ):
+            raise Unsupported("integer matmul with zero points runs on the host")
         self.anchor = mm = body[0]
         self.epilogue = [op for op in fused.body.block.ops if op is not mm and not isinstance(op, Yield)]
         args = list(fused.body.block.args)
@@ -74,8 +83,9 @@ class MatmulKernel:
         if len(a_shape) < 2 or len(b_shape) < 2:
             raise Unsupported("1-D matmul operands")
         dt = mm.operand(0).type.dtype  # type: ignore[attr-defined]
-        if not dt.is_float:
-            raise Unsupported("integer matmul runs on the host")
+        if not dt.is_float and (dt.name != "i8" or mm.operand(1).type.dtype.name != "i8"):  # type: ignore[attr-defined]
+            raise Unsupported(f"{dt} x {mm.operand(1).type.dtype} matmul runs on the host (i8 x i8 only)")  # type: ignore[attr-defined]
+        self.integer = not dt.is_float
         self.dtype = dt
         self.out_shape = _shape(mm.results[0])
         self.batch_rank = len(self.out_shape) - 2
@@ -110,7 +120,7 @@ class MatmulKernel:
         self.params = params[: -len(_CONSTEXPRS)]
         title = f"GEMM kernel '{self.name}' ({'batch folded into M' if self.fold else 'batched'})"
         more = []
-        if self.fold and self.dtype.name in ("f16", "bf16"):
+        if self.fold and self.dtype.name in ("f16", "bf16", "i8"):
             more.append(jit_function(self.name + "_tma", *self._kernel_text("tma")))
             title += ", its TMA variant (Hopper: tiles loaded by tensor descriptors)"
         if self.library == "epilogue":
@@ -154,9 +164,10 @@ class MatmulKernel:
             if not library:
                 lines += [f"    a_batch = {a_off}", f"    b_batch = {b_off}"]
             a_base, b_base = f"{a_base} + a_batch", f"{b_base} + b_batch"
+        acc_type = "tl.int32" if self.integer else "tl.float32"
         if mode == "tma":
             lines += [
-                "    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)",
+                f"    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype={acc_type})",
                 "    for k in range(0, tl.cdiv(K, BLOCK_K)):",
                 "        a = a_desc.load([pid_m * BLOCK_M, k * BLOCK_K])",
                 "        if B_KMAJOR:",
@@ -170,11 +181,11 @@ class MatmulKernel:
                 "    rk = tl.arange(0, BLOCK_K)",
                 f"    a_ptrs = {a_base} + rm[:, None] * stride_am + rk[None, :] * stride_ak",
                 f"    b_ptrs = {b_base} + rk[:, None] * stride_bk + rn[None, :] * stride_bn",
-                "    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)",
+                f"    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype={acc_type})",
                 "    for k in range(0, tl.cdiv(K, BLOCK_K)):",
                 "        kmask = rk < K - k * BLOCK_K",
-                "        a = tl.load(a_ptrs, mask=(rm[:, None] < M) & kmask[None, :], other=0.0)",
-                "        b = tl.load(b_ptrs, mask=kmask[:, None] & (rn[None, :] < N), other=0.0)",
+                "        a = tl.load(a_ptrs, mask=(rm[:, None] < M) & kmask[None, :], other=0)",
+                "        b = tl.load(b_ptrs, mask=kmask[:, None] & (rn[None, :] < N), other=0)",
                 f"        acc = tl.dot(a, b, acc{self._precision()})",
                 "        a_ptrs += BLOCK_K * stride_ak",
                 "        b_ptrs += BLOCK_K * stride_bk",
@@ -188,7 +199,7 @@ class MatmulKernel:
         lines += ["    em = rm[:, None]", "    en = rn[None, :]", "    mask = (em < M) & (en < N)"]
         out_off = "em * N + en" if self.fold else "batch * M * N + em * N + en"
         if library:
-            lines += [f"    acc = tl.load(acc_ptr + {out_off}, mask=mask, other=0.0).to(tl.float32)"]
+            lines += [f"    acc = tl.load(acc_ptr + {out_off}, mask=mask, other=0).to({acc_type})"]
         lines += ["    " + ln for ln in sp.decompose(seg_m, "em", "m")]
         lines += ["    " + ln for ln in sp.decompose(seg_m + 1, "en", "n")]
         names: dict[Value, str] = {mm.results[0]: "acc"}
@@ -221,12 +232,14 @@ class MatmulKernel:
         kernel is the bare product, written straight into the output; "addmm": the product plus a
         row-vector bias (cuBLASLt's bias epilogue); "epilogue": any other epilogue, applied by this
         kernel's epilogue-alone twin to the library's product."""
-        if self.dtype.name not in ("f16", "bf16"):
+        if self.dtype.name not in ("f16", "bf16", "i8") or (self.integer and not self.fold):
             return None
         ops = [op for op in self.epilogue if not isinstance(op, Constant)]
         yields = list(self.fused.yield_op().values)
         if not ops and yields == [self.anchor.results[0]]:
             return "matmul"
+        if self.integer:
+            return "epilogue"
         if len(ops) == 1 and ops[0].name == "nn.add" and self.fold and yields == [ops[0].results[0]]:
             bias = [v for v in ops[0].operands if v is not self.anchor.results[0]]
             n = self.out_shape[-1]
@@ -265,6 +278,12 @@ class MatmulKernel:
             torch.matmul(a, b, out=outputs[0])
             return None
         a2, out2 = a.reshape(-1, a.shape[-1]), outputs[0].view(-1, b.shape[-1])
+        if self.integer:  # cuBLASLt's int8 GEMM (M > 16, K and N multiples of 8, else it raises)
+            product = torch._int_mm(a2, b)
+            if self.library == "matmul":
+                out2.copy_(product)
+                return None
+            return product
         if self.library == "matmul":
             torch.mm(a2, b, out=out2)
         elif self.library == "addmm":
@@ -284,7 +303,7 @@ class MatmulKernel:
         m = int(np.prod(static[:-1])) if self.fold else static[-2]
         k = self.anchor.operand(0).type.shape[-1]  # type: ignore[attr-defined]
         space = matmul_space(m, static[-1], k if isinstance(k, int) else 256, self.dtype.itemsize, level)
-        if self.fold and self.dtype.name in ("f16", "bf16") and tma_available():
+        if self.fold and self.dtype.name in ("f16", "bf16", "i8") and tma_available():
             space += [{**c, "TMA": 1} for c in space if c["BLOCK_K"] * self.dtype.itemsize >= 32]
         return space
 

@@ -12,6 +12,7 @@ from tritium.passes import (  # noqa: F401  (registration)
     fuse_kernels,
     layout,
     lower_precision,
+    lower_quant,
     merge_matmuls,
     plan_memory,
     recognize,

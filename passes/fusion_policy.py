@@ -15,6 +15,7 @@ ANCHORS = {
     "nn.conv": "conv",
     "nn.conv_transpose": "conv",
     "nn.matmul": "matmul",
+    "nn.matmul_integer": "matmul",
     "nn.gemm": "matmul",
     "nn.attention": "attention",
 }

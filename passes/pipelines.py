@@ -8,9 +8,10 @@ pipeline (fusion into kernel IR). ``tritium opt`` users get both with `pipeline_
 from __future__ import annotations
 
 GRAPH: dict[int, list[str]] = {
-    0: [],
-    1: ["canonicalize", "cse", "fold-constants", "dce"],
+    0: ["lower-quant"],
+    1: ["lower-quant", "canonicalize", "cse", "fold-constants", "dce"],
     2: [
+        "lower-quant",
         "canonicalize",
         "cse",
         "fold-constants",

@@ -329,8 +329,18 @@ class Program:
             except Exception:  # the real run reports it, with the step's name
                 pass
 
+        # Waves, so that threads do not build the same host code side by side (Triton 3.6 compiles a
+        # C launcher per kernel signature, with gcc, into its cache): one kernel alone first (Triton's
+        # driver utilities), then one per family of likely-equal signatures, then the rest.
+        def family(step: Step) -> tuple:
+            flags = tuple(k for k in ("LIBRARY", "TMA") if (step.config or {}).get(k))
+            return (type(step.kernel).__name__, len(step.inputs), len(step.outputs), flags)
+
+        firsts = list({family(s): s for s in reversed(jobs)}.values())
+        rest = [s for s in jobs if all(s is not f for f in firsts)]
         with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(compile_one, jobs))
+            for wave in (firsts[:1], firsts[1:], rest):
+                list(pool.map(compile_one, wave))
 
     def _destinations(self, step: Step, args: list[Any], arena: Any, outputs: dict[Value, Any]) -> list[Any]:
         """Where a step writes its results: the user's buffers, the arena, or fresh tensors."""

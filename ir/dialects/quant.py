@@ -52,7 +52,13 @@ class QuantOp(Op):
             self.fail(f"block_size must be >= 0, found {self.block_size}")
         if zero_point is not None:
             z = ttype(self, zero_point, "zero_point")
-            if z.shape is not None and scale.shape is not None and len(z.shape) != len(scale.shape):
+            one = z.numel == 1 and scale.numel == 1  # per tensor: a scalar and a [1] go together
+            if (
+                z.shape is not None
+                and scale.shape is not None
+                and len(z.shape) != len(scale.shape)
+                and not one
+            ):
                 self.fail(f"zero_point {z} must have the shape of the scale {scale}")
         if x.shape is None or scale.shape is None:
             return

@@ -1,0 +1,179 @@
+"""lower-quant: explicit quantization (Q/DQ) into integer products and elementwise ops.
+
+TensorRT's explicit-quantization rule: a product whose operands both come from DequantizeLinear of
+8-bit integers runs on the integers. Here that is
+
+    %a = quant.dequantize_linear %aq, %sa          (i8, one scale)
+    %w = quant.dequantize_linear %wq, %sw {axis=1} (i8, one scale or one per output column)
+    %y = nn.matmul %a, %w
+ ->
+    %p = nn.matmul_integer %aq, %wq                (i8 x i8, accumulated in i32: the GEMM template)
+    %y = nn.mul (nn.cast %p to f32), sa*sw         (in f32 also in f16 builds: products overflow f16)
+
+and every other integer Q/DQ with constant scales becomes the elementwise ops that define it, so it
+fuses into the kernels around it (a quantize into the epilogue of the kernel producing its input):
+
+    dequantize_linear(x, s, zp) -> (cast(x) - zp) * s
+    quantize_linear(x, s, zp)   -> cast(clip(round_half_even(x / s) + zp, lo, hi))
+
+Per-axis scales are reshaped to broadcast along their axis. Blocked and float 8 Q/DQ, and those with
+scales computed at run time, stay as they are (host reference). Runs before constant folding, which
+would otherwise turn DQ(weights) into float weights.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from tritium.ir import dtypes as D
+from tritium.ir.core import Operation, Value
+from tritium.ir.dialects import nn, quant
+from tritium.ir.opdef import constant_value
+from tritium.ir.rewriter import Rewriter
+from tritium.passes.base import Pass, register_pass
+from tritium.passes.patterns import apply_patterns_greedily, pattern
+
+INTEGER = (D.i8, D.u8)
+"""The quantized types lowered here (i8 x i8 products run on the integers)."""
+
+
+def _per_tensor_or_axis(op: quant.QuantOp, x: Value) -> tuple[np.ndarray, np.ndarray | None] | None:
+    """The scale and zero point broadcast against ``x`` (per tensor: shape (); per axis: that axis's
+    values, unit dims elsewhere), or None (blocked, or not constant)."""
+    scale, zp = constant_value(op.operand(1)), constant_value(op.operand(2)) if op.num_operands > 2 else None
+    if scale is None or op.block_size or (op.num_operands > 2 and op.operand(2) is not None and zp is None):
+        return None
+    rank = len(x.type.shape)  # type: ignore[attr-defined]
+    if scale.size == 1:
+        return scale.reshape(()), None if zp is None else zp.reshape(())
+    axis = op.axis % rank
+    shape = [-1 if i == axis else 1 for i in range(rank)]
+    return scale.reshape(shape), None if zp is None else zp.reshape(shape)
+
+
+def _const(rw: Rewriter, op: Operation, value: np.ndarray, what: str) -> Value:
+    name = (op.loc.names[0] if op.loc is not None and op.loc.names else op.name) + f".{what}"  # type: ignore[attr-defined]
+    return rw.insert(nn.Constant.of(value, op.module(), name, op.loc)).out
+
+
+def _pinned(op: Operation) -> Operation:
+    op.attributes["precision"] = "f32"  # lower-precision keeps it in float32
+    return op
+
+
+def _int8_operand(v: Value) -> tuple[Value, np.ndarray] | None:
+    """(the i8 tensor, its scale) when ``v`` is a zero-point-free DequantizeLinear of i8."""
+    dq = v.defining_op
+    if not isinstance(dq, quant.DequantizeLinear) or dq.x.type.dtype != D.i8:  # type: ignore[attr-defined]
+        return None
+    scale, zp = constant_value(dq.scale), constant_value(dq.zero_point)
+    if scale is None or dq.block_size or (dq.zero_point is not None and (zp is None or zp.any())):
+        return None
+    return dq.x, scale
+
+
+@pattern
+def integer_matmul(op: nn.MatMul, rw: Rewriter) -> bool:
+    """matmul(DQ(aq, sa), DQ(wq, sw)) -> cast(matmul_integer(aq, wq), f32) * (sa * sw)   for i8 aq, wq
+    without zero points, one scale for aq and one for wq or one per column of a 2-D wq (which may
+    be transposed after its DQ: ONNX Gemm's transB)"""
+    a, w = _int8_operand(op.operand(0)), _int8_operand(op.operand(1))
+    t = op.operand(1).defining_op
+    transposed = w is None and isinstance(t, nn.Transpose) and tuple(t.perm) == (1, 0)
+    if transposed:
+        w = _int8_operand(t.x)  # type: ignore[union-attr]
+    if a is None or w is None or a[1].size != 1:
+        return False
+    (aq, sa), (wq, sw) = a, w
+    dq = (t.x if transposed else op.operand(1)).defining_op  # type: ignore[union-attr]
+    if sw.size != 1 and (len(wq.type.shape) != 2 or dq.axis % 2 != (0 if transposed else 1)):  # type: ignore[attr-defined,union-attr]
+        return False  # per-channel scales must be per output column
+    out = op.results[0].type.dtype  # type: ignore[attr-defined]
+    scale = (sa.astype(np.float64).reshape(()) * sw.astype(np.float64).reshape(-1)).astype(np.float32)
+    with rw.at(before=op):
+        if transposed:
+            wq = rw.create(nn.Transpose, wq, perm=(1, 0), loc=t.loc).results[0]  # type: ignore[union-attr]
+        product = rw.create(nn.MatMulInteger, aq, wq, None, None, loc=op.loc).results[0]
+        y = _pinned(rw.create(nn.Cast, product, to=D.f32, loc=op.loc)).results[0]
+        s = _const(rw, op, scale.reshape(()) if scale.size == 1 else scale, "scale")
+        y = _pinned(rw.create(nn.Mul, y, s, loc=op.loc)).results[0]
+        if out != D.f32:
+            y = rw.create(nn.Cast, y, to=out, loc=op.loc).results[0]
+    rw.replace_op(op, [y])
+    return True
+
+
+@pattern
+def dequantize(op: quant.DequantizeLinear, rw: Rewriter) -> bool:
+    """dequantize_linear(x, s, zp) -> (cast(x, f32) - zp) * s   (i8 / u8 / i32 x, constant s and zp)"""
+    if op.x.type.dtype not in (*INTEGER, D.i32):  # type: ignore[attr-defined]
+        return False
+    sz = _per_tensor_or_axis(op, op.x)
+    if sz is None:
+        return False
+    scale, zp = sz
+    out = op.results[0].type.dtype  # type: ignore[attr-defined]
+    with rw.at(before=op):
+        y = _pinned(rw.create(nn.Cast, op.x, to=D.f32, loc=op.loc)).results[0]
+        if zp is not None and zp.any():
+            z = _const(rw, op, zp.astype(np.float32), "zero_point")
+            y = _pinned(rw.create(nn.Sub, y, z, loc=op.loc)).results[0]
+        s = _const(rw, op, scale.astype(np.float32), "scale")
+        y = _pinned(rw.create(nn.Mul, y, s, loc=op.loc)).results[0]
+        if out != D.f32:
+            y = rw.create(nn.Cast, y, to=out, loc=op.loc).results[0]
+    rw.replace_op(op, [y])
+    return True
+
+
+@pattern
+def quantize(op: quant.QuantizeLinear, rw: Rewriter) -> bool:
+    """quantize_linear(x, s, zp) -> cast(clip(round(x / s) + zp, lo, hi))   (to i8 / u8, constant
+    s and zp; the division in f32 when the scale is f32)"""
+    dt = op.results[0].type.dtype  # type: ignore[attr-defined]
+    prec = op.precision or op.scale.type.dtype  # type: ignore[attr-defined]
+    if dt not in INTEGER or prec != D.f32:
+        return False
+    sz = _per_tensor_or_axis(op, op.x)
+    if sz is None:
+        return False
+    scale, zp = sz
+    info = np.iinfo(dt.np_dtype)
+    with rw.at(before=op):
+        y = op.x
+        if y.type.dtype != D.f32:  # type: ignore[attr-defined]
+            y = _pinned(rw.create(nn.Cast, y, to=D.f32, loc=op.loc)).results[0]
+        s = _const(rw, op, scale.astype(np.float32), "scale")
+        y = _pinned(rw.create(nn.Div, y, s, loc=op.loc)).results[0]
+        y = _pinned(rw.create(nn.Round, y, loc=op.loc)).results[0]
+        if zp is not None and zp.any():
+            z = _const(rw, op, zp.astype(np.float32), "zero_point")
+            y = _pinned(rw.create(nn.Add, y, z, loc=op.loc)).results[0]
+        lo = _const(rw, op, np.array(info.min, np.float32), "min")
+        hi = _const(rw, op, np.array(info.max, np.float32), "max")
+        y = _pinned(rw.create(nn.Clip, y, lo, hi, loc=op.loc)).results[0]
+        y = rw.create(nn.Cast, y, to=dt, loc=op.loc).results[0]
+    rw.replace_op(op, [y])
+    return True
+
+
+@register_pass
+@dataclass(frozen=True)
+class LowerQuant(Pass):
+    """Lower explicit quantization: i8 products to nn.matmul_integer, integer Q/DQ to nn ops.
+
+    Requires: nn-dialect IR, before fold-constants. Guarantees: the function computes the same
+    values (integer products exactly; scales applied in float32 as the reference does); what it
+    cannot lower (blocked or float 8 Q/DQ, run-time scales) is left unchanged.
+    """
+
+    name = "lower-quant"
+
+    def run(self, module: Any) -> dict[str, int]:
+        stats = dict(apply_patterns_greedily(module, [integer_matmul]))  # before the DQs it reads go
+        for k, v in apply_patterns_greedily(module, [dequantize, quantize]).items():
+            stats[k] = stats.get(k, 0) + v
+        return stats
