@@ -1,10 +1,11 @@
 """Each kernel template against torch on the same card (issue 5's targets).
 
-    python benchmarks/bench_kernels.py [--only gemm,conv,attention,bandwidth]
+    python benchmarks/bench_kernels.py [--only gemm,conv,attention,bandwidth,int8]
 
 GEMM (4096^3 and BERT-base shapes at batch 32), the ResNet-50 3x3 and 1x1 convolutions at batch 32
 (torch: cuDNN, channels-last), fused attention at sequence 128 and 512 (torch: SDPA), and
-elementwise/reduction kernels on 64 MB tensors (against the measured copy bandwidth).
+elementwise/reduction kernels on 64 MB tensors (against the measured copy bandwidth); INT8 GEMMs and a
+convolution with a dequantizing epilogue (against torch._int_mm, cuBLASLt's int8 GEMM, and FP16).
 """
 
 from __future__ import annotations
@@ -52,7 +53,11 @@ def kernel_of(text: str, inputs: dict[str, torch.Tensor], level: int = 2) -> tup
     step = next(s for s in prog.steps if s.kernel is not None)
     by_arg = dict(zip(prog.func.args, (inputs[n] for n in engine.input_names)))
     ins = [by_arg[v] for v in step.inputs]
-    outs = [torch.empty(tuple(v.type.shape), dtype=torch.float16, device="cuda") for v in step.outputs]
+    from tritium.runtime.program import torch_dtype
+
+    outs = [
+        torch.empty(tuple(v.type.shape), dtype=torch_dtype(v.type.dtype), device="cuda") for v in step.outputs
+    ]
     return step, (lambda: step.kernel(ins, outs, step.config))
 
 
@@ -60,11 +65,18 @@ def main() -> None:
     import argparse
 
     ap = argparse.ArgumentParser()
-    ap.add_argument("--only", default="gemm,conv,attention,bandwidth")
+    ap.add_argument("--only", default="gemm,conv,attention,bandwidth,int8")
     only = set(ap.parse_args().only.split(","))
     rows: list[dict[str, Any]] = []
     dev = "cuda"
-    for name, part in (("gemm", gemm), ("conv", conv), ("attention", attention), ("bandwidth", bandwidth)):
+    parts = (
+        ("gemm", gemm),
+        ("conv", conv),
+        ("attention", attention),
+        ("bandwidth", bandwidth),
+        ("int8", int8),
+    )
+    for name, part in parts:
         if name in only:
             part(rows, dev)
     out = Path(os.environ.get("OUT", ".")) / "bench_kernels.json"
@@ -205,6 +217,78 @@ def bandwidth(rows: list[dict[str, Any]], dev: str) -> None:
             }
         )
         record(rows[-1])
+
+
+def int8(rows: list[dict[str, Any]], dev: str) -> None:
+    """i8 x i8 products accumulated in int32, dequantized to f16 in the epilogue (what lower-quant
+    makes of a QDQ model), against torch._int_mm (int32 result, no epilogue) and an f16 GEMM."""
+    for m, k, n, label in [
+        (4096, 4096, 4096, "4096^3"),
+        (32 * 128, 768, 3072, "bert ffn1 4096x768x3072"),
+        (32 * 128, 3072, 768, "bert ffn2 4096x3072x768"),
+    ]:
+        ti, to = ty((m, n), "i32"), ty((m, n), "f32")
+        text = f"""func.func @main(%a: {ty((m, k), "i8")}, %b: {ty((k, n), "i8")}) -> {ty((m, n))} attributes {{input_names = ["a", "b"], output_names = ["y"]}} {{
+  %p = nn.matmul_integer %a, %b : ({ty((m, k), "i8")}, {ty((k, n), "i8")}) -> {ti}
+  %f = nn.cast %p {{to = f32}} : ({ti}) -> {to}
+  %s = nn.constant dense<0.001> : tensor<f32>
+  %d = nn.mul %f, %s : ({to}, tensor<f32>) -> {to}
+  %y = nn.cast %d {{to = f16}} : ({to}) -> {ty((m, n))}
+  func.return %y : {ty((m, n))}
+}}"""
+        a = torch.randint(-128, 128, (m, k), device=dev, dtype=torch.int8)
+        b = torch.randint(-128, 128, (k, n), device=dev, dtype=torch.int8)
+        step, run = kernel_of(text, {"a": a, "b": b})
+        out = torch.empty(m, n, device=dev, dtype=torch.float16)
+        step.kernel([a, b], [out], step.config)
+        exact = torch._int_mm(a, b)
+        err = float(((out.float() - exact.float() * 0.001).abs() / (exact.float().abs() * 0.001 + 1)).max())
+        ah, bh = a.half(), b.half()
+        t_ours, t_int, t_half = bench(run), bench(lambda: torch._int_mm(a, b)), bench(lambda: ah @ bh)
+        rows.append(
+            {
+                "kernel": f"int8 gemm {label}",
+                "tritium_ms": t_ours,
+                "int_mm_ms": t_int,
+                "fp16_cublas_ms": t_half,
+                "tops": 2 * m * n * k / (t_ours * 1e9),
+                "ratio_vs_int_mm": t_int / t_ours,
+                "ratio_vs_fp16": t_half / t_ours,
+                "max_rel_err_vs_int_mm": err,
+                "config": step.config,
+            }
+        )
+        record(rows[-1])
+    # A ResNet-50 3x3 convolution in int8 (NCHW: lower-quant runs before the layout pass), against
+    # cuDNN in f16 channels-last.
+    c, h, kk = 64, 56, 64
+    xs, ws, ys = (32, c, h, h), (kk, c, 3, 3), (32, kk, h, h)
+    text = f"""func.func @main(%x: {ty(xs, "i8")}, %w: {ty(ws, "i8")}) -> {ty(ys)} attributes {{input_names = ["x", "w"], output_names = ["y"]}} {{
+  %p = nn.conv_integer %x, %w {{strides = [1, 1], pads = [1, 1, 1, 1], dilations = [1, 1]}} : ({ty(xs, "i8")}, {ty(ws, "i8")}) -> {ty(ys, "i32")}
+  %f = nn.cast %p {{to = f32}} : ({ty(ys, "i32")}) -> {ty(ys, "f32")}
+  %s = nn.constant dense<0.001> : tensor<f32>
+  %d = nn.mul %f, %s : ({ty(ys, "f32")}, tensor<f32>) -> {ty(ys, "f32")}
+  %y = nn.cast %d {{to = f16}} : ({ty(ys, "f32")}) -> {ty(ys)}
+  func.return %y : {ty(ys)}
+}}"""
+    x = torch.randint(-128, 128, xs, device=dev, dtype=torch.int8)
+    w = torch.randint(-128, 128, ws, device=dev, dtype=torch.int8)
+    step, run = kernel_of(text, {"x": x, "w": w})
+    xh = x.half().to(memory_format=torch.channels_last)
+    wh = (w.half() / 30).to(memory_format=torch.channels_last)
+    t_ours = bench(run)
+    t_torch = bench(lambda: torch.nn.functional.conv2d(xh, wh, padding=1))
+    rows.append(
+        {
+            "kernel": "int8 conv 3x3 64ch 56x56 b32 (NCHW)",
+            "tritium_ms": t_ours,
+            "fp16_cudnn_ms": t_torch,
+            "ratio_vs_fp16": t_torch / t_ours,
+            "tops": 2 * 32 * kk * h * h * c * 9 / (t_ours * 1e9),
+            "config": step.config,
+        }
+    )
+    record(rows[-1])
 
 
 if __name__ == "__main__":

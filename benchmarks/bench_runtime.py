@@ -61,6 +61,12 @@ def traced(mod, name, what):
     setattr(mod, name, run)
 traced(tcc, "compile", "triton compile (cache lookup or full)")
 traced(trb, "_build", "gcc build (launcher or driver utils)")
+sources = []
+_build = trb._build
+def build(name, src, *a, **k):
+    sources.append(open(src).read())
+    return _build(name, src, *a, **k)
+trb._build = build
 traced(Program, "precompile", "precompile (all kernels)")
 t0 = time.perf_counter()
 import tritium as tr
@@ -81,7 +87,8 @@ for what, th, s, d in spans:
     n, tot = by.get(key, (0, 0.0))
     by[key] = (n + 1, round(tot + d, 3))
 print({"import_s": t1 - t0, "cuda_init_s": t2 - t1, "load_s": t3 - t2, "program_s": t4 - t3,
-       "first_run_s": t5 - t4, "total_after_import_s": t5 - t1, "calls_and_seconds": by})
+       "first_run_s": t5 - t4, "total_after_import_s": t5 - t1, "calls_and_seconds": by,
+       "distinct_gcc_sources": len(set(sources))})
 """
 
 

@@ -45,7 +45,7 @@ class ConvKernel:
     def __init__(self, fused: Fused) -> None:
         self.fused = fused
         body = [op for op in fused.body.block.ops if not isinstance(op, (Yield, Constant))]
-        anchors = ("nn.conv", "nn.conv_transpose")
+        anchors = ("nn.conv", "nn.conv_transpose", "nn.conv_integer")
         if not body or body[0].name not in anchors or any(classify(op) != "elementwise" for op in body[1:]):
             raise Unsupported("not a conv followed by elementwise ops")
         self.conv = cv = body[0]
@@ -57,21 +57,30 @@ class ConvKernel:
         if len(x_shape) != 4:
             raise Unsupported("only 2-D convolutions have a generated kernel")
         dt = cv.operand(0).type.dtype  # type: ignore[attr-defined]
-        if not dt.is_float:
+        self.integer = cv.name == "nn.conv_integer"
+        """i8 x i8 (nn.conv_integer, from lower-quant; no zero points), NCHW: int32 accumulation on the
+        int8 tensor cores, the dequantizing scale in the epilogue."""
+        if self.integer and (
+            dt.name != "i8" or cv.operand(1).type.dtype.name != "i8" or any(v is not None for v in cv.operands[2:])  # type: ignore[attr-defined]
+        ):
+            raise Unsupported("integer convolutions other than i8 x i8 without zero points run on the host")
+        if not dt.is_float and not self.integer:
             raise Unsupported("integer convolutions run on the host")
         self.dtype = dt
         args = list(fused.body.block.args)
         for v in cv.operands:
-            if v not in args:
+            if v is not None and v not in args:
                 raise Unsupported("conv operands computed inside the kernel")
         self.x_i, self.w_i = args.index(cv.operand(0)), args.index(cv.operand(1))
-        self.b_i = args.index(cv.operand(2)) if cv.num_operands > 2 else None
+        self.b_i = args.index(cv.operand(2)) if cv.num_operands > 2 and not self.integer else None
         self.out_shape = _shape(cv.results[0])
         for v in fused.yield_op().values:
             if _shape(v) != self.out_shape:
                 raise Unsupported("a kernel result that is not the conv's output shape")
         self.epilogue = [op for op in fused.body.block.ops if op is not cv and not isinstance(op, Yield)]
         conv_ins = {self.x_i, self.w_i} | ({self.b_i} if self.b_i is not None else set())
+        acc_type = "tl.int32" if self.integer else "tl.float32"
+        self.acc_type = acc_type
         self.extra = [a for i, a in enumerate(args) if i not in conv_ins]
         # Logical output dims: (n, k, oh, ow) for NCHW, (n, oh, ow, k) for NHWC.
         kdim = 1 if self.layout == "NCHW" else 3
@@ -164,7 +173,7 @@ class ConvKernel:
         if not library:
             lines += [
                 f"    x_base = in{self.x_i}_ptr + n_img.to(tl.int64) * xs_n + (g * CG).to(tl.int64) * xs_c",
-                "    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)",
+                f"    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype={self.acc_type})",
                 *loop,
             ]
         lines += [
@@ -202,7 +211,7 @@ class ConvKernel:
 
         conv_out = fresh(cv.results[0], "y")
         if library:
-            lines.append(f"    acc = tl.load(acc_ptr + {out_off}, mask=mask, other=0.0).to(tl.float32)")
+            lines.append(f"    acc = tl.load(acc_ptr + {out_off}, mask=mask, other=0).to({self.acc_type})")
         if self.b_i is not None:
             lines.append(f"    bias = tl.load(in{self.b_i}_ptr + en, mask=mask, other=0.0).to(tl.float32)")
             lines.append(f"    {conv_out} = acc + bias")
@@ -259,10 +268,10 @@ class ConvKernel:
             f"        ih = ih0[:, None] + r[None, :] * {dh}",
             f"        iw = iw0[:, None] + s[None, :] * {dw}",
             "        a_mask = (rm[:, None] < M) & (rk[None, :] < KRED) & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)",
-            "        a = tl.load(x_base[:, None] + c[None, :] * xs_c + ih * xs_h + iw * xs_w, mask=a_mask, other=0.0)",
+            "        a = tl.load(x_base[:, None] + c[None, :] * xs_c + ih * xs_h + iw * xs_w, mask=a_mask, other=0)",
             "        b_mask = (rk[:, None] < KRED) & (rj[None, :] < NG)",
             f"        b = tl.load(in{self.w_i}_ptr + kout[None, :] * ws_k + c[:, None] * ws_c + r[:, None] * ws_r"
-            " + s[:, None] * ws_s, mask=b_mask, other=0.0)",
+            " + s[:, None] * ws_s, mask=b_mask, other=0)",
             f"        acc = tl.dot(a, b, acc{self._precision()})",
         ]
 
@@ -286,10 +295,10 @@ class ConvKernel:
             f"        iw = tw // {sw}",
             "        a_mask = (rm[:, None] < M) & (rk[None, :] < KRED) & (th >= 0) & (tw >= 0)",
             f"        a_mask = a_mask & (th % {sh} == 0) & (tw % {sw} == 0) & (ih < H) & (iw < W)",
-            "        a = tl.load(x_base[:, None] + c[None, :] * xs_c + ih * xs_h + iw * xs_w, mask=a_mask, other=0.0)",
+            "        a = tl.load(x_base[:, None] + c[None, :] * xs_c + ih * xs_h + iw * xs_w, mask=a_mask, other=0)",
             "        b_mask = (rk[:, None] < KRED) & (rj[None, :] < NG)",
             f"        b = tl.load(in{self.w_i}_ptr + rj[None, :] * ws_k + (g * CG + c[:, None]) * ws_c + r[:, None] * ws_r"
-            " + s[:, None] * ws_s, mask=b_mask, other=0.0)",
+            " + s[:, None] * ws_s, mask=b_mask, other=0)",
             f"        acc = tl.dot(a, b, acc{self._precision()})",
         ]
 
@@ -314,8 +323,8 @@ class ConvKernel:
             "        for r in range(0, R):",
             f"            ih = ih0 + r * {dh}",
             "            a_mask = (m_ok & (ih >= 0) & (ih < H))[:, None] & a_cols",
-            "            a = tl.load(x_base[:, None] + (ih * xs_h)[:, None] + a_off, mask=a_mask, other=0.0)",
-            "            b = tl.load(w_base[None, :] + r * ws_r + b_off, mask=b_mask, other=0.0)",
+            "            a = tl.load(x_base[:, None] + (ih * xs_h)[:, None] + a_off, mask=a_mask, other=0)",
+            "            b = tl.load(w_base[None, :] + r * ws_r + b_off, mask=b_mask, other=0)",
             f"            acc = tl.dot(a, b, acc{self._precision()})",
         ]
 
@@ -344,8 +353,8 @@ class ConvKernel:
             "        else:",
             "            a_mask = row_ok[:, None] & (cc[None, :] < CG)",
             "            b_mask = (cc[:, None] < CG) & j_ok[None, :]",
-            "        a = tl.load(x_base[:, None] + (ih * xs_h + iw * xs_w)[:, None] + cc[None, :] * xs_c, mask=a_mask, other=0.0)",
-            "        b = tl.load(w_base[None, :] + r * ws_r + s * ws_s + cc[:, None] * ws_c, mask=b_mask, other=0.0)",
+            "        a = tl.load(x_base[:, None] + (ih * xs_h + iw * xs_w)[:, None] + cc[None, :] * xs_c, mask=a_mask, other=0)",
+            "        b = tl.load(w_base[None, :] + r * ws_r + s * ws_s + cc[:, None] * ws_c, mask=b_mask, other=0)",
             f"        acc = tl.dot(a, b, acc{self._precision()})",
         ]
 

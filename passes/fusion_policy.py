@@ -14,6 +14,7 @@ from tritium.ir.opdef import Elementwise
 ANCHORS = {
     "nn.conv": "conv",
     "nn.conv_transpose": "conv",
+    "nn.conv_integer": "conv",
     "nn.matmul": "matmul",
     "nn.matmul_integer": "matmul",
     "nn.gemm": "matmul",

@@ -10,7 +10,8 @@ TensorRT's explicit-quantization rule: a product whose operands both come from D
     %p = nn.matmul_integer %aq, %wq                (i8 x i8, accumulated in i32: the GEMM template)
     %y = nn.mul (nn.cast %p to f32), sa*sw         (in f32 also in f16 builds: products overflow f16)
 
-and every other integer Q/DQ with constant scales becomes the elementwise ops that define it, so it
+(a convolution likewise: ``nn.conv_integer``, the scales per output channel, then the bias), and
+every other integer Q/DQ with constant scales becomes the elementwise ops that define it, so it
 fuses into the kernels around it (a quantize into the epilogue of the kernel producing its input):
 
     dequantize_linear(x, s, zp) -> (cast(x) - zp) * s
@@ -107,6 +108,39 @@ def integer_matmul(op: nn.MatMul, rw: Rewriter) -> bool:
 
 
 @pattern
+def integer_conv(op: nn.Conv, rw: Rewriter) -> bool:
+    """conv(DQ(xq, sx), DQ(wq, sw), b) -> cast(conv_integer(xq, wq), f32) * (sx * sw) + b   for i8
+    xq, wq without zero points, NCHW, one scale for xq and one for wq or one per output channel"""
+    x, w = _int8_operand(op.x), _int8_operand(op.w)
+    if x is None or w is None or x[1].size != 1 or op.channels_last:
+        return False
+    (xq, sx), (wq, sw) = x, w
+    k = wq.type.shape[0]  # type: ignore[attr-defined]
+    if sw.size != 1 and op.w.defining_op.axis % len(wq.type.shape) != 0:  # type: ignore[attr-defined,union-attr]
+        return False  # per-channel scales must be per output channel
+    out = op.results[0].type.dtype  # type: ignore[attr-defined]
+    rank = len(wq.type.shape)  # type: ignore[attr-defined]
+    scale = (sx.astype(np.float64).reshape(()) * sw.astype(np.float64).reshape(-1)).astype(np.float32)
+    per_channel = (k, *([1] * (rank - 2)))
+    with rw.at(before=op):
+        attrs = {a: op.attributes[a] for a in ("strides", "pads", "dilations", "group")}
+        product = rw.create(nn.ConvInteger, xq, wq, None, None, loc=op.loc, **attrs).results[0]
+        y = _pinned(rw.create(nn.Cast, product, to=D.f32, loc=op.loc)).results[0]
+        s = _const(rw, op, scale.reshape(()) if scale.size == 1 else scale.reshape(per_channel), "scale")
+        y = _pinned(rw.create(nn.Mul, y, s, loc=op.loc)).results[0]
+        if op.b is not None:
+            shape = _const(rw, op, np.array(per_channel, np.int64), "bias_shape")
+            bias = rw.create(nn.Reshape, op.b, shape, loc=op.loc).results[0]
+            if bias.type.dtype != D.f32:  # type: ignore[attr-defined]
+                bias = rw.create(nn.Cast, bias, to=D.f32, loc=op.loc).results[0]
+            y = _pinned(rw.create(nn.Add, y, bias, loc=op.loc)).results[0]
+        if out != D.f32:
+            y = rw.create(nn.Cast, y, to=out, loc=op.loc).results[0]
+    rw.replace_op(op, [y])
+    return True
+
+
+@pattern
 def dequantize(op: quant.DequantizeLinear, rw: Rewriter) -> bool:
     """dequantize_linear(x, s, zp) -> (cast(x, f32) - zp) * s   (i8 / u8 / i32 x, constant s and zp)"""
     if op.x.type.dtype not in (*INTEGER, D.i32):  # type: ignore[attr-defined]
@@ -163,7 +197,8 @@ def quantize(op: quant.QuantizeLinear, rw: Rewriter) -> bool:
 @register_pass
 @dataclass(frozen=True)
 class LowerQuant(Pass):
-    """Lower explicit quantization: i8 products to nn.matmul_integer, integer Q/DQ to nn ops.
+    """Lower explicit quantization: i8 products to nn.matmul_integer / nn.conv_integer, integer Q/DQ
+    to nn ops.
 
     Requires: nn-dialect IR, before fold-constants. Guarantees: the function computes the same
     values (integer products exactly; scales applied in float32 as the reference does); what it
@@ -173,7 +208,7 @@ class LowerQuant(Pass):
     name = "lower-quant"
 
     def run(self, module: Any) -> dict[str, int]:
-        stats = dict(apply_patterns_greedily(module, [integer_matmul]))  # before the DQs it reads go
+        stats = dict(apply_patterns_greedily(module, [integer_matmul, integer_conv]))  # before the DQs it reads go
         for k, v in apply_patterns_greedily(module, [dequantize, quantize]).items():
             stats[k] = stats.get(k, 0) + v
         return stats

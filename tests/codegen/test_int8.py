@@ -149,3 +149,59 @@ def test_onnxruntime_quantized_mlp(tmp_path, rng: np.random.Generator) -> None:
     assert str(gemms[1].inputs[0].type).endswith("xi8>")  # the first GEMM's epilogue quantized it
     assert engine.host_steps({"x": x.shape}) == []
     np.testing.assert_allclose(engine({"x": x})["y"], want, rtol=1e-6, atol=1e-6)
+
+
+def test_onnxruntime_quantized_cnn(tmp_path, rng: np.random.Generator) -> None:
+    """A small CNN quantized by onnxruntime (QDQ, int8, per-channel weights): plain, strided-grouped
+    and depthwise convolutions run as int8 implicit-GEMM convolutions, the classifier as an int8
+    GEMM, nothing on the host; the output equals onnxruntime's."""
+    import onnxruntime as ort
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    class CNN(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.c1 = torch.nn.Conv2d(3, 16, 3, padding=1)
+            self.c2 = torch.nn.Conv2d(16, 32, 3, stride=2, padding=1, groups=2)
+            self.dw = torch.nn.Conv2d(32, 32, 3, padding=1, groups=32)
+            self.fc = torch.nn.Linear(32, 10)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            y = torch.relu(self.c2(torch.relu(self.c1(x))))
+            return self.fc((torch.relu(self.dw(y)) + y).mean((2, 3)))
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.batches = iter(
+                [{"x": rng.standard_normal((2, 3, 10, 10)).astype(np.float32)} for _ in range(4)]
+            )
+
+        def get_next(self):
+            return next(self.batches, None)
+
+    torch.manual_seed(0)
+    model = CNN().eval()
+    for p in model.parameters():
+        p.data = torch.randn_like(p) * 0.3
+    fp32, int8 = tmp_path / "cnn.onnx", tmp_path / "cnn_int8.onnx"
+    torch.onnx.export(
+        model, (torch.zeros(2, 3, 10, 10),), str(fp32), input_names=["x"], output_names=["y"], dynamo=False
+    )
+    quantize_static(
+        str(fp32),
+        str(int8),
+        Reader(),
+        quant_format=QuantFormat.QDQ,
+        activation_type=QuantType.QInt8,
+        weight_type=QuantType.QInt8,
+        per_channel=True,
+        extra_options={"ActivationSymmetric": True, "WeightSymmetric": True},
+    )
+    x = rng.standard_normal((2, 3, 10, 10)).astype(np.float32)
+    want = ort.InferenceSession(str(int8), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    engine = tr.compile(str(int8))
+    steps = engine.program({"x": x.shape}).steps
+    anchors = [o.name for s in steps if s.mode == "kernel" for o in s.op.ops]
+    assert anchors.count("nn.conv_integer") == 3 and anchors.count("nn.matmul_integer") == 1
+    assert "nn.conv" not in anchors and engine.host_steps({"x": x.shape}) == []
+    np.testing.assert_allclose(engine({"x": x})["y"], want, rtol=1e-6, atol=1e-6)
