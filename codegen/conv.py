@@ -61,7 +61,9 @@ class ConvKernel:
         """i8 x i8 (nn.conv_integer, from lower-quant; no zero points), NCHW: int32 accumulation on the
         int8 tensor cores, the dequantizing scale in the epilogue."""
         if self.integer and (
-            dt.name != "i8" or cv.operand(1).type.dtype.name != "i8" or any(v is not None for v in cv.operands[2:])  # type: ignore[attr-defined]
+            dt.name != "i8"
+            or cv.operand(1).type.dtype.name != "i8"
+            or any(v is not None for v in cv.operands[2:])  # type: ignore[attr-defined]
         ):
             raise Unsupported("integer convolutions other than i8 x i8 without zero points run on the host")
         if not dt.is_float and not self.integer:
@@ -359,6 +361,8 @@ class ConvKernel:
         ]
 
     def _precision(self) -> str:
+        if self.integer:  # Triton < 3.7 types the product float32 unless told
+            return ", out_dtype=tl.int32"
         return ', input_precision="ieee"' if self.dtype.name in ("f32", "f64") else ""
 
     def library_config(self) -> dict[str, int] | None:

@@ -174,7 +174,7 @@ class MatmulKernel:
                 "            b = tl.trans(b_desc.load([pid_n * BLOCK_N, k * BLOCK_K]))",
                 "        else:",
                 "            b = b_desc.load([k * BLOCK_K, pid_n * BLOCK_N])",
-                "        acc = tl.dot(a, b, acc)",
+                f"        acc = tl.dot(a, b, acc{self._precision()})",
             ]
         elif not library:
             lines += [
@@ -293,6 +293,8 @@ class MatmulKernel:
         return None
 
     def _precision(self) -> str:
+        if self.integer:  # Triton < 3.7 types the product float32 unless told
+            return ", out_dtype=tl.int32"
         return ', input_precision="ieee"' if self.dtype.name in ("f32", "f64") else ""
 
     def config_space(self, level: int) -> list[dict[str, int]]:

@@ -208,7 +208,8 @@ class LowerQuant(Pass):
     name = "lower-quant"
 
     def run(self, module: Any) -> dict[str, int]:
-        stats = dict(apply_patterns_greedily(module, [integer_matmul, integer_conv]))  # before the DQs it reads go
+        # the products first, while the DQs they read are still there
+        stats = dict(apply_patterns_greedily(module, [integer_matmul, integer_conv]))
         for k, v in apply_patterns_greedily(module, [dequantize, quantize]).items():
             stats[k] = stats.get(k, 0) + v
         return stats

@@ -262,9 +262,11 @@ class Program:
                     with self.launch_lock:
                         step.kernel(args, outs, step.config)
                 except Exception as e:
+                    cause = e.__cause__  # Triton's compile errors say why only in their cause
+                    why = f" (caused by {type(cause).__name__}: {cause})" if cause is not None else ""
                     raise ExecutionError(
                         f"{step.op.describe()}: generated kernel '{step.kernel.name}' failed: "
-                        f"{type(e).__name__}: {e}"
+                        f"{type(e).__name__}: {e}{why}"
                     ) from e
             else:
                 vals = [to_numpy(a) for a in args]
@@ -329,18 +331,8 @@ class Program:
             except Exception:  # the real run reports it, with the step's name
                 pass
 
-        # Waves, so that threads do not build the same host code side by side (Triton 3.6 compiles a
-        # C launcher per kernel signature, with gcc, into its cache): one kernel alone first (Triton's
-        # driver utilities), then one per family of likely-equal signatures, then the rest.
-        def family(step: Step) -> tuple:
-            flags = tuple(k for k in ("LIBRARY", "TMA") if (step.config or {}).get(k))
-            return (type(step.kernel).__name__, len(step.inputs), len(step.outputs), flags)
-
-        firsts = list({family(s): s for s in reversed(jobs)}.values())
-        rest = [s for s in jobs if all(s is not f for f in firsts)]
         with ThreadPoolExecutor(workers) as pool:
-            for wave in (firsts[:1], firsts[1:], rest):
-                list(pool.map(compile_one, wave))
+            list(pool.map(compile_one, jobs))
 
     def _destinations(self, step: Step, args: list[Any], arena: Any, outputs: dict[Value, Any]) -> list[Any]:
         """Where a step writes its results: the user's buffers, the arena, or fresh tensors."""
