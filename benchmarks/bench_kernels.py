@@ -237,7 +237,8 @@ def int8(rows: list[dict[str, Any]], dev: str) -> None:
   func.return %y : {ty((m, n))}
 }}"""
         a = torch.randint(-128, 128, (m, k), device=dev, dtype=torch.int8)
-        b = torch.randint(-128, 128, (k, n), device=dev, dtype=torch.int8)
+        # K-major, as engines hold int8 weights (Hopper's int8 tensor cores read 8-bit operands so)
+        b = torch.randint(-128, 128, (n, k), device=dev, dtype=torch.int8).t()
         step, run = kernel_of(text, {"a": a, "b": b})
         out = torch.empty(m, n, device=dev, dtype=torch.float16)
         step.kernel([a, b], [out], step.config)

@@ -2,6 +2,8 @@
 
 The window is small and static, so its loops unroll in the source: each tap is a masked load (a
 padded position is skipped for max, and counted or not for average as ``count_include_pad`` says).
+Elementwise ops before the pool apply to each tap (a dequantize), those after it to the result (a
+quantize), when their other operands are scalar constants.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from tritium.codegen.indexing import Unsupported
-from tritium.codegen.pointwise import ir_comment, kernel_name
+from tritium.codegen.pointwise import ir_comment, kernel_name, lower_elementwise, namer
 from tritium.ir.dialects.kernel import Fused, Yield
 from tritium.ir.dialects.nn.constant import Constant
 from tritium.ir.types import TensorType
@@ -23,9 +25,18 @@ class PoolKernel:
     def __init__(self, fused: Fused) -> None:
         self.fused = fused
         ops = [op for op in fused.body.block.ops if not isinstance(op, (Yield, Constant))]
-        if len(ops) != 1 or ops[0].name not in ("nn.max_pool", "nn.average_pool"):
-            raise Unsupported("not a single 2-D pool")
-        p = self.op = ops[0]
+        pools = [op for op in ops if op.name in ("nn.max_pool", "nn.average_pool")]
+        if len(pools) != 1 or len(fused.body.block.args) != 1:
+            raise Unsupported("not a single 2-D pool of one input (elementwise ops around it take constants)")
+        p = self.op = pools[0]
+        every = [op for op in fused.body.block.ops if not isinstance(op, Yield)]
+        at = every.index(p)
+        self.prologue, self.epilogue = every[:at], every[at + 1 :]  # constants included: inlined
+        for op in self.prologue:  # a chain from the input to the pool: applied to each tap
+            if not isinstance(op, Constant) and any(
+                u is not p and u not in self.prologue for u in op.results[0].users
+            ):
+                raise Unsupported("a value before the pool is used after it")
         if p.name == "nn.max_pool" and p.results[1].uses:
             raise Unsupported("max-pool indices run on the host")
         x, out = p.operand(0).type, p.results[0].type
@@ -37,7 +48,11 @@ class PoolKernel:
             and out.is_static
         ):
             raise Unsupported("pooling needs static 4-D shapes")
-        if list(fused.yield_op().values) != [p.results[0]]:
+        if len(fused.yield_op().values) != 1:
+            raise Unsupported("only the pooled output may be used")
+        if not isinstance(fused.yield_op().values[0].type, TensorType) or tuple(
+            fused.yield_op().values[0].type.shape or ()
+        ) != tuple(out.shape):  # type: ignore[union-attr]
             raise Unsupported("only the pooled output may be used")
         self.x_shape, self.out_shape = tuple(x.shape), tuple(out.shape)  # type: ignore[arg-type]
         self.name = kernel_name(fused)
@@ -58,6 +73,13 @@ class PoolKernel:
         ph, pw = p.attributes["pads"][:2]
         dh, dw = p.attributes["dilations"]
         is_max = p.name == "nn.max_pool"
+        names: dict = {}
+        fresh = namer(
+            names, {"tl", "triton", "pid", "offs", "mask", "acc", "cnt", "iy", "ix", "ok", "res", "base"}
+        )
+        names[self.fused.body.block.args[0]] = "val"
+        tap = ["    " + ln for ln in lower_elementwise(self.prologue, names, fresh, p)]
+        tapped = names[p.operand(0)]
         lines = [
             "    pid = tl.program_id(0)",
             "    offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)",
@@ -88,13 +110,14 @@ class PoolKernel:
                     f"    iy = oy * {sh} + {i * dh - ph}",
                     f"    ix = ox * {sw} + {j * dw - pw}",
                     f"    ok = mask & (iy >= 0) & (iy < {h}) & (ix >= 0) & (ix < {w})",
-                    f"    val = tl.load(in0_ptr + base + (iy * {w} + ix){f' * {c}' if nhwc else ''}, mask=ok, other=0.0)"
+                    f"    val = tl.load(in0_ptr + base + (iy * {w} + ix){f' * {c}' if nhwc else ''}, mask=ok, other=0)"
                     ".to(tl.float32)",
+                    *tap,
                 ]
                 if is_max:
-                    lines.append("    acc = tl.where(ok, tl.maximum(acc, val), acc)")
+                    lines.append(f"    acc = tl.where(ok, tl.maximum(acc, {tapped}), acc)")
                 else:
-                    lines += ["    acc += val", "    cnt += tl.where(ok, 1.0, 0.0)"]
+                    lines += [f"    acc += tl.where(ok, {tapped}, 0.0)", "    cnt += tl.where(ok, 1.0, 0.0)"]
         if is_max:
             lines.append("    res = acc")
         elif p.attributes.get("count_include_pad"):
@@ -108,7 +131,10 @@ class PoolKernel:
             ]
         else:
             lines.append("    res = acc / tl.maximum(cnt, 1.0)")
-        lines.append("    tl.store(out0_ptr + offs, res.to(out0_ptr.dtype.element_ty), mask=mask)")
+        names[p.results[0]] = "res"
+        lines += ["    " + ln for ln in lower_elementwise(self.epilogue, names, fresh, p)]
+        result = names[self.fused.yield_op().values[0]]
+        lines.append(f"    tl.store(out0_ptr + offs, {result}.to(out0_ptr.dtype.element_ty), mask=mask)")
         header = [
             f"# Tritium pooling kernel '{self.name}', generated from:",
             ir_comment(self.fused),

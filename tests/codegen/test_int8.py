@@ -205,3 +205,35 @@ def test_onnxruntime_quantized_cnn(tmp_path, rng: np.random.Generator) -> None:
     assert anchors.count("nn.conv_integer") == 3 and anchors.count("nn.matmul_integer") == 1
     assert "nn.conv" not in anchors and engine.host_steps({"x": x.shape}) == []
     np.testing.assert_allclose(engine({"x": x})["y"], want, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("pool", ["MaxPool", "AveragePool"])
+def test_pooling_between_dequantize_and_quantize(pool: str, tmp_path, rng: np.random.Generator) -> None:
+    """DQ -> pool -> Q (how onnxruntime quantizes ResNet's stem max-pool) is one generated pooling
+    kernel: the dequantize applies to each tap, the quantize to the result; as onnxruntime."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    s = numpy_helper.from_array(np.array(0.1, np.float32), "s")
+    z = numpy_helper.from_array(np.array(0, np.int8), "z")
+    nodes = [
+        helper.make_node("DequantizeLinear", ["x", "s", "z"], ["d"]),
+        helper.make_node(pool, ["d"], ["p"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]),
+        helper.make_node("QuantizeLinear", ["p", "s", "z"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.INT8, [2, 4, 9, 9])],
+        [helper.make_tensor_value_info("y", TensorProto.INT8, [2, 4, 5, 5])],
+        [s, z],
+    )
+    path = tmp_path / "pool.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)]), str(path))
+    x = rng.integers(-128, 128, (2, 4, 9, 9)).astype(np.int8)
+    engine = tr.compile(str(path))
+    (layer,) = engine.inspect({"x": x.shape})["layers"]
+    assert layer["template"] == "pool" and layer["tactic"] == "generated Triton"
+    want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    np.testing.assert_array_equal(engine({"x": x})["y"], want)
