@@ -255,9 +255,9 @@ class ConvKernel:
             f"            iw = iw0 + s * {dw}",
             "            row_ok = m_ok & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)",
             "            a = tl.load(x_base[:, None] + (ih * xs_h + iw * xs_w)[:, None] + kout[None, :] * xs_c,"
-            " mask=row_ok[:, None] & j_ok[None, :], other=0.0)",
-            f"            b = tl.load(in{self.w_i}_ptr + kout * ws_k + r * ws_r + s * ws_s, mask=j_ok, other=0.0)",
-            "            acc += a.to(tl.float32) * b.to(tl.float32)[None, :]",
+            " mask=row_ok[:, None] & j_ok[None, :], other=0)",
+            f"            b = tl.load(in{self.w_i}_ptr + kout * ws_k + r * ws_r + s * ws_s, mask=j_ok, other=0)",
+            f"            acc += a.to({self.acc_type}) * b.to({self.acc_type})[None, :]",
         ]
 
     def _flat_loop(self, decomp: list[str], dh: int, dw: int) -> list[str]:

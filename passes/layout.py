@@ -143,7 +143,10 @@ def _sink_elementwise(op: Any, rw: Rewriter) -> bool:
             else x
             for x in sunk
         ]
-        inner_op = rw.insert(type(op).build(*new_operands, **dict(op.attributes), loc=op.loc))
+        declared = {k: v for k, v in op.attributes.items() if k in type(op).ATTRS}
+        inner_op = type(op).build(*new_operands, **declared, loc=op.loc)
+        inner_op.attributes.update(op.attributes)  # discardable ones too (a precision pin)
+        rw.insert(inner_op)
         back = rw.create(nn.Transpose, inner_op.results[0], perm=perm, loc=op.loc)
     rw.replace_op(op, [back.results[0]])
     return True
@@ -221,7 +224,8 @@ def _is_pointwise(op: nn.Conv, w: np.ndarray) -> bool:
 class ConvertLayout(Pass):
     """Run 2-D convolutions in NHWC.
 
-    Requires: nn IR. Guarantees: every 2-D ``nn.conv`` whose weight is a constant has
+    Requires: nn IR. Guarantees: every 2-D ``nn.conv`` (and ``nn.conv_integer`` without zero points,
+    whose 1x1 form becomes an ``nn.matmul_integer``) whose weight is a constant has
     ``layout = "NHWC"`` (weight permuted to ``(M, R, S, C)``), except 1x1 convolutions with unit
     strides, no padding and one group, which become a matmul by the ``(C, M)`` weight (plus the bias)
     on the channels-last pixels; the layout changes are transposes
@@ -235,7 +239,10 @@ class ConvertLayout(Pass):
         rw = Rewriter()
         converted = 0
         for op in list(module.walk()):
-            if not isinstance(op, nn.Conv) or op.channels_last or op.parent is None:
+            integer = isinstance(op, nn.ConvInteger)
+            if not isinstance(op, (nn.Conv, nn.ConvInteger)) or op.layout == "NHWC" or op.parent is None:
+                continue
+            if integer and (op.x_zero_point is not None or op.w_zero_point is not None):
                 continue
             x_t, w = op.x.type, constant_value(op.w)
             if not isinstance(x_t, TensorType) or x_t.rank != 4 or w is None or np.asarray(w).ndim != 4:
@@ -258,10 +265,17 @@ class ConvertLayout(Pass):
                     )
                 wv.out.name_hint = name
                 xt = rw.create(nn.Transpose, op.x, perm=TO_NHWC, loc=op.loc)
-                if pointwise:
+                if pointwise and integer:
+                    y = rw.create(nn.MatMulInteger, xt.out, wv.out, None, None, loc=op.loc).results[0]
+                elif pointwise:
                     y = rw.create(nn.MatMul, xt.out, wv.out, loc=op.loc).results[0]
                     if op.b is not None:
                         y = rw.create(nn.Add, y, op.b, loc=op.loc).results[0]
+                elif integer:
+                    attrs = {k: v for k, v in op.attributes.items() if k != "layout"}
+                    y = rw.create(
+                        nn.ConvInteger, xt.out, wv.out, None, None, **attrs, layout="NHWC", loc=op.loc
+                    ).out
                 else:
                     attrs = {k: v for k, v in op.attributes.items() if k != "layout"}
                     y = rw.create(nn.Conv, xt.out, wv.out, op.b, **attrs, layout="NHWC", loc=op.loc).out

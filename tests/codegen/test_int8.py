@@ -153,8 +153,8 @@ def test_onnxruntime_quantized_mlp(tmp_path, rng: np.random.Generator) -> None:
 
 def test_onnxruntime_quantized_cnn(tmp_path, rng: np.random.Generator) -> None:
     """A small CNN quantized by onnxruntime (QDQ, int8, per-channel weights): plain, strided-grouped
-    and depthwise convolutions run as int8 implicit-GEMM convolutions, the classifier as an int8
-    GEMM, nothing on the host; the output equals onnxruntime's."""
+    and depthwise convolutions run as int8 channels-last convolutions, the 1x1 one and the
+    classifier as int8 GEMMs, nothing on the host; the output equals onnxruntime's."""
     import onnxruntime as ort
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
@@ -164,11 +164,12 @@ def test_onnxruntime_quantized_cnn(tmp_path, rng: np.random.Generator) -> None:
             self.c1 = torch.nn.Conv2d(3, 16, 3, padding=1)
             self.c2 = torch.nn.Conv2d(16, 32, 3, stride=2, padding=1, groups=2)
             self.dw = torch.nn.Conv2d(32, 32, 3, padding=1, groups=32)
-            self.fc = torch.nn.Linear(32, 10)
+            self.pw = torch.nn.Conv2d(32, 24, 1)
+            self.fc = torch.nn.Linear(24, 10)
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             y = torch.relu(self.c2(torch.relu(self.c1(x))))
-            return self.fc((torch.relu(self.dw(y)) + y).mean((2, 3)))
+            return self.fc(self.pw(torch.relu(self.dw(y)) + y).mean((2, 3)))
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
@@ -201,9 +202,11 @@ def test_onnxruntime_quantized_cnn(tmp_path, rng: np.random.Generator) -> None:
     want = ort.InferenceSession(str(int8), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
     engine = tr.compile(str(int8))
     steps = engine.program({"x": x.shape}).steps
-    anchors = [o.name for s in steps if s.mode == "kernel" for o in s.op.ops]
-    assert anchors.count("nn.conv_integer") == 3 and anchors.count("nn.matmul_integer") == 1
-    assert "nn.conv" not in anchors and engine.host_steps({"x": x.shape}) == []
+    ops = [o for s in steps if s.mode == "kernel" for o in s.op.ops]
+    convs = [o for o in ops if o.name == "nn.conv_integer"]
+    assert len(convs) == 3 and all(o.attributes.get("layout") == "NHWC" for o in convs)
+    assert [o.name for o in ops].count("nn.matmul_integer") == 2
+    assert not {"nn.conv", "nn.matmul"} & {o.name for o in ops} and engine.host_steps({"x": x.shape}) == []
     np.testing.assert_allclose(engine({"x": x})["y"], want, rtol=1e-6, atol=1e-6)
 
 

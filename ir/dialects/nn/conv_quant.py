@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from tritium.ir import dtypes as D
-from tritium.ir.attributes import INT, INTS
+from tritium.ir.attributes import INT, INTS, one_of
 from tritium.ir.core import Value
 from tritium.ir.dialects.nn.common import ttype
 from tritium.ir.dialects.nn.conv import check_window_attrs, conv_nd, conv_out_dim
@@ -25,8 +25,16 @@ class QuantConvBase(Op):
     dilations = attr(INTS)
     group = attr(INT, default=1)
 
+    def nchw(self, t: TensorType) -> TensorType:
+        """A channels-last type as NCHW (KCRS for weights); the checks are written for that."""
+        if self.attributes.get("layout") != "NHWC" or t.shape is None:
+            return t
+        if len(t.shape) != 4:
+            self.fail(f"layout NHWC is for 2-D convolutions, found {t}")
+        return TensorType((t.shape[0], t.shape[3], t.shape[1], t.shape[2]), t.dtype)
+
     def check_geometry(self, xv: Value, wv: Value) -> None:
-        x, w = ttype(self, xv, "x"), ttype(self, wv, "w")
+        x, w = self.nchw(ttype(self, xv, "x")), self.nchw(ttype(self, wv, "w"))
         if w.shape is None or len(w.shape) < 3:
             self.fail(f"weight must have a known rank >= 3, found {w}")
         nsp = len(w.shape) - 2
@@ -51,12 +59,14 @@ class QuantConvBase(Op):
             )
 
     def out_shape(self, xv: Value, wv: Value) -> tuple | None:
-        x, w = ttype(self, xv, "x"), ttype(self, wv, "w")
+        x, w = self.nchw(ttype(self, xv, "x")), self.nchw(ttype(self, wv, "w"))
         if x.shape is None or w.shape is None:
             return None
         nsp = len(w.shape) - 2
         p, s, d = self.pads, self.strides, self.dilations
         sp = [conv_out_dim(x.shape[2 + i], w.shape[2 + i], s[i], p[i], p[nsp + i], d[i]) for i in range(nsp)]
+        if self.attributes.get("layout") == "NHWC":
+            return (x.shape[0], *sp, w.shape[0])
         return (x.shape[0], w.shape[0], *sp)
 
     def int_conv(self, x: np.ndarray, xzp, w: np.ndarray, wzp) -> np.ndarray:  # type: ignore[no-untyped-def]
@@ -68,7 +78,8 @@ class QuantConvBase(Op):
 
 
 class ConvInteger(QuantConvBase):
-    """``conv(x - x_zero_point, w - w_zero_point)`` in int32; ``w_zero_point`` may be per output channel."""
+    """``conv(x - x_zero_point, w - w_zero_point)`` in int32; ``w_zero_point`` may be per output channel.
+    With ``layout = "NHWC"`` (2-D, set by convert-layout) x, w and the result are channels-last."""
 
     name = "nn.conv_integer"
     x = operand(Q8)
@@ -76,6 +87,7 @@ class ConvInteger(QuantConvBase):
     x_zero_point = opt_operand(Q8)
     w_zero_point = opt_operand(Q8)
     out = result()
+    layout = attr(one_of("NCHW", "NHWC"), default=None, doc="NHWC: channels-last (absent: NCHW)")
 
     def verify_op(self) -> None:
         self.check_geometry(self.x, self.w)
@@ -86,6 +98,10 @@ class ConvInteger(QuantConvBase):
         return TensorType(self.out_shape(self.x, self.w), D.i32)
 
     def reference(self, x, w, x_zero_point, w_zero_point):  # type: ignore[no-untyped-def]
+        if self.layout == "NHWC":
+            x, w = x.transpose(0, 3, 1, 2), w.transpose(0, 3, 1, 2)
+            out = self.int_conv(x, x_zero_point, w, w_zero_point).transpose(0, 2, 3, 1)
+            return np.ascontiguousarray(out).astype(np.int32)
         return self.int_conv(x, x_zero_point, w, w_zero_point).astype(np.int32)
 
 
