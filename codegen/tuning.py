@@ -135,6 +135,8 @@ def matmul_space(m: int, n: int, k: int, itemsize: int, level: int) -> list[dict
         (32, 16, 32),
         (16, 16, 32),
     ]
+    if itemsize == 1:  # int8: the same bytes per K step as f16 tiles take twice the K (the MMA's K is 32)
+        tiles = [(bm, bn, 2 * bk) for bm, bn, bk in tiles]
     for bm, bn, bk in tiles:
         if bm > max(16, 2 * _pow2(m)) or bn > max(16, 2 * _pow2(n)) or bk > max(32, 2 * _pow2(k)):
             continue
