@@ -76,6 +76,19 @@ def _int8_operand(v: Value) -> tuple[Value, np.ndarray] | None:
     return dq.x, scale
 
 
+def _scaled(rw: Rewriter, op: Operation, product: Value, scale: np.ndarray, shape: tuple[int, ...]) -> Value:
+    """cast(product, f32) * scale (pinned to f32: an int32 product overflows f16), the scale a
+    constant of one value or of ``shape``."""
+    y = _pinned(rw.create(nn.Cast, product, to=D.f32, loc=op.loc)).results[0]
+    s = _const(rw, op, scale.reshape(()) if scale.size == 1 else scale.reshape(shape), "scale")
+    return _pinned(rw.create(nn.Mul, y, s, loc=op.loc)).results[0]
+
+
+def _product_scale(a: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """The activation's one scale times the weight's (one, or one per output channel), in f32."""
+    return (a.astype(np.float64).reshape(()) * w.astype(np.float64).reshape(-1)).astype(np.float32)
+
+
 @pattern
 def integer_matmul(op: nn.MatMul, rw: Rewriter) -> bool:
     """matmul(DQ(aq, sa), DQ(wq, sw)) -> cast(matmul_integer(aq, wq), f32) * (sa * sw)   for i8 aq, wq
@@ -93,14 +106,12 @@ def integer_matmul(op: nn.MatMul, rw: Rewriter) -> bool:
     if sw.size != 1 and (len(wq.type.shape) != 2 or dq.axis % 2 != (0 if transposed else 1)):  # type: ignore[attr-defined,union-attr]
         return False  # per-channel scales must be per output column
     out = op.results[0].type.dtype  # type: ignore[attr-defined]
-    scale = (sa.astype(np.float64).reshape(()) * sw.astype(np.float64).reshape(-1)).astype(np.float32)
+    scale = _product_scale(sa, sw)
     with rw.at(before=op):
         if transposed:
             wq = rw.create(nn.Transpose, wq, perm=(1, 0), loc=t.loc).results[0]  # type: ignore[union-attr]
         product = rw.create(nn.MatMulInteger, aq, wq, None, None, loc=op.loc).results[0]
-        y = _pinned(rw.create(nn.Cast, product, to=D.f32, loc=op.loc)).results[0]
-        s = _const(rw, op, scale.reshape(()) if scale.size == 1 else scale, "scale")
-        y = _pinned(rw.create(nn.Mul, y, s, loc=op.loc)).results[0]
+        y = _scaled(rw, op, product, scale, scale.shape)
         if out != D.f32:
             y = rw.create(nn.Cast, y, to=out, loc=op.loc).results[0]
     rw.replace_op(op, [y])
@@ -120,14 +131,11 @@ def integer_conv(op: nn.Conv, rw: Rewriter) -> bool:
         return False  # per-channel scales must be per output channel
     out = op.results[0].type.dtype  # type: ignore[attr-defined]
     rank = len(wq.type.shape)  # type: ignore[attr-defined]
-    scale = (sx.astype(np.float64).reshape(()) * sw.astype(np.float64).reshape(-1)).astype(np.float32)
     per_channel = (k, *([1] * (rank - 2)))
     with rw.at(before=op):
         attrs = {a: op.attributes[a] for a in ("strides", "pads", "dilations", "group")}
         product = rw.create(nn.ConvInteger, xq, wq, None, None, loc=op.loc, **attrs).results[0]
-        y = _pinned(rw.create(nn.Cast, product, to=D.f32, loc=op.loc)).results[0]
-        s = _const(rw, op, scale.reshape(()) if scale.size == 1 else scale.reshape(per_channel), "scale")
-        y = _pinned(rw.create(nn.Mul, y, s, loc=op.loc)).results[0]
+        y = _scaled(rw, op, product, _product_scale(sx, sw), per_channel)
         if op.b is not None:
             shape = _const(rw, op, np.array(per_channel, np.int64), "bias_shape")
             bias = rw.create(nn.Reshape, op.b, shape, loc=op.loc).results[0]

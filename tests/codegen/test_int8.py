@@ -104,31 +104,21 @@ def test_per_axis_uint8_qdq_with_zero_points(rng: np.random.Generator) -> None:
     np.testing.assert_array_equal(engine({"x": x})["output_0"], want)
 
 
-def test_onnxruntime_quantized_mlp(tmp_path, rng: np.random.Generator) -> None:
-    """A model quantized by onnxruntime (QDQ, int8, symmetric, per-channel weights): both GEMMs run
-    as int8 GEMMs with the next layer's quantize in their epilogue; the output equals onnxruntime's."""
-    import onnxruntime as ort
+def quantized_with_onnxruntime(model: torch.nn.Module, shape: tuple[int, ...], tmp_path, rng) -> str:
+    """``model`` exported to ONNX and quantized by onnxruntime's quantize_static (QDQ, int8,
+    symmetric, per-channel weights; four random calibration batches): the path of the int8 model."""
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-
-    class MLP(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.l1, self.l2 = torch.nn.Linear(64, 96), torch.nn.Linear(96, 40)
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return self.l2(torch.relu(self.l1(x)))
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
-            self.batches = iter([{"x": rng.standard_normal((8, 64)).astype(np.float32)} for _ in range(4)])
+            self.batches = iter([{"x": rng.standard_normal(shape).astype(np.float32)} for _ in range(4)])
 
         def get_next(self):
             return next(self.batches, None)
 
-    torch.manual_seed(0)
-    fp32, int8 = tmp_path / "mlp.onnx", tmp_path / "mlp_int8.onnx"
+    fp32, int8 = tmp_path / "fp32.onnx", tmp_path / "int8.onnx"
     torch.onnx.export(
-        MLP().eval(), (torch.zeros(8, 64),), str(fp32), input_names=["x"], output_names=["y"], dynamo=False
+        model.eval(), (torch.zeros(shape),), str(fp32), input_names=["x"], output_names=["y"], dynamo=False
     )
     quantize_static(
         str(fp32),
@@ -140,9 +130,27 @@ def test_onnxruntime_quantized_mlp(tmp_path, rng: np.random.Generator) -> None:
         per_channel=True,
         extra_options={"ActivationSymmetric": True, "WeightSymmetric": True},
     )
+    return str(int8)
+
+
+def test_onnxruntime_quantized_mlp(tmp_path, rng: np.random.Generator) -> None:
+    """A model quantized by onnxruntime (QDQ, int8, symmetric, per-channel weights): both GEMMs run
+    as int8 GEMMs with the next layer's quantize in their epilogue; the output equals onnxruntime's."""
+    import onnxruntime as ort
+
+    class MLP(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.l1, self.l2 = torch.nn.Linear(64, 96), torch.nn.Linear(96, 40)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.l2(torch.relu(self.l1(x)))
+
+    torch.manual_seed(0)
+    int8 = quantized_with_onnxruntime(MLP(), (8, 64), tmp_path, rng)
     x = rng.standard_normal((8, 64)).astype(np.float32)
-    want = ort.InferenceSession(str(int8), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
-    engine = tr.compile(str(int8))
+    want = ort.InferenceSession(int8, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    engine = tr.compile(int8)
     prog = engine.program({"x": x.shape})
     gemms = [s for s in prog.steps if s.mode == "kernel" and s.op.kind == "matmul"]
     assert len(gemms) == 2 and all(any(o.name == "nn.matmul_integer" for o in s.op.ops) for s in gemms)
@@ -156,7 +164,6 @@ def test_onnxruntime_quantized_cnn(tmp_path, rng: np.random.Generator) -> None:
     and depthwise convolutions run as int8 channels-last convolutions, the 1x1 one and the
     classifier as int8 GEMMs, nothing on the host; the output equals onnxruntime's."""
     import onnxruntime as ort
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
     class CNN(torch.nn.Module):
         def __init__(self) -> None:
@@ -171,36 +178,14 @@ def test_onnxruntime_quantized_cnn(tmp_path, rng: np.random.Generator) -> None:
             y = torch.relu(self.c2(torch.relu(self.c1(x))))
             return self.fc(self.pw(torch.relu(self.dw(y)) + y).mean((2, 3)))
 
-    class Reader(CalibrationDataReader):
-        def __init__(self) -> None:
-            self.batches = iter(
-                [{"x": rng.standard_normal((2, 3, 10, 10)).astype(np.float32)} for _ in range(4)]
-            )
-
-        def get_next(self):
-            return next(self.batches, None)
-
     torch.manual_seed(0)
-    model = CNN().eval()
+    model = CNN()
     for p in model.parameters():
         p.data = torch.randn_like(p) * 0.3
-    fp32, int8 = tmp_path / "cnn.onnx", tmp_path / "cnn_int8.onnx"
-    torch.onnx.export(
-        model, (torch.zeros(2, 3, 10, 10),), str(fp32), input_names=["x"], output_names=["y"], dynamo=False
-    )
-    quantize_static(
-        str(fp32),
-        str(int8),
-        Reader(),
-        quant_format=QuantFormat.QDQ,
-        activation_type=QuantType.QInt8,
-        weight_type=QuantType.QInt8,
-        per_channel=True,
-        extra_options={"ActivationSymmetric": True, "WeightSymmetric": True},
-    )
+    int8 = quantized_with_onnxruntime(model, (2, 3, 10, 10), tmp_path, rng)
     x = rng.standard_normal((2, 3, 10, 10)).astype(np.float32)
-    want = ort.InferenceSession(str(int8), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
-    engine = tr.compile(str(int8))
+    want = ort.InferenceSession(int8, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    engine = tr.compile(int8)
     steps = engine.program({"x": x.shape}).steps
     ops = [o for s in steps if s.mode == "kernel" for o in s.op.ops]
     convs = [o for o in ops if o.name == "nn.conv_integer"]
