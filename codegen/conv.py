@@ -84,6 +84,8 @@ class ConvKernel:
         acc_type = "tl.int32" if self.integer else "tl.float32"
         self.acc_type = acc_type
         self.extra = [a for i, a in enumerate(args) if i not in conv_ins]
+        if any(v in args and v not in self.extra for op in self.epilogue for v in op.operands):
+            raise Unsupported("the epilogue reads an operand of the convolution itself")
         # Logical output dims: (n, k, oh, ow) for NCHW, (n, oh, ow, k) for NHWC.
         kdim = 1 if self.layout == "NCHW" else 3
         mdims = [d for d in range(4) if d != kdim]

@@ -94,6 +94,10 @@ def _arith(op: Operation, a: list[str]) -> str:
 
 @rule("nn.div")
 def _div(op: Operation, a: list[str]) -> str:
+    if _dtype(op).name == "f32" and op.attributes.get("precision") == "f32":
+        # a pinned division (a quantize's x / scale, whose rounding must see the exact quotient):
+        # correctly rounded, where ``/`` is div.full on NVIDIA (up to 2 ulp off)
+        return f"tl.math.div_rn({a[0]}, {a[1]})"
     if _is_float(op):
         return f"({a[0]} / {a[1]})"
     # ONNX integer division truncates toward zero; Triton's // does too for integers (C semantics).

@@ -32,6 +32,10 @@ class PoolKernel:
         every = [op for op in fused.body.block.ops if not isinstance(op, Yield)]
         at = every.index(p)
         self.prologue, self.epilogue = every[:at], every[at + 1 :]  # constants included: inlined
+        pooled = {p.results[0]} | {r for op in self.epilogue for r in op.results}
+        for op in self.epilogue:  # on the pooled value only (the input at this position is not loaded)
+            if any(v not in pooled and not isinstance(v.defining_op, Constant) for v in op.operands):
+                raise Unsupported("an op after the pool reads a value other than the pooled one")
         for op in self.prologue:  # a chain from the input to the pool: applied to each tap
             if not isinstance(op, Constant) and any(
                 u is not p and u not in self.prologue for u in op.results[0].users

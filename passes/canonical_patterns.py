@@ -260,6 +260,8 @@ def transpose_of_trailing_reshape(op: nn.Transpose, rw: Rewriter) -> bool:
 def _common_refinement(xs: tuple[int, ...], ms: tuple[int, ...]) -> list[int] | None:
     """The coarsest dims that both shapes are merges of (unit dims dropped), or None where a dim of
     one straddles two of the other: [S, B, E] and [S, B*H, D] -> [S, B, H, D]."""
+    if 0 in xs or 0 in ms:
+        return None
     a, b = [d for d in xs if d != 1], [d for d in ms if d != 1]
     out: list[int] = []
     while a and b:

@@ -64,8 +64,18 @@ DATA_MOVEMENT = {
 }
 
 
+def _generated_integer_product(op: Operation) -> bool:
+    """An integer conv/matmul the templates generate: i8 x i8, no zero points (the rest, such as
+    onnxruntime's dynamic quantization with u8 and zero points, runs alone on the host)."""
+    x, w = op.operand(0), op.operand(1)
+    i8 = all(getattr(getattr(v.type, "dtype", None), "name", None) == "i8" for v in (x, w))
+    return i8 and all(v is None for v in op.operands[2:])
+
+
 def classify(op: Operation) -> str:
     """One of: conv, matmul, attention, reduction, elementwise, view, data_movement, other."""
+    if op.name in ("nn.matmul_integer", "nn.conv_integer") and not _generated_integer_product(op):
+        return "other"
     if op.name in ANCHORS:
         return ANCHORS[op.name]
     if op.name in REDUCTIONS:

@@ -47,9 +47,11 @@ def _per_tensor_or_axis(op: quant.QuantOp, x: Value) -> tuple[np.ndarray, np.nda
     scale, zp = constant_value(op.operand(1)), constant_value(op.operand(2)) if op.num_operands > 2 else None
     if scale is None or op.block_size or (op.num_operands > 2 and op.operand(2) is not None and zp is None):
         return None
-    rank = len(x.type.shape)  # type: ignore[attr-defined]
     if scale.size == 1:
         return scale.reshape(()), None if zp is None else zp.reshape(())
+    if x.type.shape is None:  # type: ignore[attr-defined]
+        return None  # per axis on an unranked tensor
+    rank = len(x.type.shape)  # type: ignore[attr-defined]
     axis = op.axis % rank
     shape = [-1 if i == axis else 1 for i in range(rank)]
     return scale.reshape(shape), None if zp is None else zp.reshape(shape)
@@ -127,6 +129,8 @@ def integer_conv(op: nn.Conv, rw: Rewriter) -> bool:
         return False
     (xq, sx), (wq, sw) = x, w
     k = wq.type.shape[0]  # type: ignore[attr-defined]
+    if not isinstance(k, int):
+        return False
     if sw.size != 1 and op.w.defining_op.axis % len(wq.type.shape) != 0:  # type: ignore[attr-defined,union-attr]
         return False  # per-channel scales must be per output channel
     out = op.results[0].type.dtype  # type: ignore[attr-defined]

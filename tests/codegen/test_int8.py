@@ -97,7 +97,8 @@ def test_per_axis_uint8_qdq_with_zero_points(rng: np.random.Generator) -> None:
   func.return %y : {t}
 }}"""
     x = (rng.standard_normal((2, 3, 4, 5)) * 2).astype(np.float32)
-    x[0, 1, 0, :3] = [0.005, 0.015, -0.025]  # ties: rounding half to even decides
+    x[0, 0, 0, :3] = [0.005, 0.015, -0.025]  # channel 0 (scale 0.01): ties, half to even decides
+    x[0, 2, 0, :2] = [0.125, -0.075]  # channel 2 (scale 0.05): 2.5 and -1.5
     want = ir.run_reference(ir.parse_ir(text), [x])[0]
     engine = tr.compile(ir.parse_ir(text))
     assert engine.host_steps({"x": x.shape}) == []
