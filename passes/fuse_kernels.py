@@ -19,7 +19,7 @@ from tritium.ir.dialects.nn.constant import Constant
 from tritium.ir.opdef import Terminator
 from tritium.ir.rewriter import Rewriter
 from tritium.passes.base import Pass, register_pass
-from tritium.passes.fusion_policy import classify, takes_epilogue, takes_prologue
+from tritium.passes.fusion_policy import WINDOWED, classify, takes_epilogue, takes_prologue
 
 
 class _Group:
@@ -66,10 +66,22 @@ class Grouping:
             p = self.producer_group(v)
             if p is None or p is g or not takes_epilogue(p.kind) or not self.sole_user_is(v, op):
                 continue
-            if self.would_cycle(p, g):
+            if self.would_cycle(p, g) or self.reads_past_a_window(p, op, v):
                 continue
             self.merge(p, g)
             return
+
+    def reads_past_a_window(self, p: _Group, op: Operation, v: Value) -> bool:
+        """``op`` would join a pooling group while reading something besides ``v`` that the group
+        does not compute (a constant aside): the pooling kernel has no such value at hand."""
+        if not any(o.name in WINDOWED for o in p.ops):
+            return False
+        inside = set(p.ops)
+
+        def scalar_constant(o: Value) -> bool:
+            return isinstance(o.defining_op, Constant) and getattr(o.type, "numel", None) == 1
+
+        return any(o is not v and o.defining_op not in inside and not scalar_constant(o) for o in op.operands)
 
     def fuse_prologues(self, g: _Group, op: Operation) -> None:
         """Merge elementwise-only producer groups whose value only this reduction reads."""

@@ -102,3 +102,8 @@ def takes_epilogue(kind: str) -> bool:
 def takes_prologue(kind: str) -> bool:
     """Kernels of this kind can apply elementwise ops to an input as they load it."""
     return kind in ("reduction", "elementwise")
+
+
+WINDOWED = {"nn.max_pool", "nn.average_pool", "nn.lp_pool"}
+"""Reductions over windows: their kernels compute one output element from its window and never load
+the input at the output's own position, so an epilogue may read only the pooled value (and constants)."""
