@@ -194,3 +194,40 @@ def test_int8_gemm_and_conv_on_the_gpu(level: int, rng: np.random.Generator) -> 
     engine = tr.compile(ir.parse_ir(conv), device="cuda", opt_level=level)
     assert not engine.host_steps({"x": xs, "w": ws})
     np.testing.assert_array_equal(engine({"x": x, "w": w})["y"], want)
+
+
+def test_onnxruntime_quantized_cnn_on_the_gpu(tmp_path, rng: np.random.Generator) -> None:
+    """A CNN quantized by onnxruntime (QDQ int8) built for the GPU: int8 channels-last convolutions
+    (3x3, depthwise, 1x1 as GEMMs on K-major int8 weights), correctly rounded requantization. Against
+    onnxruntime: at most one quantization step apart (the GPU may fuse the epilogue's multiply-add),
+    and nearly everywhere equal."""
+    import onnxruntime as ort
+    import torch
+
+    from tests.codegen.test_int8 import quantized_with_onnxruntime
+
+    class CNN(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.c1 = torch.nn.Conv2d(3, 32, 3, padding=1)
+            self.dw = torch.nn.Conv2d(32, 32, 3, padding=1, groups=32)
+            self.pw = torch.nn.Conv2d(32, 64, 1)
+            self.fc = torch.nn.Linear(64, 16)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            y = torch.relu(self.c1(x))
+            return self.fc(torch.relu(self.pw(torch.relu(self.dw(y)) + y)).mean((2, 3)))
+
+    torch.manual_seed(0)
+    model = CNN()
+    for p in model.parameters():
+        p.data = torch.randn_like(p) * 0.3
+    int8 = quantized_with_onnxruntime(model, (4, 3, 16, 16), tmp_path, rng)
+    x = rng.standard_normal((4, 3, 16, 16)).astype(np.float32)
+    want = ort.InferenceSession(int8, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    engine = tr.compile(int8, device="cuda")
+    assert engine.host_steps({"x": x.shape}) == []
+    got = engine({"x": x})["y"]
+    step = np.min(np.abs(np.diff(np.unique(want))))  # the output's quantization step
+    assert np.abs(got - want).max() <= step * 1.01
+    assert np.mean(got != want) < 0.02
