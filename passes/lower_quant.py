@@ -220,8 +220,41 @@ class LowerQuant(Pass):
     name = "lower-quant"
 
     def run(self, module: Any) -> dict[str, int]:
+        folded = _fold_scales(module)
         # the products first, while the DQs they read are still there
         stats = dict(apply_patterns_greedily(module, [integer_matmul, integer_conv]))
         for k, v in apply_patterns_greedily(module, [dequantize, quantize]).items():
             stats[k] = stats.get(k, 0) + v
+        stats["scale computations folded"] = folded
         return stats
+
+
+def _fold_scales(module: Any) -> int:
+    """Evaluate what computes a Q/DQ's scale or zero point from constants alone (an exporter's
+    ``Cast`` of an f16 initializer, say), so the patterns see constants; the rest of the graph
+    waits for fold-constants (which would also turn DQ(weights) into float weights)."""
+    from tritium.ir.interpreter import Interpreter
+    from tritium.passes.canonicalize import materialize_constant
+    from tritium.passes.fold_constants import _foldable
+
+    rw, interp, folded = Rewriter(), Interpreter(module), 0
+
+    def fold(v: Value | None, depth: int = 0) -> None:
+        nonlocal folded
+        op = v.defining_op if v is not None else None
+        if op is None or constant_value(v) is not None or depth > 8:
+            return
+        for operand in op.operands:
+            fold(operand, depth + 1)
+        values = _foldable(op)
+        if values is None or sum(r.type.nbytes or 0 for r in op.results) > 1 << 16:  # type: ignore[attr-defined]
+            return
+        outs = interp.eval_op(op, values, {})
+        rw.replace_op(op, [materialize_constant(np.asarray(x), op, rw) for x in outs])
+        folded += 1
+
+    for op in list(module.walk()):
+        if isinstance(op, quant.QuantOp) and op.parent is not None:
+            for v in op.operands[1:]:
+                fold(v)
+    return folded
