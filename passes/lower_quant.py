@@ -104,6 +104,8 @@ def integer_matmul(op: nn.MatMul, rw: Rewriter) -> bool:
     if a is None or w is None or a[1].size != 1:
         return False
     (aq, sa), (wq, sw) = a, w
+    if wq.type.shape is None:  # type: ignore[attr-defined]
+        return False
     dq = (t.x if transposed else op.operand(1)).defining_op  # type: ignore[union-attr]
     if sw.size != 1 and (len(wq.type.shape) != 2 or dq.axis % 2 != (0 if transposed else 1)):  # type: ignore[attr-defined,union-attr]
         return False  # per-channel scales must be per output column
