@@ -70,10 +70,6 @@ class MatmulKernel:
             raise Unsupported("not a matmul followed by elementwise ops")
         if any(classify(op) != "elementwise" for op in body[1:]):
             raise Unsupported("not a matmul followed by elementwise ops")
-        if body[0].name == "nn.matmul_integer" and (
-            body[0].num_operands > 2 and any(v is not None for v in body[0].operands[2:])
-        ):
-            raise Unsupported("integer matmul with zero points runs on the host")
         self.anchor = mm = body[0]
         self.epilogue = [op for op in fused.body.block.ops if op is not mm and not isinstance(op, Yield)]
         args = list(fused.body.block.args)
@@ -83,9 +79,13 @@ class MatmulKernel:
         if len(a_shape) < 2 or len(b_shape) < 2:
             raise Unsupported("1-D matmul operands")
         dt = mm.operand(0).type.dtype  # type: ignore[attr-defined]
-        if not dt.is_float and (dt.name != "i8" or mm.operand(1).type.dtype.name != "i8"):  # type: ignore[attr-defined]
-            raise Unsupported(f"{dt} x {mm.operand(1).type.dtype} matmul runs on the host (i8 x i8 only)")  # type: ignore[attr-defined]
         self.integer = not dt.is_float
+        self.a_offset, self.a_zero, self.a_zero_const = 0, None, 0
+        """The int8 product of u8 rows (``a_offset`` 128: a - 128 fits int8) or rows with a zero
+        point (``a_zero``: the block argument holding it, else the literal ``a_zero_const``) adds
+        (a_offset - zero) times each column's sum of b: (a - z) @ b = (a - o) @ b + (o - z) * colsum(b)."""
+        if self.integer:
+            self._integer_operands(mm, args, dt)
         self.dtype = dt
         self.out_shape = _shape(mm.results[0])
         self.batch_rank = len(self.out_shape) - 2
@@ -97,7 +97,7 @@ class MatmulKernel:
             if _shape(v) != self.out_shape:
                 raise Unsupported("a kernel result that is not the matmul's output shape")
         self.a_index, self.b_index = args.index(mm.operand(0)), args.index(mm.operand(1))
-        self.extra = [a for a in args if a not in (mm.operand(0), mm.operand(1))]
+        self.extra = [a for a in args if a not in (mm.operand(0), mm.operand(1), self.a_zero)]
         if any(v in (mm.operand(0), mm.operand(1)) for op in self.epilogue for v in op.operands):
             raise Unsupported("the epilogue reads an operand of the product itself")
         if self.fold:
@@ -116,13 +116,40 @@ class MatmulKernel:
         self.source = self._generate()
         self._fn: Any = None
 
+    def _integer_operands(self, mm: Any, args: list[Value], dt: Any) -> None:
+        from tritium.ir.opdef import constant_value
+
+        if dt.name not in ("i8", "ui8") or mm.operand(1).type.dtype.name != "i8":  # type: ignore[attr-defined]
+            raise Unsupported(
+                f"{dt} x {mm.operand(1).type.dtype} matmul runs on the host (i8 or u8 x i8 only)"
+            )  # type: ignore[attr-defined]
+        zb = mm.b_zero_point
+        if zb is not None and (constant_value(zb) is None or constant_value(zb).any()):
+            raise Unsupported("integer matmul with weight zero points runs on the host")
+        self.a_offset = 128 if dt.name == "ui8" else 0
+        za = mm.a_zero_point
+        if za is None:
+            return
+        value = constant_value(za)
+        if value is not None and value.size == 1:
+            self.a_zero_const = int(value.reshape(-1)[0])
+        elif za in args and getattr(za.type, "numel", None) == 1:
+            self.a_zero = za
+        else:
+            raise Unsupported("integer matmul with per-row zero points runs on the host")
+
+    @property
+    def corrected(self) -> bool:
+        """Whether the product needs the column-sum correction (u8 rows or a zero point)."""
+        return self.a_zero is not None or self.a_offset != self.a_zero_const
+
     # -- source ----------------------------------------------------------------------------------
     def _generate(self) -> str:
         params, body = self._kernel_text("pointers")
         self.params = params[: -len(_CONSTEXPRS)]
         title = f"GEMM kernel '{self.name}' ({'batch folded into M' if self.fold else 'batched'})"
         more = []
-        if self.fold and self.dtype.name in ("f16", "bf16", "i8"):
+        if self.fold and self.dtype.name in ("f16", "bf16", "i8") and not self.corrected:
             more.append(jit_function(self.name + "_tma", *self._kernel_text("tma")))
             title += ", its TMA variant (Hopper: tiles loaded by tensor descriptors)"
         if self.library == "epilogue":
@@ -188,10 +215,25 @@ class MatmulKernel:
                 "        kmask = rk < K - k * BLOCK_K",
                 "        a = tl.load(a_ptrs, mask=(rm[:, None] < M) & kmask[None, :], other=0)",
                 "        b = tl.load(b_ptrs, mask=kmask[:, None] & (rn[None, :] < N), other=0)",
+                *(
+                    ["        a = (a.to(tl.int32) - 128).to(tl.int8)  # u8 rows, shifted into int8"]
+                    if self.a_offset
+                    else []
+                ),
+                *(["        bsum += tl.sum(b.to(tl.int32), axis=0)"] if self.corrected else []),
                 f"        acc = tl.dot(a, b, acc{self._precision()})",
                 "        a_ptrs += BLOCK_K * stride_ak",
                 "        b_ptrs += BLOCK_K * stride_bk",
             ]
+            if self.corrected:  # (a - z) @ b = (a - o) @ b + (o - z) * colsum(b)
+                zero = (
+                    f"tl.load(in{args.index(self.a_zero)}_ptr).to(tl.int32)"
+                    if self.a_zero is not None
+                    else str(self.a_zero_const)
+                )
+                at = lines.index(f"    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype={acc_type})")
+                lines.insert(at + 1, "    bsum = tl.zeros((BLOCK_N,), dtype=tl.int32)")
+                lines.append(f"    acc += ({self.a_offset} - {zero}) * bsum[None, :]")
         sp = self.space
         seg_m = 0 if self.fold else 1
         if not self.fold:
@@ -234,7 +276,7 @@ class MatmulKernel:
         kernel is the bare product, written straight into the output; "addmm": the product plus a
         row-vector bias (cuBLASLt's bias epilogue); "epilogue": any other epilogue, applied by this
         kernel's epilogue-alone twin to the library's product."""
-        if self.dtype.name not in ("f16", "bf16", "i8") or (self.integer and not self.fold):
+        if self.dtype.name not in ("f16", "bf16", "i8") or (self.integer and not self.fold) or self.corrected:
             return None
         ops = [op for op in self.epilogue if not isinstance(op, Constant)]
         yields = list(self.fused.yield_op().values)
@@ -307,7 +349,7 @@ class MatmulKernel:
         m = int(np.prod(static[:-1])) if self.fold else static[-2]
         k = self.anchor.operand(0).type.shape[-1]  # type: ignore[attr-defined]
         space = matmul_space(m, static[-1], k if isinstance(k, int) else 256, self.dtype.itemsize, level)
-        if self.fold and self.dtype.name in ("f16", "bf16", "i8") and tma_available():
+        if self.fold and self.dtype.name in ("f16", "bf16", "i8") and not self.corrected and tma_available():
             space += [{**c, "TMA": 1} for c in space if c["BLOCK_K"] * self.dtype.itemsize >= 32]
         return space
 

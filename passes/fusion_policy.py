@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from tritium.ir.core import Operation
 from tritium.ir.opdef import Elementwise
 
@@ -65,11 +67,24 @@ DATA_MOVEMENT = {
 
 
 def _generated_integer_product(op: Operation) -> bool:
-    """An integer conv/matmul the templates generate: i8 x i8, no zero points (the rest, such as
-    onnxruntime's dynamic quantization with u8 and zero points, runs alone on the host)."""
+    """An integer conv/matmul the templates generate: i8 x i8 without zero points, and for matmuls
+    also u8 rows and one zero point for them (onnxruntime's dynamic quantization); the rest runs
+    alone on the host."""
+    from tritium.ir.opdef import constant_value
+
+    def dtype(v: Any) -> str | None:
+        return getattr(getattr(v.type, "dtype", None), "name", None) if v is not None else None
+
     x, w = op.operand(0), op.operand(1)
-    i8 = all(getattr(getattr(v.type, "dtype", None), "name", None) == "i8" for v in (x, w))
-    return i8 and all(v is None for v in op.operands[2:])
+    if op.name == "nn.conv_integer":
+        return dtype(x) == dtype(w) == "i8" and all(v is None for v in op.operands[2:])
+    zb = op.b_zero_point  # type: ignore[attr-defined]
+    za = op.a_zero_point  # type: ignore[attr-defined]
+    if dtype(x) not in ("i8", "ui8") or dtype(w) != "i8":
+        return False
+    if zb is not None and (constant_value(zb) is None or constant_value(zb).any()):
+        return False
+    return za is None or getattr(za.type, "numel", None) == 1
 
 
 def classify(op: Operation) -> str:

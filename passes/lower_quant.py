@@ -57,6 +57,29 @@ def _per_tensor_or_axis(op: quant.QuantOp, x: Value) -> tuple[np.ndarray, np.nda
     return scale.reshape(shape), None if zp is None else zp.reshape(shape)
 
 
+def _runtime_per_tensor(op: quant.QuantOp) -> bool:
+    """A scale (and zero point) of one value computed at run time (DynamicQuantizeLinear's)."""
+    vals = [v for v in op.operands[1:] if v is not None]
+    return not op.block_size and all(getattr(v.type, "numel", None) == 1 for v in vals)
+
+
+def _scale_and_zero_point(rw: Rewriter, op: quant.QuantOp, x: Value) -> tuple[Value, Value | None]:
+    """The scale and zero point as f32 values that broadcast against ``x`` (constants reshaped per
+    axis; a zero point of zeros left out); call after ``_per_tensor_or_axis`` or
+    ``_runtime_per_tensor`` accepted ``op``."""
+    sz = _per_tensor_or_axis(op, x)
+    if sz is not None:
+        scale, zp = sz
+        z = _const(rw, op, zp.astype(np.float32), "zero_point") if zp is not None and zp.any() else None
+        return _const(rw, op, scale.astype(np.float32), "scale"), z
+    s, z = op.operand(1), op.operand(2) if op.num_operands > 2 else None
+    if s.type.dtype != D.f32:  # type: ignore[attr-defined]
+        s = _pinned(rw.create(nn.Cast, s, to=D.f32, loc=op.loc)).results[0]
+    if z is not None:
+        z = _pinned(rw.create(nn.Cast, z, to=D.f32, loc=op.loc)).results[0]
+    return s, z
+
+
 def _const(rw: Rewriter, op: Operation, value: np.ndarray, what: str) -> Value:
     name = (op.loc.names[0] if op.loc is not None and op.loc.names else op.name) + f".{what}"  # type: ignore[attr-defined]
     return rw.insert(nn.Constant.of(value, op.module(), name, op.loc)).out
@@ -156,20 +179,18 @@ def integer_conv(op: nn.Conv, rw: Rewriter) -> bool:
 
 @pattern
 def dequantize(op: quant.DequantizeLinear, rw: Rewriter) -> bool:
-    """dequantize_linear(x, s, zp) -> (cast(x, f32) - zp) * s   (i8 / u8 / i32 x, constant s and zp)"""
+    """dequantize_linear(x, s, zp) -> (cast(x, f32) - zp) * s   (i8 / u8 / i32 x; constant s and zp,
+    or one of each computed at run time)"""
     if op.x.type.dtype not in (*INTEGER, D.i32):  # type: ignore[attr-defined]
         return False
-    sz = _per_tensor_or_axis(op, op.x)
-    if sz is None:
+    if _per_tensor_or_axis(op, op.x) is None and not _runtime_per_tensor(op):
         return False
-    scale, zp = sz
     out = op.results[0].type.dtype  # type: ignore[attr-defined]
     with rw.at(before=op):
+        s, z = _scale_and_zero_point(rw, op, op.x)
         y = _pinned(rw.create(nn.Cast, op.x, to=D.f32, loc=op.loc)).results[0]
-        if zp is not None and zp.any():
-            z = _const(rw, op, zp.astype(np.float32), "zero_point")
+        if z is not None:
             y = _pinned(rw.create(nn.Sub, y, z, loc=op.loc)).results[0]
-        s = _const(rw, op, scale.astype(np.float32), "scale")
         y = _pinned(rw.create(nn.Mul, y, s, loc=op.loc)).results[0]
         if out != D.f32:
             y = rw.create(nn.Cast, y, to=out, loc=op.loc).results[0]
@@ -179,26 +200,23 @@ def dequantize(op: quant.DequantizeLinear, rw: Rewriter) -> bool:
 
 @pattern
 def quantize(op: quant.QuantizeLinear, rw: Rewriter) -> bool:
-    """quantize_linear(x, s, zp) -> cast(clip(round(x / s) + zp, lo, hi))   (to i8 / u8, constant
-    s and zp; the division in f32 when the scale is f32)"""
+    """quantize_linear(x, s, zp) -> cast(clip(round(x / s) + zp, lo, hi))   (to i8 / u8; constant
+    s and zp, or one of each computed at run time; the division in f32 when the scale is f32)"""
     dt = op.results[0].type.dtype  # type: ignore[attr-defined]
     prec = op.precision or op.scale.type.dtype  # type: ignore[attr-defined]
     if dt not in INTEGER or prec != D.f32:
         return False
-    sz = _per_tensor_or_axis(op, op.x)
-    if sz is None:
+    if _per_tensor_or_axis(op, op.x) is None and not _runtime_per_tensor(op):
         return False
-    scale, zp = sz
     info = np.iinfo(dt.np_dtype)
     with rw.at(before=op):
+        s, z = _scale_and_zero_point(rw, op, op.x)
         y = op.x
         if y.type.dtype != D.f32:  # type: ignore[attr-defined]
             y = _pinned(rw.create(nn.Cast, y, to=D.f32, loc=op.loc)).results[0]
-        s = _const(rw, op, scale.astype(np.float32), "scale")
         y = _pinned(rw.create(nn.Div, y, s, loc=op.loc)).results[0]
         y = _pinned(rw.create(nn.Round, y, loc=op.loc)).results[0]
-        if zp is not None and zp.any():
-            z = _const(rw, op, zp.astype(np.float32), "zero_point")
+        if z is not None:
             y = _pinned(rw.create(nn.Add, y, z, loc=op.loc)).results[0]
         lo = _const(rw, op, np.array(info.min, np.float32), "min")
         hi = _const(rw, op, np.array(info.max, np.float32), "max")

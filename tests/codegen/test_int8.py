@@ -226,3 +226,69 @@ def test_pooling_between_dequantize_and_quantize(pool: str, tmp_path, rng: np.ra
     assert layer["template"] == "pool" and layer["tactic"] == "generated Triton"
     want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
     np.testing.assert_array_equal(engine({"x": x})["y"], want)
+
+
+@pytest.mark.parametrize(
+    "a_dt,zero,batched",
+    [("ui8", "arg", False), ("ui8", "arg", True), ("i8", "const", False), ("ui8", None, False)],
+    ids=["u8-runtime-zero", "u8-runtime-zero-batched", "i8-constant-zero", "u8-no-zero"],
+)
+def test_integer_gemm_with_row_zero_point(a_dt: str, zero, batched: bool, rng: np.random.Generator) -> None:
+    """(a - z) @ b for u8 (or i8) rows with one zero point, given at run time or as a constant (what
+    onnxruntime's dynamic quantization writes): int8 tensor cores on a - 128 and a column-sum
+    correction, exact against numpy."""
+    m, k, n = 37, 70, 33
+    a_shape, b_shape = ((2, m, k), (2, k, n)) if batched else ((m, k), (k, n))
+    out = (*a_shape[:-1], n)
+    a, b, oi, o = ty(a_shape, a_dt), ty(b_shape, "i8"), ty(out, "i32"), ty(out, "f32")
+    z_t = f"tensor<{a_dt}>"
+    if zero == "arg":
+        head, zop, zarg = f"%a: {a}, %b: {b}, %z: {z_t}", "", ", %z, %zb"
+    elif zero == "const":
+        head, zop, zarg = f"%a: {a}, %b: {b}", f"  %z = nn.constant dense<-7> : {z_t}\n", ", %z, %zb"
+    else:
+        head, zop, zarg = f"%a: {a}, %b: {b}", "", ""
+    zb = "  %zb = nn.constant dense<0> : tensor<i8>\n" if zarg else ""
+    sig = f"({a}, {b}{f', {z_t}, tensor<i8>' if zarg else ''})"
+    text = f"""func.func @main({head}) -> {o} {{
+{zop}{zb}  %p = nn.matmul_integer %a, %b{zarg} : {sig} -> {oi}
+  %f = nn.cast %p {{to = f32}} : ({oi}) -> {o}
+  func.return %f : {o}
+}}"""
+    lo, hi = (0, 256) if a_dt == "ui8" else (-128, 128)
+    x = rng.integers(lo, hi, a_shape).astype(np.uint8 if a_dt == "ui8" else np.int8)
+    w = rng.integers(-128, 128, b_shape).astype(np.int8)
+    z = {"arg": 131, "const": -7, None: 0}[zero]
+    inputs = [x, w] + ([np.array(z, np.uint8)] if zero == "arg" else [])
+    want = np.matmul(x.astype(np.int64) - z, w.astype(np.int64))
+    module = ir.parse_ir(text)
+    np.testing.assert_array_equal(ir.run_reference(ir.parse_ir(text), inputs)[0], want)
+    engine = tr.compile(module)
+    shapes = dict(zip(engine.input_names, (v.shape for v in inputs)))
+    assert engine.host_steps(shapes) == []
+    source = "\n".join(s.kernel.source for s in engine.program(shapes).steps if s.mode == "kernel")
+    assert ("bsum" in source) == (a_dt == "ui8" or zero is not None)
+    np.testing.assert_array_equal(engine(dict(zip(engine.input_names, inputs)))["output_0"], want)
+
+
+def test_onnxruntime_dynamically_quantized_mlp(tmp_path, rng: np.random.Generator) -> None:
+    """onnxruntime's quantize_dynamic: u8 activations quantized at run time (DynamicQuantizeLinear:
+    a min/max reduction, scale and zero point as values), MatMulInteger with that zero point. All of
+    it runs generated, the products as int8 GEMMs; the output equals onnxruntime's."""
+    import onnxruntime as ort
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(64, 96), torch.nn.ReLU(), torch.nn.Linear(96, 40))
+    fp32, int8 = tmp_path / "mlp.onnx", tmp_path / "mlp_dyn.onnx"
+    torch.onnx.export(
+        model.eval(), (torch.zeros(8, 64),), str(fp32), input_names=["x"], output_names=["y"], dynamo=False
+    )
+    quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
+    x = rng.standard_normal((8, 64)).astype(np.float32)
+    want = ort.InferenceSession(str(int8), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    engine = tr.compile(str(int8))
+    assert engine.host_steps({"x": x.shape}) == []
+    gemms = [s for s in engine.program({"x": x.shape}).steps if s.mode == "kernel" and s.op.kind == "matmul"]
+    assert len(gemms) == 2 and all(str(s.inputs[0].type).endswith("xui8>") for s in gemms)
+    np.testing.assert_allclose(engine({"x": x})["y"], want, rtol=1e-6, atol=1e-6)
