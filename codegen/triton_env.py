@@ -43,9 +43,20 @@ def use_interpreter() -> bool:
 
 def ensure_mode() -> None:
     """Set TRITON_INTERPRET when there is no GPU. Must run before the first ``import triton``: Triton
-    decides at import whether its own library functions (tl.sum, ...) are interpreted."""
-    if use_interpreter():
-        os.environ["TRITON_INTERPRET"] = "1"
+    decides at import whether its own library functions (tl.sum, ...) are interpreted. When some
+    other library imported Triton first, say so instead of failing inside a kernel."""
+    if not use_interpreter():
+        return
+    os.environ["TRITON_INTERPRET"] = "1"
+    standard = sys.modules.get("triton.language.standard")
+    if standard is not None and any(type(v).__name__ == "JITFunction" for v in vars(standard).values()):
+        from tritium.ir.diagnostics import TritiumError
+
+        raise TritiumError(
+            "Triton was imported (by another library) before Tritium chose its CPU interpreter (there is "
+            "no GPU), so Triton's own functions are compiled for a GPU: set TRITON_INTERPRET=1 in the "
+            "environment, or import tritium and compile before that library imports Triton"
+        )
 
 
 def source_hash(source: str) -> str:

@@ -153,3 +153,28 @@ def test_profiler_and_errors(rng: np.random.Generator) -> None:
         ctx.run({"x": np.zeros((2, 16), np.float64)})
     with pytest.raises(tr.ir.TritiumError, match="does not fit"):
         ctx.set_input_shape("x", (2, 15))
+
+
+def test_triton_imported_first_without_a_gpu_is_a_clear_error(tmp_path) -> None:
+    """Without a GPU, Triton must be imported in interpreter mode; when another library imported it
+    first, running a kernel says what happened and how to fix it (not a failure inside the kernel)."""
+    import os
+    import subprocess
+    import sys
+
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("on a GPU, Triton runs compiled kernels whoever imports it first")
+    code = (
+        "import triton.language\n"
+        "import numpy as np, tritium as tr, tritium.ir as ir\n"
+        "m = ir.parse_ir('func.func @main(%x: tensor<8xf32>) -> tensor<8xf32> {\\n"
+        "  %y = nn.relu %x : tensor<8xf32>\\n  func.return %y : tensor<8xf32>\\n}')\n"
+        "tr.compile(m)({'x': np.ones(8, np.float32)})\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    env["TRITIUM_CACHE_DIR"] = str(tmp_path)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode != 0
+    assert "set TRITON_INTERPRET=1 in the environment" in out.stderr, out.stderr[-2000:]
