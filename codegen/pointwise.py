@@ -26,6 +26,12 @@ from tritium.passes.fusion_policy import classify
 DEFAULT_BLOCK = 1024
 
 
+def _splat(arr: np.ndarray | None) -> bool:
+    """A constant of one value, whatever its shape: inside a kernel it is that value (its shape only
+    broadcasts, and the kernel already iterates over the broadcast result)."""
+    return arr is not None and arr.size >= 1 and bool((arr == arr.reshape(-1)[0]).all())
+
+
 def ident(name: str | None, default: str) -> str:
     s = re.sub(r"\W", "_", name or "")
     if not s or s[0].isdigit():
@@ -61,7 +67,7 @@ def lower_elementwise(
             if all(u is anchor for u in op.out.users):
                 continue
             arr = op.value_array()
-            if arr is None or arr.size != 1:
+            if not _splat(arr):
                 raise Unsupported(f"a non-scalar constant around {anchor.name} inside a kernel")
             names[op.out] = literal(arr.reshape(-1)[0], op.out.type.dtype)  # type: ignore[attr-defined]
             continue
@@ -242,7 +248,7 @@ class PointwiseKernel:
                 break
             if isinstance(op, Constant):
                 arr = op.value_array()
-                if arr is None or arr.size != 1:
+                if not _splat(arr):
                     raise Unsupported("a non-scalar constant inside a pointwise kernel")
                 names[op.out] = literal(arr.reshape(-1)[0], op.out.type.dtype)  # type: ignore[attr-defined]
                 continue

@@ -84,3 +84,22 @@ def test_source_is_readable() -> None:
     src = kernel.source
     assert "def add_relu(" in src and "#     %y = nn.add %x, %b" in src
     assert "z = tl.maximum(y, 0)" in src and "b = tl.load(in1_ptr + i1 * in1_stride1" in src
+
+
+def test_splat_constant_of_a_broadcasting_shape(rng: np.random.Generator) -> None:
+    """A constant of one repeated value whose shape widens the result (BERT's exported attention
+    mask: And(dense<true> : 1x1x16x1, mask)) is that value inside the kernel: generated, not host."""
+    import tritium as tr
+
+    text = """func.func @main(%m: tensor<2x1x1x5xi1>, %x: tensor<2x1x5x5xf32>) -> tensor<2x1x5x5xf32> {
+  %t = nn.constant dense<true> : tensor<1x1x5x1xi1>
+  %a = nn.and %t, %m : (tensor<1x1x5x1xi1>, tensor<2x1x1x5xi1>) -> tensor<2x1x5x5xi1>
+  %z = nn.constant dense<-1.0e9> : tensor<1xf32>
+  %y = nn.where %a, %x, %z : (tensor<2x1x5x5xi1>, tensor<2x1x5x5xf32>, tensor<1xf32>) -> tensor<2x1x5x5xf32>
+  func.return %y : tensor<2x1x5x5xf32>
+}"""
+    m = rng.random((2, 1, 1, 5)) > 0.4
+    x = rng.standard_normal((2, 1, 5, 5)).astype(np.float32)
+    engine = tr.compile(ir.parse_ir(text))
+    assert engine.host_steps({"m": m.shape, "x": x.shape}) == []
+    np.testing.assert_array_equal(engine({"m": m, "x": x})["output_0"], np.where(m, x, np.float32(-1e9)))
