@@ -98,7 +98,7 @@ class MatmulKernel:
                 raise Unsupported("a kernel result that is not the matmul's output shape")
         self.a_index, self.b_index = args.index(mm.operand(0)), args.index(mm.operand(1))
         self.extra = [a for a in args if a not in (mm.operand(0), mm.operand(1), self.a_zero)]
-        if any(v in (mm.operand(0), mm.operand(1)) for op in self.epilogue for v in op.operands):
+        if any(v in (mm.operand(0), mm.operand(1), self.a_zero) for op in self.epilogue for v in op.operands):
             raise Unsupported("the epilogue reads an operand of the product itself")
         if self.fold:
             segs = [("m", list(range(r - 1))), ("n", [r - 1])]

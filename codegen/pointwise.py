@@ -29,7 +29,11 @@ DEFAULT_BLOCK = 1024
 def _splat(arr: np.ndarray | None) -> bool:
     """A constant of one value, whatever its shape: inside a kernel it is that value (its shape only
     broadcasts, and the kernel already iterates over the broadcast result)."""
-    return arr is not None and arr.size >= 1 and bool((arr == arr.reshape(-1)[0]).all())
+    if arr is None or arr.size == 0:
+        return False
+    return arr.size == 1 or np.array_equal(
+        arr, np.full_like(arr, arr.reshape(-1)[0]), equal_nan=arr.dtype.kind == "f"
+    )
 
 
 def ident(name: str | None, default: str) -> str:

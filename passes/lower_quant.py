@@ -178,6 +178,20 @@ def integer_conv(op: nn.Conv, rw: Rewriter) -> bool:
 
 
 @pattern
+def zero_zero_points(op: nn.MatMulInteger, rw: Rewriter) -> bool:
+    """matmul_integer(a, b, za, zb) -> matmul_integer(a, b, za', zb')   dropping zero points that are
+    constants of zeros (onnxruntime writes them per column), so the GEMM sees none"""
+    za, zb = op.a_zero_point, op.b_zero_point
+    zero = [v is not None and (c := constant_value(v)) is not None and not c.any() for v in (za, zb)]
+    if not any(zero):
+        return False
+    rw.replace_op_with(
+        op, nn.MatMulInteger, op.a, op.b, None if zero[0] else za, None if zero[1] else zb, loc=op.loc
+    )
+    return True
+
+
+@pattern
 def dequantize(op: quant.DequantizeLinear, rw: Rewriter) -> bool:
     """dequantize_linear(x, s, zp) -> (cast(x, f32) - zp) * s   (i8 / u8 / i32 x; constant s and zp,
     or one of each computed at run time)"""
@@ -242,7 +256,7 @@ class LowerQuant(Pass):
     def run(self, module: Any) -> dict[str, int]:
         folded = _fold_scales(module)
         # the products first, while the DQs they read are still there
-        stats = dict(apply_patterns_greedily(module, [integer_matmul, integer_conv]))
+        stats = dict(apply_patterns_greedily(module, [integer_matmul, integer_conv, zero_zero_points]))
         for k, v in apply_patterns_greedily(module, [dequantize, quantize]).items():
             stats[k] = stats.get(k, 0) + v
         stats["scale computations folded"] = folded
@@ -262,9 +276,9 @@ def _fold_scales(module: Any) -> int:
     def fold(v: Value | None, depth: int = 0) -> None:
         nonlocal folded
         op = v.defining_op if v is not None else None
-        if op is None or constant_value(v) is not None or depth > 8:
+        if op is None or op.parent is None or constant_value(v) is not None or depth > 8:
             return
-        for operand in op.operands:
+        for operand in dict.fromkeys(op.operands):
             fold(operand, depth + 1)
         values = _foldable(op)
         if values is None or sum(r.type.nbytes or 0 for r in op.results) > 1 << 16:  # type: ignore[attr-defined]

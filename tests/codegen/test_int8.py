@@ -271,7 +271,8 @@ def test_integer_gemm_with_row_zero_point(a_dt: str, zero, batched: bool, rng: n
     np.testing.assert_array_equal(engine(dict(zip(engine.input_names, inputs)))["output_0"], want)
 
 
-def test_onnxruntime_dynamically_quantized_mlp(tmp_path, rng: np.random.Generator) -> None:
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_onnxruntime_dynamically_quantized_mlp(per_channel: bool, tmp_path, rng: np.random.Generator) -> None:
     """onnxruntime's quantize_dynamic: u8 activations quantized at run time (DynamicQuantizeLinear:
     a min/max reduction, scale and zero point as values), MatMulInteger with that zero point. All of
     it runs generated, the products as int8 GEMMs; the output equals onnxruntime's."""
@@ -284,7 +285,7 @@ def test_onnxruntime_dynamically_quantized_mlp(tmp_path, rng: np.random.Generato
     torch.onnx.export(
         model.eval(), (torch.zeros(8, 64),), str(fp32), input_names=["x"], output_names=["y"], dynamo=False
     )
-    quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
+    quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=per_channel)
     x = rng.standard_normal((8, 64)).astype(np.float32)
     want = ort.InferenceSession(str(int8), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
     engine = tr.compile(str(int8))
@@ -292,3 +293,31 @@ def test_onnxruntime_dynamically_quantized_mlp(tmp_path, rng: np.random.Generato
     gemms = [s for s in engine.program({"x": x.shape}).steps if s.mode == "kernel" and s.op.kind == "matmul"]
     assert len(gemms) == 2 and all(str(s.inputs[0].type).endswith("xui8>") for s in gemms)
     np.testing.assert_allclose(engine({"x": x})["y"], want, rtol=1e-6, atol=1e-6)
+
+
+def test_dynamic_quantize_of_zeros_as_onnxruntime(tmp_path) -> None:
+    """DynamicQuantizeLinear of an all-zero tensor: scale 1 and zero point 0, as onnxruntime (the
+    spec's (max - min) / 255 would be 0, and the zero point 0 / 0)."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    node = helper.make_node("DynamicQuantizeLinear", ["x"], ["y", "s", "z"])
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 4])],
+        [
+            helper.make_tensor_value_info("y", TensorProto.UINT8, [3, 4]),
+            helper.make_tensor_value_info("s", TensorProto.FLOAT, []),
+            helper.make_tensor_value_info("z", TensorProto.UINT8, []),
+        ],
+    )
+    path = tmp_path / "dql.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    x = np.zeros((3, 4), np.float32)
+    want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})
+    got = tr.compile(str(path))({"x": x})
+    assert float(want[1]) == 1.0
+    for name, w in zip(("y", "s", "z"), want):
+        np.testing.assert_array_equal(got[name], w)

@@ -103,3 +103,20 @@ def test_splat_constant_of_a_broadcasting_shape(rng: np.random.Generator) -> Non
     engine = tr.compile(ir.parse_ir(text))
     assert engine.host_steps({"m": m.shape, "x": x.shape}) == []
     np.testing.assert_array_equal(engine({"m": m, "x": x})["output_0"], np.where(m, x, np.float32(-1e9)))
+
+
+def test_scalar_nan_constant_is_a_literal(rng: np.random.Generator) -> None:
+    """where(x < 0, NaN, x): a NaN constant is still one value (NaN != NaN must not send it to the host)."""
+    import tritium as tr
+
+    text = """func.func @main(%x: tensor<4x5xf32>) -> tensor<4x5xf32> {
+  %z = nn.constant dense<0.0> : tensor<f32>
+  %c = nn.less %x, %z : (tensor<4x5xf32>, tensor<f32>) -> tensor<4x5xi1>
+  %n = nn.constant dense<nan> : tensor<f32>
+  %y = nn.where %c, %n, %x : (tensor<4x5xi1>, tensor<f32>, tensor<4x5xf32>) -> tensor<4x5xf32>
+  func.return %y : tensor<4x5xf32>
+}"""
+    x = rng.standard_normal((4, 5)).astype(np.float32)
+    engine = tr.compile(ir.parse_ir(text))
+    assert engine.host_steps({"x": x.shape}) == []
+    np.testing.assert_array_equal(engine({"x": x})["output_0"], np.where(x < 0, np.float32("nan"), x))

@@ -61,7 +61,8 @@ def dequantize_linear(ctx: NodeContext) -> Value:
 @converter("DynamicQuantizeLinear")
 def dynamic_quantize_linear(ctx: NodeContext) -> list[Value]:
     """uint8 quantization over the range [min(x, 0), max(x, 0)]:
-    scale = (max - min) / 255, zero_point = saturate(round(-min / scale)), y = quantize(x)."""
+    scale = (max - min) / 255, zero_point = saturate(round(-min / scale)), y = quantize(x). An all-zero
+    x gets scale 1 (as onnxruntime; the formula would divide 0 by 0)."""
     x = ctx.input(0)
     if ctx.type(0).dtype != D.f32:
         ctx.fail(f"x must be f32, found {ctx.type(0)}")
@@ -69,6 +70,7 @@ def dynamic_quantize_linear(ctx: NodeContext) -> list[Value]:
     hi = ctx.value(nn.Max, ctx.value(nn.ReduceMax, x, None, keepdims=False), zero)
     lo = ctx.value(nn.Min, ctx.value(nn.ReduceMin, x, None, keepdims=False), zero)
     scale = ctx.value(nn.Div, ctx.value(nn.Sub, hi, lo), ctx.constant(np.float32(255)))
+    scale = ctx.value(nn.Where, ctx.value(nn.Equal, hi, lo), ctx.constant(np.float32(1)), scale)
     zp = ctx.value(quant.QuantizeLinear, ctx.value(nn.Neg, lo), scale, output_dtype=D.u8)
     y = ctx.value(quant.QuantizeLinear, x, scale, zp, output_dtype=D.u8)
     return [y, scale, zp]
