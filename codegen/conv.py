@@ -81,8 +81,7 @@ class ConvKernel:
                 raise Unsupported("a kernel result that is not the conv's output shape")
         self.epilogue = [op for op in fused.body.block.ops if op is not cv and not isinstance(op, Yield)]
         conv_ins = {self.x_i, self.w_i} | ({self.b_i} if self.b_i is not None else set())
-        acc_type = "tl.int32" if self.integer else "tl.float32"
-        self.acc_type = acc_type
+        self.acc_type = "tl.int32" if self.integer else "tl.float32"
         self.extra = [a for i, a in enumerate(args) if i not in conv_ins]
         if any(v in args and v not in self.extra for op in self.epilogue for v in op.operands):
             raise Unsupported("the epilogue reads an operand of the convolution itself")

@@ -24,12 +24,11 @@ class PoolKernel:
 
     def __init__(self, fused: Fused) -> None:
         self.fused = fused
-        ops = [op for op in fused.body.block.ops if not isinstance(op, (Yield, Constant))]
-        pools = [op for op in ops if op.name in ("nn.max_pool", "nn.average_pool")]
+        every = [op for op in fused.body.block.ops if not isinstance(op, Yield)]
+        pools = [op for op in every if op.name in ("nn.max_pool", "nn.average_pool")]
         if len(pools) != 1 or len(fused.body.block.args) != 1:
             raise Unsupported("not a single 2-D pool of one input (elementwise ops around it take constants)")
         p = self.op = pools[0]
-        every = [op for op in fused.body.block.ops if not isinstance(op, Yield)]
         at = every.index(p)
         self.prologue, self.epilogue = every[:at], every[at + 1 :]  # constants included: inlined
         pooled = {p.results[0]} | {r for op in self.epilogue for r in op.results}
@@ -52,12 +51,9 @@ class PoolKernel:
             and out.is_static
         ):
             raise Unsupported("pooling needs static 4-D shapes")
-        if len(fused.yield_op().values) != 1:
-            raise Unsupported("only the pooled output may be used")
-        if not isinstance(fused.yield_op().values[0].type, TensorType) or tuple(
-            fused.yield_op().values[0].type.shape or ()
-        ) != tuple(out.shape):  # type: ignore[union-attr]
-            raise Unsupported("only the pooled output may be used")
+        results = [v.type for v in fused.yield_op().values]
+        if len(results) != 1 or getattr(results[0], "shape", None) != out.shape:
+            raise Unsupported("only the pooled output (or what the epilogue makes of it) may be used")
         self.x_shape, self.out_shape = tuple(x.shape), tuple(out.shape)  # type: ignore[arg-type]
         self.name = kernel_name(fused)
         self.source = self._generate()

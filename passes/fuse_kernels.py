@@ -78,8 +78,11 @@ class Grouping:
             return False
         inside = set(p.ops)
 
-        def scalar_constant(o: Value) -> bool:
-            return isinstance(o.defining_op, Constant) and getattr(o.type, "numel", None) == 1
+        def scalar_constant(o: Value) -> bool:  # one the kernel gets as a literal (see _inline)
+            c = o.defining_op
+            return (
+                isinstance(c, Constant) and isinstance(c.value, Dense) and getattr(o.type, "numel", None) == 1
+            )
 
         return any(o is not v and o.defining_op not in inside and not scalar_constant(o) for o in op.operands)
 

@@ -63,10 +63,15 @@ def _runtime_per_tensor(op: quant.QuantOp) -> bool:
     return not op.block_size and all(getattr(v.type, "numel", None) == 1 for v in vals)
 
 
+def _lowerable(op: quant.QuantOp) -> bool:
+    """Whether the scale and zero point become elementwise operands: constants per tensor or per
+    axis, or one value each computed at run time."""
+    return _per_tensor_or_axis(op, op.x) is not None or _runtime_per_tensor(op)
+
+
 def _scale_and_zero_point(rw: Rewriter, op: quant.QuantOp, x: Value) -> tuple[Value, Value | None]:
     """The scale and zero point as f32 values that broadcast against ``x`` (constants reshaped per
-    axis; a zero point of zeros left out); call after ``_per_tensor_or_axis`` or
-    ``_runtime_per_tensor`` accepted ``op``."""
+    axis; a zero point of zeros left out); for an ``op`` that ``_lowerable`` accepted."""
     sz = _per_tensor_or_axis(op, x)
     if sz is not None:
         scale, zp = sz
@@ -74,9 +79,9 @@ def _scale_and_zero_point(rw: Rewriter, op: quant.QuantOp, x: Value) -> tuple[Va
         return _const(rw, op, scale.astype(np.float32), "scale"), z
     s, z = op.operand(1), op.operand(2) if op.num_operands > 2 else None
     if s.type.dtype != D.f32:  # type: ignore[attr-defined]
-        s = _pinned(rw.create(nn.Cast, s, to=D.f32, loc=op.loc)).results[0]
+        s = _f32(rw, op, nn.Cast, s, to=D.f32)
     if z is not None:
-        z = _pinned(rw.create(nn.Cast, z, to=D.f32, loc=op.loc)).results[0]
+        z = _f32(rw, op, nn.Cast, z, to=D.f32)
     return s, z
 
 
@@ -85,9 +90,11 @@ def _const(rw: Rewriter, op: Operation, value: np.ndarray, what: str) -> Value:
     return rw.insert(nn.Constant.of(value, op.module(), name, op.loc)).out
 
 
-def _pinned(op: Operation) -> Operation:
-    op.attributes["precision"] = "f32"  # lower-precision keeps it in float32
-    return op
+def _f32(rw: Rewriter, op: Operation, cls: Any, *operands: Any, **attrs: Any) -> Value:
+    """The result of a new ``cls`` op at ``op``'s location, pinned to f32 (lower-precision keeps it)."""
+    new = rw.create(cls, *operands, loc=op.loc, **attrs)
+    new.attributes["precision"] = "f32"
+    return new.results[0]
 
 
 def _int8_operand(v: Value) -> tuple[Value, np.ndarray] | None:
@@ -104,9 +111,9 @@ def _int8_operand(v: Value) -> tuple[Value, np.ndarray] | None:
 def _scaled(rw: Rewriter, op: Operation, product: Value, scale: np.ndarray, shape: tuple[int, ...]) -> Value:
     """cast(product, f32) * scale (pinned to f32: an int32 product overflows f16), the scale a
     constant of one value or of ``shape``."""
-    y = _pinned(rw.create(nn.Cast, product, to=D.f32, loc=op.loc)).results[0]
+    y = _f32(rw, op, nn.Cast, product, to=D.f32)
     s = _const(rw, op, scale.reshape(()) if scale.size == 1 else scale.reshape(shape), "scale")
-    return _pinned(rw.create(nn.Mul, y, s, loc=op.loc)).results[0]
+    return _f32(rw, op, nn.Mul, y, s)
 
 
 def _product_scale(a: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -170,7 +177,7 @@ def integer_conv(op: nn.Conv, rw: Rewriter) -> bool:
             bias = rw.create(nn.Reshape, op.b, shape, loc=op.loc).results[0]
             if bias.type.dtype != D.f32:  # type: ignore[attr-defined]
                 bias = rw.create(nn.Cast, bias, to=D.f32, loc=op.loc).results[0]
-            y = _pinned(rw.create(nn.Add, y, bias, loc=op.loc)).results[0]
+            y = _f32(rw, op, nn.Add, y, bias)
         if out != D.f32:
             y = rw.create(nn.Cast, y, to=out, loc=op.loc).results[0]
     rw.replace_op(op, [y])
@@ -197,15 +204,15 @@ def dequantize(op: quant.DequantizeLinear, rw: Rewriter) -> bool:
     or one of each computed at run time)"""
     if op.x.type.dtype not in (*INTEGER, D.i32):  # type: ignore[attr-defined]
         return False
-    if _per_tensor_or_axis(op, op.x) is None and not _runtime_per_tensor(op):
+    if not _lowerable(op):
         return False
     out = op.results[0].type.dtype  # type: ignore[attr-defined]
     with rw.at(before=op):
         s, z = _scale_and_zero_point(rw, op, op.x)
-        y = _pinned(rw.create(nn.Cast, op.x, to=D.f32, loc=op.loc)).results[0]
+        y = _f32(rw, op, nn.Cast, op.x, to=D.f32)
         if z is not None:
-            y = _pinned(rw.create(nn.Sub, y, z, loc=op.loc)).results[0]
-        y = _pinned(rw.create(nn.Mul, y, s, loc=op.loc)).results[0]
+            y = _f32(rw, op, nn.Sub, y, z)
+        y = _f32(rw, op, nn.Mul, y, s)
         if out != D.f32:
             y = rw.create(nn.Cast, y, to=out, loc=op.loc).results[0]
     rw.replace_op(op, [y])
@@ -220,21 +227,21 @@ def quantize(op: quant.QuantizeLinear, rw: Rewriter) -> bool:
     prec = op.precision or op.scale.type.dtype  # type: ignore[attr-defined]
     if dt not in INTEGER or prec != D.f32:
         return False
-    if _per_tensor_or_axis(op, op.x) is None and not _runtime_per_tensor(op):
+    if not _lowerable(op):
         return False
     info = np.iinfo(dt.np_dtype)
     with rw.at(before=op):
         s, z = _scale_and_zero_point(rw, op, op.x)
         y = op.x
         if y.type.dtype != D.f32:  # type: ignore[attr-defined]
-            y = _pinned(rw.create(nn.Cast, y, to=D.f32, loc=op.loc)).results[0]
-        y = _pinned(rw.create(nn.Div, y, s, loc=op.loc)).results[0]
-        y = _pinned(rw.create(nn.Round, y, loc=op.loc)).results[0]
+            y = _f32(rw, op, nn.Cast, y, to=D.f32)
+        y = _f32(rw, op, nn.Div, y, s)
+        y = _f32(rw, op, nn.Round, y)
         if z is not None:
-            y = _pinned(rw.create(nn.Add, y, z, loc=op.loc)).results[0]
+            y = _f32(rw, op, nn.Add, y, z)
         lo = _const(rw, op, np.array(info.min, np.float32), "min")
         hi = _const(rw, op, np.array(info.max, np.float32), "max")
-        y = _pinned(rw.create(nn.Clip, y, lo, hi, loc=op.loc)).results[0]
+        y = _f32(rw, op, nn.Clip, y, lo, hi)
         y = rw.create(nn.Cast, y, to=dt, loc=op.loc).results[0]
     rw.replace_op(op, [y])
     return True
