@@ -49,6 +49,35 @@ def _k_major(b: Any) -> bool:
     return b.stride(0) == 1 and b.stride(1) != 1
 
 
+def _tile(pid: str) -> list[str]:
+    """Lines (indented one level) placing tile ``pid``: GROUP_M rows of tiles at a time, for L2 reuse."""
+    return [
+        f"    group = {pid} // (GROUP_M * num_pid_n)",
+        "    first_m = group * GROUP_M",
+        "    group_size = tl.minimum(num_pid_m - first_m, GROUP_M)",
+        f"    pid_m = first_m + ({pid} % (GROUP_M * num_pid_n)) % group_size",
+        f"    pid_n = ({pid} % (GROUP_M * num_pid_n)) // group_size",
+        "    rm = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)",
+        "    rn = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)",
+    ]
+
+
+def _persistent(lines: list[str], main_end: int) -> list[str]:
+    """The one-tile-per-program body ``lines`` (placement, then the product up to ``main_end``,
+    then the epilogue) as a persistent loop: NUM_SMS programs step through the tiles, and the
+    flattened loop lets the software pipeliner load the next tile's operands during this tile's
+    epilogue. The epilogue places its tile from a second counter, ``tile_c``, so that nothing
+    computed before the product is live across it (as Triton's persistent-matmul tutorial does)."""
+    place = 3 + len(_tile("pid"))  # program id, tile counts, then the tile's placement
+    assert lines[3:place] == _tile("pid")
+    main, tail = lines[place:main_end], lines[main_end:]
+    out = [*lines[1:3], "    tile_c = tl.program_id(0) - NUM_SMS"]
+    out += ["    for tile in tl.range(tl.program_id(0), num_pid_m * num_pid_n, NUM_SMS, flatten=True):"]
+    out += ["    " + ln for ln in [*_tile("tile"), *main]]
+    out += ["        tile_c += NUM_SMS", *("    " + ln for ln in _tile("tile_c"))]
+    return out + ["    " + ln for ln in tail]
+
+
 def _shape(v: Value) -> tuple:
     t = v.type
     if not isinstance(t, TensorType) or t.shape is None:
@@ -150,7 +179,10 @@ class MatmulKernel:
         more = []
         if self.fold and self.dtype.name in ("f16", "bf16", "i8") and not self.corrected:
             more.append(jit_function(self.name + "_tma", *self._kernel_text("tma")))
-            title += ", its TMA variant (Hopper: tiles loaded by tensor descriptors)"
+            more.append(jit_function(self.name + "_persistent", *self._kernel_text("persistent")))
+            title += (
+                ", its TMA variant (Hopper: tiles loaded by tensor descriptors) and that variant persistent"
+            )
         if self.library == "epilogue":
             more.append(jit_function(self.name + "_epilogue", *self._kernel_text("epilogue")))
             title += ", and its epilogue alone (the cuBLAS tactic: a library call computes the product)"
@@ -171,13 +203,7 @@ class MatmulKernel:
             "    pid = tl.program_id(0)",
             "    num_pid_m = tl.cdiv(M, BLOCK_M)",
             "    num_pid_n = tl.cdiv(N, BLOCK_N)",
-            "    group = pid // (GROUP_M * num_pid_n)",
-            "    first_m = group * GROUP_M",
-            "    group_size = tl.minimum(num_pid_m - first_m, GROUP_M)",
-            "    pid_m = first_m + (pid % (GROUP_M * num_pid_n)) % group_size",
-            "    pid_n = (pid % (GROUP_M * num_pid_n)) // group_size",
-            "    rm = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)",
-            "    rn = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)",
+            *_tile("pid"),
         ]
         a_base, b_base = f"in{self.a_index}_ptr", f"in{self.b_index}_ptr"
         if not self.fold:
@@ -193,7 +219,7 @@ class MatmulKernel:
                 lines += [f"    a_batch = {a_off}", f"    b_batch = {b_off}"]
             a_base, b_base = f"{a_base} + a_batch", f"{b_base} + b_batch"
         acc_type = "tl.int32" if self.integer else "tl.float32"
-        if mode == "tma":
+        if mode in ("tma", "persistent"):
             lines += [
                 f"    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype={acc_type})",
                 "    for k in range(0, tl.cdiv(K, BLOCK_K)):",
@@ -233,6 +259,7 @@ class MatmulKernel:
                 at = lines.index(f"    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype={acc_type})")
                 lines.insert(at + 1, "    bsum = tl.zeros((BLOCK_N,), dtype=tl.int32)")
                 lines.append(f"    acc += ({self.a_offset} - {zero}) * bsum[None, :]")
+        main_end = len(lines)
         sp = self.space
         seg_m = 0 if self.fold else 1
         if not self.fold:
@@ -247,6 +274,17 @@ class MatmulKernel:
         lines += ["    " + ln for ln in sp.decompose(seg_m + 1, "en", "n")]
         names: dict[Value, str] = {mm.results[0]: "acc"}
         used = {"acc", "a", "b", "k", "mask", "rm", "rn", "rk", "em", "en", "pid", "batch", "tl", "triton"}
+        used |= {
+            "num_pid_m",
+            "num_pid_n",
+            "group",
+            "first_m",
+            "group_size",
+            "pid_m",
+            "pid_n",
+            "tile",
+            "tile_c",
+        }
 
         fresh = namer(names, used)
 
@@ -264,9 +302,13 @@ class MatmulKernel:
             lines.append(
                 f"    tl.store(out{i}_ptr + {out_off}, {names[v]}.to(out{i}_ptr.dtype.element_ty), mask=mask)"
             )
-        extra = {"pointers": [], "epilogue": ["acc_ptr"], "tma": ["a_desc", "b_desc"]}[mode]
-        tma_flag = ["B_KMAJOR: tl.constexpr"] if mode == "tma" else []
-        return params + extra + _CONSTEXPRS + tma_flag, lines
+        if mode == "persistent":
+            lines = _persistent(lines, main_end)
+        extra = {"pointers": [], "epilogue": ["acc_ptr"], "tma": ["a_desc", "b_desc"]}.get(
+            mode, ["a_desc", "b_desc"]
+        )
+        flags = {"tma": ["B_KMAJOR"], "persistent": ["B_KMAJOR", "NUM_SMS"]}.get(mode, [])
+        return params + extra + _CONSTEXPRS + [f"{f}: tl.constexpr" for f in flags], lines
 
     # -- the library tactic ---------------------------------------------------------------------------
     def _library_form(self) -> str | None:
@@ -341,7 +383,7 @@ class MatmulKernel:
         return ', input_precision="ieee"' if self.dtype.name in ("f32", "f64") else ""
 
     def config_space(self, level: int) -> list[dict[str, int]]:
-        from tritium.codegen.triton_env import tma_available
+        from tritium.codegen.triton_env import persistent_available, sm_count, tma_available
         from tritium.codegen.tuning import matmul_space
 
         static = [d if isinstance(d, int) else 256 for d in self.out_shape]
@@ -349,7 +391,10 @@ class MatmulKernel:
         k = self.anchor.operand(0).type.shape[-1]  # type: ignore[attr-defined]
         space = matmul_space(m, static[-1], k if isinstance(k, int) else 256, self.dtype.itemsize, level)
         if self.fold and self.dtype.name in ("f16", "bf16", "i8") and not self.corrected and tma_available():
-            space += [{**c, "TMA": 1} for c in space if c["BLOCK_K"] * self.dtype.itemsize >= 32]
+            tma = [{**c, "TMA": 1} for c in space if c["BLOCK_K"] * self.dtype.itemsize >= 32]
+            # persistent: where there is more than one wave of tiles to step through
+            many = [c for c in tma if -(-m // c["BLOCK_M"]) * -(-static[-1] // c["BLOCK_N"]) > sm_count()]
+            space += tma + [{**c, "PERSISTENT": 1} for c in many if persistent_available()]
         return space
 
     # -- launching ------------------------------------------------------------------------------------
@@ -369,7 +414,9 @@ class MatmulKernel:
             if product is None:
                 return  # the library call wrote the output
         descriptors = self._descriptors(a, b, cfg) if cfg.get("TMA") and product is None else None
-        fn_name = self.name + ("_epilogue" if product is not None else "_tma" if descriptors else "")
+        persistent = bool(descriptors and cfg.get("PERSISTENT"))
+        variant = "_persistent" if persistent else "_tma" if descriptors else ""
+        fn_name = self.name + ("_epilogue" if product is not None else variant)
         if self._fn is None:
             self._fn = load_source(self.source, self.name)
         fn = getattr(self._fn, fn_name)
@@ -404,6 +451,11 @@ class MatmulKernel:
         nb = int(np.prod(batch)) if not self.fold else 1
         grid = (-(-m // cfg["BLOCK_M"]) * -(-n // cfg["BLOCK_N"]), max(nb, 1))
         flags = {"B_KMAJOR": _k_major(b)} if descriptors else {}
+        if persistent:
+            from tritium.codegen.triton_env import sm_count
+
+            flags["NUM_SMS"] = sm_count()
+            grid = (min(grid[0], flags["NUM_SMS"]), 1)
         fn[grid](
             *argv,
             *([] if product is None else [product]),

@@ -133,3 +133,27 @@ def tma_available() -> bool:
     except ImportError:
         return False
     return bool(torch.cuda.is_available() and torch.cuda.get_device_capability()[0] >= 9)
+
+
+@lru_cache(maxsize=1)
+def persistent_available() -> bool:
+    """Whether the GEMM's persistent TMA variant may compete: TMA, and a ``tl.range`` that flattens
+    nested loops (so the pipeliner overlaps one tile's epilogue with the next tile's loads)."""
+    if not tma_available():
+        return False
+    import inspect
+
+    import triton.language as tl
+
+    return "flatten" in inspect.signature(tl.range.__init__).parameters
+
+
+@lru_cache(maxsize=1)
+def sm_count() -> int:
+    """Programs of a persistent kernel: the GPU's multiprocessors (4 under the interpreter, which
+    runs programs one after another: enough for each to step through several tiles in tests)."""
+    if use_interpreter():
+        return 4
+    import torch
+
+    return int(torch.cuda.get_device_properties(torch.cuda.current_device()).multi_processor_count)

@@ -133,9 +133,12 @@ def test_no_library_tactic_in_f32(rng: np.random.Generator) -> None:
         kernel([torch.zeros(4, 8), torch.zeros(8, 4)], [torch.empty(4, 4)], {"LIBRARY": 1})
 
 
-@pytest.mark.parametrize("k,kmajor", [(48, False), (48, True), (20, False)])
-def test_tma_variant(k: int, kmajor: bool, rng: np.random.Generator) -> None:
-    """The tensor-descriptor (TMA) variant, row-major and K-major weights; rows that TMA cannot
+@pytest.mark.parametrize(
+    "k,kmajor,persistent", [(48, False, 0), (48, True, 0), (20, False, 0), (48, False, 1), (48, True, 1)]
+)
+def test_tma_variant(k: int, kmajor: bool, persistent: int, rng: np.random.Generator) -> None:
+    """The tensor-descriptor (TMA) variant, row-major and K-major weights, one tile per program or
+    persistent (4 programs step through 3 x 3 tiles under the interpreter); rows that TMA cannot
     address (20 f16 = 40 bytes, not a multiple of 16) fall back to the pointer kernel."""
     a, w, o = (3, 11, k), (k, 40), (3, 11, 40)
     text = LIBRARY_CASES["epilogue"].format(
@@ -145,7 +148,7 @@ def test_tma_variant(k: int, kmajor: bool, rng: np.random.Generator) -> None:
     PassManager("fuse-kernels,dce").run(module)
     fused = next(op for op in module.main.block.ops if op.name == "kernel.fused")
     kernel = kernel_for(fused)
-    assert f"def {kernel.name}_tma(" in kernel.source
+    assert f"def {kernel.name}_tma(" in kernel.source and f"def {kernel.name}_persistent(" in kernel.source
     inputs = [(rng.standard_normal(x.type.shape) / 4).astype(np.float16) for x in module.main.args]
     want = ir.run_reference(ref, inputs)[0].astype(np.float32)
     ts = [torch.from_numpy(x) for x in inputs]
@@ -153,7 +156,7 @@ def test_tma_variant(k: int, kmajor: bool, rng: np.random.Generator) -> None:
         ts[1] = ts[1].t().contiguous().t()
     env = dict(zip(module.main.args, ts))
     got = torch.empty(o, dtype=torch.float16)
-    cfg = {"TMA": 1, "BLOCK_M": 16, "BLOCK_N": 16, "BLOCK_K": 16}
+    cfg = {"TMA": 1, "PERSISTENT": persistent, "BLOCK_M": 16, "BLOCK_N": 16, "BLOCK_K": 16}
     assert (kernel._descriptors(ts[0], ts[1], cfg) is None) == (k == 20)
     kernel([env[v] for v in fused.operands], [got], cfg)
     assert rel(got.numpy(), want) < 2e-3
