@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_models import bench, rerandomize
+from bench_models import bench, profile_by_kind, rerandomize
 
 import tritium as tr
 
@@ -36,6 +36,7 @@ def main() -> None:
     ap.add_argument("--tuning-budget", type=float, default=90.0)
     ap.add_argument("--out", default=os.path.join(os.environ.get("OUT", "."), "bench_int8.json"))
     ap.add_argument("--cache", default=os.path.join(os.environ.get("OUT", "."), "timing_cache.json"))
+    ap.add_argument("--profile", action="store_true", help="per-layer times: by kind and the slowest")
     args = ap.parse_args()
     b = args.batch
     work = Path(tempfile.mkdtemp())
@@ -98,6 +99,11 @@ def main() -> None:
             "host_layers": [layer["name"] for layer in layers if layer["tactic"] == "host reference"],
             "integer_layers": sum(any("integer" in op for op in layer["fused_ops"]) for layer in layers),
         }
+        if args.profile:
+            prof = profile_by_kind(engine, {"input": x})
+            configs = {layer["name"][:60]: (layer["template"], layer["config"]) for layer in layers}
+            prof["top"] = [(name, ms, *configs.get(name, ())) for name, ms in prof["top"]]
+            res[label]["profile"] = prof
         print(label, json.dumps(res[label]), flush=True)
         del engine
     res["int8_speedup_vs_fp16"] = res["fp16"]["ms"] / res["int8"]["ms"]

@@ -41,17 +41,32 @@ def ty(shape: tuple[int, ...], dt: str = "f16") -> str:
     return "tensor<" + "".join(f"{d}x" for d in shape) + dt + ">"
 
 
-def kernel_of(text: str, inputs: dict[str, torch.Tensor], level: int = 2) -> tuple[Any, Any]:
+class Without:
+    """An algorithm selector keeping the candidates whose config lacks ``flag``."""
+
+    def __init__(self, flag: str) -> None:
+        self.flag = flag
+
+    def select_algorithms(self, context: Any, choices: list[Any]) -> list[int]:
+        return [c.tactic for c in choices if not c.config.get(self.flag)]
+
+
+def kernel_of(
+    text: str, inputs: dict[str, torch.Tensor], level: int = 2, selector: Any = None
+) -> tuple[Any, Any]:
     """The engine's one generated kernel for ``text``, tuned on these inputs (generated candidates
     only: the library tactics are what it is compared with), and its launcher."""
     from tritium.codegen.tuning import TimingCache, Tuner
 
     engine = tr.compile(ir.parse_ir(text), device="cuda", opt_level=level, tactic_sources=())
     shapes = {k: tuple(v.shape) for k, v in inputs.items()}
-    engine.tune(shapes, Tuner(TimingCache(), level=3, library=frozenset()))
+    engine.tune(shapes, Tuner(TimingCache(), level=3, library=frozenset(), selector=selector))
     prog = engine.program(shapes)
-    step = next(s for s in prog.steps if s.kernel is not None)
     by_arg = dict(zip(prog.func.args, (inputs[n] for n in engine.input_names)))
+    for s in prog.steps:  # strided views (a transposed weight) as the engine makes them
+        if s.mode == "strided":
+            by_arg[s.outputs[0]] = s.kernel(by_arg[s.inputs[0]])[0]
+    step = next(s for s in prog.steps if s.mode == "kernel")
     ins = [by_arg[v] for v in step.inputs]
     from tritium.runtime.program import torch_dtype
 
@@ -89,17 +104,24 @@ def gemm(rows: list[dict[str, Any]], dev: str) -> None:
         (32 * 128, 768, 768, "bert qkv/out 4096x768x768"),
         (32 * 128, 768, 3072, "bert ffn1 4096x768x3072"),
         (32 * 128, 3072, 768, "bert ffn2 4096x3072x768"),
+        (32 * 197, 768, 3072, "vit ffn1 6304x768x3072"),
+        (32 * 128, 768, 50257, "gpt2 lm head 4096x768x50257, K-major weight"),
     ]:
-        text = f"""func.func @main(%a: {ty((m, k))}, %b: {ty((k, n))}) -> {ty((m, n))} attributes {{input_names = ["a", "b"], output_names = ["y"]}} {{
-  %y = nn.matmul %a, %b : ({ty((m, k))}, {ty((k, n))}) -> {ty((m, n))}
+        kmajor = "K-major" in label  # a tied embedding: the [vocab, hidden] table read transposed
+        b_in = ty((n, k) if kmajor else (k, n))
+        b_op = f"nn.transpose %b {{perm = [1, 0]}} : ({b_in}) -> {ty((k, n))}" if kmajor else ""
+        text = f"""func.func @main(%a: {ty((m, k))}, %b: {b_in}) -> {ty((m, n))} attributes {{input_names = ["a", "b"], output_names = ["y"]}} {{
+  {"%bt = " + b_op if kmajor else ""}
+  %y = nn.matmul %a, {"%bt" if kmajor else "%b"} : ({ty((m, k))}, {ty((k, n))}) -> {ty((m, n))}
   func.return %y : {ty((m, n))}
 }}"""
-        a, b = (
-            torch.randn(m, k, device=dev, dtype=torch.float16),
-            torch.randn(k, n, device=dev, dtype=torch.float16),
-        )
-        step, run = kernel_of(text, {"a": a, "b": b})
+        a = torch.randn(m, k, device=dev, dtype=torch.float16)
+        b_t = torch.randn(*((n, k) if kmajor else (k, n)), device=dev, dtype=torch.float16)
+        b = b_t.t() if kmajor else b_t
+        step, run = kernel_of(text, {"a": a, "b": b_t})
         t_ours, t_torch = bench(run), bench(lambda: a @ b)
+        _, run_flat = kernel_of(text, {"a": a, "b": b_t}, selector=Without("PERSISTENT"))
+        t_flat = bench(run_flat)  # the best one-tile-per-program candidate, for the persistent's gain
         rows.append(
             {
                 "kernel": f"gemm {label}",
@@ -109,6 +131,7 @@ def gemm(rows: list[dict[str, Any]], dev: str) -> None:
                 "torch_tflops": 2 * m * n * k / (t_torch * 1e9),
                 "ratio": t_torch / t_ours,
                 "config": step.config,
+                "tritium_not_persistent_ms": t_flat,
             }
         )
         record(rows[-1])
@@ -226,6 +249,8 @@ def int8(rows: list[dict[str, Any]], dev: str) -> None:
         (4096, 4096, 4096, "4096^3"),
         (32 * 128, 768, 3072, "bert ffn1 4096x768x3072"),
         (32 * 128, 3072, 768, "bert ffn2 4096x3072x768"),
+        (32 * 197, 768, 3072, "vit ffn1 6304x768x3072"),
+        (32 * 128, 768, 50257, "gpt2 lm head 4096x768x50257, K-major weight"),
     ]:
         ti, to = ty((m, n), "i32"), ty((m, n), "f32")
         text = f"""func.func @main(%a: {ty((m, k), "i8")}, %b: {ty((k, n), "i8")}) -> {ty((m, n))} attributes {{input_names = ["a", "b"], output_names = ["y"]}} {{
@@ -260,12 +285,12 @@ def int8(rows: list[dict[str, Any]], dev: str) -> None:
             }
         )
         record(rows[-1])
-    # A ResNet-50 3x3 convolution in int8 (NCHW: lower-quant runs before the layout pass), against
-    # cuDNN in f16 channels-last.
+    # A ResNet-50 3x3 convolution in int8, channels-last (what convert-layout makes of a QDQ
+    # model's), against cuDNN in f16 channels-last.
     c, h, kk = 64, 56, 64
-    xs, ws, ys = (32, c, h, h), (kk, c, 3, 3), (32, kk, h, h)
+    xs, ws, ys = (32, h, h, c), (kk, 3, 3, c), (32, h, h, kk)
     text = f"""func.func @main(%x: {ty(xs, "i8")}, %w: {ty(ws, "i8")}) -> {ty(ys)} attributes {{input_names = ["x", "w"], output_names = ["y"]}} {{
-  %p = nn.conv_integer %x, %w {{strides = [1, 1], pads = [1, 1, 1, 1], dilations = [1, 1]}} : ({ty(xs, "i8")}, {ty(ws, "i8")}) -> {ty(ys, "i32")}
+  %p = nn.conv_integer %x, %w {{strides = [1, 1], pads = [1, 1, 1, 1], dilations = [1, 1], layout = "NHWC"}} : ({ty(xs, "i8")}, {ty(ws, "i8")}) -> {ty(ys, "i32")}
   %f = nn.cast %p {{to = f32}} : ({ty(ys, "i32")}) -> {ty(ys, "f32")}
   %s = nn.constant dense<0.001> : tensor<f32>
   %d = nn.mul %f, %s : ({ty(ys, "f32")}, tensor<f32>) -> {ty(ys, "f32")}
@@ -275,13 +300,13 @@ def int8(rows: list[dict[str, Any]], dev: str) -> None:
     x = torch.randint(-128, 128, xs, device=dev, dtype=torch.int8)
     w = torch.randint(-128, 128, ws, device=dev, dtype=torch.int8)
     step, run = kernel_of(text, {"x": x, "w": w})
-    xh = x.half().to(memory_format=torch.channels_last)
-    wh = (w.half() / 30).to(memory_format=torch.channels_last)
+    xh = x.permute(0, 3, 1, 2).half()  # NCHW views of the channels-last tensors
+    wh = w.permute(0, 3, 1, 2).half() / 30
     t_ours = bench(run)
     t_torch = bench(lambda: torch.nn.functional.conv2d(xh, wh, padding=1))
     rows.append(
         {
-            "kernel": "int8 conv 3x3 64ch 56x56 b32 (NCHW)",
+            "kernel": "int8 conv 3x3 64ch 56x56 b32 (NHWC)",
             "tritium_ms": t_ours,
             "fp16_cudnn_ms": t_torch,
             "ratio_vs_fp16": t_torch / t_ours,

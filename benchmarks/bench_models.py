@@ -275,8 +275,8 @@ def main() -> None:
     print_table(results)
 
 
-def profile_by_kind(engine: Any, dev: dict[str, Any]) -> dict[str, Any]:
-    """Per-layer times (no CUDA graph) summed by kernel kind, and the five slowest layers."""
+def profile_by_kind(engine: Any, dev: dict[str, Any], slowest: int = 12) -> dict[str, Any]:
+    """Per-layer times (no CUDA graph) summed by kernel kind, and the slowest layers."""
     rows = engine.create_execution_context().profile(dev)
     kinds = {
         s.name: getattr(s.op, "kind", s.op.name)
@@ -286,7 +286,7 @@ def profile_by_kind(engine: Any, dev: dict[str, Any]) -> dict[str, Any]:
     for r in rows:
         k = kinds.get(r["layer"], "?")
         by_kind[k] = round(by_kind.get(k, 0.0) + r["median_ms"], 4)
-    top = sorted(rows, key=lambda r: -r["median_ms"])[:5]
+    top = sorted(rows, key=lambda r: -r["median_ms"])[:slowest]
     return {"by_kind_ms": by_kind, "top": [(r["layer"][:60], round(r["median_ms"], 4)) for r in top]}
 
 
