@@ -45,10 +45,10 @@ class ConvKernel:
     def __init__(self, fused: Fused) -> None:
         self.fused = fused
         body = [op for op in fused.body.block.ops if not isinstance(op, (Yield, Constant))]
-        anchors = ("nn.conv", "nn.conv_transpose", "nn.conv_integer")
-        if not body or body[0].name not in anchors or any(classify(op) != "elementwise" for op in body[1:]):
-            raise Unsupported("not a conv followed by elementwise ops")
-        self.conv = cv = body[0]
+        anchors = [op for op in body if op.name in ("nn.conv", "nn.conv_transpose", "nn.conv_integer")]
+        if len(anchors) != 1 or any(classify(op) != "elementwise" for op in body if op is not anchors[0]):
+            raise Unsupported("not a conv with elementwise ops")  # (ops before it compute epilogue inputs)
+        self.conv = cv = anchors[0]
         self.transposed = cv.name == "nn.conv_transpose"
         """A transposed convolution (deconvolution), NCHW: the same implicit GEMM, gathering for each
         output pixel the input pixels whose scatter reaches it (weight layout (C, M / group, R, S))."""

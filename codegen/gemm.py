@@ -95,11 +95,10 @@ class MatmulKernel:
     def __init__(self, fused: Fused) -> None:
         self.fused = fused
         body = [op for op in fused.body.block.ops if not isinstance(op, (Yield, Constant))]
-        if not body or body[0].name not in ("nn.matmul", "nn.matmul_integer"):
-            raise Unsupported("not a matmul followed by elementwise ops")
-        if any(classify(op) != "elementwise" for op in body[1:]):
-            raise Unsupported("not a matmul followed by elementwise ops")
-        self.anchor = mm = body[0]
+        anchors = [op for op in body if op.name in ("nn.matmul", "nn.matmul_integer")]
+        if len(anchors) != 1 or any(classify(op) != "elementwise" for op in body if op is not anchors[0]):
+            raise Unsupported("not a matmul with elementwise ops")  # (ops before it compute epilogue inputs)
+        self.anchor = mm = anchors[0]
         self.epilogue = [op for op in fused.body.block.ops if op is not mm and not isinstance(op, Yield)]
         args = list(fused.body.block.args)
         if mm.operand(0) not in args or mm.operand(1) not in args:

@@ -19,7 +19,7 @@ from tritium.ir.dialects.nn.constant import Constant
 from tritium.ir.opdef import Terminator
 from tritium.ir.rewriter import Rewriter
 from tritium.passes.base import Pass, register_pass
-from tritium.passes.fusion_policy import WINDOWED, classify, takes_epilogue, takes_prologue
+from tritium.passes.fusion_policy import WINDOWED, classify, takes_epilogue, takes_prologue, takes_side_inputs
 
 
 class _Group:
@@ -69,7 +69,24 @@ class Grouping:
             if self.would_cycle(p, g) or self.reads_past_a_window(p, op, v):
                 continue
             self.merge(p, g)
+            if takes_side_inputs(p.kind):
+                self.fuse_side_inputs(p, op, v)
             return
+
+    def fuse_side_inputs(self, p: _Group, op: Operation, v: Value) -> None:
+        """Merge into anchor group ``p`` the elementwise groups computing ``op``'s other operands
+        when ``op`` alone reads them (a residual's dequantize, say): the epilogue computes them
+        from their inputs as it loads them, and the intermediate tensor is never written."""
+        anchor_reads = {x for o in p.ops if classify(o) != "elementwise" for x in o.operands}
+        for w in op.operands:
+            q = self.producer_group(w)
+            if w is v or q is None or q is p or q.kind != "elementwise" or not self.sole_user_is(w, op):
+                continue
+            if self.external_outputs(q) != [w] or self.would_cycle(q, p):
+                continue
+            if any(x in anchor_reads for o in q.ops for x in o.operands):
+                continue  # the templates' epilogues never read the product's own operands
+            self.merge(p, q)
 
     def reads_past_a_window(self, p: _Group, op: Operation, v: Value) -> bool:
         """``op`` would join a pooling group while reading something besides ``v`` that the group

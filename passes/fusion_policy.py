@@ -110,6 +110,12 @@ def takes_epilogue(kind: str) -> bool:
     )  # the attention template has no epilogue yet
 
 
+def takes_side_inputs(kind: str) -> bool:
+    """Kernels of this kind can compute an epilogue's other operands from elementwise chains of
+    their inputs (the GEMM and convolution templates load epilogue inputs by broadcasting)."""
+    return kind in ("conv", "matmul")
+
+
 def takes_prologue(kind: str) -> bool:
     """Kernels of this kind can apply elementwise ops to an input as they load it."""
     return kind in ("reduction", "elementwise")

@@ -134,6 +134,39 @@ def quantized_with_onnxruntime(model: torch.nn.Module, shape: tuple[int, ...], t
     return str(int8)
 
 
+def test_quantized_residual_dequantizes_in_the_epilogue(tmp_path, rng: np.random.Generator) -> None:
+    """ResNet-style blocks quantized by onnxruntime: each block's int8 output is dequantized for the
+    next block's residual add. That dequantize runs in the consuming GEMM's or convolution's epilogue
+    (which reads the int8 tensor), not as a kernel of its own; the output equals onnxruntime's."""
+    import onnxruntime as ort
+
+    class Block(torch.nn.Module):
+        def __init__(self, c: int, k: int) -> None:
+            super().__init__()
+            self.a = torch.nn.Conv2d(c, c, k, padding=k // 2)
+            self.b = torch.nn.Conv2d(c, c, 1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.relu(self.b(torch.relu(self.a(x))) + x)
+
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 16, 3, padding=1), Block(16, 1), Block(16, 3), Block(16, 1)
+    )
+    torch.manual_seed(0)
+    for p in model.parameters():
+        p.data = torch.randn_like(p) * 0.3
+    int8 = quantized_with_onnxruntime(model, (2, 3, 8, 8), tmp_path, rng)
+    x = rng.standard_normal((2, 3, 8, 8)).astype(np.float32)
+    want = ort.InferenceSession(int8, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    engine = tr.compile(int8)
+    steps = [s for s in engine.program({"x": x.shape}).steps if s.mode == "kernel"]
+    assert engine.host_steps({"x": x.shape}) == []
+    kinds = [s.op.kind for s in steps]
+    # the input's quantize and layout change, 7 convolutions, the output's layout change
+    assert kinds.count("elementwise") == 1 and kinds.count("conv") + kinds.count("matmul") == 7, kinds
+    np.testing.assert_allclose(engine({"x": x})["y"], want, rtol=1e-6, atol=1e-6)
+
+
 def test_onnxruntime_quantized_mlp(tmp_path, rng: np.random.Generator) -> None:
     """A model quantized by onnxruntime (QDQ, int8, symmetric, per-channel weights): both GEMMs run
     as int8 GEMMs with the next layer's quantize in their epilogue; the output equals onnxruntime's."""
@@ -291,7 +324,7 @@ def test_onnxruntime_dynamically_quantized_mlp(per_channel: bool, tmp_path, rng:
     engine = tr.compile(str(int8))
     assert engine.host_steps({"x": x.shape}) == []
     gemms = [s for s in engine.program({"x": x.shape}).steps if s.mode == "kernel" and s.op.kind == "matmul"]
-    assert len(gemms) == 2 and all(str(s.inputs[0].type).endswith("xui8>") for s in gemms)
+    assert len(gemms) == 2 and all(str(s.kernel.anchor.operand(0).type).endswith("xui8>") for s in gemms)
     np.testing.assert_allclose(engine({"x": x})["y"], want, rtol=1e-6, atol=1e-6)
 
 
