@@ -401,6 +401,8 @@ class ConvKernel:
             self.out_shape[2] * self.out_shape[3] if kdim == 1 else self.out_shape[1] * self.out_shape[2]
         )
         kred = w[2] * w[3] if self.rowwise else w[1] * w[2] * w[3]  # per step: one window row (S x C/g)
+        if self.layout == "NHWC" and not self.rowwise:
+            kred = w[3]  # each step reads one tap's channels: BLOCK_K beyond them is masked work
         if self.transposed:  # weight (C, M / group, R, S): the reduction runs over C / group
             kred = w[0] // group * w[2] * w[3]
         return matmul_space(m, self.out_shape[kdim] // group, kred, self.dtype.itemsize, level)

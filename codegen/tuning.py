@@ -135,10 +135,14 @@ def matmul_space(m: int, n: int, k: int, itemsize: int, level: int) -> list[dict
         (32, 16, 32),
         (16, 16, 32),
     ]
-    if itemsize == 1:  # int8: the same bytes per K step as f16 tiles take twice the K (the MMA's K is 32)
-        tiles = [(bm, bn, 2 * bk) for bm, bn, bk in tiles]
+    if itemsize == 1:  # int8: the same bytes per K step as f16 tiles take twice the K (the MMA's K
+        # is 32); the f16 tiles themselves follow, for short reductions (a conv tap's 64 channels)
+        doubled = [(bm, bn, 2 * bk) for bm, bn, bk in tiles]
+        tiles = doubled + [t for t in tiles if t not in doubled]
     for bm, bn, bk in tiles:
-        if bm > max(16, 2 * _pow2(m)) or bn > max(16, 2 * _pow2(n)) or bk > max(32, 2 * _pow2(k)):
+        # a tile may overhang M by up to half; N and K only up to the next power of two (a wider
+        # tile would spend half its tensor-core work on masked zeros)
+        if bm > max(16, 2 * _pow2(m)) or bn > max(16, _pow2(n)) or bk > max(32, _pow2(k)):
             continue
         if itemsize >= 4 and bm * bn > 128 * 128:
             continue  # float32 (IEEE dot, operands in registers): these tiles spill and compile for minutes
