@@ -72,7 +72,9 @@ def _persistent(lines: list[str], main_end: int) -> list[str]:
     assert lines[3:place] == _tile("pid")
     main, tail = lines[place:main_end], lines[main_end:]
     out = [*lines[1:3], "    tile_c = tl.program_id(0) - NUM_SMS"]
-    out += ["    for tile in tl.range(tl.program_id(0), num_pid_m * num_pid_n, NUM_SMS, flatten=True):"]
+    out += [
+        "    for tile in tl.range(tl.program_id(0), num_pid_m * num_pid_n, NUM_SMS, flatten=True, warp_specialize=WS):"
+    ]
     out += ["    " + ln for ln in [*_tile("tile"), *main]]
     out += ["        tile_c += NUM_SMS", *("    " + ln for ln in _tile("tile_c"))]
     return out + ["    " + ln for ln in tail]
@@ -306,7 +308,7 @@ class MatmulKernel:
         extra = {"pointers": [], "epilogue": ["acc_ptr"], "tma": ["a_desc", "b_desc"]}.get(
             mode, ["a_desc", "b_desc"]
         )
-        flags = {"tma": ["B_KMAJOR"], "persistent": ["B_KMAJOR", "NUM_SMS"]}.get(mode, [])
+        flags = {"tma": ["B_KMAJOR"], "persistent": ["B_KMAJOR", "NUM_SMS", "WS"]}.get(mode, [])
         return params + extra + _CONSTEXPRS + [f"{f}: tl.constexpr" for f in flags], lines
 
     # -- the library tactic ---------------------------------------------------------------------------
@@ -396,6 +398,9 @@ class MatmulKernel:
             tma = [{**c, "TMA": 1} for c in space if c["BLOCK_K"] * self.dtype.itemsize >= 32]
             many = [c for c in tma if -(-m // c["BLOCK_M"]) * -(-static[-1] // c["BLOCK_N"]) > sm_count()]
             persistent = [{**c, "PERSISTENT": 1} for c in many[:3]] if persistent_available() else []
+            persistent += [
+                {**c, "WS": 1} for c in persistent[:2]
+            ]  # warp-specialized (Triton's Hopper autoWS)
             space = tma + persistent + space
         return space
 
@@ -457,6 +462,7 @@ class MatmulKernel:
             from tritium.codegen.triton_env import sm_count
 
             flags["NUM_SMS"] = sm_count()
+            flags["WS"] = bool(cfg.get("WS"))
             grid = (min(grid[0], flags["NUM_SMS"]), 1)
         fn[grid](
             *argv,

@@ -138,14 +138,15 @@ def tma_available() -> bool:
 @lru_cache(maxsize=1)
 def persistent_available() -> bool:
     """Whether the GEMM's persistent TMA variant may compete: TMA, and a ``tl.range`` that flattens
-    nested loops (so the pipeliner overlaps one tile's epilogue with the next tile's loads)."""
+    nested loops (so the pipeliner overlaps one tile's epilogue with the next tile's loads) and
+    can warp-specialize them (loads and MMA in separate warps)."""
     if not tma_available():
         return False
     import inspect
 
     import triton.language as tl
 
-    return "flatten" in inspect.signature(tl.range.__init__).parameters
+    return {"flatten", "warp_specialize"} <= set(inspect.signature(tl.range.__init__).parameters)
 
 
 @lru_cache(maxsize=1)

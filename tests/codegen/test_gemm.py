@@ -134,11 +134,13 @@ def test_no_library_tactic_in_f32(rng: np.random.Generator) -> None:
 
 
 @pytest.mark.parametrize(
-    "k,kmajor,persistent", [(48, False, 0), (48, True, 0), (20, False, 0), (48, False, 1), (48, True, 1)]
+    "k,kmajor,persistent",
+    [(48, False, 0), (48, True, 0), (20, False, 0), (48, False, 1), (48, True, 1), (48, True, 2)],
 )
 def test_tma_variant(k: int, kmajor: bool, persistent: int, rng: np.random.Generator) -> None:
     """The tensor-descriptor (TMA) variant, row-major and K-major weights, one tile per program or
-    persistent (4 programs step through 3 x 3 tiles under the interpreter); rows that TMA cannot
+    persistent (4 programs step through 3 x 3 tiles under the interpreter), warp-specialized or not
+    (2: the flag the interpreter runs as the same loop); rows that TMA cannot
     address (20 f16 = 40 bytes, not a multiple of 16) fall back to the pointer kernel."""
     a, w, o = (3, 11, k), (k, 40), (3, 11, 40)
     text = LIBRARY_CASES["epilogue"].format(
@@ -156,7 +158,14 @@ def test_tma_variant(k: int, kmajor: bool, persistent: int, rng: np.random.Gener
         ts[1] = ts[1].t().contiguous().t()
     env = dict(zip(module.main.args, ts))
     got = torch.empty(o, dtype=torch.float16)
-    cfg = {"TMA": 1, "PERSISTENT": persistent, "BLOCK_M": 16, "BLOCK_N": 16, "BLOCK_K": 16}
+    cfg = {
+        "TMA": 1,
+        "PERSISTENT": int(persistent > 0),
+        "WS": int(persistent == 2),
+        "BLOCK_M": 16,
+        "BLOCK_N": 16,
+        "BLOCK_K": 16,
+    }
     assert (kernel._descriptors(ts[0], ts[1], cfg) is None) == (k == 20)
     kernel([env[v] for v in fused.operands], [got], cfg)
     assert rel(got.numpy(), want) < 2e-3
