@@ -2,7 +2,7 @@
 re-randomized) quantized by onnxruntime's ``quantize_static`` (QDQ, int8, symmetric, per-channel
 weights, calibrated on random images), built by Tritium with FP16 for what is not quantized, and
 timed against Tritium's FP16 build of the same network in the same process. Accuracy: cosine and
-top-1 agreement against FP32 torch.
+top-1 agreement against FP32 torch, and against onnxruntime (CPU) running the quantized model.
 
     python benchmarks/bench_int8.py --batch 32 --out $OUT/bench_int8.json
 """
@@ -40,6 +40,7 @@ def main() -> None:
     args = ap.parse_args()
     b = args.batch
     work = Path(tempfile.mkdtemp())
+    torch.manual_seed(0)  # the same network and inputs in every run
     model = torchvision.models.resnet50().eval()
     rerandomize(model)
     fp32, int8 = work / "resnet50.onnx", work / "resnet50_int8.onnx"
@@ -80,6 +81,14 @@ def main() -> None:
     x = torch.randn(b, 3, 224, 224, device="cuda")
     with torch.inference_mode():
         ref = model.cuda()(x).float()
+    # The INT8 oracle: onnxruntime (CPU) running the same quantized model. Against it Tritium's
+    # INT8 differs by rounding only; against FP32 torch it differs by the quantization itself.
+    import onnxruntime as ort
+
+    ort_out = ort.InferenceSession(str(int8), providers=["CPUExecutionProvider"]).run(
+        None, {"input": x.cpu().numpy()}
+    )[0]
+    ort_ref = torch.from_numpy(ort_out).cuda().float()
     for label, path in (("fp16", fp32), ("int8", int8)):
         t0 = time.perf_counter()
         engine = tr.compile(
@@ -95,6 +104,10 @@ def main() -> None:
                 torch.nn.functional.cosine_similarity(got.flatten(), ref.flatten(), dim=0)
             ),
             "top1_agree": float((got.argmax(1) == ref.argmax(1)).float().mean()),
+            "cosine_vs_onnxruntime_int8": float(
+                torch.nn.functional.cosine_similarity(got.flatten(), ort_ref.flatten(), dim=0)
+            ),
+            "top1_agree_vs_onnxruntime_int8": float((got.argmax(1) == ort_ref.argmax(1)).float().mean()),
             "kernels": len(layers),
             "host_layers": [layer["name"] for layer in layers if layer["tactic"] == "host reference"],
             "integer_layers": sum(any("integer" in op for op in layer["fused_ops"]) for layer in layers),

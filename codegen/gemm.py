@@ -392,16 +392,16 @@ class MatmulKernel:
         k = self.anchor.operand(0).type.shape[-1]  # type: ignore[attr-defined]
         space = matmul_space(m, static[-1], k if isinstance(k, int) else 256, self.dtype.itemsize, level)
         if self.fold and self.dtype.name in ("f16", "bf16", "i8") and not self.corrected and tma_available():
-            # TMA first (a build out of time takes the first candidate; where TMA cannot address
-            # the operands at run time the same tiles load through pointers), then the persistent
-            # form of the three likeliest tiles that make more than one wave, then pointer loads.
+            # Tiles load by TMA (where TMA cannot address the operands at run time, the same tiles
+            # load through pointers: timing both would time one kernel twice), then the persistent
+            # form of the three likeliest tiles that make more than one wave, two of them also
+            # warp-specialized (Triton's Hopper autoWS); pointer loads only for the tiles TMA
+            # cannot take (rows of a tile under 32 bytes).
             tma = [{**c, "TMA": 1} for c in space if c["BLOCK_K"] * self.dtype.itemsize >= 32]
             many = [c for c in tma if -(-m // c["BLOCK_M"]) * -(-static[-1] // c["BLOCK_N"]) > sm_count()]
             persistent = [{**c, "PERSISTENT": 1} for c in many[:3]] if persistent_available() else []
-            persistent += [
-                {**c, "WS": 1} for c in persistent[:2]
-            ]  # warp-specialized (Triton's Hopper autoWS)
-            space = tma + persistent + space
+            persistent += [{**c, "WS": 1} for c in persistent[:2]]
+            space = tma + persistent + [c for c in space if c["BLOCK_K"] * self.dtype.itemsize < 32]
         return space
 
     # -- launching ------------------------------------------------------------------------------------

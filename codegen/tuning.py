@@ -169,9 +169,13 @@ def matmul_space(m: int, n: int, k: int, itemsize: int, level: int) -> list[dict
 
     # Shape-aware order (the first candidate is also what an exhausted build budget gets): tiles that
     # still fill the GPU (>= one wave of SMS programs) largest first; when none do, the most programs.
+    # With a short reduction (a few K steps) the epilogue weighs as much as the products, and tiles
+    # above 128 x 128 hold too many accumulators per thread for it: they rank as 128 x 128 there.
+    cap = 128 * 256 if k > 256 else 128 * 128
+
     def score(c: dict[str, int]) -> tuple[int, int]:
         programs = -(-m // c["BLOCK_M"]) * -(-n // c["BLOCK_N"])
-        return (0, -c["BLOCK_M"] * c["BLOCK_N"]) if programs >= SMS else (1, -programs)
+        return (0, -min(cap, c["BLOCK_M"] * c["BLOCK_N"])) if programs >= SMS else (1, -programs)
 
     firsts.sort(key=score)
     out = firsts + rest
