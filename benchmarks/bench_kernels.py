@@ -285,6 +285,49 @@ def int8(rows: list[dict[str, Any]], dev: str) -> None:
             }
         )
         record(rows[-1])
+    # ResNet-50's 1x1 convolutions as int8 GEMMs over the pixels (short K, narrow N), K-major weights
+    # seen as such by tuning, with the dequantizing epilogue and with the requantizing one a QDQ
+    # model gives them (per-channel scale, quantize: divide, round half to even, clip, to int8).
+    for m, k, n, label in [(32 * 56 * 56, 64, 256, "layer1 conv3"), (32 * 28 * 28, 512, 128, "layer2 conv1")]:
+        ti, to, tq = ty((m, n), "i32"), ty((m, n), "f32"), ty((m, n), "i8")
+        for requant in (False, True):
+            tail = (
+                f"""  %q = nn.div %d, %t {{precision = "f32"}} : ({to}, tensor<f32>) -> {to}
+  %r = nn.round %q {{precision = "f32"}} : {to}
+  %lo = nn.constant dense<-128.0> : tensor<f32>
+  %hi = nn.constant dense<127.0> : tensor<f32>
+  %c = nn.clip %r, %lo, %hi {{precision = "f32"}} : ({to}, tensor<f32>, tensor<f32>) -> {to}
+  %y = nn.cast %c {{to = i8}} : ({to}) -> {tq}
+  func.return %y : {tq}"""
+                if requant
+                else f"""  %y = nn.cast %d {{to = f16}} : ({to}) -> {ty((m, n))}
+  func.return %y : {ty((m, n))}"""
+            )
+            text = f"""func.func @main(%a: {ty((m, k), "i8")}, %w: {ty((n, k), "i8")}, %s: {ty((n,), "f32")}) -> {tq if requant else ty((m, n))} attributes {{input_names = ["a", "w", "s"], output_names = ["y"]}} {{
+  %b = nn.transpose %w {{perm = [1, 0]}} : ({ty((n, k), "i8")}) -> {ty((k, n), "i8")}
+  %p = nn.matmul_integer %a, %b : ({ty((m, k), "i8")}, {ty((k, n), "i8")}) -> {ti}
+  %f = nn.cast %p {{to = f32}} : ({ti}) -> {to}
+  %d = nn.mul %f, %s : ({to}, {ty((n,), "f32")}) -> {to}
+  %t = nn.constant dense<0.05> : tensor<f32>
+{tail}
+}}"""
+            a = torch.randint(-128, 128, (m, k), device=dev, dtype=torch.int8)
+            w = torch.randint(-128, 128, (n, k), device=dev, dtype=torch.int8)
+            sc = torch.rand(n, device=dev) * 1e-3
+            step, run = kernel_of(text, {"a": a, "w": w, "s": sc})
+            ah, bh = a.half(), w.half().t()
+            t_ours, t_half = bench(run), bench(lambda: ah @ bh)
+            rows.append(
+                {
+                    "kernel": f"int8 gemm resnet50 {label} {m}x{k}x{n}, {'requantizing' if requant else 'dequantizing'} epilogue",
+                    "tritium_ms": t_ours,
+                    "fp16_cublas_ms": t_half,
+                    "tops": 2 * m * n * k / (t_ours * 1e9),
+                    "ratio_vs_fp16": t_half / t_ours,
+                    "config": step.config,
+                }
+            )
+            record(rows[-1])
     # A ResNet-50 3x3 convolution in int8, channels-last (what convert-layout makes of a QDQ
     # model's), against cuDNN in f16 channels-last.
     c, h, kk = 64, 56, 64

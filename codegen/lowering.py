@@ -384,8 +384,10 @@ def _sign(op: Operation, a: list[str]) -> str:
 @rule("nn.round")
 def _round(op: Operation, a: list[str]) -> str:
     # half to even: round half up, then step back where that landed on an odd number from a tie
-    x = a[0]
-    return f"tl.where(({x} + 0.5 == tl.floor({x} + 0.5)) & (tl.floor({x} + 0.5) % 2 != 0), tl.floor({x} + 0.5) - 1.0, tl.floor({x} + 0.5))"
+    # (odd: f - 2 * floor(f / 2) is 1; exact in floating point, where % on floats is a slow fmod)
+    x, f = a[0], f"tl.floor({a[0]} + 0.5)"
+    odd = f"({f} - 2.0 * tl.floor({f} * 0.5) != 0)"
+    return f"tl.where(({x} + 0.5 == {f}) & {odd}, {f} - 1.0, {f})"
 
 
 def lower(op: Operation, args: list[str]) -> str:

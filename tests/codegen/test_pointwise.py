@@ -120,3 +120,40 @@ def test_scalar_nan_constant_is_a_literal(rng: np.random.Generator) -> None:
     engine = tr.compile(ir.parse_ir(text))
     assert engine.host_steps({"x": x.shape}) == []
     np.testing.assert_array_equal(engine({"x": x})["output_0"], np.where(x < 0, np.float32("nan"), x))
+
+
+def test_round_is_half_to_even_exactly() -> None:
+    """nn.round in a generated kernel: ties go to the even neighbour on both signs, large and
+    signed zeros pass through, and no float modulo is emitted (a slow fmod on NVIDIA)."""
+    import tritium as tr
+
+    x = np.array(
+        [
+            -3.5,
+            -2.5,
+            -1.5,
+            -0.5,
+            0.5,
+            1.5,
+            2.5,
+            3.5,
+            -0.49,
+            0.51,
+            2.4999,
+            -2.5001,
+            8388607.5,
+            16777216.0,
+            0.0,
+            -0.0,
+        ],
+        np.float32,
+    )
+    n = x.size
+    text = f"""func.func @main(%x: tensor<{n}xf32>) -> tensor<{n}xf32> attributes {{input_names = ["x"], output_names = ["y"]}} {{
+  %y = nn.round %x : tensor<{n}xf32>
+  func.return %y : tensor<{n}xf32>
+}}"""
+    engine = tr.compile(ir.parse_ir(text))
+    step = next(s for s in engine.program({"x": (n,)}).steps if s.mode == "kernel")
+    assert "%" not in step.kernel.source.split("def ", 1)[1]
+    np.testing.assert_array_equal(engine({"x": x})["y"], np.round(x))
