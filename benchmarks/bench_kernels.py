@@ -250,7 +250,6 @@ def int8(rows: list[dict[str, Any]], dev: str) -> None:
         (32 * 128, 768, 3072, "bert ffn1 4096x768x3072"),
         (32 * 128, 3072, 768, "bert ffn2 4096x3072x768"),
         (32 * 197, 768, 3072, "vit ffn1 6304x768x3072"),
-        (32 * 128, 768, 50257, "gpt2 lm head 4096x768x50257, K-major weight"),
     ]:
         ti, to = ty((m, n), "i32"), ty((m, n), "f32")
         text = f"""func.func @main(%a: {ty((m, k), "i8")}, %b: {ty((k, n), "i8")}) -> {ty((m, n))} attributes {{input_names = ["a", "b"], output_names = ["y"]}} {{
