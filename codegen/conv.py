@@ -210,6 +210,8 @@ class ConvKernel:
             "kout",
         }
 
+        used |= {p.split(":")[0] for p in params} | {"BLOCK_M", "BLOCK_N", "BLOCK_K", "EVEN_C", "acc_ptr"}
+        used |= {f"{d}{i}" for d in "mn" for i in range(8)}  # never shadow a parameter or index name
         fresh = namer(names, used)
 
         conv_out = fresh(cv.results[0], "y")

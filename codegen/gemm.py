@@ -41,7 +41,10 @@ INTERPRETER_CONFIG = {
     "num_warps": 4,
     "num_stages": 1,
 }
-_CONSTEXPRS = [f"{p}: tl.constexpr" for p in ("BLOCK_M", "BLOCK_N", "BLOCK_K", "GROUP_M")]
+_CONSTEXPR_NAMES = ("BLOCK_M", "BLOCK_N", "BLOCK_K", "GROUP_M")
+_CONSTEXPRS = [f"{p}: tl.constexpr" for p in _CONSTEXPR_NAMES]
+_RESERVED = {"M", "N", "K", "a_desc", "b_desc", "acc_ptr", "NUM_SMS", "WS", "B_KMAJOR", *_CONSTEXPR_NAMES}
+_RESERVED |= {f"{d}{i}" for d in "mne" for i in range(8)}  # the index decomposition's names
 
 
 def _k_major(b: Any) -> bool:
@@ -286,6 +289,7 @@ class MatmulKernel:
             "tile",
             "tile_c",
         }
+        used |= _RESERVED | {p.split(":")[0] for p in params}  # a value named M or K never shadows them
 
         fresh = namer(names, used)
 
@@ -400,6 +404,8 @@ class MatmulKernel:
             tma = [{**c, "TMA": 1} for c in space if c["BLOCK_K"] * self.dtype.itemsize >= 32]
             many = [c for c in tma if -(-m // c["BLOCK_M"]) * -(-static[-1] // c["BLOCK_N"]) > sm_count()]
             persistent = [{**c, "PERSISTENT": 1} for c in many[:3]] if persistent_available() else []
+            if self.integer:  # int8 128x256x128 tiles overflow shared memory persistent at 3 stages
+                persistent = [{**c, "num_stages": min(c["num_stages"], 2)} for c in persistent]
             persistent += [{**c, "WS": 1} for c in persistent[:2]]
             space = tma + persistent + [c for c in space if c["BLOCK_K"] * self.dtype.itemsize < 32]
         return space

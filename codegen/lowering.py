@@ -385,9 +385,13 @@ def _sign(op: Operation, a: list[str]) -> str:
 def _round(op: Operation, a: list[str]) -> str:
     # half to even: round half up, then step back where that landed on an odd number from a tie
     # (odd: f - 2 * floor(f / 2) is 1; exact in floating point, where % on floats is a slow fmod)
+    # from 2^23 (2^52 in f64) every value is an integer and x + 0.5 itself would round; a zero
+    # result keeps the input's sign
     x, f = a[0], f"tl.floor({a[0]} + 0.5)"
     odd = f"({f} - 2.0 * tl.floor({f} * 0.5) != 0)"
-    return f"tl.where(({x} + 0.5 == {f}) & {odd}, {f} - 1.0, {f})"
+    r = f"tl.where(({x} + 0.5 == {f}) & {odd}, {f} - 1.0, {f})"
+    big = "4503599627370496.0" if op.results[0].type.dtype.name == "f64" else "8388608.0"  # type: ignore[attr-defined]
+    return f"tl.where(tl.abs({x}) >= {big}, {x}, tl.where({r} == 0, {x} * 0.0, {r}))"
 
 
 def lower(op: Operation, args: list[str]) -> str:

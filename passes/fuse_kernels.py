@@ -19,7 +19,14 @@ from tritium.ir.dialects.nn.constant import Constant
 from tritium.ir.opdef import Terminator
 from tritium.ir.rewriter import Rewriter
 from tritium.passes.base import Pass, register_pass
-from tritium.passes.fusion_policy import WINDOWED, classify, takes_epilogue, takes_prologue, takes_side_inputs
+from tritium.passes.fusion_policy import (
+    SIDE_CHAIN_OPS,
+    WINDOWED,
+    classify,
+    takes_epilogue,
+    takes_prologue,
+    takes_side_inputs,
+)
 
 
 class _Group:
@@ -86,6 +93,8 @@ class Grouping:
                 continue
             if any(x in anchor_reads for o in q.ops for x in o.operands):
                 continue  # the templates' epilogues never read the product's own operands
+            if any(o.name not in SIDE_CHAIN_OPS for o in q.ops) or w.type != op.results[0].type:
+                continue  # plain arithmetic at the epilogue's own shape only
             self.merge(p, q)
 
     def reads_past_a_window(self, p: _Group, op: Operation, v: Value) -> bool:

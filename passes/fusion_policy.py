@@ -116,6 +116,14 @@ def takes_side_inputs(kind: str) -> bool:
     return kind in ("conv", "matmul")
 
 
+SIDE_CHAIN_OPS = {
+    "nn.cast", "nn.mul", "nn.add", "nn.sub", "nn.div", "nn.neg", "nn.abs", "nn.round", "nn.clip",
+    "nn.relu", "nn.max", "nn.min",
+}  # fmt: skip
+"""What a side chain (see takes_side_inputs) may hold: arithmetic every template lowers (a dequantize,
+a requantize, a scale), never an op that would send the whole anchor group to the host."""
+
+
 def takes_prologue(kind: str) -> bool:
     """Kernels of this kind can apply elementwise ops to an input as they load it."""
     return kind in ("reduction", "elementwise")

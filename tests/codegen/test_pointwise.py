@@ -123,29 +123,14 @@ def test_scalar_nan_constant_is_a_literal(rng: np.random.Generator) -> None:
 
 
 def test_round_is_half_to_even_exactly() -> None:
-    """nn.round in a generated kernel: ties go to the even neighbour on both signs, large and
-    signed zeros pass through, and no float modulo is emitted (a slow fmod on NVIDIA)."""
+    """nn.round in a generated kernel: ties go to the even neighbour on both signs, odd integers
+    from 2^23 on stay themselves, zeros keep their sign, NaN and infinities pass through, and no
+    float modulo is emitted (a slow fmod on NVIDIA)."""
     import tritium as tr
 
     x = np.array(
-        [
-            -3.5,
-            -2.5,
-            -1.5,
-            -0.5,
-            0.5,
-            1.5,
-            2.5,
-            3.5,
-            -0.49,
-            0.51,
-            2.4999,
-            -2.5001,
-            8388607.5,
-            16777216.0,
-            0.0,
-            -0.0,
-        ],
+        [-3.5, -2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 3.5, -0.49, -0.4, 0.51, 2.4999, -2.5001, 8388607.5]
+        + [8388609.0, -8388609.0, 16777216.0, 0.0, -0.0, np.inf, -np.inf, np.nan],
         np.float32,
     )
     n = x.size
@@ -156,4 +141,6 @@ def test_round_is_half_to_even_exactly() -> None:
     engine = tr.compile(ir.parse_ir(text))
     step = next(s for s in engine.program({"x": (n,)}).steps if s.mode == "kernel")
     assert "%" not in step.kernel.source.split("def ", 1)[1]
-    np.testing.assert_array_equal(engine({"x": x})["y"], np.round(x))
+    got = engine({"x": x})["y"]
+    np.testing.assert_array_equal(got, np.round(x))
+    np.testing.assert_array_equal(np.signbit(got), np.signbit(np.round(x)))
