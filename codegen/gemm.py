@@ -44,6 +44,7 @@ INTERPRETER_CONFIG = {
 _CONSTEXPR_NAMES = ("BLOCK_M", "BLOCK_N", "BLOCK_K", "GROUP_M")
 _CONSTEXPRS = [f"{p}: tl.constexpr" for p in _CONSTEXPR_NAMES]
 _RESERVED = {"M", "N", "K", "a_desc", "b_desc", "acc_ptr", "NUM_SMS", "WS", "B_KMAJOR", *_CONSTEXPR_NAMES}
+_RESERVED |= {"num_pid_m", "num_pid_n", "group", "first_m", "group_size", "pid_m", "pid_n", "tile", "tile_c"}
 _RESERVED |= {f"{d}{i}" for d in "mne" for i in range(8)}  # the index decomposition's names
 
 
@@ -278,17 +279,6 @@ class MatmulKernel:
         lines += ["    " + ln for ln in sp.decompose(seg_m + 1, "en", "n")]
         names: dict[Value, str] = {mm.results[0]: "acc"}
         used = {"acc", "a", "b", "k", "mask", "rm", "rn", "rk", "em", "en", "pid", "batch", "tl", "triton"}
-        used |= {
-            "num_pid_m",
-            "num_pid_n",
-            "group",
-            "first_m",
-            "group_size",
-            "pid_m",
-            "pid_n",
-            "tile",
-            "tile_c",
-        }
         used |= _RESERVED | {p.split(":")[0] for p in params}  # a value named M or K never shadows them
 
         fresh = namer(names, used)

@@ -89,7 +89,7 @@ class Grouping:
             q = self.producer_group(w)
             if w is v or q is None or q is p or q.kind != "elementwise" or not self.sole_user_is(w, op):
                 continue
-            if self.external_outputs(q) != [w] or self.would_cycle(q, p):
+            if self.external_outputs(q) != [w]:  # (then p is q's one consumer: no cycle can form)
                 continue
             if any(x in anchor_reads for o in q.ops for x in o.operands):
                 continue  # the templates' epilogues never read the product's own operands

@@ -134,11 +134,24 @@ def quantized_with_onnxruntime(model: torch.nn.Module, shape: tuple[int, ...], t
     return str(int8)
 
 
+def onnxruntime_int8_case(model: torch.nn.Module, shape: tuple[int, ...], tmp_path, rng) -> tuple:
+    """``model`` with seeded random weights (scale 0.3), quantized by onnxruntime, a random input
+    and onnxruntime's output for it: (path of the int8 model, x, want)."""
+    import onnxruntime as ort
+
+    torch.manual_seed(0)
+    for p in model.parameters():
+        p.data = torch.randn_like(p) * 0.3
+    int8 = quantized_with_onnxruntime(model, shape, tmp_path, rng)
+    x = rng.standard_normal(shape).astype(np.float32)
+    want = ort.InferenceSession(int8, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    return int8, x, want
+
+
 def test_quantized_residual_dequantizes_in_the_epilogue(tmp_path, rng: np.random.Generator) -> None:
     """ResNet-style blocks quantized by onnxruntime: each block's int8 output is dequantized for the
     next block's residual add. That dequantize runs in the consuming GEMM's or convolution's epilogue
     (which reads the int8 tensor), not as a kernel of its own; the output equals onnxruntime's."""
-    import onnxruntime as ort
 
     class Block(torch.nn.Module):
         def __init__(self, c: int, k: int) -> None:
@@ -152,12 +165,7 @@ def test_quantized_residual_dequantizes_in_the_epilogue(tmp_path, rng: np.random
     model = torch.nn.Sequential(
         torch.nn.Conv2d(3, 16, 3, padding=1), Block(16, 1), Block(16, 3), Block(16, 1)
     )
-    torch.manual_seed(0)
-    for p in model.parameters():
-        p.data = torch.randn_like(p) * 0.3
-    int8 = quantized_with_onnxruntime(model, (2, 3, 8, 8), tmp_path, rng)
-    x = rng.standard_normal((2, 3, 8, 8)).astype(np.float32)
-    want = ort.InferenceSession(int8, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    int8, x, want = onnxruntime_int8_case(model, (2, 3, 8, 8), tmp_path, rng)
     engine = tr.compile(int8)
     steps = [s for s in engine.program({"x": x.shape}).steps if s.mode == "kernel"]
     assert engine.host_steps({"x": x.shape}) == []
@@ -197,7 +205,6 @@ def test_onnxruntime_quantized_cnn(tmp_path, rng: np.random.Generator) -> None:
     """A small CNN quantized by onnxruntime (QDQ, int8, per-channel weights): plain, strided-grouped
     and depthwise convolutions run as int8 channels-last convolutions, the 1x1 one and the
     classifier as int8 GEMMs, nothing on the host; the output equals onnxruntime's."""
-    import onnxruntime as ort
 
     class CNN(torch.nn.Module):
         def __init__(self) -> None:
@@ -212,13 +219,7 @@ def test_onnxruntime_quantized_cnn(tmp_path, rng: np.random.Generator) -> None:
             y = torch.relu(self.c2(torch.relu(self.c1(x))))
             return self.fc(self.pw(torch.relu(self.dw(y)) + y).mean((2, 3)))
 
-    torch.manual_seed(0)
-    model = CNN()
-    for p in model.parameters():
-        p.data = torch.randn_like(p) * 0.3
-    int8 = quantized_with_onnxruntime(model, (2, 3, 10, 10), tmp_path, rng)
-    x = rng.standard_normal((2, 3, 10, 10)).astype(np.float32)
-    want = ort.InferenceSession(int8, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    int8, x, want = onnxruntime_int8_case(CNN(), (2, 3, 10, 10), tmp_path, rng)
     engine = tr.compile(int8)
     steps = engine.program({"x": x.shape}).steps
     ops = [o for s in steps if s.mode == "kernel" for o in s.op.ops]

@@ -201,10 +201,9 @@ def test_onnxruntime_quantized_cnn_on_the_gpu(tmp_path, rng: np.random.Generator
     (3x3, depthwise, 1x1 as GEMMs on K-major int8 weights), correctly rounded requantization. Against
     onnxruntime: at most one quantization step apart (the GPU may fuse the epilogue's multiply-add),
     and nearly everywhere equal."""
-    import onnxruntime as ort
     import torch
 
-    from tests.codegen.test_int8 import quantized_with_onnxruntime
+    from tests.codegen.test_int8 import onnxruntime_int8_case
 
     class CNN(torch.nn.Module):
         def __init__(self) -> None:
@@ -218,13 +217,7 @@ def test_onnxruntime_quantized_cnn_on_the_gpu(tmp_path, rng: np.random.Generator
             y = torch.relu(self.c1(x))
             return self.fc(torch.relu(self.pw(torch.relu(self.dw(y)) + y)).mean((2, 3)))
 
-    torch.manual_seed(0)
-    model = CNN()
-    for p in model.parameters():
-        p.data = torch.randn_like(p) * 0.3
-    int8 = quantized_with_onnxruntime(model, (4, 3, 16, 16), tmp_path, rng)
-    x = rng.standard_normal((4, 3, 16, 16)).astype(np.float32)
-    want = ort.InferenceSession(int8, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    int8, x, want = onnxruntime_int8_case(CNN(), (4, 3, 16, 16), tmp_path, rng)
     engine = tr.compile(int8, device="cuda")
     assert engine.host_steps({"x": x.shape}) == []
     got = engine({"x": x})["y"]
