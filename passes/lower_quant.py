@@ -247,6 +247,91 @@ def quantize(op: quant.QuantizeLinear, rw: Rewriter) -> bool:
     return True
 
 
+def _constant_quantization(op: quant.QuantOp) -> tuple[np.ndarray, np.ndarray] | None:
+    """(scale, zero point) of a per-tensor or per-axis Q/DQ with constant ones (zeros when absent)."""
+    scale = constant_value(op.scale)  # type: ignore[attr-defined]
+    zp = constant_value(op.zero_point) if op.zero_point is not None else np.zeros((), np.int32)  # type: ignore[attr-defined]
+    if scale is None or zp is None or op.block_size:
+        return None
+    return scale, zp
+
+
+def _same_quantization(q: quant.QuantizeLinear, dq: quant.DequantizeLinear) -> bool:
+    """Whether ``q`` maps ``dq``'s values back to its input exactly: the same integer type and the same
+    constant scale and zero point (per tensor, or per the same axis)."""
+    a, b = _constant_quantization(q), _constant_quantization(dq)
+    if a is None or b is None or q.results[0].type.dtype != dq.x.type.dtype:  # type: ignore[attr-defined]
+        return False
+    (sa, za), (sb, zb) = a, b
+    n, rank = sa.size, dq.x.type.rank  # type: ignore[attr-defined]
+    if sb.size != n or (n > 1 and (rank is None or q.axis % rank != dq.axis % rank)):
+        return False
+
+    def flat(v: np.ndarray, dtype: Any) -> np.ndarray:
+        return np.broadcast_to(v.reshape(-1) if v.size > 1 else v.reshape(()), (n,)).astype(dtype)
+
+    return np.array_equal(flat(sa, np.float32), flat(sb, np.float32)) and np.array_equal(
+        flat(za, np.int64), flat(zb, np.int64)
+    )
+
+
+@pattern
+def requantize_unchanged(op: quant.QuantizeLinear, rw: Rewriter) -> bool:
+    """quantize_linear(dequantize_linear(q, s, z), s, z) -> q   (the same constant scale and zero
+    point, to q's type: |q| <= 255, so q * s / s rounds back to q, through f16 too)"""
+    dq = op.x.defining_op  # type: ignore[attr-defined]
+    if not isinstance(dq, quant.DequantizeLinear) or not _same_quantization(op, dq):
+        return False
+    rw.replace_op(op, [dq.x])  # type: ignore[attr-defined]
+    return True
+
+
+def _dequantized_positive(v: Value, zero_point_free: bool) -> quant.DequantizeLinear | None:
+    """``v``'s defining DequantizeLinear of i8/u8 with one constant scale > 0 (and no zero point, if
+    asked): an order-preserving map from the integers, which ops that only compare commute with."""
+    dq = v.defining_op
+    if not isinstance(dq, quant.DequantizeLinear) or dq.x.type.dtype not in INTEGER:  # type: ignore[attr-defined]
+        return None
+    sz = _constant_quantization(dq)
+    if sz is None or sz[0].size != 1 or not (sz[0] > 0).all() or (zero_point_free and sz[1].any()):
+        return None
+    return dq
+
+
+def _swap(rw: Rewriter, op: Operation, dq: quant.DequantizeLinear) -> bool:
+    """Replace ``op(dq(q), ...)`` by ``dq(op(q, ...))`` (``op``'s first result; others unused)."""
+    if any(r.uses for r in op.results[1:]):
+        return False
+    with rw.at(before=op):
+        on_q = rw.create(type(op), dq.x, *op.operands[1:], loc=op.loc, **dict(op.attributes))  # type: ignore[attr-defined]
+        new = rw.create(
+            quant.DequantizeLinear,
+            on_q.results[0],
+            dq.scale,  # type: ignore[attr-defined]
+            dq.zero_point,  # type: ignore[attr-defined]
+            output_dtype=dq.output_dtype,  # type: ignore[attr-defined]
+            loc=dq.loc,
+        )
+    rw.replace_op(op, [new.results[0], *([None] * (len(op.results) - 1))])
+    return True
+
+
+@pattern
+def relu_on_integers(op: nn.Relu, rw: Rewriter) -> bool:
+    """relu(dequantize_linear(q, s)) -> dequantize_linear(relu(q), s)   (i8 q, no zero point, one
+    constant s > 0: the same values; a following quantize with the same s then folds away)"""
+    dq = _dequantized_positive(op.x, zero_point_free=True)  # type: ignore[attr-defined]
+    return dq is not None and dq.x.type.dtype == D.i8 and _swap(rw, op, dq)  # type: ignore[attr-defined]
+
+
+@pattern
+def max_pool_on_integers(op: nn.MaxPool, rw: Rewriter) -> bool:
+    """max_pool(dequantize_linear(q, s, z)) -> dequantize_linear(max_pool(q), s, z)   (one constant
+    s > 0: dequantizing keeps the order; the indices unused)"""
+    dq = _dequantized_positive(op.x, zero_point_free=False)  # type: ignore[attr-defined]
+    return dq is not None and _swap(rw, op, dq)
+
+
 @register_pass
 @dataclass(frozen=True)
 class LowerQuant(Pass):
@@ -262,8 +347,13 @@ class LowerQuant(Pass):
 
     def run(self, module: Any) -> dict[str, int]:
         folded = _fold_scales(module)
+        # integers straight through: relu on them, no requantize to the scale they already have
+        stats = dict(
+            apply_patterns_greedily(module, [requantize_unchanged, relu_on_integers, max_pool_on_integers])
+        )
         # the products first, while the DQs they read are still there
-        stats = dict(apply_patterns_greedily(module, [integer_matmul, integer_conv, zero_zero_points]))
+        for k, v in apply_patterns_greedily(module, [integer_matmul, integer_conv, zero_zero_points]).items():
+            stats[k] = stats.get(k, 0) + v
         for k, v in apply_patterns_greedily(module, [dequantize, quantize]).items():
             stats[k] = stats.get(k, 0) + v
         stats["scale computations folded"] = folded

@@ -233,7 +233,9 @@ def test_onnxruntime_quantized_cnn(tmp_path, rng: np.random.Generator) -> None:
 @pytest.mark.parametrize("pool", ["MaxPool", "AveragePool"])
 def test_pooling_between_dequantize_and_quantize(pool: str, tmp_path, rng: np.random.Generator) -> None:
     """DQ -> pool -> Q (how onnxruntime quantizes ResNet's stem max-pool) is one generated pooling
-    kernel: the dequantize applies to each tap, the quantize to the result; as onnxruntime."""
+    kernel: the dequantize applies to each tap, the quantize to the result; a max pool runs on the
+    integers instead (dequantizing keeps the order, the quantize to the same scale folds away); as
+    onnxruntime."""
     import onnx
     import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
@@ -258,6 +260,8 @@ def test_pooling_between_dequantize_and_quantize(pool: str, tmp_path, rng: np.ra
     engine = tr.compile(str(path))
     (layer,) = engine.inspect({"x": x.shape})["layers"]
     assert layer["template"] == "pool" and layer["tactic"] == "generated Triton"
+    (step,) = [s for s in engine.program({"x": x.shape}).steps if s.mode == "kernel"]
+    assert ("nn.round" in [o.name for o in step.op.ops]) == (pool == "AveragePool")
     want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
     np.testing.assert_array_equal(engine({"x": x})["y"], want)
 
