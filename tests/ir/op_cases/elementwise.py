@@ -323,7 +323,7 @@ CASES: dict[str, list[OpCase]] = {
             tt(lambda x: F.gelu(x, approximate="tanh")),
             (3, 5),
             "f32",
-            floats(-3, 3),
+            floats(-12, 12),
             'approximate = "tanh"',
         ),
     ],
