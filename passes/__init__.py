@@ -5,6 +5,7 @@ Importing this package registers every pass.
 
 from tritium.passes import (  # noqa: F401  (registration)
     canonicalize,
+    conv_nd,
     cse,
     dce,
     fold_batch_norm,

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 GRAPH: dict[int, list[str]] = {
     0: ["lower-quant"],
-    1: ["lower-quant", "canonicalize", "cse", "fold-constants", "dce"],
+    1: ["lower-quant", "lower-conv-nd", "canonicalize", "cse", "fold-constants", "dce"],
     2: [
         "lower-quant",
         "canonicalize",
         "cse",
         "fold-constants",
         "fold-batch-norm",
+        "lower-conv-nd",
+        "fold-constants",
         "recognize-composites",
         "recognize-attention",
         "merge-parallel-matmuls",

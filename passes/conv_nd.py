@@ -1,0 +1,154 @@
+"""lower-conv-nd: 1-D and 3-D convolutions and 1-D pooling as the 2-D ops the kernel templates have.
+
+A 1-D convolution (or transposed convolution, or pooling window) is the 2-D one over a height of 1,
+which is how TensorRT runs them too; the reshapes around it are views:
+
+    %y = nn.conv %x, %w {strides = [s], pads = [p0, p1], dilations = [d]}     (x: [N, C, L])
+ ->
+    %x4 = nn.unsqueeze %x, [2]                                                (x4: [N, C, 1, L])
+    %w4 = nn.unsqueeze %w, [2]
+    %y4 = nn.conv %x4, %w4 {strides = [1, s], pads = [0, p0, 0, p1], dilations = [1, d]}
+    %y  = nn.squeeze %y4, [2]
+
+A 3-D convolution (NCDHW, weight [M, C/g, T, R, S]) is a sum over its T depth taps of 2-D
+convolutions: tap t reads the input depths od * sd + t * dd - pd of every output depth od, as one
+batch of N * OD images, with the weight's t-th slice:
+
+    xl = pad_depth(transpose(x, [0, 2, 3, 4, 1]))                  (channels-last: [N, D', H, W, C])
+    xt = reshape(slice(xl, axis 1, from t * dd, step sd), [N * OD, H, W, C])      (NHWC images)
+    y  = sum_t conv2d_nhwc(xt, w[:, :, t]) (+ b)  ->  transpose(reshape(y, [N, OD, OH, OW, M]), [0, 4, 1, 2, 3])
+
+Each tap's convolution is one generated channels-last implicit-GEMM kernel whose epilogue adds the
+running sum (the fuser's residual add), so the FLOPs are the 3-D convolution's; what moves is the
+input once into channels-last, one depth slice per tap, and the output back.
+
+Requires: static spatial attributes (every nn op has them). Guarantees: the same values (the 3-D
+sum in another order, a float rounding difference); shapes with unknown batch stay symbolic for
+1-D ops; 3-D convolutions need static input shapes and are left alone otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from tritium.ir.core import Operation, Value
+from tritium.ir.dialects import nn
+from tritium.ir.dialects.nn.pool import PoolOp
+from tritium.ir.rewriter import Rewriter
+from tritium.ir.types import TensorType
+from tritium.passes.base import Pass, register_pass
+from tritium.passes.patterns import apply_patterns_greedily, pattern
+
+
+def _rank(v: Value | None) -> int | None:
+    t = v.type if v is not None else None
+    return len(t.shape) if isinstance(t, TensorType) and t.shape is not None else None
+
+
+def _ints(rw: Rewriter, op: Operation, values: list[int]) -> Value:
+    return rw.insert(nn.Constant.of(np.array(values, np.int64), loc=op.loc)).out
+
+
+def _widened(op: Operation) -> dict[str, Any]:
+    """``op``'s attributes for the 2-D form over a height of 1."""
+    attrs = dict(op.attributes)
+    for key in ("strides", "dilations", "kernel_shape"):
+        if key in attrs:
+            attrs[key] = [1, *attrs[key]]
+    if "output_padding" in attrs:
+        attrs["output_padding"] = [0, *attrs["output_padding"]]
+    if "pads" in attrs:
+        begin, end = attrs["pads"]
+        attrs["pads"] = [0, begin, 0, end]
+    return attrs
+
+
+def _as_2d(op: Operation, rw: Rewriter, n_spatial_operands: int) -> bool:
+    """Rewrite a 1-D ``op`` whose first ``n_spatial_operands`` operands carry the spatial axis."""
+    if _rank(op.operand(0)) != 3 or op.attributes.get("layout") not in (None, "NCHW"):
+        return False
+    with rw.at(before=op):
+        axis = _ints(rw, op, [2])
+        operands = [
+            rw.create(nn.Unsqueeze, v, axis, loc=op.loc).out
+            if i < n_spatial_operands and v is not None
+            else v
+            for i, v in enumerate(op.operands)
+        ]
+        new = rw.create(type(op), *operands, loc=op.loc, **_widened(op))
+        outs = [rw.create(nn.Squeeze, r, axis, loc=op.loc).out for r in new.results]
+    rw.replace_op(op, outs)
+    return True
+
+
+@pattern
+def conv_1d(op: nn.Conv, rw: Rewriter) -> bool:
+    """conv(x: [N, C, L], w: [M, C/g, K]) -> squeeze(conv(unsqueeze(x, 2), unsqueeze(w, 2)), 2)"""
+    return _as_2d(op, rw, 2)
+
+
+@pattern
+def conv_transpose_1d(op: nn.ConvTranspose, rw: Rewriter) -> bool:
+    """conv_transpose(x: [N, C, L], w: [C, M/g, K]) -> squeeze(conv_transpose(x[:, :, None], w[:, :, None]), 2)"""
+    return _as_2d(op, rw, 2)
+
+
+@pattern
+def pool_1d(op: PoolOp, rw: Rewriter) -> bool:
+    """max_pool / average_pool / lp_pool(x: [N, C, L]) -> squeeze(pool(unsqueeze(x, 2)), 2)
+    (a max pool's flat indices count the same elements: the height is 1)"""
+    return _as_2d(op, rw, 1)
+
+
+@pattern
+def conv_3d(op: nn.Conv, rw: Rewriter) -> bool:
+    """conv(x: [N, C, D, H, W], w: [M, C/g, T, R, S], b) -> the sum over taps t of channels-last 2-D
+    convolutions of the depth slices (see the module docstring)"""
+    x, w, b = op.operand(0), op.operand(1), op.operand(2) if op.num_operands > 2 else None
+    xt, wt, yt = x.type, w.type, op.results[0].type
+    if _rank(x) != 5 or not (xt.is_static and wt.is_static and yt.is_static) or not xt.dtype.is_float:  # type: ignore[attr-defined]
+        return False
+    (n, _, _, h, wd, c), (m, _, taps, r, s), (_, _, od, oh, ow) = (*xt.shape, xt.shape[1]), wt.shape, yt.shape  # type: ignore[attr-defined]
+    (sd, sh, sw), (dd, dh, dw) = op.attributes["strides"], op.attributes["dilations"]
+    pd0, ph0, pw0, pd1, ph1, pw1 = op.attributes["pads"]
+    attrs = dict(
+        strides=[sh, sw], dilations=[dh, dw], pads=[ph0, pw0, ph1, pw1], group=op.attributes["group"]
+    )
+    with rw.at(before=op):
+
+        def create(cls: Any, *args: Any, **kw: Any) -> Value:
+            return rw.create(cls, *args, loc=op.loc, **kw).results[0]
+
+        # channels-last once: a depth slice of [N, D, H, W, C], batched as N * OD images, is NHWC
+        x = create(nn.Transpose, x, perm=[0, 2, 3, 4, 1])
+        if pd0 or pd1:  # zeros around the depth axis, so every tap's slice is in range
+            x = create(nn.Pad, x, _ints(rw, op, [0, pd0, 0, 0, 0, 0, pd1, 0, 0, 0]))
+        w = create(nn.Transpose, w, perm=[0, 2, 3, 4, 1])  # [M, T, R, S, C/g]: a constant, folded
+        total = None
+        for t in range(taps):
+            begin, end = _ints(rw, op, [t * dd]), _ints(rw, op, [t * dd + sd * (od - 1) + 1])
+            sl = create(nn.Slice, x, begin, end, _ints(rw, op, [1]), _ints(rw, op, [sd]))
+            imgs = create(nn.Reshape, sl, _ints(rw, op, [n * od, h, wd, c]))
+            wt2 = create(nn.Slice, w, _ints(rw, op, [t]), _ints(rw, op, [t + 1]), _ints(rw, op, [1]))
+            wt2 = create(nn.Reshape, wt2, _ints(rw, op, [m, r, s, -1]))
+            y = create(nn.Conv, imgs, wt2, b if t == 0 else None, layout="NHWC", **attrs)
+            total = y if total is None else create(nn.Add, total, y)
+        y = create(nn.Reshape, total, _ints(rw, op, [n, od, oh, ow, m]))
+        y = create(nn.Transpose, y, perm=[0, 4, 1, 2, 3])
+    rw.replace_op(op, [y])
+    return True
+
+
+@register_pass
+@dataclass(frozen=True)
+class LowerConvNd(Pass):
+    """Run 1-D convolutions, transposed convolutions and pooling as their 2-D forms over a height of
+    1, and 3-D convolutions as sums of 2-D ones over the depth taps (module docstring)."""
+
+    name = "lower-conv-nd"
+
+    def run(self, module: Any) -> dict[str, int]:
+        return dict(apply_patterns_greedily(module, [conv_1d, conv_transpose_1d, pool_1d, conv_3d]))

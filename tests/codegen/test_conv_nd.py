@@ -1,0 +1,93 @@
+"""1-D and 3-D convolutions and 1-D pooling (the lower-conv-nd pass) run as generated 2-D kernels:
+torch modules exported to ONNX, compiled, and compared with onnxruntime; nothing on the host."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import tritium as tr
+
+
+def compiled_against_onnxruntime(model: torch.nn.Module, shape: tuple[int, ...], tmp_path, rng, fp16=False):
+    """(engine, its output, onnxruntime's) for ``model`` with seeded random weights."""
+    import onnxruntime as ort
+
+    torch.manual_seed(0)
+    for p in model.parameters():
+        p.data = torch.randn_like(p) * 0.3
+    path = tmp_path / "m.onnx"
+    torch.onnx.export(
+        model.eval(), (torch.zeros(shape),), str(path), input_names=["x"], output_names=["y"], dynamo=False
+    )
+    x = rng.standard_normal(shape).astype(np.float32)
+    want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    engine = tr.compile(str(path), fp16=fp16)
+    assert engine.host_steps({"x": x.shape}) == []
+    return engine, engine({"x": x})["y"], want
+
+
+def kernel_ops(engine, shape) -> list[str]:
+    return [o.name for s in engine.program({"x": shape}).steps if s.mode == "kernel" for o in s.op.ops]
+
+
+@pytest.mark.parametrize(
+    "layer",
+    [
+        torch.nn.Conv1d(6, 8, 5, stride=2, padding=3, dilation=1),
+        torch.nn.Conv1d(6, 6, 3, padding=2, dilation=2, groups=3),
+        torch.nn.Conv1d(6, 6, 3, padding=1, groups=6),  # depthwise
+        torch.nn.ConvTranspose1d(6, 4, 4, stride=2, padding=1),
+        torch.nn.MaxPool1d(3, stride=2, padding=1),
+        torch.nn.AvgPool1d(3, stride=2, padding=1, count_include_pad=False),
+    ],
+    ids=["conv", "grouped-dilated", "depthwise", "transposed", "maxpool", "avgpool"],
+)
+def test_1d_layers_run_as_2d_kernels(layer: torch.nn.Module, tmp_path, rng: np.random.Generator) -> None:
+    model = torch.nn.Sequential(layer, torch.nn.ReLU())
+    _, got, want = compiled_against_onnxruntime(model, (2, 6, 19), tmp_path, rng)
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+def test_1d_conv_with_batch_norm_folds_first(tmp_path, rng: np.random.Generator) -> None:
+    """A Conv1d -> BatchNorm1d -> ReLU block (audio and time-series nets): the batch norm folds into
+    the convolution before it becomes 2-D, so one kernel runs it all."""
+    model = torch.nn.Sequential(torch.nn.Conv1d(4, 8, 3, padding=1), torch.nn.BatchNorm1d(8), torch.nn.ReLU())
+    model[1].running_mean.normal_()
+    model[1].running_var.uniform_(0.5, 2.0)
+    engine, got, want = compiled_against_onnxruntime(model, (2, 4, 16), tmp_path, rng)
+    assert "nn.batch_normalization" not in kernel_ops(engine, (2, 4, 16))
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "layer",
+    [
+        torch.nn.Conv3d(3, 5, 3, padding=1),
+        torch.nn.Conv3d(4, 6, (3, 2, 3), stride=(2, 1, 2), padding=(1, 0, 1), dilation=(2, 1, 1), groups=2),
+        torch.nn.Conv3d(4, 4, (1, 3, 3), padding=(0, 1, 1), groups=4, bias=False),
+    ],
+    ids=["3x3x3", "strided-dilated-grouped", "depthwise-1x3x3"],
+)
+def test_3d_convolutions_as_sums_of_2d_kernels(
+    layer: torch.nn.Module, tmp_path, rng: np.random.Generator
+) -> None:
+    """Each depth tap is a generated 2-D convolution adding the running sum in its epilogue."""
+    shape = (2, layer.in_channels, 5, 6, 7)
+    engine, got, want = compiled_against_onnxruntime(
+        torch.nn.Sequential(layer, torch.nn.ReLU()), shape, tmp_path, rng
+    )
+    taps = layer.kernel_size[0]
+    assert kernel_ops(engine, shape).count("nn.conv") == taps
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+def test_3d_convolution_in_fp16(tmp_path, rng: np.random.Generator) -> None:
+    model = torch.nn.Sequential(
+        torch.nn.Conv3d(4, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv3d(8, 4, 1)
+    )
+    _, got, want = compiled_against_onnxruntime(model, (1, 4, 4, 6, 6), tmp_path, rng, fp16=True)
+    err = np.abs(got - want).max() / np.abs(want).max()
+    assert err < 5e-3, err
