@@ -384,14 +384,13 @@ def _sign(op: Operation, a: list[str]) -> str:
 
 @rule("nn.round")
 def _round(op: Operation, a: list[str]) -> str:
-    # half to even: round half up, then step back where that landed on an odd number from a tie
-    # (odd: f - 2 * floor(f / 2) is 1; exact in floating point, where % on floats is a slow fmod)
-    # from 2^23 (2^52 in f64) every value is an integer and x + 0.5 itself would round; a zero
-    # result keeps the input's sign
-    x, f = a[0], f"tl.floor({a[0]} + 0.5)"
-    odd = f"({f} - 2.0 * tl.floor({f} * 0.5) != 0)"
-    r = f"tl.where(({x} + 0.5 == {f}) & {odd}, {f} - 1.0, {f})"
+    # half to even by the hardware's own rounding: below 2^23 (2^52 in f64), x + copysign(2^23, x)
+    # lands where the spacing is 1, so the addition rounds x to an integer (to nearest, ties to
+    # even) and subtracting back is exact; larger values are integers already. A zero result keeps
+    # the input's sign. Three instructions and two selects, no floor or fmod.
+    x = a[0]
     big = "4503599627370496.0" if op.results[0].type.dtype.name == "f64" else "8388608.0"  # type: ignore[attr-defined]
+    r = f"(({x} + tl.where({x} < 0, -{big}, {big})) - tl.where({x} < 0, -{big}, {big}))"
     return f"tl.where(tl.abs({x}) >= {big}, {x}, tl.where({r} == 0, {x} * 0.0, {r}))"
 
 

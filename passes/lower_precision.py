@@ -157,8 +157,10 @@ class _Lowering:
         self.rw.set_type(op.out, op.out.type.with_dtype(self.target))  # type: ignore[attr-defined]
 
     def lower_op(self, op: Operation) -> None:
+        to_integer = op.name == "nn.cast" and not op.attributes["to"].is_float
         for i, v in enumerate(op.operands):  # f32 values from inputs or pinned ops: narrow copies
-            if _is_f32(v.type) and not is_param(op, i):
+            # (a cast to integers reads float32 as it is: narrowing first would only round twice)
+            if _is_f32(v.type) and not is_param(op, i) and not to_integer:
                 self.rw.set_operand(op, i, self.cast(v, self.target, op))
         if op.name == "nn.cast" and op.attributes.get("to") == D.f32:
             self.rw.set_attr(op, "to", self.target)

@@ -130,9 +130,13 @@ def test_round_is_half_to_even_exactly() -> None:
 
     x = np.array(
         [-3.5, -2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 3.5, -0.49, -0.4, 0.51, 2.4999, -2.5001, 8388607.5]
-        + [8388609.0, -8388609.0, 16777216.0, 0.0, -0.0, np.inf, -np.inf, np.nan],
+        + [8388609.0, -8388609.0, 16777216.0, 0.0, -0.0, np.inf, -np.inf, np.nan]
+        + [0.49999997, -0.49999997, 4194304.5, 4194305.5, -4194305.5, 6291456.5, -7340031.5, 1.0e30],
         np.float32,
     )
+    rng = np.random.default_rng()
+    ties = rng.integers(-(1 << 23), 1 << 23, 200) + np.float32(0.5)  # exact in f32 below 2^23
+    x = np.concatenate([x, ties.astype(np.float32), rng.uniform(-1e7, 1e7, 200).astype(np.float32)])
     n = x.size
     text = f"""func.func @main(%x: tensor<{n}xf32>) -> tensor<{n}xf32> attributes {{input_names = ["x"], output_names = ["y"]}} {{
   %y = nn.round %x : tensor<{n}xf32>
