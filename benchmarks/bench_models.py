@@ -287,7 +287,12 @@ def profile_by_kind(engine: Any, dev: dict[str, Any], slowest: int = 12) -> dict
         k = kinds.get(r["layer"], "?")
         by_kind[k] = round(by_kind.get(k, 0.0) + r["median_ms"], 4)
     top = sorted(rows, key=lambda r: -r["median_ms"])[:slowest]
-    return {"by_kind_ms": by_kind, "top": [(r["layer"][:60], round(r["median_ms"], 4)) for r in top]}
+    layers = engine.inspect({k: tuple(v.shape) for k, v in dev.items()})["layers"]
+    configs = {layer["name"]: (layer["template"], layer["config"]) for layer in layers}
+    return {
+        "by_kind_ms": by_kind,
+        "top": [(r["layer"][:60], round(r["median_ms"], 4), *configs.get(r["layer"], ())) for r in top],
+    }
 
 
 def print_table(results: dict[str, Any]) -> None:

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from tritium.ir.attributes import NameLoc
 from tritium.ir.core import Operation, Value
 from tritium.ir.dialects import nn
 from tritium.ir.dialects.nn.pool import PoolOp
@@ -134,8 +135,9 @@ def conv_3d(op: nn.Conv, rw: Rewriter) -> bool:
             imgs = create(nn.Reshape, sl, _ints(rw, op, [n * od, h, wd, c]))
             wt2 = create(nn.Slice, w, _ints(rw, op, [t]), _ints(rw, op, [t + 1]), _ints(rw, op, [1]))
             wt2 = create(nn.Reshape, wt2, _ints(rw, op, [m, r, s, -1]))
-            y = create(nn.Conv, imgs, wt2, b if t == 0 else None, layout="NHWC", **attrs)
-            total = y if total is None else create(nn.Add, total, y)
+            tap = NameLoc(f"{op.loc.names[0]}.depth{t}") if op.loc is not None and op.loc.names else op.loc  # type: ignore[attr-defined]
+            y = rw.create(nn.Conv, imgs, wt2, b if t == 0 else None, layout="NHWC", loc=tap, **attrs).out
+            total = y if total is None else rw.create(nn.Add, total, y, loc=tap).out
         y = create(nn.Reshape, total, _ints(rw, op, [n, od, oh, ow, m]))
         y = create(nn.Transpose, y, perm=[0, 4, 1, 2, 3])
     rw.replace_op(op, [y])
