@@ -43,7 +43,19 @@ INTERPRETER_CONFIG = {
 }
 _CONSTEXPR_NAMES = ("BLOCK_M", "BLOCK_N", "BLOCK_K", "GROUP_M")
 _CONSTEXPRS = [f"{p}: tl.constexpr" for p in _CONSTEXPR_NAMES]
-_RESERVED = {"M", "N", "K", "a_desc", "b_desc", "acc_ptr", "NUM_SMS", "WS", "B_KMAJOR", *_CONSTEXPR_NAMES}
+_RESERVED = {
+    "M",
+    "N",
+    "K",
+    "a_desc",
+    "b_desc",
+    "acc_ptr",
+    "NUM_SMS",
+    "WS",
+    "B_KMAJOR",
+    "SPLIT",
+    *_CONSTEXPR_NAMES,
+}
 _RESERVED |= {"num_pid_m", "num_pid_n", "group", "first_m", "group_size", "pid_m", "pid_n", "tile", "tile_c"}
 _RESERVED |= {f"{d}{i}" for d in "mne" for i in range(8)}  # the index decomposition's names
 
@@ -271,38 +283,59 @@ class MatmulKernel:
             params += sp.size_params(0, "e")  # batch sizes in the epilogue space (same dims as b)
             lines += ["    " + ln for ln in sp.decompose(0, "batch", "e")]
         params += sp.size_params(seg_m, "m")
-        lines += ["    em = rm[:, None]", "    en = rn[None, :]", "    mask = (em < M) & (en < N)"]
-        out_off = "em * N + en" if self.fold else "batch * M * N + em * N + en"
-        if library:
-            lines += [f"    acc = tl.load(acc_ptr + {out_off}, mask=mask, other=0).to({acc_type})"]
-        lines += ["    " + ln for ln in sp.decompose(seg_m, "em", "m")]
-        lines += ["    " + ln for ln in sp.decompose(seg_m + 1, "en", "n")]
-        names: dict[Value, str] = {mm.results[0]: "acc"}
+        prefixes = ["m", "n"] if self.fold else ["e", "m", "n"]
+        offsets = []
+        for j, a in enumerate(self.extra):
+            off, ps = sp.offset(j, prefixes, f"in{args.index(a)}")
+            params += ps
+            offsets.append(off)
         used = {"acc", "a", "b", "k", "mask", "rm", "rn", "rk", "em", "en", "pid", "batch", "tl", "triton"}
+        used |= {"acc_lo", "acc_hi", "SPLIT"}
         used |= _RESERVED | {p.split(":")[0] for p in params}  # a value named M or K never shadows them
 
-        fresh = namer(names, used)
+        def epilogue(acc: str, rn: str) -> list[str]:
+            """The epilogue on the tile ``acc`` (BLOCK_M x the columns ``rn``), indented one level."""
+            out_off = "em * N + en" if self.fold else "batch * M * N + em * N + en"
+            body = ["em = rm[:, None]", f"en = {rn}[None, :]", "mask = (em < M) & (en < N)"]
+            if library:
+                body += [f"{acc} = tl.load(acc_ptr + {out_off}, mask=mask, other=0).to({acc_type})"]
+            body += sp.decompose(seg_m, "em", "m") + sp.decompose(seg_m + 1, "en", "n")
+            names: dict[Value, str] = {mm.results[0]: acc}
+            fresh = namer(names, set(used))
+            for a, off in zip(self.extra, offsets):
+                i = args.index(a)
+                m = ", mask=mask, other=0.0" if off != "0" else ""
+                ct = compute_type(a.type.dtype)  # type: ignore[attr-defined]
+                body.append(f"{fresh(a, f'x{i}')} = tl.load(in{i}_ptr + {off}{m}).to({ct})")
+            body += lower_elementwise(self.epilogue, names, fresh, mm)
+            for i, v in enumerate(self.fused.yield_op().values):
+                body.append(
+                    f"tl.store(out{i}_ptr + {out_off}, {names[v]}.to(out{i}_ptr.dtype.element_ty), mask=mask)"
+                )
+            return ["    " + ln for ln in body]
 
-        prefixes = ["m", "n"] if self.fold else ["e", "m", "n"]
-        for j, a in enumerate(self.extra):
-            i = args.index(a)
-            off, ps = sp.offset(j, prefixes, f"in{i}")
-            params += ps
-            m = ", mask=mask, other=0.0" if off != "0" else ""
-            lines.append(
-                f"    {fresh(a, f'x{i}')} = tl.load(in{i}_ptr + {off}{m}).to({compute_type(a.type.dtype)})"
-            )  # type: ignore[attr-defined]
-        lines += ["    " + ln for ln in lower_elementwise(self.epilogue, names, fresh, mm)]
-        for i, v in enumerate(self.fused.yield_op().values):
-            lines.append(
-                f"    tl.store(out{i}_ptr + {out_off}, {names[v]}.to(out{i}_ptr.dtype.element_ty), mask=mask)"
-            )
+        if mode in ("tma", "persistent"):
+            # SPLIT: the epilogue runs on the tile's two column halves in turn, so the registers its
+            # temporaries need are half the tile's (long epilogues: requantizing, GELU)
+            half = "pid_n * BLOCK_N + {} + tl.arange(0, BLOCK_N // 2)"
+            lines += [
+                "    if SPLIT:",
+                "        acc_lo, acc_hi = tl.split(tl.permute(tl.reshape(acc, (BLOCK_M, 2, BLOCK_N // 2)), (0, 2, 1)))",
+                *("    " + ln for ln in epilogue("acc_lo", "(" + half.format(0) + ")")),
+                *("    " + ln for ln in epilogue("acc_hi", "(" + half.format("BLOCK_N // 2") + ")")),
+                "    else:",
+                *("    " + ln for ln in epilogue("acc", "rn")),
+            ]
+        else:
+            lines += epilogue("acc", "rn")
         if mode == "persistent":
             lines = _persistent(lines, main_end)
         extra = {"pointers": [], "epilogue": ["acc_ptr"], "tma": ["a_desc", "b_desc"]}.get(
             mode, ["a_desc", "b_desc"]
         )
-        flags = {"tma": ["B_KMAJOR"], "persistent": ["B_KMAJOR", "NUM_SMS", "WS"]}.get(mode, [])
+        flags = {"tma": ["B_KMAJOR", "SPLIT"], "persistent": ["B_KMAJOR", "NUM_SMS", "WS", "SPLIT"]}.get(
+            mode, []
+        )
         return params + extra + _CONSTEXPRS + [f"{f}: tl.constexpr" for f in flags], lines
 
     # -- the library tactic ---------------------------------------------------------------------------
@@ -397,7 +430,10 @@ class MatmulKernel:
             if self.integer:  # int8 128x256x128 tiles overflow shared memory persistent at 3 stages
                 persistent = [{**c, "num_stages": min(c["num_stages"], 2)} for c in persistent]
             persistent += [{**c, "WS": 1} for c in persistent[:2]]
-            space = tma + persistent + [c for c in space if c["BLOCK_K"] * self.dtype.itemsize < 32]
+            # a long epilogue (requantizing, GELU) also on column halves, on the likeliest tiles
+            split = [{**c, "SPLIT": 1} for c in [*tma[:2], *persistent[:2]] if c["BLOCK_N"] >= 64]
+            split = split if len(self.epilogue) >= 3 else []
+            space = tma + persistent + split + [c for c in space if c["BLOCK_K"] * self.dtype.itemsize < 32]
         return space
 
     # -- launching ------------------------------------------------------------------------------------
@@ -453,7 +489,7 @@ class MatmulKernel:
             argv += sp.strides(j, tuple(inputs[args.index(e)].shape), out_shape)
         nb = int(np.prod(batch)) if not self.fold else 1
         grid = (-(-m // cfg["BLOCK_M"]) * -(-n // cfg["BLOCK_N"]), max(nb, 1))
-        flags = {"B_KMAJOR": _k_major(b)} if descriptors else {}
+        flags = {"B_KMAJOR": _k_major(b), "SPLIT": bool(cfg.get("SPLIT"))} if descriptors else {}
         if persistent:
             from tritium.codegen.triton_env import sm_count
 

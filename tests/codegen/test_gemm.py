@@ -134,14 +134,25 @@ def test_no_library_tactic_in_f32(rng: np.random.Generator) -> None:
 
 
 @pytest.mark.parametrize(
-    "k,kmajor,persistent",
-    [(48, False, 0), (48, True, 0), (20, False, 0), (48, False, 1), (48, True, 1), (48, True, 2)],
+    "k,kmajor,persistent,split",
+    [
+        (48, False, 0, 0),
+        (48, True, 0, 0),
+        (20, False, 0, 0),
+        (48, False, 1, 0),
+        (48, True, 1, 0),
+        (48, True, 2, 0),
+        (48, False, 0, 1),
+        (48, True, 1, 1),
+        (48, True, 2, 1),
+    ],
 )
-def test_tma_variant(k: int, kmajor: bool, persistent: int, rng: np.random.Generator) -> None:
+def test_tma_variant(k: int, kmajor: bool, persistent: int, split: int, rng: np.random.Generator) -> None:
     """The tensor-descriptor (TMA) variant, row-major and K-major weights, one tile per program or
     persistent (4 programs step through 3 x 3 tiles under the interpreter), warp-specialized or not
-    (2: the flag the interpreter runs as the same loop); rows that TMA cannot
-    address (20 f16 = 40 bytes, not a multiple of 16) fall back to the pointer kernel."""
+    (2: the flag the interpreter runs as the same loop), the epilogue on the whole tile or on its
+    column halves in turn (split; 40 columns: the last tile's second half is all masked); rows that
+    TMA cannot address (20 f16 = 40 bytes, not a multiple of 16) fall back to the pointer kernel."""
     a, w, o = (3, 11, k), (k, 40), (3, 11, 40)
     text = LIBRARY_CASES["epilogue"].format(
         a=ty(a, "f16"), w=ty(w, "f16"), o=ty(o, "f16"), bias=ty((40,), "f16")
@@ -162,6 +173,7 @@ def test_tma_variant(k: int, kmajor: bool, persistent: int, rng: np.random.Gener
         "TMA": 1,
         "PERSISTENT": int(persistent > 0),
         "WS": int(persistent == 2),
+        "SPLIT": split,
         "BLOCK_M": 16,
         "BLOCK_N": 16,
         "BLOCK_K": 16,
