@@ -421,18 +421,21 @@ class MatmulKernel:
         if self.fold and self.dtype.name in ("f16", "bf16", "i8") and not self.corrected and tma_available():
             # Tiles load by TMA (where TMA cannot address the operands at run time, the same tiles
             # load through pointers: timing both would time one kernel twice), then the persistent
-            # form of the three likeliest tiles that make more than one wave, two of them also
-            # warp-specialized (Triton's Hopper autoWS); pointer loads only for the tiles TMA
-            # cannot take (rows of a tile under 32 bytes).
+            # form of the likeliest tiles that make more than one wave (two; three from level 3),
+            # one (two) of them also warp-specialized (Triton's Hopper autoWS); pointer loads only
+            # for the tiles TMA cannot take (rows of a tile under 32 bytes).
             tma = [{**c, "TMA": 1} for c in space if c["BLOCK_K"] * self.dtype.itemsize >= 32]
             many = [c for c in tma if -(-m // c["BLOCK_M"]) * -(-static[-1] // c["BLOCK_N"]) > sm_count()]
-            persistent = [{**c, "PERSISTENT": 1} for c in many[:3]] if persistent_available() else []
+            deep = level >= 3  # each extra form costs tuning time: a build out of budget stops tuning
+            persistent = (
+                [{**c, "PERSISTENT": 1} for c in many[: 3 if deep else 2]] if persistent_available() else []
+            )
             if self.integer:  # int8 128x256x128 tiles overflow shared memory persistent at 3 stages
                 persistent = [{**c, "num_stages": min(c["num_stages"], 2)} for c in persistent]
-            persistent += [{**c, "WS": 1} for c in persistent[:2]]
-            # a long epilogue (requantizing, GELU) also on column halves, on the likeliest tiles
+            persistent += [{**c, "WS": 1} for c in persistent[: 2 if deep else 1]]
+            # from level 3, a long epilogue (requantizing, GELU) also on column halves
             split = [{**c, "SPLIT": 1} for c in [*tma[:2], *persistent[:2]] if c["BLOCK_N"] >= 64]
-            split = split if len(self.epilogue) >= 3 else []
+            split = split if deep and len(self.epilogue) >= 3 else []
             space = tma + persistent + split + [c for c in space if c["BLOCK_K"] * self.dtype.itemsize < 32]
         return space
 
