@@ -384,13 +384,23 @@ def _sign(op: Operation, a: list[str]) -> str:
 
 @rule("nn.round")
 def _round(op: Operation, a: list[str]) -> str:
-    # half to even by the hardware's own rounding: below 2^23 (2^52 in f64), x + copysign(2^23, x)
-    # lands where the spacing is 1, so the addition rounds x to an integer (to nearest, ties to
-    # even) and subtracting back is exact; larger values are integers already. A zero result keeps
-    # the input's sign. Three instructions and two selects, no floor or fmod.
+    """Half to even. When the operand is a correctly rounded division (a quantize's x / scale) or a
+    loaded value, by the hardware's own rounding: below 2^23 (2^52 in f64) x + copysign(2^23, x)
+    lands where the spacing is 1, so the addition rounds x to an integer and subtracting back is
+    exact (five operations). Otherwise the compiler may fuse a product into that addition (an FMA
+    sees the unrounded product, and ties break by its lost bits), so: round half up, then step
+    back where that landed on an odd number from a tie. Larger values are integers already; a zero
+    result keeps the input's sign."""
     x = a[0]
     big = "4503599627370496.0" if op.results[0].type.dtype.name == "f64" else "8388608.0"  # type: ignore[attr-defined]
-    r = f"(({x} + tl.where({x} < 0, -{big}, {big})) - tl.where({x} < 0, -{big}, {big}))"
+    src = op.operand(0).defining_op
+    exact_div = src is not None and src.name == "nn.div" and _div(src, ["", ""]).startswith("tl.math.div_rn")
+    if src is None or exact_div:
+        r = f"(({x} + tl.where({x} < 0, -{big}, {big})) - tl.where({x} < 0, -{big}, {big}))"
+    else:
+        f = f"tl.floor({x} + 0.5)"
+        odd = f"({f} - 2.0 * tl.floor({f} * 0.5) != 0)"
+        r = f"tl.where(({x} + 0.5 == {f}) & {odd}, {f} - 1.0, {f})"
     return f"tl.where(tl.abs({x}) >= {big}, {x}, tl.where({r} == 0, {x} * 0.0, {r}))"
 
 

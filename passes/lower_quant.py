@@ -262,6 +262,15 @@ def _same_quantization(q: quant.QuantizeLinear, dq: quant.DequantizeLinear) -> b
     a, b = _constant_quantization(q), _constant_quantization(dq)
     if a is None or b is None or q.results[0].type.dtype != dq.x.type.dtype:  # type: ignore[attr-defined]
         return False
+    # the argument holds for 8-bit integers through f32 or f16 (|q| <= 255 rounds back), with
+    # finite scales of one sign (bf16, wider integers and float 8 can lose q on the way)
+    wide = (D.f32, D.f16)
+    if dq.x.type.dtype not in INTEGER or dq.results[0].type.dtype not in wide:  # type: ignore[attr-defined]
+        return False
+    if (q.precision or q.scale.type.dtype) not in wide or dq.scale.type.dtype not in wide:  # type: ignore[attr-defined]
+        return False
+    if not (np.isfinite(a[0]).all() and (a[0] > 0).all()):
+        return False
     (sa, za), (sb, zb) = a, b
     n, rank = sa.size, dq.x.type.rank  # type: ignore[attr-defined]
     if sb.size != n or (n > 1 and (rank is None or q.axis % rank != dq.axis % rank)):
@@ -329,7 +338,14 @@ def max_pool_on_integers(op: nn.MaxPool, rw: Rewriter) -> bool:
     """max_pool(dequantize_linear(q, s, z)) -> dequantize_linear(max_pool(q), s, z)   (one constant
     s > 0: dequantizing keeps the order; the indices unused)"""
     dq = _dequantized_positive(op.x, zero_point_free=False)  # type: ignore[attr-defined]
-    return dq is not None and _swap(rw, op, dq)
+    if dq is None or op.ceil_mode:  # type: ignore[attr-defined]
+        return False
+    # a window wholly in the padding is -inf in float and has no integer equivalent
+    extents = [(k - 1) * d + 1 for k, d in zip(op.kernel_shape, op.dilations)]  # type: ignore[attr-defined]
+    n = len(extents)
+    if any(p >= extents[i % n] for i, p in enumerate(op.pads)):  # type: ignore[attr-defined]
+        return False
+    return _swap(rw, op, dq)
 
 
 @register_pass

@@ -293,3 +293,19 @@ def test_3d_convolution_on_the_gpu(rng: np.random.Generator) -> None:
     got = engine({"x": x, "w": w, "b": b})["y"]
     want = torch.nn.functional.conv3d(*(torch.from_numpy(t) for t in (x, w, b)), stride=(2, 1, 1), padding=1)
     assert rel(got, want.numpy()) < 5e-3
+
+
+def test_round_of_a_product_on_the_gpu(rng: np.random.Generator) -> None:
+    """round(a * b) half to even on the GPU: the compiler may fuse the product into an addition
+    (an FMA keeps the unrounded product), which must not change a tie's rounding."""
+    n = 1 << 20
+    t = f"tensor<{n}xf32>"
+    text = f"""func.func @main(%a: {t}, %b: {t}) -> {t} attributes {{input_names = ["a", "b"], output_names = ["y"]}} {{
+  %x = nn.mul %a, %b : ({t}, {t}) -> {t}
+  %y = nn.round %x : {t}
+  func.return %y : {t}
+}}"""
+    a = rng.uniform(-3000, 3000, n).astype(np.float32)
+    b = rng.uniform(-3, 3, n).astype(np.float32)
+    engine = tr.compile(ir.parse_ir(text), device="cuda")
+    np.testing.assert_array_equal(engine({"a": a, "b": b})["y"], np.rint(a * b))
