@@ -289,8 +289,23 @@ class MatmulKernel:
             off, ps = sp.offset(j, prefixes, f"in{args.index(a)}")
             params += ps
             offsets.append(off)
-        used = {"acc", "a", "b", "k", "mask", "rm", "rn", "rk", "em", "en", "pid", "batch", "tl", "triton"}
-        used |= {"acc_lo", "acc_hi", "SPLIT"}
+        used = {
+            "acc",
+            "acc_lo",
+            "acc_hi",
+            "a",
+            "b",
+            "k",
+            "mask",
+            "rm",
+            "rn",
+            "rk",
+            "em",
+            "en",
+            "pid",
+            "batch",
+        }
+        used |= {"tl", "triton"}
         used |= _RESERVED | {p.split(":")[0] for p in params}  # a value named M or K never shadows them
 
         def epilogue(acc: str, rn: str) -> list[str]:
@@ -434,8 +449,10 @@ class MatmulKernel:
                 persistent = [{**c, "num_stages": min(c["num_stages"], 2)} for c in persistent]
             persistent += [{**c, "WS": 1} for c in persistent[: 2 if deep else 1]]
             # from level 3, a long epilogue (requantizing, GELU) also on column halves
-            split = [{**c, "SPLIT": 1} for c in [*tma[:2], *persistent[:2]] if c["BLOCK_N"] >= 64]
-            split = split if deep and len(self.epilogue) >= 3 else []
+            long_epilogue = deep and len(self.epilogue) >= 3
+            split = [
+                {**c, "SPLIT": 1} for c in [*tma[:2], *persistent[:2]] if long_epilogue and c["BLOCK_N"] >= 64
+            ]
             space = tma + persistent + split + [c for c in space if c["BLOCK_K"] * self.dtype.itemsize < 32]
         return space
 

@@ -92,9 +92,14 @@ def _arith(op: Operation, a: list[str]) -> str:
     return _BINARY[op.name].format(*a)
 
 
+def _correctly_rounded_div(op: Operation) -> bool:
+    """A pinned f32 division, emitted as ``tl.math.div_rn`` (no FMA can absorb it)."""
+    return op.name == "nn.div" and _dtype(op).name == "f32" and op.attributes.get("precision") == "f32"
+
+
 @rule("nn.div")
 def _div(op: Operation, a: list[str]) -> str:
-    if _dtype(op).name == "f32" and op.attributes.get("precision") == "f32":
+    if _correctly_rounded_div(op):
         # a pinned division (a quantize's x / scale, whose rounding must see the exact quotient):
         # correctly rounded, where ``/`` is div.full on NVIDIA (up to 2 ulp off)
         return f"tl.math.div_rn({a[0]}, {a[1]})"
@@ -394,8 +399,7 @@ def _round(op: Operation, a: list[str]) -> str:
     x = a[0]
     big = "4503599627370496.0" if op.results[0].type.dtype.name == "f64" else "8388608.0"  # type: ignore[attr-defined]
     src = op.operand(0).defining_op
-    exact_div = src is not None and src.name == "nn.div" and _div(src, ["", ""]).startswith("tl.math.div_rn")
-    if src is None or exact_div:
+    if src is None or _correctly_rounded_div(src):
         r = f"(({x} + tl.where({x} < 0, -{big}, {big})) - tl.where({x} < 0, -{big}, {big}))"
     else:
         f = f"tl.floor({x} + 0.5)"

@@ -112,7 +112,7 @@ def conv_3d(op: nn.Conv, rw: Rewriter) -> bool:
     xt, wt, yt = x.type, w.type, op.results[0].type
     if _rank(x) != 5 or not (xt.is_static and wt.is_static and yt.is_static) or not xt.dtype.is_float:  # type: ignore[attr-defined]
         return False
-    (n, _, _, h, wd, c), (m, _, taps, r, s), (_, _, od, oh, ow) = (*xt.shape, xt.shape[1]), wt.shape, yt.shape  # type: ignore[attr-defined]
+    (n, c, _, h, wd), (m, _, taps, r, s), (_, _, od, oh, ow) = xt.shape, wt.shape, yt.shape  # type: ignore[attr-defined]
     (sd, sh, sw), (dd, dh, dw) = op.attributes["strides"], op.attributes["dilations"]
     pd0, ph0, pw0, pd1, ph1, pw1 = op.attributes["pads"]
     attrs = dict(

@@ -97,15 +97,24 @@ def _f32(rw: Rewriter, op: Operation, cls: Any, *operands: Any, **attrs: Any) ->
     return new.results[0]
 
 
+def _constant_quantization(op: quant.QuantOp) -> tuple[np.ndarray, np.ndarray] | None:
+    """(scale, zero point) of a per-tensor or per-axis Q/DQ with constant ones (zeros when absent)."""
+    scale = constant_value(op.scale)  # type: ignore[attr-defined]
+    zp = constant_value(op.zero_point) if op.zero_point is not None else np.zeros((), np.int32)  # type: ignore[attr-defined]
+    if scale is None or zp is None or op.block_size:
+        return None
+    return scale, zp
+
+
 def _int8_operand(v: Value) -> tuple[Value, np.ndarray] | None:
     """(the i8 tensor, its scale) when ``v`` is a zero-point-free DequantizeLinear of i8."""
     dq = v.defining_op
     if not isinstance(dq, quant.DequantizeLinear) or dq.x.type.dtype != D.i8:  # type: ignore[attr-defined]
         return None
-    scale, zp = constant_value(dq.scale), constant_value(dq.zero_point)
-    if scale is None or dq.block_size or (dq.zero_point is not None and (zp is None or zp.any())):
+    sz = _constant_quantization(dq)
+    if sz is None or sz[1].any():
         return None
-    return dq.x, scale
+    return dq.x, sz[0]
 
 
 def _scaled(rw: Rewriter, op: Operation, product: Value, scale: np.ndarray, shape: tuple[int, ...]) -> Value:
@@ -247,15 +256,6 @@ def quantize(op: quant.QuantizeLinear, rw: Rewriter) -> bool:
     return True
 
 
-def _constant_quantization(op: quant.QuantOp) -> tuple[np.ndarray, np.ndarray] | None:
-    """(scale, zero point) of a per-tensor or per-axis Q/DQ with constant ones (zeros when absent)."""
-    scale = constant_value(op.scale)  # type: ignore[attr-defined]
-    zp = constant_value(op.zero_point) if op.zero_point is not None else np.zeros((), np.int32)  # type: ignore[attr-defined]
-    if scale is None or zp is None or op.block_size:
-        return None
-    return scale, zp
-
-
 def _same_quantization(q: quant.QuantizeLinear, dq: quant.DequantizeLinear) -> bool:
     """Whether ``q`` maps ``dq``'s values back to its input exactly: the same integer type and the same
     constant scale and zero point (per tensor, or per the same axis)."""
@@ -363,16 +363,16 @@ class LowerQuant(Pass):
 
     def run(self, module: Any) -> dict[str, int]:
         folded = _fold_scales(module)
-        # integers straight through: relu on them, no requantize to the scale they already have
-        stats = dict(
-            apply_patterns_greedily(module, [requantize_unchanged, relu_on_integers, max_pool_on_integers])
-        )
-        # the products first, while the DQs they read are still there
-        for k, v in apply_patterns_greedily(module, [integer_matmul, integer_conv, zero_zero_points]).items():
-            stats[k] = stats.get(k, 0) + v
-        for k, v in apply_patterns_greedily(module, [dequantize, quantize]).items():
-            stats[k] = stats.get(k, 0) + v
-        stats["scale computations folded"] = folded
+        stats: dict[str, int] = {"scale computations folded": folded}
+        for patterns in (
+            # integers straight through: relu and max pool on them, no requantize to the same scale
+            [requantize_unchanged, relu_on_integers, max_pool_on_integers],
+            # the products next, while the DQs they read are still there
+            [integer_matmul, integer_conv, zero_zero_points],
+            [dequantize, quantize],
+        ):
+            for k, v in apply_patterns_greedily(module, patterns).items():
+                stats[k] = stats.get(k, 0) + v
         return stats
 
 
