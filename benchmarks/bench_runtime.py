@@ -91,6 +91,28 @@ print({"import_s": t1 - t0, "cuda_init_s": t2 - t1, "load_s": t3 - t2, "program_
        "distinct_gcc_sources": len(set(sources))})
 """
 
+PROFILED_RUN = """
+import cProfile, io, pstats, sys, time, torch
+from tritium.runtime.program import Program
+Program.precompile.__defaults__ = (1,)  # serial, so that the profile sees every kernel's setup
+import tritium as tr
+torch.zeros(1, device="cuda"); torch.cuda.synchronize()
+prof = cProfile.Profile()
+t0 = time.perf_counter()
+prof.enable()
+engine = tr.load(sys.argv[1], trust_binaries=True)
+x = torch.randn(1, 3, 224, 224, device="cuda")
+y = engine({"input": x})["output"]
+torch.cuda.synchronize()
+prof.disable()
+wall = time.perf_counter() - t0
+text = io.StringIO()
+for order in ("tottime", "cumulative"):
+    pstats.Stats(prof, stream=text).sort_stats(order).print_stats(45)
+open(sys.argv[2], "w").write(text.getvalue())
+print({"serial_load_and_first_run_s": wall})
+"""
+
 
 def fresh_process(plan: Path, script_text: str = FIRST_RUN, *extra: str, triton_cache: str = "") -> dict:
     """Load ``plan`` and run it once in a new process with empty Triton and Tritium caches (or the
@@ -122,6 +144,11 @@ def main() -> None:
     ap.add_argument("--tuning-budget", type=float, default=60.0)
     ap.add_argument("--plan-out", default=None, help="also write the plan (with binaries) here")
     ap.add_argument("--trace-first-run", action="store_true", help="phases of the cached-binary run")
+    ap.add_argument(
+        "--profile-first-run",
+        default=None,
+        help="folder: cProfile tables of a serial load + first run, fresh and restarted (two files)",
+    )
     args = ap.parse_args()
     res: dict = {"card": torch.cuda.get_device_name()}
     work = Path(tempfile.mkdtemp())
@@ -167,6 +194,13 @@ def main() -> None:
     res["restart_with_binaries_same_triton_cache"] = fresh_process(with_bin, triton_cache=warm)
     if args.trace_first_run:
         res["traced_with_binaries"] = fresh_process(with_bin, TRACED_RUN, "8")
+    if args.profile_first_run:
+        where = Path(args.profile_first_run)
+        where.mkdir(parents=True, exist_ok=True)
+        res["profiled_fresh"] = fresh_process(with_bin, PROFILED_RUN, str(where / "fresh.txt"))
+        res["profiled_restart"] = fresh_process(
+            with_bin, PROFILED_RUN, str(where / "restart.txt"), triton_cache=warm
+        )
     print(json.dumps(res, indent=1), flush=True)
 
     # Four contexts, four threads, distinct inputs: each must equal the single-context result.
