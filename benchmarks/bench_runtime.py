@@ -86,9 +86,23 @@ for what, th, s, d in spans:
     key = what + (" [main]" if th == "MainThread" else " [pool]")
     n, tot = by.get(key, (0, 0.0))
     by[key] = (n + 1, round(tot + d, 3))
+# kernels compiled here although the plan carried binaries: groups in Triton's cache it did not bring
+import glob, json, os
+from collections import Counter
+from tritium.runtime.plan import load_plan_file
+carried = {k.split("/")[0] for k in (load_plan_file(sys.argv[1]).binaries or {})}
+made = []
+for group in glob.glob(os.path.join(os.environ["TRITON_CACHE_DIR"], "*", "*.json")):
+    if os.path.basename(group).startswith("__grp__") or group.split(os.sep)[-2] in carried:
+        continue
+    meta = json.load(open(group))
+    made.append((meta.get("name"), meta.get("num_warps"), meta.get("num_stages"), meta.get("shared")))
+kernels = [s for s in prog.steps if s.mode == "kernel"]
 print({"import_s": t1 - t0, "cuda_init_s": t2 - t1, "load_s": t3 - t2, "program_s": t4 - t3,
        "first_run_s": t5 - t4, "total_after_import_s": t5 - t1, "calls_and_seconds": by,
-       "distinct_gcc_sources": len(set(sources))})
+       "distinct_gcc_sources": len(set(sources)), "kernel_steps": len(kernels),
+       "distinct_kernels": len({s.kernel.source for s in kernels}), "carried_groups": len(carried),
+       "compiled_not_carried": sorted(made, key=str)})
 """
 
 PROFILED_RUN = """

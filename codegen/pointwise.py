@@ -7,6 +7,8 @@ same-shape chain in none: its loads and stores use the flat offset directly.
 
 from __future__ import annotations
 
+import builtins
+import keyword
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,7 +18,7 @@ import numpy as np
 
 from tritium.codegen.indexing import Unsupported
 from tritium.codegen.lowering import compute_type, literal, lower
-from tritium.ir.core import Operation, Value
+from tritium.ir.core import Operation, OpResult, Value
 from tritium.ir.dialects.kernel import Fused, Yield
 from tritium.ir.dialects.nn.constant import Constant
 from tritium.ir.printer import Printer
@@ -37,18 +39,23 @@ def _splat(arr: np.ndarray | None) -> bool:
 
 
 def ident(name: str | None, default: str) -> str:
+    """A Python identifier from ``name`` (else ``default``) that is no keyword or builtin."""
     s = re.sub(r"\W", "_", name or "")
     if not s or s[0].isdigit():
         s = default if not s else "v" + s
+    if keyword.iskeyword(s) or hasattr(builtins, s):
+        s += "_"
     return s
 
 
 def namer(names: dict[Value, str], used: set[str]) -> Callable[[Value, str], str]:
-    """``fresh(v, default)``: a new variable for ``v`` (its name hint, else ``default``), never one in
-    ``used`` (seed it with the kernel's own variables), recorded in ``names``."""
+    """``fresh(v, default)``: a new variable for ``v``, never one in ``used`` (seed it with the
+    kernel's own variables), recorded in ``names``. A value computed in the kernel is named after its
+    op (``gelu``, ``add_1``), any other takes ``default``: never the model's tensor names, so that the
+    same kernel in every layer of a network is the same source (one compile, one tuning)."""
 
     def fresh(v: Value, default: str) -> str:
-        base = ident(v.name_hint, default)
+        base = ident(v.owner.name.split(".")[-1] if isinstance(v, OpResult) else None, default)
         n, i = base, 1
         while n in used:
             n, i = f"{base}_{i}", i + 1

@@ -60,7 +60,12 @@ def ensure_mode() -> None:
 
 
 def source_hash(source: str) -> str:
-    return hashlib.sha256(source.encode()).hexdigest()[:20]
+    """The identity of a generated kernel: a hash of its code without comment lines. Comments (the
+    header showing the IR, with the model's tensor names) do not change what a kernel computes, so
+    the same kernel in every layer of a network has one hash: one module, one compile, one tuning
+    entry in the timing cache."""
+    code = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith("#"))
+    return hashlib.sha256(code.encode()).hexdigest()[:20]
 
 
 _loaded: dict[str, ModuleType] = {}
@@ -80,7 +85,9 @@ def _load(source: str, stem: str) -> ModuleType:
     if mod is not None:
         return mod
     path = cache_dir() / f"{key}.py"
-    if not path.exists() or path.read_text() != source:
+    # the first writer's comments stay: rewriting a file that another process may be importing could
+    # shift the lines Triton reads the kernel's source from
+    if not path.exists() or source_hash(path.read_text()) != source_hash(source):
         tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
         tmp.write_text(source)
         os.replace(tmp, path)
@@ -98,6 +105,35 @@ def loaded_modules(sources: list[str]) -> dict[str, ModuleType]:
     hashes = {source_hash(s) for s in sources}
     with _load_lock:
         return {k.rsplit("_", 1)[-1]: m for k, m in _loaded.items() if k.rsplit("_", 1)[-1] in hashes}
+
+
+@lru_cache(maxsize=1)
+def warm_up() -> None:
+    """Start Triton's once-per-process setup on a daemon thread (on the GPU; once): the hash of its
+    own files that keys every compiled-kernel lookup (about 0.3 s) and its driver's C utilities
+    (a gcc build on a fresh machine). Loading a plan and generating its kernels proceed meanwhile,
+    so the first inference does not wait for these."""
+    if use_interpreter():
+        return
+
+    def work() -> None:
+        try:
+            from triton.runtime.cache import triton_key
+        except ImportError:
+            try:
+                from triton.compiler.compiler import triton_key
+            except ImportError:
+                triton_key = None
+        try:
+            if triton_key is not None:
+                triton_key()  # cached by Triton for the process
+            from triton.runtime.driver import driver
+
+            driver.active.utils  # noqa: B018 (builds or loads the utilities)
+        except Exception:  # an unfamiliar Triton: the first compile does this itself
+            pass
+
+    threading.Thread(target=work, name="tritium-triton-warm-up", daemon=True).start()
 
 
 @lru_cache(maxsize=1)

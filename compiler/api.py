@@ -186,6 +186,10 @@ def load(path: str, device: str | None = None, trust_binaries: bool = False) -> 
     instead of compiling the kernels regenerated from its IR: only for plans you trust."""
     from tritium.runtime.plan import load_plan_file
 
+    if device is None or str(device).startswith("cuda"):
+        from tritium.codegen.triton_env import warm_up
+
+        warm_up()  # Triton's own setup overlaps reading the plan
     return _engine_from_plan(load_plan_file(path), device, str(path), trust_binaries)
 
 

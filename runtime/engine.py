@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from tritium.codegen.triton_env import ensure_mode, use_interpreter
+from tritium.codegen.triton_env import ensure_mode, use_interpreter, warm_up
 from tritium.ir.diagnostics import TritiumError
 from tritium.ir.parser import parse_ir
 from tritium.ir.printer import print_ir
@@ -52,6 +52,8 @@ class Engine:
         self.generation = 0
         """Bumped when refitting replaces the weights: contexts drop their CUDA graphs."""
         self.device = torch.device(device or ("cpu" if use_interpreter() else "cuda"))
+        if self.device.type == "cuda":
+            warm_up()
         self.manifest = dict(manifest or {})
         self.profiles: list[dict[str, list[tuple[int, ...]]]] = [
             {n: [tuple(s) for s in mom] for n, mom in p.items()} for p in self.manifest.get("profiles") or []
@@ -153,9 +155,11 @@ class Engine:
 
         return self.manifest.get("kernel_pipeline") or kernel_pipeline(2)
 
-    def program(self, shapes: Mapping[str, tuple[int, ...]]) -> Program:
+    def program(self, shapes: Mapping[str, tuple[int, ...]], precompile: bool = True) -> Program:
         """The kernel program for these input shapes: the graph IR specialized to them, shape
-        computations folded, fused into kernels (built once per distinct shapes, then cached)."""
+        computations folded, fused into kernels (built once per distinct shapes, then cached).
+        ``precompile``: compile its kernels now, with their chosen configs (tuning, which compiles
+        its candidates anyway, passes False)."""
         key = tuple(tuple(shapes[n]) for n in self.input_names)
         prog = self._programs.get(key)
         if prog is not None:
@@ -170,7 +174,7 @@ class Engine:
                 specialize(module, shapes)
                 PassManager(self.kernel_pipeline).run(module)
                 prog = Program(module, self.device, self.weights, self._kernels, self.configs)
-                if self.device.type == "cuda":
+                if self.device.type == "cuda" and precompile:
                     prog.precompile()
                 self._programs[key] = prog
         return prog
@@ -181,7 +185,7 @@ class Engine:
 
         import torch
 
-        prog = self.program(shapes)
+        prog = self.program(shapes, precompile=False)
         if sys.stderr.isatty() and tuner.progress is None:
             total = sum(1 for st in prog.steps if st.mode == "kernel")
             tuner.progress = lambda i, name: print(

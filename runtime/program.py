@@ -296,19 +296,27 @@ class Program:
 
         import torch
 
+        from tritium.codegen.triton_env import source_hash
+
+        producers = {v: s for s in self.steps if s.mode in ("view", "strided") for v in s.outputs}
         jobs, seen = [], set()
         for step in self.steps:
-            key = (id(step.kernel), repr(step.config))
-            if step.mode != "kernel" or key in seen:
-                continue
-            if not all(
+            if step.mode != "kernel" or not all(
                 isinstance(v.type, TensorType) and v.type.is_static for v in [*step.inputs, *step.outputs]
             ):
                 continue
+            # The same code (every layer's copy of a kernel), config and operands compile one variant;
+            # an operand read through a strided view keeps its step apart (its strides specialize).
+            key = (
+                source_hash(step.kernel.source),
+                repr(step.config),
+                tuple((str(v.type), id(producers[v]) if v in producers else 0) for v in step.inputs),
+                tuple(str(v.type) for v in step.outputs),
+            )
+            if key in seen:
+                continue
             seen.add(key)
             jobs.append(step)
-
-        producers = {v: s for s in self.steps if s.mode in ("view", "strided") for v in s.outputs}
 
         def sample(v: Value) -> Any:
             """Zeros laid out as the real input will be (a view's strides select the compiled variant)."""

@@ -83,7 +83,34 @@ def test_source_is_readable() -> None:
     kernel = kernel_for(next(op for op in module.main.block.ops if op.name == "kernel.fused"))
     src = kernel.source
     assert "def add_relu(" in src and "#     %y = nn.add %x, %b" in src
-    assert "z = tl.maximum(y, 0)" in src and "b = tl.load(in1_ptr + i1 * in1_stride1" in src
+    assert "relu = tl.maximum(add, 0)" in src and "x1 = tl.load(in1_ptr + i1 * in1_stride1" in src
+
+
+def test_every_layer_copy_of_a_kernel_is_one_kernel() -> None:
+    """Variables are named after ops, never after the model's tensors, and a kernel's identity
+    ignores the header comment: two layers' identical chains (named apart, as exporters name them)
+    are one module and one timing-cache key; a different chain is not."""
+    from tritium.codegen.triton_env import source_hash
+
+    text = """func.func @main(%x: tensor<4x8xf32>, %layer0_w: tensor<8x8xf32>, %layer0_bias: tensor<8xf32>, %layer1_w: tensor<8x8xf32>, %layer1_bias: tensor<8xf32>) -> tensor<4x8xf32> {
+  %layer0_mm = nn.matmul %x, %layer0_w : (tensor<4x8xf32>, tensor<8x8xf32>) -> tensor<4x8xf32>
+  %layer0_add = nn.add %layer0_mm, %layer0_bias : (tensor<4x8xf32>, tensor<8xf32>) -> tensor<4x8xf32>
+  %layer0_out = nn.gelu %layer0_add : tensor<4x8xf32>
+  %layer1_mm = nn.matmul %layer0_out, %layer1_w : (tensor<4x8xf32>, tensor<8x8xf32>) -> tensor<4x8xf32>
+  %layer1_add = nn.add %layer1_mm, %layer1_bias : (tensor<4x8xf32>, tensor<8xf32>) -> tensor<4x8xf32>
+  %layer1_out = nn.gelu %layer1_add : tensor<4x8xf32>
+  %layer2_mm = nn.matmul %layer1_out, %layer1_w : (tensor<4x8xf32>, tensor<8x8xf32>) -> tensor<4x8xf32>
+  %layer2_out = nn.tanh %layer2_mm : tensor<4x8xf32>
+  func.return %layer2_out : tensor<4x8xf32>
+}"""
+    module = ir.parse_ir(text)
+    PassManager("fuse-kernels").run(module)
+    fused = [op for op in module.main.block.ops if op.name == "kernel.fused"]
+    sources = [kernel_for(op).source for op in fused]
+    assert len(sources) == 3 and len(set(sources)) == 3  # each shows its own layer's IR
+    assert "layer0" in sources[0] and "layer0" not in sources[0].split("import triton", 1)[1]
+    assert source_hash(sources[0]) == source_hash(sources[1])  # the two matmul + bias + gelu
+    assert source_hash(sources[2]) != source_hash(sources[0])  # matmul + tanh
 
 
 def test_splat_constant_of_a_broadcasting_shape(rng: np.random.Generator) -> None:
