@@ -98,11 +98,24 @@ for group in glob.glob(os.path.join(os.environ["TRITON_CACHE_DIR"], "*", "*.json
     meta = json.load(open(group))
     made.append((meta.get("name"), meta.get("num_warps"), meta.get("num_stages"), meta.get("shared")))
 kernels = [s for s in prog.steps if s.mode == "kernel"]
+# why: each variant compiled here against the build's variants of the same kernel, field by field
+sys.path.insert(0, sys.argv[3])
+from bench_runtime import variant_keys
+from tritium.codegen.triton_env import loaded_modules
+built = json.load(open(sys.argv[4]))
+here = variant_keys(loaded_modules([s.kernel.source for s in kernels]).values())
+why = []
+for v in here:
+    if v["hash"] in carried:
+        continue
+    same = [b for b in built if b["name"] == v["name"]]
+    diffs = [{k: (v[k], b[k]) for k in v if v[k] != b.get(k) and k != "hash"} for b in same]
+    why.append((v["name"], min(diffs, key=len) if diffs else "no such kernel in the build"))
 print({"import_s": t1 - t0, "cuda_init_s": t2 - t1, "load_s": t3 - t2, "program_s": t4 - t3,
        "first_run_s": t5 - t4, "total_after_import_s": t5 - t1, "calls_and_seconds": by,
        "distinct_gcc_sources": len(set(sources)), "kernel_steps": len(kernels),
        "distinct_kernels": len({s.kernel.source for s in kernels}), "carried_groups": len(carried),
-       "compiled_not_carried": sorted(made, key=str)})
+       "compiled_not_carried": sorted(made, key=str), "why_not_carried": why[:12]})
 """
 
 PROFILED_RUN = """
@@ -126,6 +139,47 @@ for order in ("tottime", "cumulative"):
 open(sys.argv[2], "w").write(text.getvalue())
 print({"serial_load_and_first_run_s": wall})
 """
+
+
+def variant_keys(modules) -> list[dict]:
+    """What keys each compiled variant of these kernel modules in Triton's cache (diagnostics)."""
+    from tritium.codegen.binaries import _compiled_kernels
+
+    out = []
+    for mod in modules:
+        for ck in _compiled_kernels(mod):
+            src = getattr(ck, "src", None)
+            meta = getattr(ck, "metadata", None)
+            fn = getattr(src, "fn", None)
+            out.append(
+                {
+                    "name": getattr(meta, "name", "?"),
+                    "hash": ck.hash,
+                    "fn_key": str(getattr(fn, "cache_key", "?")),
+                    "line": getattr(fn, "starting_line_number", "?"),
+                    "attrs": str(getattr(src, "attrs", "?")),
+                    "signature": str(getattr(src, "signature", "?")),
+                    "constants": str(getattr(src, "constants", "?")),
+                    "options": str(
+                        {
+                            k: v
+                            for k, v in getattr(meta, "_asdict", dict)().items()
+                            if k
+                            not in (
+                                "name",
+                                "hash",
+                                "shared",
+                                "tmem_size",
+                                "global_scratch_size",
+                                "global_scratch_align",
+                                "profile_scratch_size",
+                                "profile_scratch_align",
+                            )
+                        }
+                    )[:600],
+                }
+            )
+    return out
 
 
 def fresh_process(plan: Path, script_text: str = FIRST_RUN, *extra: str, triton_cache: str = "") -> dict:
@@ -207,7 +261,12 @@ def main() -> None:
     fresh_process(with_bin, triton_cache=warm)
     res["restart_with_binaries_same_triton_cache"] = fresh_process(with_bin, triton_cache=warm)
     if args.trace_first_run:
-        res["traced_with_binaries"] = fresh_process(with_bin, TRACED_RUN, "8")
+        from tritium.codegen.triton_env import loaded_modules
+
+        built = work / "variants.json"
+        built.write_text(json.dumps(variant_keys(loaded_modules(list(engine._kernels)).values())))
+        here = str(Path(__file__).resolve().parent)
+        res["traced_with_binaries"] = fresh_process(with_bin, TRACED_RUN, "8", here, str(built))
     if args.profile_first_run:
         where = Path(args.profile_first_run)
         where.mkdir(parents=True, exist_ok=True)

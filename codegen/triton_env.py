@@ -1,8 +1,8 @@
 """Loading generated Triton source, on a GPU or under Triton's CPU interpreter.
 
 Generated kernels are plain Python modules. Triton's ``@jit`` reads a function's source with
-``inspect``, so each module is written to a cache folder named by the hash of its text and imported
-from there; the same source is never written twice. ``TRITON_INTERPRET=1`` (set by the runtime when
+``inspect``, so each module's code (its source without comment lines: every layer's copy of a
+kernel is one module) is written to a cache folder, named by its hash, and imported from there. ``TRITON_INTERPRET=1`` (set by the runtime when
 there is no GPU) makes the same kernels run on the CPU, which is how CI tests code generation.
 """
 
@@ -59,13 +59,16 @@ def ensure_mode() -> None:
         )
 
 
+def kernel_code(source: str) -> str:
+    """A generated kernel's code: its source without comment lines. Comments (the header showing the
+    IR, with the model's tensor names) do not change what a kernel computes."""
+    return "\n".join(line for line in source.splitlines() if not line.lstrip().startswith("#")) + "\n"
+
+
 def source_hash(source: str) -> str:
-    """The identity of a generated kernel: a hash of its code without comment lines. Comments (the
-    header showing the IR, with the model's tensor names) do not change what a kernel computes, so
-    the same kernel in every layer of a network has one hash: one module, one compile, one tuning
-    entry in the timing cache."""
-    code = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith("#"))
-    return hashlib.sha256(code.encode()).hexdigest()[:20]
+    """The identity of a generated kernel: a hash of its code. The same kernel in every layer of a
+    network has one hash: one module, one compile, one tuning entry in the timing cache."""
+    return hashlib.sha256(kernel_code(source).encode()).hexdigest()[:20]
 
 
 _loaded: dict[str, ModuleType] = {}
@@ -73,7 +76,7 @@ _load_lock = threading.Lock()
 
 
 def load_source(source: str, stem: str) -> ModuleType:
-    """Import ``source`` as a module (cached by content; safe from several threads)."""
+    """Import the code of ``source`` as a module (cached by it; safe from several threads)."""
     ensure_mode()
     with _load_lock:
         return _load(source, stem)
@@ -85,11 +88,12 @@ def _load(source: str, stem: str) -> ModuleType:
     if mod is not None:
         return mod
     path = cache_dir() / f"{key}.py"
-    # the first writer's comments stay: rewriting a file that another process may be importing could
-    # shift the lines Triton reads the kernel's source from
-    if not path.exists() or source_hash(path.read_text()) != source_hash(source):
+    # The file holds the code alone, the same text for every layer's copy and in every process:
+    # Triton keys its compiled kernels by a function's text and starting line.
+    code = f"# Tritium kernel {stem}: `tritium inspect --kernel` shows the IR it implements\n" + kernel_code(source)
+    if not path.exists() or path.read_text() != code:
         tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_text(source)
+        tmp.write_text(code)
         os.replace(tmp, path)
     spec = importlib.util.spec_from_file_location(f"tritium_kernels.{key}", path)
     assert spec is not None and spec.loader is not None
