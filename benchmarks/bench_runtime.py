@@ -93,9 +93,11 @@ from tritium.runtime.plan import load_plan_file
 carried = {k.split("/")[0] for k in (load_plan_file(sys.argv[1]).binaries or {})}
 made = []
 for group in glob.glob(os.path.join(os.environ["TRITON_CACHE_DIR"], "*", "*.json")):
-    if os.path.basename(group).startswith("__grp__") or group.split(os.sep)[-2] in carried:
+    if os.path.basename(group).startswith("__grp__"):
         continue
     meta = json.load(open(group))
+    if meta.get("hash") in carried:  # folders are named by an encoding of the hash
+        continue
     made.append((meta.get("name"), meta.get("num_warps"), meta.get("num_stages"), meta.get("shared")))
 kernels = [s for s in prog.steps if s.mode == "kernel"]
 # why: each variant compiled here against the build's variants of the same kernel, field by field

@@ -43,13 +43,16 @@ def torch_dtype(dt: Any) -> Any:
 
 
 def to_torch(arr: np.ndarray, device: Any) -> Any:
+    """A row-major device copy. Row-major whatever the array's own layout (a folded transpose of a
+    weight is a transposed numpy view): the layout selects the compiled kernel variant, so a plan's
+    weights (row-major on load) must meet the variants its build compiled."""
     import torch
 
     if arr.dtype.name == "bfloat16":
         return (
             torch.from_numpy(np.require(arr, requirements="C").view(np.int16)).view(torch.bfloat16).to(device)
         )
-    return torch.from_numpy(np.array(arr, copy=True)).to(device)
+    return torch.from_numpy(np.array(arr, copy=True, order="C")).to(device)
 
 
 def to_numpy(t: Any) -> np.ndarray:

@@ -178,3 +178,36 @@ def test_triton_imported_first_without_a_gpu_is_a_clear_error(tmp_path) -> None:
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.returncode != 0
     assert "set TRITON_INTERPRET=1 in the environment" in out.stderr, out.stderr[-2000:]
+
+
+def test_loaded_plan_holds_weights_as_the_build_did(tmp_path: Path, rng: np.random.Generator) -> None:
+    """A weight folded from a transpose (ONNX Gemm with transB=1) is a transposed numpy view at build
+    time and row-major bytes in the plan; on the device both engines hold it alike (layouts select
+    compiled kernel variants: a mismatch would recompile on load) and compute alike."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = rng.standard_normal((24, 40)).astype(np.float32)  # (N, K), read transposed
+    graph = helper.make_graph(
+        [helper.make_node("Gemm", ["x", "w"], ["y"], transB=1)],
+        "fc",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 40])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3, 24])],
+        [numpy_helper.from_array(w, "w")],
+    )
+    path = tmp_path / "fc.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    built = tr.compile(str(path))
+    built.save(str(tmp_path / "fc.plan"))
+    loaded = tr.load(str(tmp_path / "fc.plan"))
+
+    def layouts(engine) -> list[tuple]:
+        prog = engine.program({"x": (3, 40)})
+        return sorted((tuple(t.shape), tuple(t.stride())) for t in prog.constants.values())
+
+    assert layouts(built) == layouts(loaded) == [((40, 24), (24, 1))]
+    x = rng.standard_normal((3, 40)).astype(np.float32)
+    want = x.astype(np.float64) @ w.T.astype(np.float64)
+    for engine in (built, loaded):
+        got = np.asarray(engine({"x": x})["y"], dtype=np.float64)
+        assert np.abs(got - want).max() / np.abs(want).max() < 1e-5
