@@ -90,9 +90,8 @@ def _load(source: str, stem: str) -> ModuleType:
     path = cache_dir() / f"{key}.py"
     # The file holds the code alone, the same text for every layer's copy and in every process:
     # Triton keys its compiled kernels by a function's text and starting line.
-    code = f"# Tritium kernel {stem}: `tritium inspect --kernel` shows the IR it implements\n" + kernel_code(
-        source
-    )
+    header = f"# Tritium kernel {stem}: `tritium inspect --kernel` shows the IR it implements\n"
+    code = header + kernel_code(source)
     if not path.exists() or path.read_text() != code:
         tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
         tmp.write_text(code)
