@@ -112,33 +112,61 @@ def loaded_modules(sources: list[str]) -> dict[str, ModuleType]:
         return {k.rsplit("_", 1)[-1]: m for k, m in _loaded.items() if k.rsplit("_", 1)[-1] in hashes}
 
 
-@lru_cache(maxsize=1)
-def warm_up() -> None:
-    """Start Triton's once-per-process setup on a daemon thread (on the GPU; once): the hash of its
-    own files that keys every compiled-kernel lookup (about 0.3 s) and its driver's C utilities
-    (a gcc build on a fresh machine). Loading a plan and generating its kernels proceed meanwhile,
-    so the first inference does not wait for these."""
+_warm_ups: dict[str, threading.Thread] = {}
+_warm_lock = threading.Lock()
+
+
+def _triton_setup() -> None:
+    try:
+        from triton.runtime.cache import triton_key
+    except ImportError:
+        try:
+            from triton.compiler.compiler import triton_key
+        except ImportError:
+            triton_key = None
+    try:
+        if triton_key is not None:
+            triton_key()  # cached by Triton for the process
+        from triton.runtime.driver import driver
+
+        driver.active.utils  # noqa: B018 (builds or loads the utilities)
+    except Exception:  # an unfamiliar Triton: the first compile does this itself
+        pass
+
+
+def _library_setup() -> None:
+    """cuDNN and cuBLAS load their libraries and make their handles on first use (about 0.2 s)."""
+    try:
+        import torch
+
+        x = torch.ones(1, 1, 4, 4, device="cuda", dtype=torch.float16)
+        torch.nn.functional.conv2d(x, x[:, :, :3, :3])
+        torch.mm(x[0, 0], x[0, 0])
+        torch.cuda.synchronize()
+    except Exception:  # the tactic reports its own errors when it runs
+        pass
+
+
+def warm_up(libraries: bool = False) -> None:
+    """Start once-per-process setup on daemon threads (on the GPU; each once), so that loading a plan
+    and generating its kernels proceed meanwhile: Triton's hash of its own files that keys every
+    compiled-kernel lookup (about 0.3 s) and its driver's C utilities (a gcc build on a fresh
+    machine); with ``libraries``, cuDNN and cuBLAS (a plan whose tuning picked library tactics)."""
     if use_interpreter():
         return
+    jobs = {"triton": _triton_setup, **({"libraries": _library_setup} if libraries else {})}
+    with _warm_lock:
+        for name, job in jobs.items():
+            if name not in _warm_ups:
+                _warm_ups[name] = threading.Thread(target=job, name=f"tritium-warm-up-{name}", daemon=True)
+                _warm_ups[name].start()
 
-    def work() -> None:
-        try:
-            from triton.runtime.cache import triton_key
-        except ImportError:
-            try:
-                from triton.compiler.compiler import triton_key
-            except ImportError:
-                triton_key = None
-        try:
-            if triton_key is not None:
-                triton_key()  # cached by Triton for the process
-            from triton.runtime.driver import driver
 
-            driver.active.utils  # noqa: B018 (builds or loads the utilities)
-        except Exception:  # an unfamiliar Triton: the first compile does this itself
-            pass
-
-    threading.Thread(target=work, name="tritium-triton-warm-up", daemon=True).start()
+def wait_for_warm_up(timeout_s: float = 30.0) -> None:
+    """Wait for Triton's setup (started by ``warm_up``) rather than have each compiling thread redo it."""
+    t = _warm_ups.get("triton")
+    if t is not None:
+        t.join(timeout_s)
 
 
 @lru_cache(maxsize=1)

@@ -52,9 +52,9 @@ class Engine:
         self.generation = 0
         """Bumped when refitting replaces the weights: contexts drop their CUDA graphs."""
         self.device = torch.device(device or ("cpu" if use_interpreter() else "cuda"))
-        if self.device.type == "cuda":
-            warm_up()
         self.manifest = dict(manifest or {})
+        if self.device.type == "cuda":  # a plan whose tuning picked library tactics: warm those too
+            warm_up(libraries=any("LIBRARY" in c for c in (self.manifest.get("configs") or {}).values()))
         self.profiles: list[dict[str, list[tuple[int, ...]]]] = [
             {n: [tuple(s) for s in mom] for n, mom in p.items()} for p in self.manifest.get("profiles") or []
         ]

@@ -299,7 +299,7 @@ class Program:
 
         import torch
 
-        from tritium.codegen.triton_env import source_hash
+        from tritium.codegen.triton_env import source_hash, wait_for_warm_up
 
         producers = {v: s for s in self.steps if s.mode in ("view", "strided") for v in s.outputs}
         jobs, seen = [], set()
@@ -342,6 +342,7 @@ class Program:
             except Exception:  # the real run reports it, with the step's name
                 pass
 
+        wait_for_warm_up()
         with ThreadPoolExecutor(workers) as pool:
             list(pool.map(compile_one, jobs))
 
