@@ -48,7 +48,7 @@ import sys, threading, time, numpy as np, torch
 import triton, triton.compiler.compiler as tcc, triton.runtime.build as trb
 from tritium.runtime.program import Program
 if len(sys.argv) > 2:
-    Program.precompile.__defaults__ = (int(sys.argv[2]),)  # compile workers
+    Program.precompile.__defaults__ = (int(sys.argv[2]),)  # compile workers (0: the default)
 spans = []  # (what, thread, start, seconds)
 def traced(mod, name, what):
     fn = getattr(mod, name)
@@ -275,7 +275,7 @@ def main() -> None:
         built = work / "variants.json"
         built.write_text(json.dumps(variant_keys(loaded_modules(list(engine._kernels)).values())))
         here = str(Path(__file__).resolve().parent)
-        res["traced_with_binaries"] = fresh_process(with_bin, TRACED_RUN, "8", here, str(built))
+        res["traced_with_binaries"] = fresh_process(with_bin, TRACED_RUN, "0", here, str(built))
     if args.profile_first_run:
         where = Path(args.profile_first_run)
         where.mkdir(parents=True, exist_ok=True)
