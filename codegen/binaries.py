@@ -18,8 +18,10 @@ library such as Triton's launcher), and nothing already in the cache is overwrit
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from types import ModuleType
 from typing import Any
 
@@ -131,3 +133,134 @@ def restore(binaries: dict[str, bytes]) -> int:
         mgr.put_group(meta[0], paths)
         written += 1
     return written
+
+
+# -- Triton's C launchers --------------------------------------------------------------------------
+# Triton 3.6 (on NVIDIA) builds a small C extension per kernel signature with gcc, the first time a
+# kernel of that signature launches in a machine's cache: about 0.3 s each, ten for ResNet-50, on
+# the critical path of a fresh machine's first inference. A plan never carries such a library (host
+# code); it carries each launcher's *signature*, as data, and loading builds the launchers from it
+# with Triton's own generator, in the background while the plan loads. Triton then finds them in
+# its cache. A signature this Triton would not generate is simply a launcher nobody uses; a Triton
+# without per-signature launchers (3.7 and later) skips all of it.
+
+MAX_LAUNCHERS = 64
+"""At most this many launchers are built for one plan (ResNet-50 needs ten)."""
+_TYPE = re.compile(r"^(\*?k?[a-z][a-z0-9]{0,12}|constexpr|nvTmaDesc|tensordesc<[A-Za-z0-9_\[\], ]{1,120}>)$")
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+
+
+def _plain(x: Any, depth: int = 0) -> bool:
+    """JSON data of bounded depth: what a launcher signature may hold."""
+    if x is None or isinstance(x, bool | int | float):
+        return True
+    if isinstance(x, str):
+        return len(x) <= 128
+    if depth < 4 and isinstance(x, list):
+        return len(x) <= 64 and all(_plain(v, depth + 1) for v in x)
+    if depth < 4 and isinstance(x, dict):
+        return len(x) <= 64 and all(isinstance(k, str) and _plain(v, depth + 1) for k, v in x.items())
+    return False
+
+
+def valid_launcher(entry: Any) -> bool:
+    """Whether ``entry`` is a well-formed launcher signature (names, Triton type strings, constant
+    indices and plain values): anything else in a plan is ignored."""
+    try:
+        sig, consts, meta = entry["signature"], entry["constants"], entry.get("tensordesc_meta")
+        return (
+            isinstance(sig, list)
+            and 0 < len(sig) <= 256
+            and all(_IDENT.match(n) and _TYPE.match(t) for n, t in sig)
+            and isinstance(consts, list)
+            and len(consts) <= 256
+            and all(
+                isinstance(i, list) and 0 < len(i) <= 4 and all(type(j) is int and 0 <= j < 256 for j in i)
+                for i, _ in consts
+            )
+            and all(_plain(v) and not isinstance(v, list | dict) for _, v in consts)
+            and (meta is None or (isinstance(meta, list) and _plain(meta)))
+        )
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return False
+
+
+def launcher_signatures(modules: Iterable[tuple[ModuleType, dict[str, int] | None]]) -> list[dict[str, Any]]:
+    """The distinct launcher signatures of the compiled variants that ``harvest`` keeps, as data:
+    the kernel's signature (argument names and types, in order), its constants by argument index,
+    and its tensor-descriptor metadata: what Triton's driver generates a launcher from."""
+    out: dict[str, dict[str, Any]] = {}
+    for mod, config in modules:
+        for ck in _compiled_kernels(mod):
+            src = getattr(ck, "src", None)
+            names = getattr(getattr(src, "fn", None), "arg_names", None)
+            sig, consts = getattr(src, "signature", None), getattr(src, "constants", None)
+            if (
+                not _matches(ck, config)
+                or not isinstance(sig, dict)
+                or not isinstance(consts, dict)
+                or not names
+            ):
+                continue
+            try:
+                entry = {
+                    "signature": [[str(n), str(t)] for n, t in sig.items()],
+                    "constants": [
+                        [[names.index(i)] if isinstance(i, str) else list(i), v] for i, v in consts.items()
+                    ],
+                    "tensordesc_meta": getattr(getattr(ck, "metadata", None), "tensordesc_meta", None),
+                }
+            except (ValueError, TypeError):
+                continue
+            if valid_launcher(entry):
+                out.setdefault(json.dumps(entry, sort_keys=True), entry)
+    return list(out.values())
+
+
+def prebuild_launchers(entries: Iterable[Any], driver: Any = None) -> int:
+    """Start building Triton's launchers for these signatures (invalid ones skipped), one daemon
+    thread each; compiling threads wait for them (``wait_for_warm_up``). Returns how many started:
+    0 where this Triton's driver has no per-signature launchers. ``driver``: Triton's NVIDIA driver
+    module (tests pass a stand-in)."""
+    from tritium.codegen.triton_env import in_background, use_interpreter
+
+    if driver is None:
+        if use_interpreter():
+            return 0
+        try:
+            from triton.backends.nvidia import driver
+        except ImportError:
+            return 0
+    make = getattr(driver, "make_launcher", None)
+    build = getattr(driver, "compile_module_from_src", None)
+    library_dirs = getattr(driver, "library_dirs", None)
+    include_dirs = getattr(driver, "include_dirs", None)
+    libraries = getattr(driver, "libraries", None)
+    if not (callable(make) and callable(build) and callable(library_dirs)) or include_dirs is None:
+        return 0
+
+    def job(entry: dict[str, Any]) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                signature = dict((n, t) for n, t in entry["signature"])
+                constants = {tuple(i): v for i, v in entry["constants"]}
+                src = make(constants, signature, entry.get("tensordesc_meta"))
+                build(
+                    src=src,
+                    name="__triton_launcher",
+                    library_dirs=library_dirs(),
+                    include_dirs=include_dirs,
+                    libraries=libraries,
+                )
+            except Exception:  # Triton builds it itself when the kernel first launches
+                pass
+
+        return run
+
+    started = 0
+    for entry in list(entries)[:MAX_LAUNCHERS]:
+        if valid_launcher(entry):
+            key = hashlib.sha256(json.dumps(entry, sort_keys=True).encode()).hexdigest()[:16]
+            in_background(f"launcher-{key}", job(entry))
+            started += 1
+    return started

@@ -14,6 +14,7 @@ import os
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
@@ -147,6 +148,15 @@ def _library_setup() -> None:
         pass
 
 
+def in_background(name: str, job: Callable[[], None]) -> None:
+    """Run ``job`` once per process on a daemon thread named ``name``; ``wait_for_warm_up`` joins
+    the ones that compiling threads would otherwise redo (all but "libraries")."""
+    with _warm_lock:
+        if name not in _warm_ups:
+            _warm_ups[name] = threading.Thread(target=job, name=f"tritium-warm-up-{name}", daemon=True)
+            _warm_ups[name].start()
+
+
 def warm_up(libraries: bool = False) -> None:
     """Start once-per-process setup on daemon threads (on the GPU; each once), so that loading a plan
     and generating its kernels proceed meanwhile: Triton's hash of its own files that keys every
@@ -154,18 +164,17 @@ def warm_up(libraries: bool = False) -> None:
     machine); with ``libraries``, cuDNN and cuBLAS (a plan whose tuning picked library tactics)."""
     if use_interpreter():
         return
-    jobs = {"triton": _triton_setup, **({"libraries": _library_setup} if libraries else {})}
-    with _warm_lock:
-        for name, job in jobs.items():
-            if name not in _warm_ups:
-                _warm_ups[name] = threading.Thread(target=job, name=f"tritium-warm-up-{name}", daemon=True)
-                _warm_ups[name].start()
+    in_background("triton", _triton_setup)
+    if libraries:
+        in_background("libraries", _library_setup)
 
 
 def wait_for_warm_up(timeout_s: float = 30.0) -> None:
-    """Wait for Triton's setup (started by ``warm_up``) rather than have each compiling thread redo it."""
-    t = _warm_ups.get("triton")
-    if t is not None:
+    """Wait for the setup that ``warm_up`` and launcher prebuilds started, rather than have each
+    compiling thread redo it (a launcher that two threads miss is built twice)."""
+    with _warm_lock:
+        threads = [t for name, t in _warm_ups.items() if name != "libraries"]
+    for t in threads:
         t.join(timeout_s)
 
 

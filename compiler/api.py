@@ -202,10 +202,13 @@ def _engine_from_plan(plan: Any, device: str | None, where: str, trust_binaries:
     built = (plan.manifest.get("build") or {}).get("gpu")
     here_env = build_environment(str(engine.device), {})
     here = here_env.get("gpu")
-    if trust_binaries and plan.binaries and built == here and here is not None:
-        if (plan.manifest.get("build") or {}).get("triton") == here_env.get("triton"):
-            from tritium.codegen.binaries import restore
+    same_triton = (plan.manifest.get("build") or {}).get("triton") == here_env.get("triton")
+    if built == here and here is not None and same_triton:
+        from tritium.codegen.binaries import prebuild_launchers, restore
 
+        launchers = plan.manifest.get("launchers")
+        prebuild_launchers(launchers if isinstance(launchers, list) else [])  # Triton's own C, from data
+        if trust_binaries and plan.binaries:
             restore(plan.binaries)  # the regenerated kernels find their compiled code in Triton's cache
     if built != here:
         logging.getLogger("tritium").warning(

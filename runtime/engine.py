@@ -233,14 +233,15 @@ class Engine:
         loading it on the same GPU and Triton skips compilation."""
         from tritium.runtime.plan import serialize_plan
 
-        binaries = None
+        binaries, manifest = None, self.manifest
         if include_binaries and self.device.type == "cuda" and self._kernels:
-            from tritium.codegen.binaries import harvest
+            from tritium.codegen.binaries import harvest, launcher_signatures
             from tritium.codegen.triton_env import loaded_modules
 
-            mods = loaded_modules(list(self._kernels))
-            binaries = harvest((m, self.configs.get(h)) for h, m in mods.items())
-        return serialize_plan(self.module, self.manifest, binaries, source=self.source)
+            mods = [(m, self.configs.get(h)) for h, m in loaded_modules(list(self._kernels)).items()]
+            binaries = harvest(mods)
+            manifest = {**manifest, "launchers": launcher_signatures(mods)}  # data, see codegen/binaries.py
+        return serialize_plan(self.module, manifest, binaries, source=self.source)
 
     def create_engine_inspector(self) -> Any:
         return EngineInspector(self)

@@ -41,6 +41,32 @@ def test_plan_with_binaries_round_trips(rng: np.random.Generator) -> None:
     torch.testing.assert_close(again({"x": x})["y"], want)
 
 
+def test_plan_launcher_signatures_build_what_triton_builds(rng: np.random.Generator, monkeypatch) -> None:
+    """On a Triton with per-signature C launchers (3.6), the plan's launcher signatures regenerate
+    exactly the launchers Triton built while the engine ran: building them again compiles nothing."""
+    nvidia = pytest.importorskip("triton.backends.nvidia.driver")
+    build_module = pytest.importorskip("triton.runtime.build")
+    from tritium.codegen.binaries import prebuild_launchers
+    from tritium.codegen.triton_env import wait_for_warm_up
+    from tritium.runtime.plan import deserialize_plan
+
+    builder = tr.Builder(tr.Logger())
+    engine = builder.build_engine_with_config(cnn(rng), builder.create_builder_config())
+    engine({"x": torch.randn(2, 8, 16, 16, device="cuda")})
+    launchers = deserialize_plan(engine.serialize()).manifest.get("launchers")
+    if not hasattr(nvidia, "make_launcher"):
+        pytest.skip("this Triton has no per-signature launchers")  # 3.7 and later: nothing to build
+    assert launchers, "a plan run on Triton 3.6 carries its launcher signatures"
+    builds: list[str] = []
+    real = build_module._build
+    monkeypatch.setattr(
+        build_module, "_build", lambda name, *a, **k: builds.append(name) or real(name, *a, **k)
+    )
+    assert prebuild_launchers(launchers) == len(launchers)
+    wait_for_warm_up()
+    assert builds == [], "a prebuilt launcher's source differs from the one Triton built"
+
+
 def test_plugin_device_code_in_a_cuda_graph(rng: np.random.Generator) -> None:
     tr.register_plugin(
         "GpuScale",

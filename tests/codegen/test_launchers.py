@@ -1,0 +1,97 @@
+"""Launcher signatures in plans (codegen/binaries.py): data that Triton's own generator turns into
+its C launchers, validated before use; never code from the plan."""
+
+from __future__ import annotations
+
+import types
+from typing import Any
+
+from tritium.codegen import binaries
+from tritium.codegen.binaries import launcher_signatures, prebuild_launchers, valid_launcher
+from tritium.codegen.triton_env import wait_for_warm_up
+
+ENTRY = {
+    "signature": [
+        ["in0_ptr", "*fp16"],
+        ["out0_ptr", "*fp32"],
+        ["N", "i32"],
+        ["a_desc", "tensordesc<fp16[16, 128]>"],
+        ["BLOCK", "constexpr"],
+    ],
+    "constants": [[[4], 1024]],
+    "tensordesc_meta": [{"swizzle": 128, "elem_size": 2, "block_size": [16, 128]}],
+}
+
+
+def with_(**changes: Any) -> dict[str, Any]:
+    return {**ENTRY, **changes}
+
+
+def test_only_well_formed_signatures_are_accepted() -> None:
+    assert valid_launcher(ENTRY)
+    assert valid_launcher(with_(tensordesc_meta=None, constants=[]))
+    bad = [
+        with_(signature=[["x", "i32); abort("]]),  # not a Triton type
+        with_(signature=[["x y", "i32"]]),  # not an identifier
+        with_(signature=[]),
+        with_(signature=[["x", "i32"]] * 300),
+        with_(constants=[[[4], [1, 2]]]),  # a constant is a scalar
+        with_(constants=[[["4"], 1]]),  # indices are ints
+        with_(constants=[[[True], 1]]),
+        with_(tensordesc_meta={"swizzle": 128}),  # a list of descriptors
+        with_(tensordesc_meta=[[[[[[1]]]]]]),  # too deep
+        {"signature": ENTRY["signature"]},  # no constants
+        "not a dict",
+    ]
+    assert not any(valid_launcher(b) for b in bad)
+
+
+def test_prebuild_calls_tritons_generator_and_build_with_the_signature() -> None:
+    calls: list[tuple] = []
+    driver = types.SimpleNamespace(
+        make_launcher=lambda constants, signature, meta: (
+            calls.append(("make", constants, signature, meta)) or "SRC"
+        ),
+        compile_module_from_src=lambda **kw: calls.append(("build", kw)),
+        library_dirs=lambda: ["/lib"],
+        include_dirs=["/inc"],
+        libraries=["cuda"],
+    )
+    entry = with_(constants=[[[4], 777]])  # distinct from other tests' entries (one build per process)
+    assert prebuild_launchers([entry, with_(signature=[["x", "bad type!"]])], driver) == 1
+    wait_for_warm_up()
+    make, build = calls
+    assert make == ("make", {(4,): 777}, dict(ENTRY["signature"]), ENTRY["tensordesc_meta"])
+    assert list(make[2]) == [n for n, _ in ENTRY["signature"]]  # argument order kept
+    assert build == (
+        "build",
+        {
+            "src": "SRC",
+            "name": "__triton_launcher",
+            "library_dirs": ["/lib"],
+            "include_dirs": ["/inc"],
+            "libraries": ["cuda"],
+        },
+    )
+
+
+def test_a_triton_without_per_signature_launchers_builds_none() -> None:
+    assert prebuild_launchers([ENTRY], types.SimpleNamespace()) == 0
+
+
+def test_signatures_come_from_the_kept_variants(monkeypatch) -> None:
+    """One entry per distinct signature, from variants built with the chosen config only."""
+
+    def variant(block: int, n_type: str) -> Any:
+        fn = types.SimpleNamespace(arg_names=["in0_ptr", "N", "BLOCK"])
+        src = types.SimpleNamespace(
+            fn=fn, signature={"in0_ptr": "*fp16", "N": n_type, "BLOCK": "constexpr"}, constants={(2,): block}
+        )
+        meta = types.SimpleNamespace(num_warps=4, num_stages=3, tensordesc_meta=None)
+        return types.SimpleNamespace(src=src, metadata=meta)
+
+    kept = [variant(64, "i32"), variant(64, "i32"), variant(64, "i64"), variant(128, "i32")]
+    monkeypatch.setattr(binaries, "_compiled_kernels", lambda mod: iter(kept))
+    got = launcher_signatures([(types.ModuleType("k"), {"BLOCK": 64, "num_warps": 4})])
+    assert [e["signature"][1][1] for e in got] == ["i32", "i64"]  # BLOCK 128 was a tuning candidate
+    assert all(e["constants"] == [[[2], 64]] and valid_launcher(e) for e in got)
