@@ -103,7 +103,7 @@ kernels = [s for s in prog.steps if s.mode == "kernel"]
 # why: each variant compiled here against the build's variants of the same kernel, field by field
 sys.path.insert(0, sys.argv[3])
 from bench_runtime import variant_keys
-from tritium.codegen.triton_env import loaded_modules
+from tritium.codegen.triton_env import loaded_modules, source_hash
 built = json.load(open(sys.argv[4]))
 here = variant_keys(loaded_modules([s.kernel.source for s in kernels]).values())
 why = []
@@ -116,7 +116,7 @@ for v in here:
 print({"import_s": t1 - t0, "cuda_init_s": t2 - t1, "load_s": t3 - t2, "program_s": t4 - t3,
        "first_run_s": t5 - t4, "total_after_import_s": t5 - t1, "calls_and_seconds": by,
        "distinct_gcc_sources": len(set(sources)), "kernel_steps": len(kernels),
-       "distinct_kernels": len({s.kernel.source for s in kernels}), "carried_groups": len(carried),
+       "distinct_kernels": len({source_hash(s.kernel.source) for s in kernels}), "carried_groups": len(carried),
        "compiled_not_carried": sorted(made, key=str), "why_not_carried": why[:12]})
 """
 

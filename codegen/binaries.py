@@ -53,11 +53,20 @@ def _compiled_kernels(module: ModuleType) -> Iterable[Any]:
                         yield ck
 
 
-def _matches(ck: Any, config: dict[str, int] | None) -> bool:
-    """Whether a compiled variant was built with ``config`` (tile constexprs, warps, stages). Unknown
-    (an unfamiliar Triton, or no tuned config) counts as a match: keep the variant."""
-    if not config:
+Configs = list[dict[str, int] | None]
+"""The configs a kernel module runs with (one per layer and shape; None: its heuristic default)."""
+
+
+def _matches(ck: Any, configs: Configs) -> bool:
+    """Whether a compiled variant was built with one of ``configs``. Unknown (an unfamiliar Triton, a
+    layer without a tuned config) counts as a match: keep the variant."""
+    if not configs or any(not c for c in configs):
         return True
+    return any(_built_with(ck, c) for c in configs if c)
+
+
+def _built_with(ck: Any, config: dict[str, int]) -> bool:
+    """Whether a compiled variant was built with ``config`` (tile constexprs, warps, stages)."""
     meta = getattr(ck, "metadata", None)
     for key in ("num_warps", "num_stages"):
         if key in config and getattr(meta, key, config[key]) != config[key]:
@@ -77,18 +86,16 @@ def _matches(ck: Any, config: dict[str, int] | None) -> bool:
     return True
 
 
-def harvest(
-    modules: Iterable[tuple[ModuleType, dict[str, int] | None]], limit_bytes: int = 512 << 20
-) -> dict[str, bytes]:
+def harvest(modules: Iterable[tuple[ModuleType, Configs]], limit_bytes: int = 512 << 20) -> dict[str, bytes]:
     """``{"<cache key>/<file name>": bytes}`` for the compiled variants of these kernel modules that
-    were built with each one's chosen config (the variants timed during tuning stay out)."""
+    were built with one of each one's chosen configs (the variants timed during tuning stay out)."""
     from pathlib import Path
 
     out: dict[str, bytes] = {}
     total = 0
-    for mod, config in modules:
+    for mod, configs in modules:
         for ck in _compiled_kernels(mod):
-            if not _matches(ck, config):
+            if not _matches(ck, configs):
                 continue
             for fname, path in dict(ck.metadata_group).items():
                 key = f"{ck.hash}/{fname}"
@@ -185,18 +192,18 @@ def valid_launcher(entry: Any) -> bool:
         return False
 
 
-def launcher_signatures(modules: Iterable[tuple[ModuleType, dict[str, int] | None]]) -> list[dict[str, Any]]:
+def launcher_signatures(modules: Iterable[tuple[ModuleType, Configs]]) -> list[dict[str, Any]]:
     """The distinct launcher signatures of the compiled variants that ``harvest`` keeps, as data:
     the kernel's signature (argument names and types, in order), its constants by argument index,
     and its tensor-descriptor metadata: what Triton's driver generates a launcher from."""
     out: dict[str, dict[str, Any]] = {}
-    for mod, config in modules:
+    for mod, configs in modules:
         for ck in _compiled_kernels(mod):
             src = getattr(ck, "src", None)
             names = getattr(getattr(src, "fn", None), "arg_names", None)
             sig, consts = getattr(src, "signature", None), getattr(src, "constants", None)
             if (
-                not _matches(ck, config)
+                not _matches(ck, configs)
                 or not isinstance(sig, dict)
                 or not isinstance(consts, dict)
                 or not names
@@ -222,7 +229,7 @@ def prebuild_launchers(entries: Iterable[Any], driver: Any = None) -> int:
     thread each; compiling threads wait for them (``wait_for_warm_up``). Returns how many started:
     0 where this Triton's driver has no per-signature launchers. ``driver``: Triton's NVIDIA driver
     module (tests pass a stand-in)."""
-    from tritium.codegen.triton_env import in_background, use_interpreter
+    from tritium.codegen.triton_env import in_background, use_interpreter, wait_for
 
     if driver is None:
         if use_interpreter():
@@ -241,6 +248,9 @@ def prebuild_launchers(entries: Iterable[Any], driver: Any = None) -> int:
 
     def job(entry: dict[str, Any]) -> Callable[[], None]:
         def run() -> None:
+            # After Triton's driver exists: a launcher loaded while another thread creates the driver
+            # can bind to a second copy of its utilities (TMA descriptors then fail its type check).
+            wait_for("triton")
             try:
                 signature = dict((n, t) for n, t in entry["signature"])
                 constants = {tuple(i): v for i, v in entry["constants"]}

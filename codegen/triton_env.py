@@ -61,15 +61,40 @@ def ensure_mode() -> None:
 
 
 def kernel_code(source: str) -> str:
-    """A generated kernel's code: its source without comment lines. Comments (the header showing the
-    IR, with the model's tensor names) do not change what a kernel computes."""
-    return "\n".join(line for line in source.splitlines() if not line.lstrip().startswith("#")) + "\n"
+    """A generated kernel's code: its source from the ``import triton`` line on. What comes before is
+    the header comment showing the IR, with the model's tensor names, which does not change what the
+    kernel computes. (Split at that line, never by parsing comments: the IR text is user data.)"""
+    i = source.find("\nimport triton\n")
+    return source[i + 1 :] if i >= 0 else source
 
 
 def source_hash(source: str) -> str:
-    """The identity of a generated kernel: a hash of its code. The same kernel in every layer of a
-    network has one hash: one module, one compile, one tuning entry in the timing cache."""
+    """A hash of a generated kernel's code: the same code in every layer of a network is one module
+    and one compile per config (shapes passed at run time share it). Tuning choices are keyed by
+    ``kernel_identity``, which also holds the shapes, types and attributes."""
     return hashlib.sha256(kernel_code(source).encode()).hexdigest()[:20]
+
+
+def kernel_identity(kernel: Any) -> str:
+    """What a tuning choice is for: the kernel's code and its IR with every value numbered (shapes,
+    dtypes, attributes such as ``is_causal``; no tensor names, no locations). Every layer's copy of
+    a kernel at the same shapes has one identity, so it is tuned once. Kernels without IR: their
+    code's hash."""
+    cached = getattr(kernel, "_identity", None)
+    if cached is not None:
+        return str(cached)
+    fused = getattr(kernel, "fused", None)
+    if fused is None:
+        return source_hash(kernel.source)
+    from tritium.ir.printer import Printer
+
+    p = Printer(print_locs=False, hints=False)
+    for i, v in enumerate(fused.operands):
+        p.scopes[-1].names[v] = f"in{i}"
+    text = kernel_code(kernel.source) + "\n" + p.op_text(fused)
+    ident = hashlib.sha256(text.encode()).hexdigest()[:20]
+    kernel._identity = ident
+    return ident
 
 
 _loaded: dict[str, ModuleType] = {}
@@ -135,45 +160,56 @@ def _triton_setup() -> None:
         pass
 
 
-def _library_setup() -> None:
-    """cuDNN and cuBLAS load their libraries and make their handles on first use (about 0.2 s)."""
+def _library_setup(device: Any) -> None:
+    """cuDNN and cuBLAS load their libraries and make their handles on first use (about 0.2 s). On a
+    stream of its own, synchronizing only that stream (another thread may be capturing a graph)."""
     try:
         import torch
 
-        x = torch.ones(1, 1, 4, 4, device="cuda", dtype=torch.float16)
-        torch.nn.functional.conv2d(x, x[:, :, :3, :3])
-        torch.mm(x[0, 0], x[0, 0])
-        torch.cuda.synchronize()
+        stream = torch.cuda.Stream(device=device)
+        with torch.cuda.stream(stream):
+            x = torch.ones(1, 1, 4, 4, device=device, dtype=torch.float16)
+            torch.nn.functional.conv2d(x, x[:, :, :3, :3])
+            torch.mm(x[0, 0], x[0, 0])
+        stream.synchronize()
     except Exception:  # the tactic reports its own errors when it runs
         pass
 
 
 def in_background(name: str, job: Callable[[], None]) -> None:
     """Run ``job`` once per process on a daemon thread named ``name``; ``wait_for_warm_up`` joins
-    the ones that compiling threads would otherwise redo (all but "libraries")."""
+    the ones that compiling threads would otherwise redo (all but "libraries-*")."""
     with _warm_lock:
         if name not in _warm_ups:
             _warm_ups[name] = threading.Thread(target=job, name=f"tritium-warm-up-{name}", daemon=True)
             _warm_ups[name].start()
 
 
-def warm_up(libraries: bool = False) -> None:
+def warm_up(libraries_on: Any = None) -> None:
     """Start once-per-process setup on daemon threads (on the GPU; each once), so that loading a plan
     and generating its kernels proceed meanwhile: Triton's hash of its own files that keys every
     compiled-kernel lookup (about 0.3 s) and its driver's C utilities (a gcc build on a fresh
-    machine); with ``libraries``, cuDNN and cuBLAS (a plan whose tuning picked library tactics)."""
+    machine); with ``libraries_on`` (a CUDA device), cuDNN and cuBLAS there (a plan whose tuning
+    picked library tactics)."""
     if use_interpreter():
         return
     in_background("triton", _triton_setup)
-    if libraries:
-        in_background("libraries", _library_setup)
+    if libraries_on is not None:
+        in_background(f"libraries-{libraries_on}", lambda: _library_setup(libraries_on))
+
+
+def wait_for(name: str, timeout_s: float = 60.0) -> None:
+    """Wait for the background job ``name`` (if started)."""
+    t = _warm_ups.get(name)
+    if t is not None and t is not threading.current_thread():
+        t.join(timeout_s)
 
 
 def wait_for_warm_up(timeout_s: float = 30.0) -> None:
     """Wait for the setup that ``warm_up`` and launcher prebuilds started, rather than have each
     compiling thread redo it (a launcher that two threads miss is built twice)."""
     with _warm_lock:
-        threads = [t for name, t in _warm_ups.items() if name != "libraries"]
+        threads = [t for name, t in _warm_ups.items() if not name.startswith("libraries")]
     for t in threads:
         t.join(timeout_s)
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tritium.codegen.triton_env import source_hash, triton_version
+from tritium.codegen.triton_env import kernel_identity, source_hash, triton_version
 
 CACHE_VERSION = 1
 
@@ -48,9 +48,10 @@ class TimingCache:
     misses: int = 0
 
     @staticmethod
-    def key(kernel_source: str, shapes: Iterable[tuple[int, ...]], device: str | None = None) -> str:
+    def key(kernel: str, shapes: Iterable[tuple[int, ...]], device: str | None = None) -> str:
+        """``kernel``: its identity (``kernel_identity``) or source."""
         dims = ";".join("x".join(map(str, s)) for s in shapes)
-        return f"{device or device_key()}|triton-{triton_version()}|{source_hash(kernel_source)}|{dims}"
+        return f"{device or device_key()}|triton-{triton_version()}|{source_hash(kernel)}|{dims}"
 
     def lookup(self, key: str) -> dict[str, int] | None:
         e = self.entries.get(key)
@@ -359,7 +360,7 @@ class Tuner:
     ) -> dict[str, int] | None:
         if len(space) <= 1 or not self.timing:
             return space[0] if space else None
-        key = TimingCache.key(kernel.source, shapes)
+        key = TimingCache.key(kernel_identity(kernel), shapes)
         if any("LIBRARY" in c for c in space):  # a choice made with a library competing is another key
             key += "|with-" + getattr(kernel, "tactic_source", "library")
         hit = self.cache.lookup(key)

@@ -113,9 +113,13 @@ class _Scope:
 
 
 class Printer:
-    def __init__(self, *, generic: bool = False, print_locs: bool = True, indent: str = "  ") -> None:
+    def __init__(
+        self, *, generic: bool = False, print_locs: bool = True, indent: str = "  ", hints: bool = True
+    ) -> None:
         self.generic = generic
         self.print_locs = print_locs
+        self.hints = hints
+        """False: values are numbered, never named after their name hints (a canonical text)."""
         self.indent_unit = indent
         self.scopes: list[_Scope] = [_Scope()]
         self.lines: list[str] = []
@@ -124,7 +128,7 @@ class Printer:
     # -- names ----------------------------------------------------------------------------------------
     def _assign(self, v: Value) -> str:
         scope = self.scopes[-1]
-        hint = v.name_hint
+        hint = v.name_hint if self.hints else None
         if hint:
             h = _BAD_NAME_CHARS.sub("_", hint)
             if h[0].isdigit():

@@ -54,7 +54,8 @@ class Engine:
         self.device = torch.device(device or ("cpu" if use_interpreter() else "cuda"))
         self.manifest = dict(manifest or {})
         if self.device.type == "cuda":  # a plan whose tuning picked library tactics: warm those too
-            warm_up(libraries=any("LIBRARY" in c for c in (self.manifest.get("configs") or {}).values()))
+            library = any("LIBRARY" in c for c in (self.manifest.get("configs") or {}).values())
+            warm_up(self.device if library else None)
         self.profiles: list[dict[str, list[tuple[int, ...]]]] = [
             {n: [tuple(s) for s in mom] for n, mom in p.items()} for p in self.manifest.get("profiles") or []
         ]
@@ -185,6 +186,9 @@ class Engine:
 
         import torch
 
+        from tritium.codegen.triton_env import wait_for_warm_up
+
+        wait_for_warm_up()  # Triton's driver is created by one thread, not raced by the tuner's
         prog = self.program(shapes, precompile=False)
         if sys.stderr.isatty() and tuner.progress is None:
             total = sum(1 for st in prog.steps if st.mode == "kernel")
@@ -206,6 +210,7 @@ class Engine:
         prog.run(arena, ins, {}, tuner=tuner)
         if self.device.type == "cuda":
             torch.cuda.synchronize()
+            prog.precompile()  # what tuning did not compile (its timing-cache hits), in parallel
         if sys.stderr.isatty():
             print(file=sys.stderr)
         self.manifest["configs"] = dict(self.configs)
@@ -236,9 +241,14 @@ class Engine:
         binaries, manifest = None, self.manifest
         if include_binaries and self.device.type == "cuda" and self._kernels:
             from tritium.codegen.binaries import harvest, launcher_signatures
-            from tritium.codegen.triton_env import loaded_modules
+            from tritium.codegen.triton_env import loaded_modules, source_hash
 
-            mods = [(m, self.configs.get(h)) for h, m in loaded_modules(list(self._kernels)).items()]
+            configs: dict[str, list] = {}  # module (code hash) -> the configs its layers run with
+            for prog in list(self._programs.values()):
+                for st in prog.steps:
+                    if st.mode == "kernel" and isinstance(getattr(st.kernel, "source", None), str):
+                        configs.setdefault(source_hash(st.kernel.source), []).append(st.config)
+            mods = [(m, configs.get(h, [])) for h, m in loaded_modules(list(self._kernels)).items()]
             binaries = harvest(mods)
             manifest = {**manifest, "launchers": launcher_signatures(mods)}  # data, see codegen/binaries.py
         return serialize_plan(self.module, manifest, binaries, source=self.source)

@@ -212,9 +212,9 @@ class Program:
     def _config(kernel: Any, configs: dict[str, dict[str, int]] | None) -> dict[str, int] | None:
         if not configs or not isinstance(getattr(kernel, "source", None), str):
             return None
-        from tritium.codegen.triton_env import source_hash
+        from tritium.codegen.triton_env import kernel_identity
 
-        return configs.get(source_hash(kernel.source))
+        return configs.get(kernel_identity(kernel))
 
     @staticmethod
     def _kernel(op: Fused, cache: dict[str, Any]) -> Any:
@@ -256,9 +256,9 @@ class Program:
                         step.kernel, [a if strided else a.contiguous() for a in args], outs
                     )
                     if step.config is not None:
-                        from tritium.codegen.triton_env import source_hash
+                        from tritium.codegen.triton_env import kernel_identity
 
-                        self.configs[source_hash(step.kernel.source)] = dict(step.config)  # the plan keeps it
+                        self.configs[kernel_identity(step.kernel)] = dict(step.config)  # the plan keeps it
                 if not getattr(step.kernel, "strided_inputs", False):  # those copy what they cannot read
                     args = [a.contiguous() for a in args]
                 try:
@@ -301,7 +301,7 @@ class Program:
 
         import torch
 
-        from tritium.codegen.triton_env import source_hash, wait_for_warm_up
+        from tritium.codegen.triton_env import kernel_identity, wait_for_warm_up
 
         producers = {v: s for s in self.steps if s.mode in ("view", "strided") for v in s.outputs}
         jobs, seen = [], set()
@@ -310,13 +310,13 @@ class Program:
                 isinstance(v.type, TensorType) and v.type.is_static for v in [*step.inputs, *step.outputs]
             ):
                 continue
-            # The same code (every layer's copy of a kernel), config and operands compile one variant;
-            # an operand read through a strided view keeps its step apart (its strides specialize).
+            # The same kernel (every layer's copy), config and operands compile one variant; an operand
+            # read through a strided view keeps its step apart (its strides specialize).
             key = (
-                source_hash(step.kernel.source),
+                kernel_identity(step.kernel),
                 repr(step.config),
                 tuple((str(v.type), id(producers[v]) if v in producers else 0) for v in step.inputs),
-                tuple(str(v.type) for v in step.outputs),
+                tuple((str(v.type), self.written_permuted.get(v)) for v in step.outputs),
             )
             if key in seen:
                 continue
@@ -329,13 +329,15 @@ class Program:
         firsts: dict[tuple, Step] = {}
         for step in jobs:
             form = tuple(k for k in forms if (step.config or {}).get(k))
-            firsts.setdefault((source_hash(step.kernel.source), form), step)
+            firsts.setdefault((kernel_identity(step.kernel), form), step)
         lead = set(map(id, firsts.values()))
         jobs = list(firsts.values()) + [step for step in jobs if id(step) not in lead]
         workers = workers or min(16, os.cpu_count() or 8)
 
         def sample(v: Value) -> Any:
             """Zeros laid out as the real input will be (a view's strides select the compiled variant)."""
+            if v in self.constants:  # weights as held (a K-major one selects its own variant)
+                return self.constants[v]
             step = producers.get(v)
             if step is None:
                 return torch.zeros(tuple(v.type.shape), dtype=torch_dtype(v.type.dtype), device=self.device)  # type: ignore[attr-defined]

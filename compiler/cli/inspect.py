@@ -218,8 +218,12 @@ def kernel_sources(engine: Any, shapes: dict[str, tuple[int, ...]], which: str) 
             raise TritiumError(
                 f"no layer or kernel named '{which}'; the engine's kernels are: {', '.join(names)}"
             )
-    sources = list(dict.fromkeys(s.kernel.source for s in steps))  # layers may share a kernel
-    return "\n\n".join(sources)
+    from tritium.codegen.triton_env import source_hash
+
+    sources: dict[str, str] = {}  # layers share a kernel's code: once each, with its first layer's IR
+    for s in steps:
+        sources.setdefault(source_hash(s.kernel.source), s.kernel.source)
+    return "\n\n".join(sources.values())
 
 
 def run(args: argparse.Namespace) -> int:

@@ -92,6 +92,6 @@ def test_signatures_come_from_the_kept_variants(monkeypatch) -> None:
 
     kept = [variant(64, "i32"), variant(64, "i32"), variant(64, "i64"), variant(128, "i32")]
     monkeypatch.setattr(binaries, "_compiled_kernels", lambda mod: iter(kept))
-    got = launcher_signatures([(types.ModuleType("k"), {"BLOCK": 64, "num_warps": 4})])
+    got = launcher_signatures([(types.ModuleType("k"), [{"BLOCK": 64, "num_warps": 4}])])
     assert [e["signature"][1][1] for e in got] == ["i32", "i64"]  # BLOCK 128 was a tuning candidate
     assert all(e["constants"] == [[[2], 64]] and valid_launcher(e) for e in got)

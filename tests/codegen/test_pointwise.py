@@ -174,3 +174,53 @@ def test_round_is_half_to_even_exactly(rng: np.random.Generator) -> None:
     got = engine({"x": x})["y"]
     np.testing.assert_array_equal(got, np.round(x))
     np.testing.assert_array_equal(np.signbit(got), np.signbit(np.round(x)))
+
+
+def test_kernel_identity_holds_shapes_and_attributes_not_names() -> None:
+    """Tuning choices are keyed by a kernel's identity: its code and its IR with values numbered. Two
+    layers alike share it; a copy at other shapes (the same code: sizes are run-time arguments) or
+    with another attribute does not."""
+    from tritium.codegen.triton_env import kernel_identity, source_hash
+
+    def kernels(text: str) -> list:
+        module = ir.parse_ir(text)
+        PassManager("fuse-kernels").run(module)
+        return [kernel_for(op) for op in module.main.block.ops if op.name == "kernel.fused"]
+
+    chain = """  %{p}_a = nn.add %{x}, %{p}_b : (tensor<{s}xf32>, tensor<{s}xf32>) -> tensor<{s}xf32>
+  %{p}_r = nn.leaky_relu %{p}_a {{alpha = {alpha}}} : tensor<{s}xf32>
+  %{p}_m = nn.reduce_sum %{p}_r {{axes = [0], keepdims = true}} : (tensor<{s}xf32>) -> tensor<1xf32>
+"""
+    text = (
+        "func.func @main(%x: tensor<64xf32>, %l0_b: tensor<64xf32>, %l1_b: tensor<64xf32>, "
+        "%y: tensor<4096xf32>, %l2_b: tensor<4096xf32>, %l3_b: tensor<64xf32>) -> (tensor<1xf32>, tensor<1xf32>, tensor<1xf32>, tensor<1xf32>) {\n"
+        + chain.format(p="l0", x="x", s=64, alpha=0.1)
+        + chain.format(p="l1", x="x", s=64, alpha=0.1)
+        + chain.format(p="l2", x="y", s=4096, alpha=0.1)
+        + chain.format(p="l3", x="x", s=64, alpha=0.2)
+        + "  func.return %l0_m, %l1_m, %l2_m, %l3_m : tensor<1xf32>, tensor<1xf32>, tensor<1xf32>, tensor<1xf32>\n}"
+    )
+    found = [k for k in kernels(text) if "leaky_relu" in k.name]
+    assert len(found) == 4
+    ids = [kernel_identity(k) for k in found]
+    assert ids[0] == ids[1]  # two layers alike
+    assert len({ids[0], ids[2], ids[3]}) == 3  # other shapes, another alpha
+    assert source_hash(found[0].source) == source_hash(found[1].source)
+
+
+def test_the_header_never_becomes_code() -> None:
+    """The IR in the header is user data: a string attribute holding a Unicode line separator (which
+    str.splitlines would split at) and text that looks like code stays in the comment."""
+    from tritium.codegen.triton_env import kernel_code
+
+    text = """func.func @main(%x: tensor<4x8xf32>) -> tensor<4x8xf32> {
+  %y = nn.relu %x {note = "a\u2028import os; os.abort() #\u2029import sys\u0085x"} : tensor<4x8xf32>
+  func.return %y : tensor<4x8xf32>
+}"""
+    module = ir.parse_ir(text)
+    PassManager("fuse-kernels").run(module)
+    (kernel,) = [kernel_for(op) for op in module.main.block.ops if op.name == "kernel.fused"]
+    assert "os.abort" in kernel.source  # shown in the header comment
+    code = kernel_code(kernel.source)
+    assert "os.abort" not in code and "import sys" not in code
+    assert code.startswith("import triton\n")
