@@ -72,16 +72,20 @@ def test_random_chains_match_reference(dt: str, rng: np.random.Generator) -> Non
         )
 
 
+def fused_kernels(text: str) -> list:
+    """The generated kernels of IR ``text`` after kernel fusion, in program order."""
+    module = ir.parse_ir(text)
+    PassManager("fuse-kernels").run(module)
+    return [kernel_for(op) for op in module.main.block.ops if op.name == "kernel.fused"]
+
+
 def test_source_is_readable() -> None:
     text = """func.func @main(%x: tensor<2x3x5xf32>, %b: tensor<3x1xf32>) -> tensor<2x3x5xf32> {
   %y = nn.add %x, %b : (tensor<2x3x5xf32>, tensor<3x1xf32>) -> tensor<2x3x5xf32>
   %z = nn.relu %y : tensor<2x3x5xf32>
   func.return %z : tensor<2x3x5xf32>
 }"""
-    module = ir.parse_ir(text)
-    PassManager("fuse-kernels").run(module)
-    kernel = kernel_for(next(op for op in module.main.block.ops if op.name == "kernel.fused"))
-    src = kernel.source
+    src = fused_kernels(text)[0].source
     assert "def add_relu(" in src and "#     %y = nn.add %x, %b" in src
     assert "relu = tl.maximum(add, 0)" in src and "x1 = tl.load(in1_ptr + i1 * in1_stride1" in src
 
@@ -103,10 +107,7 @@ def test_every_layer_copy_of_a_kernel_is_one_kernel() -> None:
   %layer2_out = nn.tanh %layer2_mm : tensor<4x8xf32>
   func.return %layer2_out : tensor<4x8xf32>
 }"""
-    module = ir.parse_ir(text)
-    PassManager("fuse-kernels").run(module)
-    fused = [op for op in module.main.block.ops if op.name == "kernel.fused"]
-    sources = [kernel_for(op).source for op in fused]
+    sources = [k.source for k in fused_kernels(text)]
     assert len(sources) == 3 and len(set(sources)) == 3  # each shows its own layer's IR
     assert "layer0" in sources[0] and "layer0" not in sources[0].split("import triton", 1)[1]
     assert source_hash(sources[0]) == source_hash(sources[1])  # the two matmul + bias + gelu
@@ -182,11 +183,6 @@ def test_kernel_identity_holds_shapes_and_attributes_not_names() -> None:
     with another attribute does not."""
     from tritium.codegen.triton_env import kernel_identity, source_hash
 
-    def kernels(text: str) -> list:
-        module = ir.parse_ir(text)
-        PassManager("fuse-kernels").run(module)
-        return [kernel_for(op) for op in module.main.block.ops if op.name == "kernel.fused"]
-
     chain = """  %{p}_a = nn.add %{x}, %{p}_b : (tensor<{s}xf32>, tensor<{s}xf32>) -> tensor<{s}xf32>
   %{p}_r = nn.leaky_relu %{p}_a {{alpha = {alpha}}} : tensor<{s}xf32>
   %{p}_m = nn.reduce_sum %{p}_r {{axes = [0], keepdims = true}} : (tensor<{s}xf32>) -> tensor<1xf32>
@@ -200,7 +196,7 @@ def test_kernel_identity_holds_shapes_and_attributes_not_names() -> None:
         + chain.format(p="l3", x="x", s=64, alpha=0.2)
         + "  func.return %l0_m, %l1_m, %l2_m, %l3_m : tensor<1xf32>, tensor<1xf32>, tensor<1xf32>, tensor<1xf32>\n}"
     )
-    found = [k for k in kernels(text) if "leaky_relu" in k.name]
+    found = [k for k in fused_kernels(text) if "leaky_relu" in k.name]
     assert len(found) == 4
     ids = [kernel_identity(k) for k in found]
     assert ids[0] == ids[1]  # two layers alike
@@ -217,9 +213,7 @@ def test_the_header_never_becomes_code() -> None:
   %y = nn.relu %x {note = "a\u2028import os; os.abort() #\u2029import sys\u0085x"} : tensor<4x8xf32>
   func.return %y : tensor<4x8xf32>
 }"""
-    module = ir.parse_ir(text)
-    PassManager("fuse-kernels").run(module)
-    (kernel,) = [kernel_for(op) for op in module.main.block.ops if op.name == "kernel.fused"]
+    (kernel,) = fused_kernels(text)
     assert "os.abort" in kernel.source  # shown in the header comment
     code = kernel_code(kernel.source)
     assert "os.abort" not in code and "import sys" not in code
