@@ -18,10 +18,11 @@ library such as Triton's launcher), and nothing already in the cache is overwrit
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from types import ModuleType
 from typing import Any
 
@@ -225,10 +226,13 @@ def launcher_signatures(modules: Iterable[tuple[ModuleType, Configs]]) -> list[d
 
 
 def prebuild_launchers(entries: Iterable[Any], driver: Any = None) -> int:
-    """Start building Triton's launchers for these signatures (invalid ones skipped), one daemon
-    thread each; compiling threads wait for them (``wait_for_warm_up``). Returns how many started:
-    0 where this Triton's driver has no per-signature launchers. ``driver``: Triton's NVIDIA driver
-    module (tests pass a stand-in)."""
+    """Start building Triton's launchers for these signatures (invalid ones skipped) on a background
+    job that compiling threads wait for (``wait_for_warm_up``): each distinct launcher source once
+    (variants that differ only in constants share one), all at the same time. Returns how many
+    signatures it took: 0 where this Triton's driver has no per-signature launchers. ``driver``:
+    Triton's NVIDIA driver module (tests pass a stand-in)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from tritium.codegen.triton_env import in_background, use_interpreter, wait_for
 
     if driver is None:
@@ -245,32 +249,37 @@ def prebuild_launchers(entries: Iterable[Any], driver: Any = None) -> int:
     libraries = getattr(driver, "libraries", None)
     if not (callable(make) and callable(build) and callable(library_dirs)) or include_dirs is None:
         return 0
+    todo = [e for e in list(entries)[:MAX_LAUNCHERS] if valid_launcher(e)]
+    if not todo:
+        return 0
 
-    def job(entry: dict[str, Any]) -> Callable[[], None]:
-        def run() -> None:
-            # After Triton's driver exists: a launcher loaded while another thread creates the driver
-            # can bind to a second copy of its utilities (TMA descriptors then fail its type check).
-            wait_for("triton")
-            try:
-                signature = dict((n, t) for n, t in entry["signature"])
-                constants = {tuple(i): v for i, v in entry["constants"]}
-                src = make(constants, signature, entry.get("tensordesc_meta"))
-                build(
-                    src=src,
-                    name="__triton_launcher",
-                    library_dirs=library_dirs(),
-                    include_dirs=include_dirs,
-                    libraries=libraries,
-                )
-            except Exception:  # Triton builds it itself when the kernel first launches
-                pass
+    def source(entry: dict[str, Any]) -> str | None:
+        try:
+            signature = dict((n, t) for n, t in entry["signature"])
+            constants = {tuple(i): v for i, v in entry["constants"]}
+            return str(make(constants, signature, entry.get("tensordesc_meta")))
+        except Exception:  # Triton builds it itself when the kernel first launches
+            return None
 
-        return run
+    def compile_one(src: str) -> None:
+        with contextlib.suppress(Exception):  # Triton builds it itself when the kernel first launches
+            build(
+                src=src,
+                name="__triton_launcher",
+                library_dirs=library_dirs(),
+                include_dirs=include_dirs,
+                libraries=libraries,
+            )
 
-    started = 0
-    for entry in list(entries)[:MAX_LAUNCHERS]:
-        if valid_launcher(entry):
-            key = hashlib.sha256(json.dumps(entry, sort_keys=True).encode()).hexdigest()[:16]
-            in_background(f"launcher-{key}", job(entry))
-            started += 1
-    return started
+    def run() -> None:
+        # After Triton's driver exists: a launcher loaded while another thread creates the driver can
+        # bind to a second copy of its utilities (TMA descriptors then fail its type check).
+        wait_for("triton")
+        sources = list(dict.fromkeys(s for s in map(source, todo) if s is not None))
+        if sources:
+            with ThreadPoolExecutor(len(sources)) as pool:
+                list(pool.map(compile_one, sources))
+
+    key = hashlib.sha256(json.dumps(todo, sort_keys=True).encode()).hexdigest()[:16]
+    in_background(f"launchers-{key}", run)
+    return len(todo)

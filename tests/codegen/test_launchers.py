@@ -95,3 +95,20 @@ def test_signatures_come_from_the_kept_variants(monkeypatch) -> None:
     got = launcher_signatures([(types.ModuleType("k"), [{"BLOCK": 64, "num_warps": 4}])])
     assert [e["signature"][1][1] for e in got] == ["i32", "i64"]  # BLOCK 128 was a tuning candidate
     assert all(e["constants"] == [[[2], 64]] and valid_launcher(e) for e in got)
+
+
+def test_variants_sharing_a_launcher_build_it_once() -> None:
+    """Signatures that differ only in constants generate one launcher source: one build."""
+    built: list[str] = []
+    driver = types.SimpleNamespace(
+        make_launcher=lambda constants, signature, meta: "SRC-" + ",".join(t for t in signature.values()),
+        compile_module_from_src=lambda **kw: built.append(kw["src"]),
+        library_dirs=lambda: [],
+        include_dirs=[],
+        libraries=[],
+    )
+    entries = [with_(constants=[[[4], b]]) for b in (16, 32, 64)]
+    entries.append(with_(constants=[[[4], 16]], signature=[["x", "i64"]]))
+    assert prebuild_launchers(entries, driver) == 4
+    wait_for_warm_up()
+    assert sorted(built) == sorted(["SRC-" + ",".join(t for _, t in ENTRY["signature"]), "SRC-i64"])
