@@ -208,6 +208,7 @@ class ConvKernel:
             "tl",
             "triton",
             "kout",
+            "bias",
         }
 
         used |= {p.split(":")[0] for p in params} | {"BLOCK_M", "BLOCK_N", "BLOCK_K", "EVEN_C", "acc_ptr"}

@@ -305,7 +305,7 @@ class MatmulKernel:
             "pid",
             "batch",
         }
-        used |= {"tl", "triton"}
+        used |= {"tl", "triton", "a_ptrs", "b_ptrs", "kmask", "bsum", "tile_id", "start_pid"}
         used |= _RESERVED | {p.split(":")[0] for p in params}  # a value named M or K never shadows them
 
         def epilogue(acc: str, rn: str) -> list[str]:

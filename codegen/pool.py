@@ -75,7 +75,8 @@ class PoolKernel:
         is_max = p.name == "nn.max_pool"
         names: dict = {}
         fresh = namer(
-            names, {"tl", "triton", "pid", "offs", "mask", "acc", "cnt", "iy", "ix", "ok", "res", "base"}
+            names,
+            {"tl", "triton", "pid", "offs", "mask", "acc", "cnt", "iy", "ix", "ok", "res", "base", "val"},
         )
         names[self.fused.body.block.args[0]] = "val"
         tap = ["    " + ln for ln in lower_elementwise(self.prologue, names, fresh, p)]

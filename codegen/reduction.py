@@ -138,6 +138,7 @@ class RowKernel:
             params += self.ys.size_params(0, "yr")
         names: dict[Value, str] = {}
         used = {"tl", "triton", "row", "rmask", "cols", "cmask", "start", "N", "acc", "res", "m", "s"}
+        used |= {"mean", "rstd", "m_acc", "s_acc"}  # the normalizations' own variables
         fresh = namer(names, used)
 
         for i, a in enumerate(args):

@@ -8,6 +8,7 @@ there is no GPU) makes the same kernels run on the CPU, which is how CI tests co
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import os
@@ -142,22 +143,25 @@ _warm_ups: dict[str, threading.Thread] = {}
 _warm_lock = threading.Lock()
 
 
-def _triton_setup() -> None:
+def _triton_key() -> None:
+    """Triton's hash of its own files, which keys every compiled-kernel lookup (cached by Triton)."""
     try:
         from triton.runtime.cache import triton_key
     except ImportError:
         try:
             from triton.compiler.compiler import triton_key
         except ImportError:
-            triton_key = None
-    try:
-        if triton_key is not None:
-            triton_key()  # cached by Triton for the process
+            return
+    with contextlib.suppress(Exception):  # an unfamiliar Triton: the first compile does this itself
+        triton_key()
+
+
+def _triton_driver() -> None:
+    """Triton's active driver and its C utilities (built with gcc on a fresh machine)."""
+    with contextlib.suppress(Exception):  # an unfamiliar Triton: the first launch does this itself
         from triton.runtime.driver import driver
 
-        driver.active.utils  # noqa: B018 (builds or loads the utilities)
-    except Exception:  # an unfamiliar Triton: the first compile does this itself
-        pass
+        driver.active.utils  # noqa: B018
 
 
 def _library_setup(device: Any) -> None:
@@ -193,7 +197,8 @@ def warm_up(libraries_on: Any = None) -> None:
     picked library tactics)."""
     if use_interpreter():
         return
-    in_background("triton", _triton_setup)
+    in_background("triton-driver", _triton_driver)  # one thread creates the driver, never two at once
+    in_background("triton-key", _triton_key)
     if libraries_on is not None:
         in_background(f"libraries-{libraries_on}", lambda: _library_setup(libraries_on))
 
