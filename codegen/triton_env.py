@@ -197,6 +197,12 @@ def warm_up(libraries_on: Any = None) -> None:
     picked library tactics)."""
     if use_interpreter():
         return
+    import torch
+
+    # CUDA is initialized here, by the calling thread, before Triton's driver is created on another:
+    # with the two racing (measured on Triton 3.6), launchers later rejected the TMA descriptors of
+    # a second PyCUtensorMap type.
+    torch.cuda.init()
     in_background("triton-driver", _triton_driver)  # one thread creates the driver, never two at once
     in_background("triton-key", _triton_key)
     if libraries_on is not None:
