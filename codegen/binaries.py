@@ -274,7 +274,7 @@ def prebuild_launchers(entries: Iterable[Any], driver: Any = None) -> int:
     def run() -> None:
         # After Triton's driver exists: a launcher loaded while another thread creates the driver can
         # bind to a second copy of its utilities (TMA descriptors then fail its type check).
-        wait_for("triton-driver")
+        wait_for("triton")
         sources = list(dict.fromkeys(s for s in map(source, todo) if s is not None))
         if sources:
             with ThreadPoolExecutor(len(sources)) as pool:

@@ -143,22 +143,19 @@ _warm_ups: dict[str, threading.Thread] = {}
 _warm_lock = threading.Lock()
 
 
-def _triton_key() -> None:
-    """Triton's hash of its own files, which keys every compiled-kernel lookup (cached by Triton)."""
+def _triton_setup() -> None:
+    """Triton's hash of its own files, which keys every compiled-kernel lookup (cached by Triton),
+    then its active driver and the driver's C utilities (built with gcc on a fresh machine)."""
     try:
         from triton.runtime.cache import triton_key
     except ImportError:
         try:
             from triton.compiler.compiler import triton_key
         except ImportError:
-            return
+            triton_key = None
     with contextlib.suppress(Exception):  # an unfamiliar Triton: the first compile does this itself
-        triton_key()
-
-
-def _triton_driver() -> None:
-    """Triton's active driver and its C utilities (built with gcc on a fresh machine)."""
-    with contextlib.suppress(Exception):  # an unfamiliar Triton: the first launch does this itself
+        if triton_key is not None:
+            triton_key()
         from triton.runtime.driver import driver
 
         driver.active.utils  # noqa: B018
@@ -197,14 +194,11 @@ def warm_up(libraries_on: Any = None) -> None:
     picked library tactics)."""
     if use_interpreter():
         return
-    import torch
-
-    # CUDA is initialized here, by the calling thread, before Triton's driver is created on another:
-    # with the two racing (measured on Triton 3.6), launchers later rejected the TMA descriptors of
-    # a second PyCUtensorMap type.
-    torch.cuda.init()
-    in_background("triton-driver", _triton_driver)  # one thread creates the driver, never two at once
-    in_background("triton-key", _triton_key)
+    # One thread does all of Triton's setup, in this order: with the key hash and the driver's
+    # creation on two threads (run J, Triton 3.6), every fresh load then failed: launchers rejected
+    # the TMA descriptors of a second PyCUtensorMap type. Nothing else touches the driver until
+    # this job is done (launcher prebuilds, precompile and tuning wait for it).
+    in_background("triton", _triton_setup)
     if libraries_on is not None:
         in_background(f"libraries-{libraries_on}", lambda: _library_setup(libraries_on))
 
