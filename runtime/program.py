@@ -301,7 +301,7 @@ class Program:
 
         import torch
 
-        from tritium.codegen.triton_env import kernel_identity, wait_for_warm_up
+        from tritium.codegen.triton_env import kernel_identity, wait_for
 
         producers = {v: s for s in self.steps if s.mode in ("view", "strided") for v in s.outputs}
         jobs, seen = [], set()
@@ -357,7 +357,10 @@ class Program:
             except Exception:  # the real run reports it, with the step's name
                 pass
 
-        wait_for_warm_up()
+        # Triton's setup (its driver above all) is done by one thread before any launch here; the
+        # launchers a plan prebuilds may still be building: a variant that needs one first builds
+        # it too (as Triton's threads do), while the others proceed
+        wait_for("triton")
         with ThreadPoolExecutor(workers) as pool:
             list(pool.map(compile_one, jobs))
 
