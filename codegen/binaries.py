@@ -159,15 +159,16 @@ _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 
 
 def _plain(x: Any, depth: int = 0) -> bool:
-    """JSON data of bounded depth: what a launcher signature may hold."""
+    """Numbers, booleans and None, in lists and in dicts with identifier keys, of bounded size and
+    depth: what a launcher signature's metadata may hold (no strings, which could reach C text)."""
     if x is None or isinstance(x, bool | int | float):
         return True
-    if isinstance(x, str):
-        return len(x) <= 128
     if depth < 4 and isinstance(x, list):
         return len(x) <= 64 and all(_plain(v, depth + 1) for v in x)
     if depth < 4 and isinstance(x, dict):
-        return len(x) <= 64 and all(isinstance(k, str) and _plain(v, depth + 1) for k, v in x.items())
+        return len(x) <= 64 and all(
+            isinstance(k, str) and _IDENT.match(k) and _plain(v, depth + 1) for k, v in x.items()
+        )
     return False
 
 

@@ -203,12 +203,12 @@ def _engine_from_plan(plan: Any, device: str | None, where: str, trust_binaries:
     here_env = build_environment(str(engine.device), {})
     here = here_env.get("gpu")
     same_triton = (plan.manifest.get("build") or {}).get("triton") == here_env.get("triton")
-    if built == here and here is not None and same_triton:
+    if trust_binaries and built == here and here is not None and same_triton:
         from tritium.codegen.binaries import prebuild_launchers, restore
 
         launchers = plan.manifest.get("launchers")
         prebuild_launchers(launchers if isinstance(launchers, list) else [])  # Triton's own C, from data
-        if trust_binaries and plan.binaries:
+        if plan.binaries:
             restore(plan.binaries)  # the regenerated kernels find their compiled code in Triton's cache
     if built != here:
         logging.getLogger("tritium").warning(

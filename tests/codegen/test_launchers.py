@@ -40,6 +40,9 @@ def test_only_well_formed_signatures_are_accepted() -> None:
         with_(constants=[[[True], 1]]),
         with_(tensordesc_meta={"swizzle": 128}),  # a list of descriptors
         with_(tensordesc_meta=[[[[[[1]]]]]]),  # too deep
+        with_(tensordesc_meta=[{"swizzle": '"); abort(); ("'}]),  # no strings: they could reach C text
+        with_(tensordesc_meta=[{"bad key!": 1}]),
+        with_(constants=[[[4], "x"]]),
         {"signature": ENTRY["signature"]},  # no constants
         "not a dict",
     ]
