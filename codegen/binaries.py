@@ -21,11 +21,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import re
+import threading
 from collections.abc import Iterable
 from types import ModuleType
 from typing import Any
 
+log = logging.getLogger("tritium")
 _NAME = re.compile(r"^[A-Za-z0-9_-]{8,128}/[A-Za-z0-9_.-]{1,200}$")
 KERNEL_FILES = (".json", ".cubin", ".ptx", ".ttir", ".ttgir", ".llir", ".source")
 """The file types of a compiled kernel group; anything else in a plan (a .so above all) is ignored."""
@@ -153,8 +156,14 @@ def restore(binaries: dict[str, bytes]) -> int:
 # without per-signature launchers (3.7 and later) skips all of it.
 
 MAX_LAUNCHERS = 64
-"""At most this many launchers are built for one plan (ResNet-50 needs ten)."""
-_TYPE = re.compile(r"^(\*?k?[a-z][a-z0-9]{0,12}|constexpr|nvTmaDesc|tensordesc<[A-Za-z0-9_\[\], ]{1,120}>)$")
+"""At most this many signatures are taken from one plan (ResNet-50's give 11 distinct launchers)."""
+MAX_ARGS = 96
+"""At most this many arguments per signature (Tritium's kernels have a few dozen)."""
+PARALLEL_BUILDS = 12
+# Triton's type strings; a tensor descriptor of at most five dimensions (what TMA takes), no layout
+_TYPE = re.compile(
+    r"^(\*?k?[a-z][a-z0-9]{0,12}|constexpr|nvTmaDesc|tensordesc<[a-z0-9]{1,8}\[\d{1,5}(, ?\d{1,5}){0,4}\]>)$"
+)
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 
 
@@ -179,7 +188,7 @@ def valid_launcher(entry: Any) -> bool:
         sig, consts, meta = entry["signature"], entry["constants"], entry.get("tensordesc_meta")
         return (
             isinstance(sig, list)
-            and 0 < len(sig) <= 256
+            and 0 < len(sig) <= MAX_ARGS
             and all(_IDENT.match(n) and _TYPE.match(t) for n, t in sig)
             and isinstance(consts, list)
             and len(consts) <= 256
@@ -232,8 +241,6 @@ def prebuild_launchers(entries: Iterable[Any], driver: Any = None) -> int:
     (variants that differ only in constants share one), all at the same time. Returns how many
     signatures it took: 0 where this Triton's driver has no per-signature launchers. ``driver``:
     Triton's NVIDIA driver module (tests pass a stand-in)."""
-    from concurrent.futures import ThreadPoolExecutor
-
     from tritium.codegen.triton_env import in_background, use_interpreter, wait_for
 
     if driver is None:
@@ -273,13 +280,24 @@ def prebuild_launchers(entries: Iterable[Any], driver: Any = None) -> int:
             )
 
     def run() -> None:
-        # After Triton's driver exists: a launcher loaded while another thread creates the driver can
-        # bind to a second copy of its utilities (TMA descriptors then fail its type check).
+        # Only once Triton's driver exists: a launcher reads the driver's tensor-map type when first
+        # loaded, and one loaded before keeps None, so TMA kernels of its signature would fail.
         wait_for("triton")
+        if getattr(driver, "PyCUtensorMap", True) is None:
+            log.debug("Triton's driver is not set up: its launchers are left to Triton")
+            return
         sources = list(dict.fromkeys(s for s in map(source, todo) if s is not None))
-        if sources:
-            with ThreadPoolExecutor(len(sources)) as pool:
-                list(pool.map(compile_one, sources))
+        if not sources:
+            log.debug("no launcher source could be generated from the plan's %d signatures", len(todo))
+        for i in range(0, len(sources), PARALLEL_BUILDS):  # daemon threads: exit never waits on gcc
+            batch = [
+                threading.Thread(target=compile_one, args=(src,), daemon=True)
+                for src in sources[i : i + PARALLEL_BUILDS]
+            ]
+            for t in batch:
+                t.start()
+            for t in batch:
+                t.join()
 
     key = hashlib.sha256(json.dumps(todo, sort_keys=True).encode()).hexdigest()[:16]
     in_background(f"launchers-{key}", run)

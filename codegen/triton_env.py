@@ -156,6 +156,7 @@ def _triton_setup() -> None:
     with contextlib.suppress(Exception):  # an unfamiliar Triton: the first compile does this itself
         if triton_key is not None:
             triton_key()
+    with contextlib.suppress(Exception):  # the first launch does this itself
         from triton.runtime.driver import driver
 
         driver.active.utils  # noqa: B018
@@ -208,15 +209,21 @@ def wait_for(name: str, timeout_s: float = 60.0) -> None:
     t = _warm_ups.get(name)
     if t is not None and t is not threading.current_thread():
         t.join(timeout_s)
+        if t.is_alive():
+            import logging
+
+            logging.getLogger("tritium").warning(
+                "%s still running after %.0f s; not waiting longer", t.name, timeout_s
+            )
 
 
 def wait_for_warm_up(timeout_s: float = 30.0) -> None:
     """Wait for the setup that ``warm_up`` and launcher prebuilds started, rather than have each
     compiling thread redo it (a launcher that two threads miss is built twice)."""
     with _warm_lock:
-        threads = [t for name, t in _warm_ups.items() if not name.startswith("libraries")]
-    for t in threads:
-        t.join(timeout_s)
+        names = [name for name in _warm_ups if not name.startswith("libraries")]
+    for name in names:
+        wait_for(name, timeout_s)
 
 
 @lru_cache(maxsize=1)

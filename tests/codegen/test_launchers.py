@@ -103,15 +103,58 @@ def test_signatures_come_from_the_kept_variants(monkeypatch) -> None:
 def test_variants_sharing_a_launcher_build_it_once() -> None:
     """Signatures that differ only in constants generate one launcher source: one build."""
     built: list[str] = []
-    driver = types.SimpleNamespace(
-        make_launcher=lambda constants, signature, meta: "SRC-" + ",".join(t for t in signature.values()),
-        compile_module_from_src=lambda **kw: built.append(kw["src"]),
-        library_dirs=lambda: [],
-        include_dirs=[],
-        libraries=[],
-    )
+    driver = fake_driver(built)
     entries = [with_(constants=[[[4], b]]) for b in (16, 32, 64)]
     entries.append(with_(constants=[[[4], 16]], signature=[["x", "i64"]]))
     assert prebuild_launchers(entries, driver) == 4
     wait_for_warm_up()
     assert sorted(built) == sorted(["SRC-" + ",".join(t for _, t in ENTRY["signature"]), "SRC-i64"])
+
+
+def fake_driver(built: list, **extra: Any) -> Any:
+    return types.SimpleNamespace(
+        make_launcher=lambda constants, signature, meta: "SRC-" + ",".join(signature.values()),
+        compile_module_from_src=lambda **kw: built.append(kw["src"]),
+        library_dirs=lambda: [],
+        include_dirs=[],
+        libraries=[],
+        **extra,
+    )
+
+
+def test_descriptor_types_are_bounded() -> None:
+    """At most five dimensions (what TMA takes) and no layout text: a signature cannot expand into
+    a launcher with thousands of arguments."""
+    assert valid_launcher(with_(signature=[["d", "tensordesc<bf16[1, 2, 3, 4, 5]>"]]))
+    for t in (
+        "tensordesc<fp16[1, 2, 3, 4, 5, 6]>",
+        "tensordesc<fp16[,,,,]>",
+        "tensordesc<fp16[16, 16],#shared>",
+    ):
+        assert not valid_launcher(with_(signature=[["d", t]]))
+    assert not valid_launcher(with_(signature=[["x", "i32"]] * 97))
+
+
+def test_launchers_wait_for_tritons_setup(monkeypatch) -> None:
+    """Launchers build only after the thread that sets up Triton's driver is done (a launcher loaded
+    before it keeps no tensor-map type), and not at all if the driver did not come up."""
+    import threading
+
+    from tritium.codegen import triton_env
+
+    release = threading.Event()
+    setup = threading.Thread(target=release.wait, daemon=True)
+    setup.start()
+    monkeypatch.setitem(triton_env._warm_ups, "triton", setup)
+    built: list[str] = []
+    assert prebuild_launchers([with_(constants=[[[4], 4242]])], fake_driver(built)) == 1
+    setup.join(0.3)
+    assert built == []  # still waiting for Triton's setup
+    release.set()
+    wait_for_warm_up()
+    assert built == ["SRC-" + ",".join(t for _, t in ENTRY["signature"])]
+
+    none: list[str] = []
+    prebuild_launchers([with_(constants=[[[4], 4343]])], fake_driver(none, PyCUtensorMap=None))
+    wait_for_warm_up()
+    assert none == []  # the driver's tensor-map type is not there: Triton builds on demand
