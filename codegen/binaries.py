@@ -237,10 +237,10 @@ def launcher_signatures(modules: Iterable[tuple[ModuleType, Configs]]) -> list[d
 
 def prebuild_launchers(entries: Iterable[Any], driver: Any = None) -> int:
     """Start building Triton's launchers for these signatures (invalid ones skipped) on a background
-    job (``wait_for_warm_up`` waits for it): each distinct launcher source once
-    (variants that differ only in constants share one), all at the same time. Returns how many
-    signatures it took: 0 where this Triton's driver has no per-signature launchers. ``driver``:
-    Triton's NVIDIA driver module (tests pass a stand-in)."""
+    job (``wait_for_warm_up`` waits for it), once Triton's driver is set up: each distinct launcher
+    source once (variants that differ only in constants share one), ``PARALLEL_BUILDS`` at a time.
+    Returns how many signatures it took: 0 where this Triton's driver has no per-signature
+    launchers. ``driver``: Triton's NVIDIA driver module (tests pass a stand-in)."""
     from tritium.codegen.triton_env import in_background, use_interpreter, wait_for
 
     if driver is None:
