@@ -150,7 +150,7 @@ def restore(binaries: dict[str, bytes]) -> int:
 # Triton 3.6 (on NVIDIA) builds a small C extension per kernel signature with gcc, the first time a
 # kernel of that signature launches in a machine's cache: about 0.3 s each, ten for ResNet-50, on
 # the critical path of a fresh machine's first inference. A plan never carries such a library (host
-# code); it carries each launcher's *signature*, as data, and loading builds the launchers from it
+# code); it carries each launcher's *signature*, as data, and a trusted load builds the launchers from it
 # with Triton's own generator, in the background while the plan loads. Triton then finds them in
 # its cache. A signature this Triton would not generate is simply a launcher nobody uses; a Triton
 # without per-signature launchers (3.7 and later) skips all of it.

@@ -1,9 +1,10 @@
 """Loading generated Triton source, on a GPU or under Triton's CPU interpreter.
 
 Generated kernels are plain Python modules. Triton's ``@jit`` reads a function's source with
-``inspect``, so each module's code (its source without comment lines: every layer's copy of a
-kernel is one module) is written to a cache folder, named by its hash, and imported from there. ``TRITON_INTERPRET=1`` (set by the runtime when
-there is no GPU) makes the same kernels run on the CPU, which is how CI tests code generation.
+``inspect``, so each module's code (its source after the header comment: every layer's copy of a
+kernel is one module) is written to a cache folder, named by its hash, and imported from there.
+``TRITON_INTERPRET=1`` (set by the runtime when there is no GPU) makes the same kernels run on the
+CPU, which is how CI tests code generation.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib.util
+import logging
 import os
 import sys
 import tempfile
@@ -210,8 +212,6 @@ def wait_for(name: str, timeout_s: float = 60.0) -> None:
     if t is not None and t is not threading.current_thread():
         t.join(timeout_s)
         if t.is_alive():
-            import logging
-
             logging.getLogger("tritium").warning(
                 "%s still running after %.0f s; not waiting longer", t.name, timeout_s
             )

@@ -322,16 +322,6 @@ class Program:
                 continue
             seen.add(key)
             jobs.append(step)
-        # Each kernel's first variant in each form first: on a Triton that builds a C launcher per
-        # kernel signature (3.6: gcc, 0.3 s each), those builds then start together instead of
-        # trickling in behind the variants that reuse them.
-        forms = ("TMA", "PERSISTENT", "WS", "SPLIT", "LIBRARY")
-        firsts: dict[tuple, Step] = {}
-        for step in jobs:
-            form = tuple(k for k in forms if (step.config or {}).get(k))
-            firsts.setdefault((kernel_identity(step.kernel), form), step)
-        lead = set(map(id, firsts.values()))
-        jobs = list(firsts.values()) + [step for step in jobs if id(step) not in lead]
         workers = workers or min(16, os.cpu_count() or 8)
 
         def sample(v: Value) -> Any:
