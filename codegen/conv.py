@@ -219,7 +219,9 @@ class ConvKernel:
         if library:
             lines.append(f"    acc = tl.load(acc_ptr + {out_off}, mask=mask, other=0).to({self.acc_type})")
         if self.b_i is not None:
-            lines.append(f"    bias = tl.load(in{self.b_i}_ptr + en, mask=mask, other=0.0).to(tl.float32)")
+            lines.append(
+                f"    bias = tl.load(in{self.b_i}_ptr + en, mask=rj[None, :] < NG, other=0.0).to(tl.float32)"
+            )
             lines.append(f"    {conv_out} = acc + bias")
         else:
             lines.append(f"    {conv_out} = acc")
@@ -227,7 +229,15 @@ class ConvKernel:
             i = args.index(a)
             off, ps = sp.offset(j, ["m", "n"], f"in{i}")
             params += ps
-            m = ", mask=mask, other=0.0" if off != "0" else ""
+            # a row (per channel) or a column broadcast over the tile loads once per column or row
+            side = (
+                "mask"
+                if sp.varies(j, 0) and sp.varies(j, 1)
+                else "em < M"
+                if sp.varies(j, 0)
+                else "rj[None, :] < NG"
+            )
+            m = f", mask={side}, other=0.0" if off != "0" else ""
             lines.append(
                 f"    {fresh(a, f'x{i}')} = tl.load(in{i}_ptr + {off}{m}).to({compute_type(a.type.dtype)})"
             )  # type: ignore[attr-defined]

@@ -94,6 +94,11 @@ class Space:
             ]
             self.operands.append(OperandIndex(len(s), per_seg, sc))
 
+    def varies(self, i: int, seg: int) -> bool:
+        """Whether operand ``i`` changes along segment ``seg`` (it broadcasts along it otherwise)."""
+        op = self.operands[i]
+        return not op.scalar and not all(op.broadcast[seg])
+
     # -- code ---------------------------------------------------------------------------------------
     def decompose(self, seg: int, flat: str, prefix: str) -> list[str]:
         """Lines computing ``{prefix}{j}`` (one per merged dim) from the flat index ``flat``."""

@@ -15,6 +15,9 @@ from tritium.runtime.engine import Engine, as_kind, as_tensor
 from tritium.runtime.program import Program, Step, torch_dtype
 from tritium.runtime.reference import InputError
 
+MAX_BOUND_GRAPHS = 8
+"""CUDA graphs a context keeps for bound I/O addresses (one per set of addresses and shapes)."""
+
 
 class IProfiler:
     """Subclass and override ``report_layer_time``; assign to ``context.profiler``."""
@@ -290,20 +293,25 @@ class ExecutionContext:
             self._generation = self.engine.generation
 
         arena = self._arena_for(prog)
-        key = tuple(tuple(t.shape) for t in ins.values())
+        key: tuple = tuple(tuple(t.shape) for t in ins.values())
+        if outs:  # bound I/O (execute_async_v3): a graph reads and writes the caller's own memory
+            key += ("bound", *(t.data_ptr() for t in ins.values()))
+            key += tuple((t.data_ptr(), tuple(t.shape)) for t in outs.values())
         cudagraph = (
             self.use_cuda_graph
             and self.engine.device.type == "cuda"
             and self.profiler is None
-            and not outs
             and all(s.mode != "host" for s in prog.steps)
         )
         if cudagraph:
             entry = self._graphs.get(key)
             if entry is None and self._runs.get(key, 0) >= 1:  # capture after a first, normal run
-                entry = self._capture(prog, arena, ins, key)
+                entry = self._capture(prog, arena, ins, key, outs or None)
             if entry is not None:
                 graph, static_in, static_out = entry
+                if outs:
+                    graph.replay()  # no copies: the graph holds the bound addresses
+                    return static_out
                 for v, t in ins.items():
                     static_in[v].copy_(t)
                 graph.replay()
@@ -318,23 +326,31 @@ class ExecutionContext:
                 self.profiler.report_layer_time(name, ms)  # type: ignore[union-attr]
         return result
 
-    def _capture(self, prog: Program, arena: Any, ins: dict, key: tuple) -> Any:
+    def _capture(self, prog: Program, arena: Any, ins: dict, key: tuple, outs: dict | None = None) -> Any:
         """Capture the program into a CUDA graph on this context's stream. One capture at a time in
         the process, and without torch.cuda.graph's device-wide synchronize: a device sync (or a
         second capture) in another thread while this one captures would invalidate it. A failed
-        capture turns graphs off for this context, with a warning; the run goes on without."""
+        capture turns graphs off for this context, with a warning; the run goes on without.
+        With ``outs`` (bound I/O) the graph reads ``ins`` and writes ``outs`` where they are: it is
+        keyed by their addresses, and the least recently captured of more than
+        ``MAX_BOUND_GRAPHS`` such graphs is dropped."""
         import logging
 
         import torch
 
-        static_in = {v: t.clone() for v, t in ins.items()}
+        if outs is not None:
+            bound = [k for k in self._graphs if "bound" in k]
+            for k in bound[: max(0, len(bound) - MAX_BOUND_GRAPHS + 1)]:
+                del self._graphs[k]
+                self._runs.pop(k, None)
+        static_in = {v: t.clone() for v, t in ins.items()} if outs is None else ins
         graph = torch.cuda.CUDAGraph()
         with CAPTURE_LOCK, torch.cuda.stream(self._stream):
             self._stream.synchronize()  # the clones above are done before capture starts
             try:
                 graph.capture_begin(capture_error_mode="thread_local")
                 try:
-                    static_out = prog.run(arena, static_in, {})
+                    static_out = prog.run(arena, static_in, outs or {})
                 finally:
                     graph.capture_end()
             except Exception as e:

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+import tritium.codegen.gemm as gemm_module
 import tritium.ir as ir
 from tritium.codegen import MatmulKernel, kernel_for
 from tritium.passes import PassManager
@@ -134,25 +135,35 @@ def test_no_library_tactic_in_f32(rng: np.random.Generator) -> None:
 
 
 @pytest.mark.parametrize(
-    "k,kmajor,persistent,split",
+    "k,kmajor,persistent,split,store",
     [
-        (48, False, 0, 0),
-        (48, True, 0, 0),
-        (20, False, 0, 0),
-        (48, False, 1, 0),
-        (48, True, 1, 0),
-        (48, True, 2, 0),
-        (48, False, 0, 1),
-        (48, True, 1, 1),
-        (48, True, 2, 1),
+        (48, False, 0, 0, 0),
+        (48, True, 0, 0, 1),
+        (20, False, 0, 0, 1),
+        (48, False, 1, 0, 0),
+        (48, True, 1, 0, 1),
+        (48, True, 2, 0, 1),
+        (48, False, 0, 1, 1),
+        (48, True, 1, 1, 0),
+        (48, True, 2, 1, 1),
     ],
 )
-def test_tma_variant(k: int, kmajor: bool, persistent: int, split: int, rng: np.random.Generator) -> None:
+def test_tma_variant(
+    k: int,
+    kmajor: bool,
+    persistent: int,
+    split: int,
+    store: int,
+    rng: np.random.Generator,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """The tensor-descriptor (TMA) variant, row-major and K-major weights, one tile per program or
     persistent (4 programs step through 3 x 3 tiles under the interpreter), warp-specialized or not
     (2: the flag the interpreter runs as the same loop), the epilogue on the whole tile or on its
-    column halves in turn (split; 40 columns: the last tile's second half is all masked); rows that
-    TMA cannot address (20 f16 = 40 bytes, not a multiple of 16) fall back to the pointer kernel."""
+    column halves in turn (split; 40 columns: the last tile's second half is all masked), the
+    output stored by pointers or by a tensor descriptor (store; 33 rows: the last tile row is
+    clipped); rows that TMA cannot address (20 f16 = 40 bytes, not a multiple of 16) fall back to
+    the pointer kernel."""
     a, w, o = (3, 11, k), (k, 40), (3, 11, 40)
     text = LIBRARY_CASES["epilogue"].format(
         a=ty(a, "f16"), w=ty(w, "f16"), o=ty(o, "f16"), bias=ty((40,), "f16")
@@ -174,10 +185,28 @@ def test_tma_variant(k: int, kmajor: bool, persistent: int, split: int, rng: np.
         "PERSISTENT": int(persistent > 0),
         "WS": int(persistent == 2),
         "SPLIT": split,
+        "TMA_STORE": store,
         "BLOCK_M": 16,
         "BLOCK_N": 16,
         "BLOCK_K": 16,
     }
     assert (kernel._descriptors(ts[0], ts[1], cfg) is None) == (k == 20)
+    made, real = [], gemm_module._store_descriptors
+
+    def spy(outputs: list, config: dict) -> list | None:
+        made.append(real(outputs, config))
+        return made[-1]
+
+    monkeypatch.setattr(gemm_module, "_store_descriptors", spy)
     kernel([env[v] for v in fused.operands], [got], cfg)
+    assert len(made) == (store if k != 20 else 0) and all(d is not None for d in made)
     assert rel(got.numpy(), want) < 2e-3
+
+
+def test_store_descriptors_only_where_tma_addresses_the_output() -> None:
+    """Rows of 40 f16 (80 bytes) take a tensor descriptor; rows of 20 (40 bytes, not a multiple of 16)
+    or a strided output do not: the epilogue then stores through pointers."""
+    cfg = {"BLOCK_M": 16, "BLOCK_N": 16, "SPLIT": 0}
+    assert gemm_module._store_descriptors([torch.empty(3, 11, 40, dtype=torch.float16)], cfg) is not None
+    assert gemm_module._store_descriptors([torch.empty(3, 11, 20, dtype=torch.float16)], cfg) is None
+    assert gemm_module._store_descriptors([torch.empty(40, 33, dtype=torch.float16).t()], cfg) is None

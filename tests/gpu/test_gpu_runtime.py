@@ -98,6 +98,35 @@ def test_plugin_device_code_in_a_cuda_graph(rng: np.random.Generator) -> None:
         tr.ir.plugins.REGISTRY.deregister("GpuScale")
 
 
+def test_bound_io_replays_a_graph_on_the_callers_memory(rng: np.random.Generator) -> None:
+    """execute_async_v3 with bound addresses: from the second run on, a CUDA graph reads the bound
+    input and writes the bound output where they are (no copies). New contents of the same buffers
+    give new results; other buffers get their own graph, and only MAX_BOUND_GRAPHS are kept."""
+    from tritium.runtime.context import MAX_BOUND_GRAPHS
+
+    builder = tr.Builder(tr.Logger())
+    engine = builder.build_engine_with_config(cnn(rng), builder.create_builder_config())
+    ctx = engine.create_execution_context()
+    x, y = torch.empty(2, 8, 16, 16, device="cuda"), torch.empty(2, 16, device="cuda")
+    ctx.set_tensor_address("x", x.data_ptr())
+    ctx.set_tensor_address("y", y)
+    for _ in range(4):
+        x.copy_(torch.randn_like(x))
+        y.fill_(float("nan"))
+        assert ctx.execute_async_v3(0)
+        torch.testing.assert_close(y, engine({"x": x})["y"])
+    assert sum("bound" in k for k in ctx._graphs) == 1, "the runs after the first replay one graph"
+    kept = []  # alive, so that no two buffers share an address
+    for _ in range(MAX_BOUND_GRAPHS + 2):  # a new output buffer each time: a graph each from its second run
+        y2 = torch.empty(2, 16, device="cuda")
+        kept.append(y2)
+        ctx.set_tensor_address("y", y2)
+        for _ in range(2):
+            assert ctx.execute_async_v3(0)
+        torch.testing.assert_close(y2, engine({"x": x})["y"])
+    assert sum("bound" in k for k in ctx._graphs) == MAX_BOUND_GRAPHS
+
+
 def test_four_contexts_in_four_threads(rng: np.random.Generator) -> None:
     builder = tr.Builder(tr.Logger())
     engine = builder.build_engine_with_config(cnn(rng), builder.create_builder_config())
