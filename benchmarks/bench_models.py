@@ -5,8 +5,9 @@ torch.compile, in one process on one card. Writes a JSON of every figure and pri
 
 Every peer gets its best setting: FP16 weights, channels-last for CNNs, CUDA graphs. Latency is the
 median of the end-to-end call with inputs already on the device (CUDA events, Triton's do_bench).
-Tritium is timed as TensorRT engines are run: I/O bound to device buffers, execute_async_v3 (and,
-for reference, through run(), which copies inputs in and outputs out).
+Tritium is timed as TensorRT engines are run: FP16 I/O (narrow_io, as the peers' FP16 models take
+and give; --wide-io keeps float32), bound to device buffers, execute_async_v3 (and, for reference,
+through run(), which copies inputs in and outputs out).
 Correctness is checked in the same run: cosine similarity of Tritium's FP16 output with FP32 torch,
 and, for classifiers, top-1 agreement on 100 random inputs.
 """
@@ -229,6 +230,11 @@ def main() -> None:
     ap.add_argument("--tuning-level", type=int, default=1)
     ap.add_argument("--profile", action="store_true", help="per-layer times, summed by kernel kind")
     ap.add_argument(
+        "--wide-io",
+        action="store_true",
+        help="keep the models' float32 inputs and outputs (default: FP16 I/O, narrow_io, like the peers)",
+    )
+    ap.add_argument(
         "--kernel-trace",
         action="store_true",
         help="GPU kernel times by kernel name (profiler device activity), Tritium's and the peers'",
@@ -263,6 +269,7 @@ def main() -> None:
                 return tritium.compile(
                     str(path),
                     fp16=True,
+                    narrow_io=not args.wide_io,
                     device="cuda",
                     timing_cache=args.cache,
                     tuning_budget_s=args.tuning_budget,
@@ -273,9 +280,13 @@ def main() -> None:
             engine = tritium_build()
             row["build_s"] = time.perf_counter() - t0
             t0 = time.perf_counter()
-            tritium.compile(str(path), fp16=True, device="cuda", timing_cache=args.cache)
+            tritium.compile(
+                str(path), fp16=True, narrow_io=not args.wide_io, device="cuda", timing_cache=args.cache
+            )
             row["build_warm_s"] = time.perf_counter() - t0
             dev = {k: v.cuda() for k, v in inputs.items()}
+            if not args.wide_io:  # f16 in, f16 out, as the peers (FP16 models) take and give
+                dev = {k: v.half() if v.is_floating_point() else v for k, v in dev.items()}
             call = bound_call(engine, dev)
             row["tritium"] = bench(call)
             row["tritium run()"] = bench(lambda engine=engine, dev=dev: engine(dev))
@@ -289,7 +300,11 @@ def main() -> None:
                 del gen
             row["host_layers"] = [layer["name"] for layer in layers if layer["tactic"] == "host reference"]
             with torch.inference_mode():
-                ref = model.float().cuda()(*[v for v in dev.values()]).float()
+                ref = (
+                    model.float()
+                    .cuda()(*[v.float() if v.is_floating_point() else v for v in dev.values()])
+                    .float()
+                )
             got = engine(dev)["out"].float()
             row["cosine"] = float(torch.nn.functional.cosine_similarity(got.flatten(), ref.flatten(), dim=0))
             if classifier:
@@ -297,7 +312,7 @@ def main() -> None:
                 for _ in range(max(1, 100 // b)):
                     x = {k: torch.randn_like(v) for k, v in dev.items()}
                     with torch.inference_mode():
-                        r = model.float().cuda()(*x.values()).argmax(-1)
+                        r = model.float().cuda()(*[v.float() for v in x.values()]).argmax(-1)
                     agree += int((engine(x)["out"].argmax(-1) == r).sum())
                     total += r.numel()
                 row["top1_agree"] = agree / total

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from tritium.codegen.indexing import Unsupported
+from tritium.codegen.lowering import with_helpers
 from tritium.codegen.pointwise import ir_comment, kernel_name
 from tritium.ir.dialects.kernel import Fused, Yield
 from tritium.ir.dialects.nn.constant import Constant
@@ -159,7 +160,7 @@ class AttentionKernel:
             f"def {self.name}({', '.join(params)}, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, "
             "BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, CAUSAL: tl.constexpr):",
         ]
-        return "\n".join(header + lines) + "\n"
+        return with_helpers("\n".join(header + lines) + "\n")
 
     def config_space(self, level: int) -> list[dict[str, int]]:
         space = [

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from tritium.codegen.indexing import Unsupported
-from tritium.codegen.lowering import compute_type, literal, lower
+from tritium.codegen.lowering import HELPERS, compute_type, literal, lower, with_helpers
 from tritium.ir.core import Operation, OpResult, Value
 from tritium.ir.dialects.kernel import Fused, Yield
 from tritium.ir.dialects.nn.constant import Constant
@@ -57,7 +57,7 @@ def namer(names: dict[Value, str], used: set[str]) -> Callable[[Value, str], str
     def fresh(v: Value, default: str) -> str:
         base = ident(v.owner.name.split(".")[-1] if isinstance(v, OpResult) else None, default)
         n, i = base, 1
-        while n in used:
+        while n in used or n in HELPERS:
             n, i = f"{base}_{i}", i + 1
         used.add(n)
         names[v] = n
@@ -126,7 +126,8 @@ def kernel_source(
         "import triton",
         "import triton.language as tl",
     ]
-    return "\n".join(header) + "\n\n\n" + jit_function(name, params, body) + (f"\n\n{after}" if after else "")
+    text = "\n".join(header) + "\n\n\n" + jit_function(name, params, body) + (f"\n\n{after}" if after else "")
+    return with_helpers(text)
 
 
 def jit_function(name: str, params: list[str], body: list[str]) -> str:
@@ -282,7 +283,7 @@ class PointwiseKernel:
             f"def {self.name}({', '.join(params)}, BLOCK: tl.constexpr):",
         ]
         self.params = params
-        return "\n".join(header + lines) + "\n"
+        return with_helpers("\n".join(header + lines) + "\n")
 
     def config_space(self, level: int) -> list[dict[str, int]]:
         from tritium.codegen.tuning import pointwise_space

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from tritium.codegen.indexing import Unsupported
+from tritium.codegen.lowering import with_helpers
 from tritium.codegen.pointwise import ir_comment, kernel_name, lower_elementwise, namer
 from tritium.ir.dialects.kernel import Fused, Yield
 from tritium.ir.dialects.nn.constant import Constant
@@ -146,7 +147,7 @@ class PoolKernel:
             "@triton.jit",
             f"def {self.name}(in0_ptr, out0_ptr, BLOCK: tl.constexpr):",
         ]
-        return "\n".join(header + lines) + "\n"
+        return with_helpers("\n".join(header + lines) + "\n")
 
     def config_space(self, level: int) -> list[dict[str, int]]:
         return [{"BLOCK": b, "num_warps": 4} for b in (256, 512, 1024)][: max(1, level)]

@@ -39,6 +39,7 @@ def compile(
     bf16: bool = False,
     tuning_level: int | None = None,
     tactic_sources: tuple[str, ...] = ("cublas", "cudnn"),
+    narrow_io: bool = False,
 ) -> Any:
     """Compile ``model`` (ONNX path, bytes or ModelProto; a .tir file; or a Module) into an engine.
 
@@ -50,10 +51,17 @@ def compile(
     shapes), reading and updating the ``timing_cache`` file, within ``tuning_budget_s`` seconds.
     ``tactic_sources``: the libraries whose calls compete with the generated kernels in tuning
     ("cublas" for GEMMs, "cudnn" for convolutions, both by default; ``()`` for generated kernels only).
+    ``narrow_io`` (with ``fp16`` or ``bf16``): the float32 inputs and outputs take that type too, as
+    TensorRT's FP16 I/O formats do; the caller passes and receives half-precision tensors, and no cast
+    kernel runs at either end.
     """
     unknown = sorted(set(tactic_sources) - {"cublas", "cudnn"})
     if unknown or isinstance(tactic_sources, str):
         raise TritiumError(f"tactic_sources {tactic_sources!r}: expected a tuple of 'cublas' and/or 'cudnn'")
+    if narrow_io and not (fp16 or bf16):
+        raise TritiumError(
+            "narrow_io=True needs fp16=True or bf16=True: it narrows the inputs and outputs to that type"
+        )
     module = load_any(model, name)
     if backend == "reference":
         if device not in (None, "cpu"):
@@ -77,6 +85,7 @@ def compile(
         tuning_budget_s=tuning_budget_s,
         tuning_level=tuning_level,
         tactic_sources=frozenset(tactic_sources),
+        narrow_io=narrow_io,
     )
     if timing_cache and cache is not None:
         cache.save(timing_cache)
@@ -98,6 +107,7 @@ def build_engine(
     tactic_sources: frozenset[str] = frozenset({"cublas", "cudnn"}),
     manifest: dict[str, Any] | None = None,
     keep_source: bool = False,
+    narrow_io: bool = False,
 ) -> Any:
     """The build both doors share: graph pipeline, engine, tuning at ``tune_shapes`` (default: the
     static input shapes) on the GPU. ``keep_source`` keeps the unoptimized module for refitting."""
@@ -108,7 +118,7 @@ def build_engine(
     from tritium.runtime.engine import Engine, clone_module
 
     source = clone_module(module) if keep_source else None
-    graph = pipeline if pipeline is not None else graph_pipeline(opt_level, precision)
+    graph = pipeline if pipeline is not None else graph_pipeline(opt_level, precision, narrow_io)
     if graph:
         PassManager(graph).run(module)
     flags = {

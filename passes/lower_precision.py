@@ -48,14 +48,17 @@ class LowerPrecision(Pass):
     name = "lower-precision"
     dtype: str = "f16"
     keep: tuple[str, ...] = ()
+    io: bool = False
+    """Also the function's float32 inputs and outputs: the caller passes and gets ``dtype`` (what
+    TensorRT's FP16 I/O formats do), and no cast kernel runs at the boundary."""
 
     def run(self, module: Any) -> dict[str, int]:
         target = D.DType.parse(self.dtype)
         if target not in (D.f16, D.bf16):
             raise TritiumError(f"lower-precision converts to f16 or bf16, not {self.dtype}")
-        stats = {"casts": 0, "weights converted": 0, "ops kept in f32": 0}
+        stats = {"casts": 0, "weights converted": 0, "ops kept in f32": 0, "inputs and outputs narrowed": 0}
         for func in module.functions:
-            _Lowering(module, func, target, set(self.keep), stats).run()
+            _Lowering(module, func, target, set(self.keep), stats).run(self.io)
         return stats
 
 
@@ -86,8 +89,10 @@ class _Lowering:
     def pinned(self, op: Operation) -> bool:
         return op.attributes.get("precision") == "f32" or op.name in self.keep
 
-    def run(self) -> None:
+    def run(self, io: bool = False) -> None:
         block = self.func.block
+        if io:
+            self.narrow_inputs()
         for arg in block.args:  # inputs keep their type; users get a narrow copy
             if _is_f32(arg.type) and any(
                 not self.pinned(u) and Terminator not in u.TRAITS for u in arg.users
@@ -116,9 +121,29 @@ class _Lowering:
             else:
                 self.lower_op(op)
         ret = self.func.return_op
-        for i, (v, t) in enumerate(zip(ret.operands, self.func.function_type.outputs)):
-            if v.type != t and isinstance(t, TensorType) and t.dtype == D.f32:
+        outs = list(self.func.function_type.outputs)
+        for i, (v, t) in enumerate(zip(ret.operands, outs)):
+            if not (isinstance(t, TensorType) and t.dtype == D.f32):
+                continue
+            if io:  # the output itself narrows (a pinned op's float32 result is cast to it)
+                if _is_f32(v.type):
+                    self.rw.set_operand(ret, i, self.cast(v, self.target, ret))
+                outs[i] = t.with_dtype(self.target)
+                self.stats["inputs and outputs narrowed"] += 1
+            elif v.type != t:
                 self.rw.set_operand(ret, i, self.cast(v, D.f32, ret))
+        if io:
+            ft = self.func.function_type
+            self.rw.set_attr(
+                self.func, "function_type", type(ft)(tuple(a.type for a in block.args), tuple(outs))
+            )
+
+    def narrow_inputs(self) -> None:
+        """The float32 inputs become the target type; ops pinned to float32 read a widened copy."""
+        for arg in self.func.block.args:
+            if _is_f32(arg.type) and not any(is_param(u.op, u.index) for u in arg.uses):
+                self.rw.set_type(arg, arg.type.with_dtype(self.target))  # type: ignore[attr-defined]
+                self.stats["inputs and outputs narrowed"] += 1
 
     def constant(self, op: Constant) -> None:
         if not _is_f32(op.out.type):

@@ -38,11 +38,12 @@ def _level(level: int, table: dict[int, list[str]]) -> list[str]:
     return list(table[min(level, max(table))])
 
 
-def graph_pipeline(level: int, precision: str | None = None) -> str:
-    """The graph passes of ``level``; with ``precision`` (f16 or bf16) the float32 computation is lowered."""
+def graph_pipeline(level: int, precision: str | None = None, narrow_io: bool = False) -> str:
+    """The graph passes of ``level``; with ``precision`` (f16 or bf16) the float32 computation is
+    lowered, with ``narrow_io`` its float32 inputs and outputs too."""
     passes = _level(level, GRAPH)
     if precision is not None:
-        passes.append(f"lower-precision{{dtype={precision}}}")
+        passes.append(f"lower-precision{{dtype={precision}{' io=true' if narrow_io else ''}}}")
     return ",".join(passes)
 
 

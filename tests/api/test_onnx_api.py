@@ -141,3 +141,26 @@ def test_inspect_tir(tmp_path: Path) -> None:
     save_module(engine.module, tmp_path / "m.tir")
     rc, text = run_cli("inspect", str(tmp_path / "m.tir"))
     assert rc == 0 and "nn.matmul" in text and "weights: 1 tensors" in text
+
+
+def test_narrow_io_takes_and_gives_half_precision(rng: np.random.Generator) -> None:
+    """narrow_io: the engine's float32 input and output become f16 (TensorRT's FP16 I/O formats):
+    an f16 tensor in, an f16 tensor out, as close to float32 as the f16 build; float32 input is
+    refused with the expected type named; without fp16/bf16 the option is an error."""
+    model = small_model("Sigmoid")
+    engine = tr.compile(model, fp16=True, narrow_io=True)
+    assert engine.get_tensor_dtype("x") == tr.float16 and engine.get_tensor_dtype("y") == tr.float16
+    x = rng.standard_normal((5, 3)).astype(np.float32)
+    got = engine({"x": torch.from_numpy(x).half()})["y"]
+    assert got.dtype == torch.float16
+    want = tr.compile(model)({"x": x})["y"]
+    np.testing.assert_allclose(got.float().numpy(), want, rtol=2e-3, atol=2e-3)
+    layers = engine.inspect({"x": (5, 3)})["layers"]
+    wide = tr.compile(model, fp16=True).inspect({"x": (5, 3)})["layers"]  # a cast kernel narrows x there
+    assert [la["template"] for la in layers] == ["gemm"] and len(wide) == 2
+    from tritium.ir.diagnostics import TritiumError
+
+    with pytest.raises(TritiumError, match="'x' should have element type f16"):
+        engine({"x": x})
+    with pytest.raises(TritiumError, match="narrow_io=True needs fp16=True or bf16=True"):
+        tr.compile(model, narrow_io=True)
