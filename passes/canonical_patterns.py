@@ -327,6 +327,42 @@ def transpose_between_reshapes(op: nn.Reshape, rw: Rewriter) -> bool:
     return True
 
 
+ORDER_CHECK_LIMIT = 1 << 24
+"""Elements up to which a chain of reshapes and transposes is checked for keeping the order."""
+
+
+@pattern
+def transposes_that_keep_the_order(op: nn.Transpose, rw: Rewriter) -> bool:
+    """transpose(...reshape(transpose(y, p))..., q) -> reshape(y, s)   when the chain of reshapes and
+    transposes leaves every element where it was in memory (checked on y's indices): a patch GEMM's
+    NHWC output made NCHW, flattened and transposed back to [N, H*W, C] is a view of it"""
+    chain, cur = [op], op.x
+    while isinstance(cur.defining_op, (nn.Reshape, nn.Transpose)) and cur.has_one_use:
+        chain.append(cur.defining_op)
+        cur = cur.defining_op.x  # type: ignore[attr-defined]
+    shape, out = _static_shape(cur), _static_shape(op.results[0])
+    if sum(isinstance(c, nn.Transpose) for c in chain) < 2 or shape is None or out is None:
+        return False
+    size = int(np.prod(shape))
+    if size == 0 or size > ORDER_CHECK_LIMIT:
+        return False
+    idx = np.arange(size, dtype=np.int32).reshape(shape)
+    for c in reversed(chain):
+        if isinstance(c, nn.Transpose):
+            idx = idx.transpose(tuple(c.perm))
+        else:
+            s = _static_shape(c.results[0])
+            if s is None:
+                return False
+            idx = idx.reshape(s)
+    if not np.array_equal(idx.reshape(-1), np.arange(size, dtype=np.int32)):
+        return False
+    with rw.at(before=op):
+        target = rw.insert(nn.Constant.of(np.array(out, np.int64), loc=op.loc)).out
+    rw.replace_op_with(op, nn.Reshape, cur, target)
+    return True
+
+
 NN_PATTERNS: list[RewritePattern] = [
     global_pool_to_reduce,
     global_max_pool_to_reduce,
@@ -340,4 +376,5 @@ NN_PATTERNS: list[RewritePattern] = [
     transpose_of_matmul,
     transpose_of_trailing_reshape,
     transpose_between_reshapes,
+    transposes_that_keep_the_order,
 ]

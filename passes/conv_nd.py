@@ -22,6 +22,15 @@ Each tap's convolution is one generated channels-last implicit-GEMM kernel whose
 running sum (the fuser's residual add), so the FLOPs are the 3-D convolution's; what moves is the
 input once into channels-last, one depth slice per tap, and the output back.
 
+A convolution whose windows tile the image without overlap or gaps (stride = kernel, no padding or
+dilation, one group: a vision transformer's patch embedding) is one GEMM over the patches, which
+the GEMM template runs at tensor-core speed where an implicit-GEMM convolution over 3 channels
+cannot:
+
+    x6 = transpose(reshape(x, [N, C, OH, R, OW, S]), [0, 2, 4, 1, 3, 5])   (patches, channels-last)
+    y  = transpose(matmul(reshape(x6, [N, OH, OW, C * R * S]), transpose(reshape(w, [M, C * R * S])))
+                   (+ b), [0, 3, 1, 2])
+
 Requires: static spatial attributes (every nn op has them). Guarantees: the same values (the 3-D
 sum in another order, a float rounding difference); shapes with unknown batch stay symbolic for
 1-D ops; 3-D convolutions need static input shapes and are left alone otherwise.
@@ -144,13 +153,50 @@ def conv_3d(op: nn.Conv, rw: Rewriter) -> bool:
     return True
 
 
+@pattern
+def conv_patches(op: nn.Conv, rw: Rewriter) -> bool:
+    """conv(x: [N, C, H, W], w: [M, C, R, S], b) with strides [R, S], no padding or dilation, one group,
+    R * S > 1, H and W multiples of R and S -> a GEMM over the patches (see the module docstring)"""
+    x, w, b = op.operand(0), op.operand(1), op.operand(2) if op.num_operands > 2 else None
+    xt, wt = x.type, w.type
+    if _rank(x) != 4 or op.attributes.get("layout") not in (None, "NCHW") or not wt.is_static:  # type: ignore[attr-defined]
+        return False
+    if not xt.dtype.is_float or any(not isinstance(d, int) for d in xt.shape[1:]):  # type: ignore[attr-defined]
+        return False
+    (_, c, h, wd), (m, cg, r, s) = xt.shape, wt.shape  # type: ignore[attr-defined]
+    a = op.attributes
+    if a["group"] != 1 or cg != c or list(a["strides"]) != [r, s] or r * s == 1:
+        return False
+    if any(a["pads"]) or list(a["dilations"]) != [1, 1] or h % r or wd % s:
+        return False
+    oh, ow = h // r, wd // s
+    with rw.at(before=op):
+
+        def create(cls: Any, *args: Any, **kw: Any) -> Value:
+            return rw.create(cls, *args, loc=op.loc, **kw).results[0]
+
+        patches = create(nn.Reshape, x, _ints(rw, op, [-1, c, oh, r, ow, s]))
+        patches = create(nn.Transpose, patches, perm=[0, 2, 4, 1, 3, 5])
+        patches = create(nn.Reshape, patches, _ints(rw, op, [-1, oh, ow, c * r * s]))
+        wm = create(nn.Transpose, create(nn.Reshape, w, _ints(rw, op, [m, c * r * s])), perm=[1, 0])
+        y = create(nn.MatMul, patches, wm)
+        if b is not None:
+            y = create(nn.Add, y, b)
+        y = create(nn.Transpose, y, perm=[0, 3, 1, 2])
+    rw.replace_op(op, [y])
+    return True
+
+
 @register_pass
 @dataclass(frozen=True)
 class LowerConvNd(Pass):
     """Run 1-D convolutions, transposed convolutions and pooling as their 2-D forms over a height of
-    1, and 3-D convolutions as sums of 2-D ones over the depth taps (module docstring)."""
+    1, 3-D convolutions as sums of 2-D ones over the depth taps, and patch convolutions (stride =
+    kernel) as GEMMs over the patches (module docstring)."""
 
     name = "lower-conv-nd"
 
     def run(self, module: Any) -> dict[str, int]:
-        return dict(apply_patterns_greedily(module, [conv_1d, conv_transpose_1d, pool_1d, conv_3d]))
+        return dict(
+            apply_patterns_greedily(module, [conv_1d, conv_transpose_1d, pool_1d, conv_3d, conv_patches])
+        )

@@ -91,3 +91,39 @@ def test_3d_convolution_in_fp16(tmp_path, rng: np.random.Generator) -> None:
     _, got, want = compiled_against_onnxruntime(model, (1, 4, 4, 6, 6), tmp_path, rng, fp16=True)
     err = np.abs(got - want).max() / np.abs(want).max()
     assert err < 5e-3, err
+
+
+class PatchEmbed(torch.nn.Module):
+    """A vision transformer's patch embedding: a stride = kernel convolution, then the patches as
+    a sequence ([N, C, H, W] -> [N, H * W / P^2, D])."""
+
+    def __init__(self, c: int, d: int, p: tuple[int, int], bias: bool = True) -> None:
+        super().__init__()
+        self.proj = torch.nn.Conv2d(c, d, p, stride=p, bias=bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(x).flatten(2).transpose(1, 2)
+
+
+@pytest.mark.parametrize(
+    "c,d,p,shape,bias",
+    [(3, 16, (8, 8), (2, 3, 32, 24), True), (4, 8, (2, 4), (1, 4, 6, 8), False)],
+    ids=["vit-like", "rectangular-no-bias"],
+)
+def test_patch_convolution_runs_as_a_gemm(c, d, p, shape, bias, tmp_path, rng: np.random.Generator) -> None:
+    """A convolution whose windows tile the image (stride = kernel, no padding) runs as one GEMM over
+    the patches: no convolution kernel, the same values as onnxruntime."""
+    engine, got, want = compiled_against_onnxruntime(PatchEmbed(c, d, p, bias), shape, tmp_path, rng)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+    ops = kernel_ops(engine, shape)
+    assert "nn.matmul" in ops and "nn.conv" not in ops
+
+
+def test_overlapping_or_padded_windows_stay_convolutions(tmp_path, rng: np.random.Generator) -> None:
+    """Stride below the kernel (overlapping windows) or padding: not patches, still a convolution."""
+    for layer in (torch.nn.Conv2d(3, 8, 4, stride=2), torch.nn.Conv2d(3, 8, 4, stride=4, padding=1)):
+        engine, got, want = compiled_against_onnxruntime(
+            torch.nn.Sequential(layer), (1, 3, 16, 16), tmp_path, rng
+        )
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+        assert "nn.conv" in kernel_ops(engine, (1, 3, 16, 16))
