@@ -116,33 +116,14 @@ class AttentionKernel:
             "    end = SK",
             "    if CAUSAL:  # keys after the last query of this block are masked for all of it",
             "        end = tl.minimum(SK, (pid_m + 1) * BLOCK_M)",
-            "    for start in range(0, end, BLOCK_N):",
-            "        rn = start + tl.arange(0, BLOCK_N)",
-            f"        kt = tl.load({k} + b * sk_b + hk * sk_h + rn[None, :] * sk_s + rd[:, None],"
-            f" mask=(rn[None, :] < SK) & (rd[:, None] < {self.d}), other=0.0)",
-            f"        s = tl.dot(q, kt{dot_prec}) * {self.scale!r}",
-            "        valid = (rm[:, None] < SQ) & (rn[None, :] < SK)",
-            "        if CAUSAL:",
-            "            valid = valid & (rn[None, :] <= rm[:, None])",
-        ]
-        if self.mask is not None:
-            mp = f"in{i['mask']}_ptr + b * sm_b + h * sm_h + rm[:, None] * sm_q + rn[None, :] * sm_k"
-            if self.bool_mask:
-                lines.append(f"        keep = tl.load({mp}, mask=valid, other=0)")
-                lines.append("        valid = valid & (keep != 0)")
-            else:
-                lines.append(f"        s += tl.load({mp}, mask=valid, other=0.0).to(tl.float32)")
-        lines += [
-            "        s = tl.where(valid, s, float('-inf'))",
-            "        m_new = tl.maximum(m_i, tl.max(s, 1))",
-            "        m_safe = tl.where(m_new == float('-inf'), 0.0, m_new)",  # rows with nothing yet
-            "        p = tl.exp(s - m_safe[:, None])",
-            "        alpha = tl.exp(m_i - m_safe)",
-            "        l_i = l_i * alpha + tl.sum(p, 1)",
-            f"        vt = tl.load({v} + b * sv_b + hk * sv_h + rn[:, None] * sv_s + rdv[None, :],"
-            f" mask=(rn[:, None] < SK) & (rdv[None, :] < {self.dv}), other=0.0)",
-            f"        acc = acc * alpha[:, None] + tl.dot(p.to(vt.dtype), vt{dot_prec})",
-            "        m_i = m_new",
+            "    # whole key blocks that every query of the block sees: no bounds or causal masks there",
+            "    full = (end // BLOCK_N) * BLOCK_N",
+            "    if CAUSAL:",
+            "        full = tl.minimum(full, (pid_m * BLOCK_M) // BLOCK_N * BLOCK_N)",
+            "    for start in range(0, full, BLOCK_N):",
+            *self._key_block(q, k, v, dot_prec, masked=False),
+            "    for start in range(full, end, BLOCK_N):",
+            *self._key_block(q, k, v, dot_prec, masked=True),
             "    out = tl.where(l_i[:, None] > 0, acc / tl.where(l_i[:, None] > 0, l_i[:, None], 1.0), 0.0)",
             "    tl.store(out0_ptr + b * so_b + h * so_h + rm[:, None] * so_s + rdv[None, :],"
             " out.to(out0_ptr.dtype.element_ty),"
@@ -161,6 +142,65 @@ class AttentionKernel:
             "BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, CAUSAL: tl.constexpr):",
         ]
         return with_helpers("\n".join(header + lines) + "\n")
+
+    def _key_block(self, q: str, k: str, v: str, dot_prec: str, masked: bool) -> list[str]:
+        """The loop body over one tile of BLOCK_N keys (indented two levels). Without an additive
+        mask, scores are kept in base 2 (scale * log2(e) in one multiply, exp2 for exp); an additive
+        mask stays in natural units (a mask of float32's lowest value times log2(e) would overflow
+        to -inf, and a row masked so everywhere must stay uniform). ``masked``: the tile may reach
+        past the keys or the queries, or cross the causal diagonal; an unmasked tile (every other)
+        computes no bounds masks, and loads without them where the head size is a power of two."""
+        additive = self.mask is not None and not self.bool_mask
+        base = 1.0 if additive else 1.4426950408889634  # scores in natural units or in base 2
+        d_ok = "" if self.d == _pow2(self.d) else f"rd[:, None] < {self.d}"
+        dv_ok = "" if self.dv == _pow2(self.dv) else f"rdv[None, :] < {self.dv}"
+
+        def both(*conds: str) -> str:
+            present = [c for c in conds if c]
+            return " & ".join(f"({c})" for c in present) if len(present) > 1 else "".join(present)
+
+        k_mask = both("rn[None, :] < SK", d_ok) if masked else d_ok
+        v_mask = both("rn[:, None] < SK", dv_ok) if masked else dv_ok
+        lines = [
+            "        rn = start + tl.arange(0, BLOCK_N)",
+            f"        kt = tl.load({k} + b * sk_b + hk * sk_h + rn[None, :] * sk_s + rd[:, None]"
+            + (f", mask={k_mask}, other=0.0)" if k_mask else ")"),
+            f"        s = tl.dot(q, kt{dot_prec}) * {self.scale * base!r}",
+        ]
+        if masked:
+            lines += [
+                "        valid = (rm[:, None] < SQ) & (rn[None, :] < SK)",
+                "        if CAUSAL:",
+                "            valid = valid & (rn[None, :] <= rm[:, None])",
+            ]
+        if self.mask is not None:
+            i = self.index
+            mp = f"in{i['mask']}_ptr + b * sm_b + h * sm_h + rm[:, None] * sm_q + rn[None, :] * sm_k"
+            in_bounds = "valid" if masked else "rm[:, None] < SQ"
+            if self.bool_mask:
+                lines.append(f"        keep = tl.load({mp}, mask={in_bounds}, other=0)")
+                lines.append("        valid = valid & (keep != 0)" if masked else "        valid = keep != 0")
+            else:
+                lines.append(f"        s += tl.load({mp}, mask={in_bounds}, other=0.0).to(tl.float32)")
+        if masked or self.bool_mask:
+            lines.append("        s = tl.where(valid, s, float('-inf'))")
+        return lines + [
+            "        m_new = tl.maximum(m_i, tl.max(s, 1))",
+            "        m_safe = tl.where(m_new == float('-inf'), 0.0, m_new)",  # rows with nothing yet
+            *(
+                ["        p = tl.exp(s - m_safe[:, None])", "        alpha = tl.exp(m_i - m_safe)"]
+                if additive
+                else [
+                    "        p = tl.math.exp2(s - m_safe[:, None])",
+                    "        alpha = tl.math.exp2(m_i - m_safe)",
+                ]
+            ),
+            "        l_i = l_i * alpha + tl.sum(p, 1)",
+            f"        vt = tl.load({v} + b * sv_b + hk * sv_h + rn[:, None] * sv_s + rdv[None, :]"
+            + (f", mask={v_mask}, other=0.0)" if v_mask else ")"),
+            f"        acc = acc * alpha[:, None] + tl.dot(p.to(vt.dtype), vt{dot_prec})",
+            "        m_i = m_new",
+        ]
 
     def config_space(self, level: int) -> list[dict[str, int]]:
         space = [

@@ -24,6 +24,7 @@ def ty(shape: tuple[int, ...], dt: str = "f32") -> str:
         (2, 2, 1, 20, 20, 16, None, True, "f32"),
         (2, 2, 2, 5, 37, 64, "i1", False, "f32"),
         (1, 2, 2, 33, 33, 16, "f32", True, "f16"),
+        (2, 2, 2, 7, 40, 24, "lowest", False, "f32"),
     ],
 )
 def test_attention_matches_reference(
@@ -31,7 +32,8 @@ def test_attention_matches_reference(
 ) -> None:
     q, k, v = (b, hq, sq, d), (b, hkv, sk, d), (b, hkv, sk, d)
     mshape = (b, 1, 1, sk)
-    mask = dt if mask == "f32" else mask  # a float mask has the queries' type
+    lowest = mask == "lowest"  # batch 0's keys all masked by float32's lowest value (HF's mask value)
+    mask = dt if mask in ("f32", "lowest") else mask  # a float mask has the queries' type
     margs = f", %m: {ty(mshape, mask)}" if mask else ""
     mop = ", %m" if mask else ""
     mty = f", {ty(mshape, mask)}" if mask else ""
@@ -47,7 +49,10 @@ def test_attention_matches_reference(
     npdt = np.float16 if dt == "f16" else np.float32
     inputs = [rng.standard_normal(s).astype(npdt) for s in (q, k, v)]
     if mask in ("f32", "f16"):
-        inputs.append(np.where(rng.random(mshape) < 0.3, -1e4, 0.0).astype(npdt))
+        m = np.where(rng.random(mshape) < 0.3, -1e4, 0.0).astype(npdt)
+        if lowest:  # softmax over equal scores: the mean of v, not zeros (40 keys: whole and partial tiles)
+            m[0] = np.finfo(np.float32).min
+        inputs.append(m)
     elif mask == "i1":
         m = rng.random(mshape) < 0.7
         m[..., 0] = True
