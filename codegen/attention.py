@@ -15,6 +15,7 @@ from typing import Any
 from tritium.codegen.indexing import Unsupported
 from tritium.codegen.lowering import with_helpers
 from tritium.codegen.pointwise import ir_comment, kernel_name
+from tritium.codegen.triton_env import pdl_kwargs
 from tritium.ir.dialects.kernel import Fused, Yield
 from tritium.ir.dialects.nn.constant import Constant
 from tritium.ir.types import TensorType
@@ -267,4 +268,5 @@ class AttentionKernel:
             CAUSAL=self.causal,
             num_warps=cfg["num_warps"],
             num_stages=cfg["num_stages"],
+            **pdl_kwargs(),
         )

@@ -18,6 +18,7 @@ from tritium.codegen.indexing import Space, Unsupported
 from tritium.codegen.lowering import compute_type
 from tritium.codegen.pointwise import kernel_name, kernel_source, lower_elementwise, namer
 from tritium.codegen.reduction import IDENTITY, REDUCE, split_reduction
+from tritium.codegen.triton_env import pdl_kwargs
 from tritium.ir.core import Value
 from tritium.ir.dialects.kernel import Fused
 from tritium.ir.types import TensorType
@@ -191,4 +192,6 @@ class ColumnKernel:
             else:
                 argv += self.ys.strides(self.y_args.index(v), tuple(t.shape), self.y_shape)
         grid = (max(outer, 1), -(-inner // cfg["BLOCK_I"]))
-        self._fn[grid](*argv, BLOCK_R=cfg["BLOCK_R"], BLOCK_I=cfg["BLOCK_I"], num_warps=cfg["num_warps"])
+        self._fn[grid](
+            *argv, BLOCK_R=cfg["BLOCK_R"], BLOCK_I=cfg["BLOCK_I"], num_warps=cfg["num_warps"], **pdl_kwargs()
+        )

@@ -26,6 +26,7 @@ import numpy as np
 from tritium.codegen.indexing import Space, Unsupported
 from tritium.codegen.lowering import compute_type
 from tritium.codegen.pointwise import jit_function, kernel_name, kernel_source, lower_elementwise, namer
+from tritium.codegen.triton_env import pdl_kwargs
 from tritium.ir.core import Value
 from tritium.ir.dialects.kernel import Fused, Yield
 from tritium.ir.dialects.nn.constant import Constant
@@ -570,6 +571,7 @@ class MatmulKernel:
             num_warps=cfg["num_warps"],
             num_stages=cfg["num_stages"],
             **flags,
+            **pdl_kwargs(),
         )
 
     def _descriptors(self, a: Any, b: Any, cfg: dict[str, int]) -> list[Any] | None:

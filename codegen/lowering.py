@@ -451,10 +451,28 @@ HELPERS = {
 }
 
 
+PDL_PROLOGUE = [
+    "    if PDL:  # programmatic dependent launch: wait for the previous kernel's writes, let the next launch",
+    "        tl.extra.cuda.gdc_wait()",
+    "        tl.extra.cuda.gdc_launch_dependents()",
+]
+
+
 def with_helpers(source: str) -> str:
-    """``source`` and, after it, each helper its code calls."""
+    """``source`` finished: each kernel (each jitted function that is not a helper) takes a ``PDL``
+    flag (default False) and starts with the programmatic-dependent-launch prologue; after it, each
+    helper its code calls."""
     import re
 
+    lines = source.split("\n")
+    out = []
+    for i, line in enumerate(lines):
+        head = re.match(r"def (\w+)\((.*)\):$", line)
+        if head and i and lines[i - 1] == "@triton.jit" and head.group(1) not in HELPERS:
+            out += [f"def {head.group(1)}({head.group(2)}, PDL: tl.constexpr = False):", *PDL_PROLOGUE]
+        else:
+            out.append(line)
+    source = "\n".join(out)
     used = [
         h for name, h in HELPERS.items() if re.search(rf"\b{name}\(", source) and f"def {name}(" not in source
     ]

@@ -16,6 +16,7 @@ import numpy as np
 from tritium.codegen.indexing import Unsupported
 from tritium.codegen.lowering import literal, with_helpers
 from tritium.codegen.pointwise import ir_comment, kernel_name
+from tritium.codegen.triton_env import pdl_kwargs
 from tritium.ir.core import Operation, Value
 from tritium.ir.dialects.kernel import Fused, Yield
 from tritium.ir.dialects.nn.constant import Constant
@@ -353,6 +354,7 @@ class MovementKernel:
             *self._captured_tensors,
             BLOCK=block,
             num_warps=(config or {}).get("num_warps", 4),
+            **pdl_kwargs(),
         )
 
     def config_space(self, level: int) -> list[dict[str, int]]:

@@ -18,6 +18,7 @@ import numpy as np
 
 from tritium.codegen.indexing import Unsupported
 from tritium.codegen.lowering import HELPERS, compute_type, literal, lower, with_helpers
+from tritium.codegen.triton_env import pdl_kwargs
 from tritium.ir.core import Operation, OpResult, Value
 from tritium.ir.dialects.kernel import Fused, Yield
 from tritium.ir.dialects.nn.constant import Constant
@@ -326,5 +327,8 @@ class PointwiseKernel:
         n = outputs[0].numel()
         grid = (max(1, -(-n // block)),)
         fn[grid](
-            *self.launch_args(inputs, outputs), BLOCK=block, num_warps=(config or {}).get("num_warps", 4)
+            *self.launch_args(inputs, outputs),
+            BLOCK=block,
+            num_warps=(config or {}).get("num_warps", 4),
+            **pdl_kwargs(),
         )

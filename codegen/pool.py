@@ -13,6 +13,7 @@ from typing import Any
 from tritium.codegen.indexing import Unsupported
 from tritium.codegen.lowering import with_helpers
 from tritium.codegen.pointwise import ir_comment, kernel_name, lower_elementwise, namer
+from tritium.codegen.triton_env import pdl_kwargs
 from tritium.ir.dialects.kernel import Fused, Yield
 from tritium.ir.dialects.nn.constant import Constant
 from tritium.ir.types import TensorType
@@ -162,5 +163,5 @@ class PoolKernel:
         for d in self.out_shape:
             total *= d
         self._fn[(max(1, -(-total // block)),)](
-            inputs[0], outputs[0], BLOCK=block, num_warps=(config or {}).get("num_warps", 4)
+            inputs[0], outputs[0], BLOCK=block, num_warps=(config or {}).get("num_warps", 4), **pdl_kwargs()
         )

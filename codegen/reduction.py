@@ -16,6 +16,7 @@ import numpy as np
 from tritium.codegen.indexing import Space, Unsupported
 from tritium.codegen.lowering import compute_type
 from tritium.codegen.pointwise import kernel_name, kernel_source, lower_elementwise, namer
+from tritium.codegen.triton_env import pdl_kwargs
 from tritium.ir.core import Operation, Value
 from tritium.ir.dialects.kernel import Fused, Yield
 from tritium.ir.types import TensorType
@@ -226,9 +227,9 @@ class RowKernel:
         warps = (config or {}).get("num_warps", 4 if block >= 1024 or self.single else 2)
         if self.single:
             grid = (max(-(-rows // per_program), 1),)
-            self._fn[grid](*argv, BLOCK=block, ROWS=per_program, num_warps=warps)
+            self._fn[grid](*argv, BLOCK=block, ROWS=per_program, num_warps=warps, **pdl_kwargs())
         else:
-            self._fn[(max(rows, 1),)](*argv, BLOCK=block, num_warps=warps)
+            self._fn[(max(rows, 1),)](*argv, BLOCK=block, num_warps=warps, **pdl_kwargs())
 
     def _actual_x(self, inputs: list[Any]) -> tuple[int, ...]:
         """The reduction input's run-time shape (static, or that of a block argument feeding it)."""

@@ -276,6 +276,28 @@ def persistent_available() -> bool:
 
 
 @lru_cache(maxsize=1)
+def pdl_available() -> bool:
+    """Whether kernels launch with programmatic dependent launch: a Hopper-or-newer GPU and a Triton
+    with grid dependency control (``gdc_wait``) and the ``launch_pdl`` option. TRITIUM_PDL=0 turns
+    it off."""
+    if use_interpreter() or os.environ.get("TRITIUM_PDL", "1") == "0" or not tma_available():
+        return False
+    try:
+        import triton.language.extra.cuda as cuda
+        from triton.backends.nvidia.compiler import CUDAOptions
+    except ImportError:
+        return False
+    return hasattr(cuda, "gdc_wait") and "launch_pdl" in getattr(CUDAOptions, "__dataclass_fields__", {})
+
+
+def pdl_kwargs() -> dict[str, bool]:
+    """What every generated kernel's launch adds: ``PDL`` (its source waits for the previous kernel
+    with ``gdc_wait`` and lets the next one launch) and Triton's ``launch_pdl``; nothing where
+    programmatic dependent launch is unavailable (the kernel's PDL flag defaults to False)."""
+    return {"PDL": True, "launch_pdl": True} if pdl_available() else {}
+
+
+@lru_cache(maxsize=1)
 def sm_count() -> int:
     """Programs of a persistent kernel: the GPU's multiprocessors (4 under the interpreter, which
     runs programs one after another: enough for each to step through several tiles in tests)."""
