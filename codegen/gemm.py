@@ -61,6 +61,19 @@ _RESERVED = {
     *_CONSTEXPR_NAMES,
 }
 _RESERVED |= {"num_pid_m", "num_pid_n", "group", "first_m", "group_size", "pid_m", "pid_n", "tile", "tile_c"}
+_RESERVED |= {
+    "k_iters",
+    "total",
+    "it",
+    "it_end",
+    "offs",
+    "k_first",
+    "k_last",
+    "p",
+    "ready",
+    "ws_ptr",
+    "flags_ptr",
+}
 _RESERVED |= {f"{d}{i}" for d in "mne" for i in range(8)}  # the index decomposition's names
 
 
@@ -108,6 +121,53 @@ def _side_mask(space: Space, j: int, seg_m: int) -> str:
     if not space.varies(j, seg_m + 1):
         return "em < M"
     return "mask"
+
+
+def _streamk(lines: list[str], main_end: int) -> list[str]:
+    """The one-tile-per-program body ``lines`` as stream-K: NUM_SMS programs split the tiles' K
+    iterations evenly between them (a contiguous run each), so a GEMM with too few tiles for whole
+    waves (BERT's 4096 x 768 outputs: 96 tiles of 128 x 256 for 132 SMs) keeps every SM busy. A
+    program that ends inside a tile writes its partial sum to its own workspace slot and raises its
+    flag; the program that finishes the tile waits for the flags of the programs before it (they run
+    at the same time: NUM_SMS programs of one block per SM), adds their partials in program order
+    (the same sum every run) and runs the epilogue. Flags are cleared by their reader, so the next
+    launch (or CUDA-graph replay) finds them at zero."""
+    place = 3 + len(_tile("pid"))
+    assert lines[3:place] == _tile("pid")
+    main, tail = lines[place:main_end], lines[main_end:]
+    loop = "    for k in range(0, tl.cdiv(K, BLOCK_K)):"
+    assert loop in main
+    main = ["    for k in range(k_first, k_last):" if ln == loop else ln for ln in main]
+    slot = "BLOCK_M * BLOCK_N"
+    return [
+        *lines[1:3],
+        "    k_iters = tl.cdiv(K, BLOCK_K)",
+        "    total = num_pid_m * num_pid_n * k_iters",
+        "    pid = tl.program_id(0)",
+        "    it = pid * total // NUM_SMS",
+        "    it_end = (pid + 1) * total // NUM_SMS",
+        "    offs = tl.arange(0, BLOCK_M)[:, None] * BLOCK_N + tl.arange(0, BLOCK_N)[None, :]",
+        "    while it < it_end:",
+        "        tile = it // k_iters",
+        "        k_first = it - tile * k_iters",
+        "        k_last = tl.minimum(k_iters, k_first + it_end - it)",
+        *("    " + ln for ln in [*_tile("tile"), *main]),
+        "        it += k_last - k_first",
+        "        if k_last < k_iters:  # the tile goes on in the next program: hand over the partial sum",
+        f"            tl.store(ws_ptr + pid * {slot} + offs, acc)",
+        '            tl.atomic_xchg(flags_ptr + pid, 1, sem="release")',
+        "        else:",
+        "            if k_first > 0:  # the tile began in earlier programs: add their partials, in order",
+        "                p = ((tile * k_iters + 1) * NUM_SMS - 1) // total",
+        "                while p < pid:",
+        '                    ready = tl.atomic_add(flags_ptr + p, 0, sem="acquire")',
+        "                    while ready == 0:",
+        '                        ready = tl.atomic_add(flags_ptr + p, 0, sem="acquire")',
+        f'                    acc += tl.load(ws_ptr + p * {slot} + offs, cache_modifier=".cg")',
+        "                    tl.atomic_xchg(flags_ptr + p, 0)",
+        "                    p += 1",
+        *("        " + ln for ln in tail),
+    ]
 
 
 def _shape(v: Value) -> tuple:
@@ -175,6 +235,7 @@ class MatmulKernel:
         self.library = self._library_form()
         self.source = self._generate()
         self._fn: Any = None
+        self._workspaces: dict[tuple, list[Any]] = {}
 
     def _integer_operands(self, mm: Any, args: list[Value], dt: Any) -> None:
         from tritium.ir.opdef import constant_value
@@ -214,6 +275,9 @@ class MatmulKernel:
             title += (
                 ", its TMA variant (Hopper: tiles loaded by tensor descriptors) and that variant persistent"
             )
+            if not self.integer:
+                more.append(jit_function(self.name + "_streamk", *self._kernel_text("streamk")))
+                title += " and stream-K"
         if self.library == "epilogue":
             more.append(jit_function(self.name + "_epilogue", *self._kernel_text("epilogue")))
             title += ", and its epilogue alone (the cuBLAS tactic: a library call computes the product)"
@@ -250,7 +314,7 @@ class MatmulKernel:
                 lines += [f"    a_batch = {a_off}", f"    b_batch = {b_off}"]
             a_base, b_base = f"{a_base} + a_batch", f"{b_base} + b_batch"
         acc_type = "tl.int32" if self.integer else "tl.float32"
-        if mode in ("tma", "persistent"):
+        if mode in ("tma", "persistent", "streamk"):
             lines += [
                 f"    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype={acc_type})",
                 "    for k in range(0, tl.cdiv(K, BLOCK_K)):",
@@ -353,7 +417,7 @@ class MatmulKernel:
                 body += ["else:", *("    " + ln for ln in stores)]
             return ["    " + ln for ln in body]
 
-        if mode in ("tma", "persistent"):
+        if mode in ("tma", "persistent", "streamk"):
             # SPLIT: the epilogue runs on the tile's two column halves in turn, so the registers its
             # temporaries need are half the tile's (long epilogues: requantizing, GELU)
             half = "pid_n * BLOCK_N + {} + tl.arange(0, BLOCK_N // 2)"
@@ -374,11 +438,16 @@ class MatmulKernel:
             lines += epilogue("acc", "rn")
         if mode == "persistent":
             lines = _persistent(lines, main_end)
+        elif mode == "streamk":
+            lines = _streamk(lines, main_end)
         descs = ["a_desc", "b_desc"] + [f"out{i}_desc" for i in range(n_out)]
-        extra = {"pointers": [], "epilogue": ["acc_ptr"]}.get(mode, descs)
+        extra = {"pointers": [], "epilogue": ["acc_ptr"], "streamk": [*descs, "ws_ptr", "flags_ptr"]}.get(
+            mode, descs
+        )
         flags = {
             "tma": ["B_KMAJOR", "SPLIT", "TMA_STORE"],
             "persistent": ["B_KMAJOR", "NUM_SMS", "WS", "SPLIT", "TMA_STORE"],
+            "streamk": ["B_KMAJOR", "NUM_SMS", "SPLIT", "TMA_STORE"],
         }.get(mode, [])
         return params + extra + _CONSTEXPRS + [f"{f}: tl.constexpr" for f in flags], lines
 
@@ -482,7 +551,16 @@ class MatmulKernel:
             split = [
                 {**c, "SPLIT": 1} for c in [*tma[:2], *persistent[:2]] if long_epilogue and c["BLOCK_N"] >= 64
             ]
-            space = [self._store_by_tma(c) for c in tma + persistent + split]
+            # stream-K for the two likeliest tiles where whole tiles would leave SMs idle in the last
+            # wave (under 85% of the last wave busy: BERT's 4096 x 768 GEMMs make 96 or 192 tiles)
+            streamk = []
+            if not self.integer and persistent_available():
+                for c in tma[:4]:
+                    tiles = -(-m // c["BLOCK_M"]) * -(-static[-1] // c["BLOCK_N"])
+                    busy = tiles / (sm_count() * -(-tiles // sm_count()))
+                    if busy < 0.85 and len(streamk) < 2:
+                        streamk.append({**c, "STREAMK": 1})
+            space = [self._store_by_tma(c) for c in tma + persistent + streamk + split]
             space += [c for c in space if c["BLOCK_K"] * self.dtype.itemsize < 32]
         return space
 
@@ -493,7 +571,7 @@ class MatmulKernel:
         out_size = max(r.type.dtype.itemsize for r in self.fused.results)  # type: ignore[attr-defined]
         tile = cfg["BLOCK_M"] * cfg["BLOCK_N"] * out_size // (2 if cfg.get("SPLIT") else 1)
         stages = cfg["num_stages"] * (cfg["BLOCK_M"] + cfg["BLOCK_N"]) * cfg["BLOCK_K"] * self.dtype.itemsize
-        need = stages + tile + (32 * 1024 if cfg.get("PERSISTENT") else 0) + 1024
+        need = stages + tile + (32 * 1024 if cfg.get("PERSISTENT") or cfg.get("STREAMK") else 0) + 1024
         return {**cfg, "TMA_STORE": 1} if need <= SMEM_LIMIT else cfg
 
     # -- launching ------------------------------------------------------------------------------------
@@ -514,7 +592,8 @@ class MatmulKernel:
                 return  # the library call wrote the output
         descriptors = self._descriptors(a, b, cfg) if cfg.get("TMA") and product is None else None
         persistent = bool(descriptors and cfg.get("PERSISTENT"))
-        variant = "_persistent" if persistent else "_tma" if descriptors else ""
+        streamk = bool(descriptors and cfg.get("STREAMK"))
+        variant = "_persistent" if persistent else "_streamk" if streamk else "_tma" if descriptors else ""
         fn_name = self.name + ("_epilogue" if product is not None else variant)
         if self._fn is None:
             self._fn = load_source(self.source, self.name)
@@ -560,6 +639,14 @@ class MatmulKernel:
             flags["NUM_SMS"] = sm_count()
             flags["WS"] = bool(cfg.get("WS"))
             grid = (min(grid[0], flags["NUM_SMS"]), 1)
+        elif streamk:
+            from tritium.codegen.triton_env import sm_count
+
+            flags["NUM_SMS"] = sm_count()
+            flags["SPLIT"] = False
+            grid = (flags["NUM_SMS"], 1)
+            assert descriptors is not None
+            descriptors += self._streamk_workspace(cfg, flags["NUM_SMS"], a.device)
         fn[grid](
             *argv,
             *([] if product is None else [product]),
@@ -573,6 +660,21 @@ class MatmulKernel:
             **flags,
             **pdl_kwargs(),
         )
+
+    def _streamk_workspace(self, cfg: dict[str, int], programs: int, device: Any) -> list[Any]:
+        """The stream-K partial sums (one float32 tile per program) and flags (zero between launches),
+        one pair per stream: contexts on other streams may run this kernel at the same time. Kept
+        with the kernel, so CUDA graphs that captured them stay valid."""
+        import torch
+
+        stream = torch.cuda.current_stream(device).cuda_stream if device.type == "cuda" else 0
+        key = (str(device), stream, cfg["BLOCK_M"] * cfg["BLOCK_N"], programs)
+        if key not in self._workspaces:
+            self._workspaces[key] = [
+                torch.empty(programs * key[2], dtype=torch.float32, device=device),
+                torch.zeros(programs, dtype=torch.int32, device=device),
+            ]
+        return self._workspaces[key]
 
     def _descriptors(self, a: Any, b: Any, cfg: dict[str, int]) -> list[Any] | None:
         """Tensor descriptors of ``a`` (rows of K) and ``b`` (row-major [K, N] or K-major) for the TMA

@@ -210,3 +210,33 @@ def test_store_descriptors_only_where_tma_addresses_the_output() -> None:
     assert gemm_module._store_descriptors([torch.empty(3, 11, 40, dtype=torch.float16)], cfg) is not None
     assert gemm_module._store_descriptors([torch.empty(3, 11, 20, dtype=torch.float16)], cfg) is None
     assert gemm_module._store_descriptors([torch.empty(40, 33, dtype=torch.float16).t()], cfg) is None
+
+
+@pytest.mark.parametrize("k,kmajor,store", [(48, False, 0), (80, True, 1), (16, False, 1)])
+def test_streamk_variant(k: int, kmajor: bool, store: int, rng: np.random.Generator) -> None:
+    """Stream-K: 4 programs under the interpreter share 3 x 3 tiles of k / 16 K steps each, so most
+    tiles are split between programs (partials handed over through the workspace, added in program
+    order by the program that ends the tile, which runs the epilogue); 16: one K step per tile, no
+    tile split. Twice in a row: the flags must be back at zero after each launch."""
+    a, w, o = (3, 11, k), (k, 40), (3, 11, 40)
+    text = LIBRARY_CASES["epilogue"].format(
+        a=ty(a, "f16"), w=ty(w, "f16"), o=ty(o, "f16"), bias=ty((40,), "f16")
+    )
+    module, ref = ir.parse_ir(text), ir.parse_ir(text)
+    PassManager("fuse-kernels,dce").run(module)
+    fused = next(op for op in module.main.block.ops if op.name == "kernel.fused")
+    kernel = kernel_for(fused)
+    assert f"def {kernel.name}_streamk(" in kernel.source
+    inputs = [(rng.standard_normal(x.type.shape) / 4).astype(np.float16) for x in module.main.args]
+    want = ir.run_reference(ref, inputs)[0].astype(np.float32)
+    ts = [torch.from_numpy(x) for x in inputs]
+    if kmajor:
+        ts[1] = ts[1].t().contiguous().t()
+    env = dict(zip(module.main.args, ts))
+    cfg = {"TMA": 1, "STREAMK": 1, "TMA_STORE": store, "BLOCK_M": 16, "BLOCK_N": 16, "BLOCK_K": 16}
+    for _ in range(2):
+        got = torch.empty(o, dtype=torch.float16)
+        kernel([env[v] for v in fused.operands], [got], cfg)
+        assert rel(got.numpy(), want) < 2e-3
+        (flags,) = [ws[1] for ws in kernel._workspaces.values()]
+        assert int(flags.abs().sum()) == 0
