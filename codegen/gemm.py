@@ -124,8 +124,9 @@ def _side_mask(space: Space, j: int, seg_m: int) -> str:
 
 
 def _streamk(lines: list[str], main_end: int) -> list[str]:
-    """The one-tile-per-program body ``lines`` as stream-K: NUM_SMS programs split the tiles' K
-    iterations evenly between them (a contiguous run each), so a GEMM with too few tiles for whole
+    """The one-tile-per-program body ``lines`` as stream-K: one program per SM (at most one per K
+    iteration, so that none is idle) splits the tiles' K iterations evenly with the others (a
+    contiguous run each), so a GEMM with too few tiles for whole
     waves (BERT's 4096 x 768 outputs: 96 tiles of 128 x 256 for 132 SMs) keeps every SM busy. A
     program that ends inside a tile writes its partial sum to its own workspace slot and raises its
     flag; the program that finishes the tile waits for the flags of the programs before it (they run
@@ -144,8 +145,9 @@ def _streamk(lines: list[str], main_end: int) -> list[str]:
         "    k_iters = tl.cdiv(K, BLOCK_K)",
         "    total = num_pid_m * num_pid_n * k_iters",
         "    pid = tl.program_id(0)",
-        "    it = pid * total // NUM_SMS",
-        "    it_end = (pid + 1) * total // NUM_SMS",
+        "    programs = tl.num_programs(0)  # at most the iterations: every program has some",
+        "    it = pid * total // programs",
+        "    it_end = (pid + 1) * total // programs",
         "    offs = tl.arange(0, BLOCK_M)[:, None] * BLOCK_N + tl.arange(0, BLOCK_N)[None, :]",
         "    while it < it_end:",
         "        tile = it // k_iters",
@@ -158,7 +160,7 @@ def _streamk(lines: list[str], main_end: int) -> list[str]:
         '            tl.atomic_xchg(flags_ptr + pid, 1, sem="release")',
         "        else:",
         "            if k_first > 0:  # the tile began in earlier programs: add their partials, in order",
-        "                p = ((tile * k_iters + 1) * NUM_SMS - 1) // total",
+        "                p = ((tile * k_iters + 1) * programs - 1) // total",
         "                while p < pid:",
         '                    ready = tl.atomic_add(flags_ptr + p, 0, sem="acquire")',
         "                    while ready == 0:",
@@ -447,7 +449,7 @@ class MatmulKernel:
         flags = {
             "tma": ["B_KMAJOR", "SPLIT", "TMA_STORE"],
             "persistent": ["B_KMAJOR", "NUM_SMS", "WS", "SPLIT", "TMA_STORE"],
-            "streamk": ["B_KMAJOR", "NUM_SMS", "SPLIT", "TMA_STORE"],
+            "streamk": ["B_KMAJOR", "SPLIT", "TMA_STORE"],
         }.get(mode, [])
         return params + extra + _CONSTEXPRS + [f"{f}: tl.constexpr" for f in flags], lines
 
@@ -642,11 +644,11 @@ class MatmulKernel:
         elif streamk:
             from tritium.codegen.triton_env import sm_count
 
-            flags["NUM_SMS"] = sm_count()
             flags["SPLIT"] = False
-            grid = (flags["NUM_SMS"], 1)
+            programs = min(sm_count(), grid[0] * -(-k // cfg["BLOCK_K"]))  # each has a K iteration
+            grid = (programs, 1)
             assert descriptors is not None
-            descriptors += self._streamk_workspace(cfg, flags["NUM_SMS"], a.device)
+            descriptors += self._streamk_workspace(cfg, sm_count(), a.device)
         fn[grid](
             *argv,
             *([] if product is None else [product]),

@@ -212,15 +212,20 @@ def test_store_descriptors_only_where_tma_addresses_the_output() -> None:
     assert gemm_module._store_descriptors([torch.empty(40, 33, dtype=torch.float16).t()], cfg) is None
 
 
-@pytest.mark.parametrize("k,kmajor,store", [(48, False, 0), (80, True, 1), (16, False, 1)])
-def test_streamk_variant(k: int, kmajor: bool, store: int, rng: np.random.Generator) -> None:
+@pytest.mark.parametrize(
+    "m,n,k,kmajor,store",
+    [(33, 40, 48, False, 0), (33, 40, 80, True, 1), (33, 40, 16, False, 1), (9, 16, 32, False, 0)],
+)
+def test_streamk_variant(m: int, n: int, k: int, kmajor: bool, store: int, rng: np.random.Generator) -> None:
     """Stream-K: 4 programs under the interpreter share 3 x 3 tiles of k / 16 K steps each, so most
     tiles are split between programs (partials handed over through the workspace, added in program
     order by the program that ends the tile, which runs the epilogue); 16: one K step per tile, no
-    tile split. Twice in a row: the flags must be back at zero after each launch."""
-    a, w, o = (3, 11, k), (k, 40), (3, 11, 40)
+    tile split; 9 x 16 x 32: one tile of two K steps, fewer than 4 programs (two run: an idle one
+    would never raise the flag its tile's last program waits for). Twice in a row: the flags must be
+    back at zero after each launch."""
+    a, w, o = (1, m, k), (k, n), (1, m, n)
     text = LIBRARY_CASES["epilogue"].format(
-        a=ty(a, "f16"), w=ty(w, "f16"), o=ty(o, "f16"), bias=ty((40,), "f16")
+        a=ty(a, "f16"), w=ty(w, "f16"), o=ty(o, "f16"), bias=ty((n,), "f16")
     )
     module, ref = ir.parse_ir(text), ir.parse_ir(text)
     PassManager("fuse-kernels,dce").run(module)
