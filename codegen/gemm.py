@@ -553,10 +553,11 @@ class MatmulKernel:
             split = [
                 {**c, "SPLIT": 1} for c in [*tma[:2], *persistent[:2]] if long_epilogue and c["BLOCK_N"] >= 64
             ]
-            # stream-K for the two likeliest tiles where whole tiles would leave SMs idle in the last
-            # wave (under 85% of the last wave busy: BERT's 4096 x 768 GEMMs make 96 or 192 tiles)
+            # from level 3, stream-K for the two likeliest tiles where whole tiles would leave SMs idle
+            # in the last wave (under 85% of it busy: BERT's 4096 x 768 GEMMs make 96 or 192 tiles);
+            # on an H200 it lost to the TMA tiles on every GEMM of BERT and ViT-B/16 at batch 32
             streamk = []
-            if not self.integer and persistent_available():
+            if deep and not self.integer and persistent_available():
                 for c in tma[:4]:
                     tiles = -(-m // c["BLOCK_M"]) * -(-static[-1] // c["BLOCK_N"])
                     busy = tiles / (sm_count() * -(-tiles // sm_count()))
