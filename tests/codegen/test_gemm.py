@@ -134,6 +134,25 @@ def test_no_library_tactic_in_f32(rng: np.random.Generator) -> None:
         kernel([torch.zeros(4, 8), torch.zeros(8, 4)], [torch.empty(4, 4)], {"LIBRARY": 1})
 
 
+def bias_gemm(a: tuple, n: int, kmajor: bool, rng: np.random.Generator) -> tuple:
+    """(kernel, fused op, operands by value, float32 reference, [x, w, bias]) of an f16 GEMM + bias
+    epilogue over activations of shape ``a`` with n columns; the weight held K-major (a transposed
+    view) if asked."""
+    k = a[-1]
+    text = LIBRARY_CASES["epilogue"].format(
+        a=ty(a, "f16"), w=ty((k, n), "f16"), o=ty((*a[:-1], n), "f16"), bias=ty((n,), "f16")
+    )
+    module, ref = ir.parse_ir(text), ir.parse_ir(text)
+    PassManager("fuse-kernels,dce").run(module)
+    fused = next(op for op in module.main.block.ops if op.name == "kernel.fused")
+    inputs = [(rng.standard_normal(x.type.shape) / 4).astype(np.float16) for x in module.main.args]
+    want = ir.run_reference(ref, inputs)[0].astype(np.float32)
+    ts = [torch.from_numpy(x) for x in inputs]
+    if kmajor:
+        ts[1] = ts[1].t().contiguous().t()
+    return kernel_for(fused), fused, dict(zip(module.main.args, ts)), want, ts
+
+
 @pytest.mark.parametrize(
     "k,kmajor,persistent,split,store",
     [
@@ -164,22 +183,9 @@ def test_tma_variant(
     output stored by pointers or by a tensor descriptor (store; 33 rows: the last tile row is
     clipped); rows that TMA cannot address (20 f16 = 40 bytes, not a multiple of 16) fall back to
     the pointer kernel."""
-    a, w, o = (3, 11, k), (k, 40), (3, 11, 40)
-    text = LIBRARY_CASES["epilogue"].format(
-        a=ty(a, "f16"), w=ty(w, "f16"), o=ty(o, "f16"), bias=ty((40,), "f16")
-    )
-    module, ref = ir.parse_ir(text), ir.parse_ir(text)
-    PassManager("fuse-kernels,dce").run(module)
-    fused = next(op for op in module.main.block.ops if op.name == "kernel.fused")
-    kernel = kernel_for(fused)
+    kernel, fused, env, want, ts = bias_gemm((3, 11, k), 40, kmajor, rng)
     assert f"def {kernel.name}_tma(" in kernel.source and f"def {kernel.name}_persistent(" in kernel.source
-    inputs = [(rng.standard_normal(x.type.shape) / 4).astype(np.float16) for x in module.main.args]
-    want = ir.run_reference(ref, inputs)[0].astype(np.float32)
-    ts = [torch.from_numpy(x) for x in inputs]
-    if kmajor:
-        ts[1] = ts[1].t().contiguous().t()
-    env = dict(zip(module.main.args, ts))
-    got = torch.empty(o, dtype=torch.float16)
+    got = torch.empty((3, 11, 40), dtype=torch.float16)
     cfg = {
         "TMA": 1,
         "PERSISTENT": int(persistent > 0),
@@ -223,21 +229,9 @@ def test_streamk_variant(m: int, n: int, k: int, kmajor: bool, store: int, rng: 
     tile split; 9 x 16 x 32: one tile of two K steps, fewer than 4 programs (two run: an idle one
     would never raise the flag its tile's last program waits for). Twice in a row: the flags must be
     back at zero after each launch."""
-    a, w, o = (1, m, k), (k, n), (1, m, n)
-    text = LIBRARY_CASES["epilogue"].format(
-        a=ty(a, "f16"), w=ty(w, "f16"), o=ty(o, "f16"), bias=ty((n,), "f16")
-    )
-    module, ref = ir.parse_ir(text), ir.parse_ir(text)
-    PassManager("fuse-kernels,dce").run(module)
-    fused = next(op for op in module.main.block.ops if op.name == "kernel.fused")
-    kernel = kernel_for(fused)
+    kernel, fused, env, want, _ = bias_gemm((1, m, k), n, kmajor, rng)
     assert f"def {kernel.name}_streamk(" in kernel.source
-    inputs = [(rng.standard_normal(x.type.shape) / 4).astype(np.float16) for x in module.main.args]
-    want = ir.run_reference(ref, inputs)[0].astype(np.float32)
-    ts = [torch.from_numpy(x) for x in inputs]
-    if kmajor:
-        ts[1] = ts[1].t().contiguous().t()
-    env = dict(zip(module.main.args, ts))
+    o = (1, m, n)
     cfg = {"TMA": 1, "STREAMK": 1, "TMA_STORE": store, "BLOCK_M": 16, "BLOCK_N": 16, "BLOCK_K": 16}
     for _ in range(2):
         got = torch.empty(o, dtype=torch.float16)
