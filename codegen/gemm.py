@@ -116,9 +116,12 @@ def _persistent(lines: list[str], main_end: int) -> list[str]:
 def _side_mask(space: Space, j: int, seg_m: int) -> str:
     """The load mask of the epilogue's extra input ``j``: a row (a bias) or a column broadcast over the
     tile loads once per column or row, not once per element of the tile."""
-    if not space.varies(j, seg_m):
+    along_m, along_n = space.varies(j, seg_m), space.varies(j, seg_m + 1)
+    if not along_m and not along_n:
+        return ""  # one value per batch entry (a scalar offset: the batch index is in range)
+    if not along_m:
         return "en < N"
-    if not space.varies(j, seg_m + 1):
+    if not along_n:
         return "em < M"
     return "mask"
 
@@ -157,6 +160,7 @@ def _streamk(lines: list[str], main_end: int) -> list[str]:
         "        it += k_last - k_first",
         "        if k_last < k_iters:  # the tile goes on in the next program: hand over the partial sum",
         f"            tl.store(ws_ptr + pid * {slot} + offs, acc)",
+        "            tl.debug_barrier()  # every thread's part of the partial is written before the flag",
         '            tl.atomic_xchg(flags_ptr + pid, 1, sem="release")',
         "        else:",
         "            if k_first > 0:  # the tile began in earlier programs: add their partials, in order",
@@ -165,6 +169,7 @@ def _streamk(lines: list[str], main_end: int) -> list[str]:
         '                    ready = tl.atomic_add(flags_ptr + p, 0, sem="acquire")',
         "                    while ready == 0:",
         '                        ready = tl.atomic_add(flags_ptr + p, 0, sem="acquire")',
+        "                    tl.debug_barrier()",
         f'                    acc += tl.load(ws_ptr + p * {slot} + offs, cache_modifier=".cg")',
         "                    tl.atomic_xchg(flags_ptr + p, 0)",
         "                    p += 1",
@@ -400,7 +405,8 @@ class MatmulKernel:
             fresh = namer(names, set(used))
             for j, (a, off) in enumerate(zip(self.extra, offsets)):
                 i = args.index(a)
-                m = f", mask={_side_mask(sp, j, seg_m)}, other=0.0" if off != "0" else ""
+                side = _side_mask(sp, j, seg_m) if off != "0" else ""
+                m = f", mask={side}, other=0.0" if side else ""
                 ct = compute_type(a.type.dtype)  # type: ignore[attr-defined]
                 body.append(f"{fresh(a, f'x{i}')} = tl.load(in{i}_ptr + {off}{m}).to({ct})")
             body += lower_elementwise(self.epilogue, names, fresh, mm)
@@ -595,7 +601,8 @@ class MatmulKernel:
                 return  # the library call wrote the output
         descriptors = self._descriptors(a, b, cfg) if cfg.get("TMA") and product is None else None
         persistent = bool(descriptors and cfg.get("PERSISTENT"))
-        streamk = bool(descriptors and cfg.get("STREAMK"))
+        streamk = bool(descriptors and cfg.get("STREAMK") and a.shape[-1] > 0)  # (K = 0: nothing to share)
+        assert not (streamk and cfg.get("SPLIT")), "stream-K runs the epilogue on whole tiles"
         variant = "_persistent" if persistent else "_streamk" if streamk else "_tma" if descriptors else ""
         fn_name = self.name + ("_epilogue" if product is not None else variant)
         if self._fn is None:
@@ -706,8 +713,10 @@ def _store_descriptors(outputs: list[Any], cfg: dict[str, int]) -> list[Any] | N
 
     out = []
     for y in outputs:
+        if not y.is_contiguous():
+            return None
         y2 = y.view(-1, y.shape[-1])
-        if not y.is_contiguous() or (y2.stride(0) * y.element_size()) % 16 or y.data_ptr() % 16:
+        if (y2.stride(0) * y.element_size()) % 16 or y.data_ptr() % 16:
             return None
         bn = cfg["BLOCK_N"] // 2 if cfg.get("SPLIT") else cfg["BLOCK_N"]
         out.append(TensorDescriptor.from_tensor(y2, [cfg["BLOCK_M"], bn]))

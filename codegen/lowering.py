@@ -283,6 +283,8 @@ def _gelu(op: Operation, a: list[str]) -> str:
         # 0.5 x (1 + tanh(u)) = x sigmoid(2u) = x / (1 + exp(-2u)): one exp and one division, no
         # cancellation near 0 (a GEMM epilogue's cost; the tanh form was ~3x the instructions)
         return f"({x} / (1.0 + tl.exp(-1.5957691216057308 * ({x} + 0.044715 * {x} * {x} * {x}))))"
+    if op.results[0].type.dtype.name == "f64":  # type: ignore[attr-defined]  # the fit is float32's
+        return f"(0.5 * {x} * (1.0 + tl.erf({x} * 0.7071067811865476)))"
     return f"gelu_erf({x})"
 
 
@@ -439,12 +441,12 @@ HELPERS = {
             "    # GELU, x * Phi(x) (Phi: the normal CDF, 0.5 * (1 + erf(x / sqrt(2)))), as",
             "    # Phi(-|x|) = 2^p(|x|): 16 instructions, where libdevice's erf takes 32. Relative error",
             "    # under 3e-6 for x > -5 (torch's float32 1 + erf cancels to 100% there), 4e-3 at",
-            "    # x = -7.7 (values of 5e-14); below, |x| is held at 7.75.",
+            "    # x = -7.7 (values of 5e-14); below -7.75, 0 (-inf too, where 1 + erf gives NaN).",
             "    a = tl.minimum(tl.abs(x), 7.75)",
             f"    p = {_GELU_P[0]!r}",
             *(f"    p = p * a {'-' if c < 0 else '+'} {abs(c)!r}" for c in _GELU_P[1:]),
             "    e = tl.math.exp2(p)",
-            "    return x * tl.where(x >= 0, 1.0 - e, e)",
+            "    return tl.where(x >= 0, x * (1.0 - e), tl.where(x < -7.75, 0.0, x * e))",
         ]
     )
     + "\n",
@@ -468,12 +470,12 @@ def with_helpers(source: str) -> str:
     out = []
     for i, line in enumerate(lines):
         head = re.match(r"def (\w+)\((.*)\):$", line)
-        if head and i and lines[i - 1] == "@triton.jit" and head.group(1) not in HELPERS:
-            out += [f"def {head.group(1)}({head.group(2)}, PDL: tl.constexpr = False):", *PDL_PROLOGUE]
+        if head and i and lines[i - 1] == "@triton.jit":
+            params = ", ".join(p for p in (head.group(2), "PDL: tl.constexpr = False") if p)
+            out += [f"def {head.group(1)}({params}):", *PDL_PROLOGUE]
         else:
             out.append(line)
     source = "\n".join(out)
-    used = [
-        h for name, h in HELPERS.items() if re.search(rf"\b{name}\(", source) and f"def {name}(" not in source
-    ]
+    code = source[source.find("\nimport triton\n") :]  # not the header comment: the IR is user data
+    used = [h for name, h in HELPERS.items() if re.search(rf"\b{name}\(", code)]
     return source + "".join("\n\n" + h for h in used)

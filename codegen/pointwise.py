@@ -104,7 +104,8 @@ def kernel_name(fused: Fused) -> str:
         if short != "constant" and (not parts or parts[-1] != short):
             parts.append(short)
     name = "_".join(parts[:5]) or "kernel"
-    return name + "_kernel" if keyword.iskeyword(name) or name in ("tl", "triton") else name
+    clash = keyword.iskeyword(name) or name in ("tl", "triton") or name in HELPERS  # (a helper's name)
+    return name + "_kernel" if clash else name
 
 
 def ir_comment(fused: Fused) -> str:

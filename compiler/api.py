@@ -118,6 +118,10 @@ def build_engine(
     from tritium.runtime.engine import Engine, clone_module
 
     source = clone_module(module) if keep_source else None
+    if narrow_io and (precision is None or pipeline is not None):
+        raise TritiumError(
+            "narrow_io needs fp16 or bf16 and the default pipeline (lower-precision{io=true} in yours)"
+        )
     graph = pipeline if pipeline is not None else graph_pipeline(opt_level, precision, narrow_io)
     if graph:
         PassManager(graph).run(module)

@@ -93,9 +93,10 @@ class _Lowering:
         block = self.func.block
         if io:
             self.narrow_inputs()
-        for arg in block.args:  # inputs keep their type; users get a narrow copy
+        for arg in block.args:  # inputs keep their type; users get a narrow copy (not parameters)
             if _is_f32(arg.type) and any(
-                not self.pinned(u) and Terminator not in u.TRAITS for u in arg.users
+                not self.pinned(u.op) and Terminator not in u.op.TRAITS and not is_param(u.op, u.index)
+                for u in arg.uses
             ):
                 first = block.first_op
                 narrow = self.cast(arg, self.target, first)
@@ -104,6 +105,7 @@ class _Lowering:
                         use.op is not narrow.defining_op
                         and not self.pinned(use.op)
                         and Terminator not in use.op.TRAITS
+                        and not is_param(use.op, use.index)
                     ):
                         self.rw.set_operand(use.op, use.index, narrow)
         for op in list(block.ops):

@@ -16,7 +16,8 @@ from tritium.runtime.program import Program, Step, torch_dtype
 from tritium.runtime.reference import InputError
 
 MAX_BOUND_GRAPHS = 8
-"""CUDA graphs a context keeps for bound I/O addresses (one per set of addresses and shapes)."""
+"""CUDA graphs a context captures for bound I/O addresses (one per set of addresses and shapes);
+further sets run without a graph."""
 
 
 class IProfiler:
@@ -104,6 +105,7 @@ class ExecutionContext:
         self._arena: Any = None
         self._user_memory: Any = None
         self._graphs: dict[tuple, Any] = {}
+        self._graph_arena: Any = None
         self._runs: dict[tuple, int] = {}
         self._stream: Any = None  # each context runs on its own CUDA stream (contexts in threads overlap)
         if engine.device.type == "cuda":
@@ -220,6 +222,11 @@ class ExecutionContext:
         a = self._addresses[name]
         dtype = torch_dtype(self.engine._type(name).dtype)
         if isinstance(a, torch.Tensor):
+            if a.dtype != dtype or not a.is_contiguous():
+                raise InputError(
+                    f"tensor '{name}' is bound to a {'' if a.is_contiguous() else 'non-contiguous '}{a.dtype} "
+                    f"tensor; the engine reads and writes it as contiguous {dtype}"
+                )
             return a.view(shape) if tuple(a.shape) != shape else a
         return _wrap_address(int(a), shape, dtype, self.engine.device)
 
@@ -293,10 +300,14 @@ class ExecutionContext:
             self._generation = self.engine.generation
 
         arena = self._arena_for(prog)
+        if arena is not self._graph_arena:  # graphs hold the old arena's addresses
+            self._graphs.clear()
+            self._runs.clear()
+            self._graph_arena = arena
         key: tuple = tuple(tuple(t.shape) for t in ins.values())
         if outs:  # bound I/O (execute_async_v3): a graph reads and writes the caller's own memory
-            key += ("bound", *(t.data_ptr() for t in ins.values()))
-            key += tuple((t.data_ptr(), tuple(t.shape)) for t in outs.values())
+            key += ("bound", *((t.data_ptr(), t.dtype, tuple(t.stride())) for t in ins.values()))
+            key += tuple((t.data_ptr(), t.dtype, tuple(t.shape)) for t in outs.values())
         cudagraph = (
             self.use_cuda_graph
             and self.engine.device.type == "cuda"
@@ -305,13 +316,14 @@ class ExecutionContext:
         )
         if cudagraph:
             entry = self._graphs.get(key)
-            if entry is None and self._runs.get(key, 0) >= 1:  # capture after a first, normal run
+            room = not outs or sum("bound" in k for k in self._graphs) < MAX_BOUND_GRAPHS
+            if entry is None and room and self._runs.get(key, 0) >= 1:  # capture after a first run
                 entry = self._capture(prog, arena, ins, key, outs or None)
             if entry is not None:
                 graph, static_in, static_out = entry
                 if outs:
                     graph.replay()  # no copies: the graph holds the bound addresses
-                    return static_out
+                    return dict(outs)
                 for v, t in ins.items():
                     static_in[v].copy_(t)
                 graph.replay()
@@ -320,6 +332,9 @@ class ExecutionContext:
         if self.profiler is not None:
             timer = _StepTimer(self.engine.device)
         result = prog.run(arena, ins, outs, timer)
+        if outs and len(self._runs) > 4 * MAX_BOUND_GRAPHS:  # addresses seen once and not again
+            for k in [k for k in self._runs if "bound" in k and k not in self._graphs]:
+                del self._runs[k]
         self._runs[key] = self._runs.get(key, 0) + 1
         if timer is not None:
             for name, ms in timer.times_ms():
@@ -332,17 +347,13 @@ class ExecutionContext:
         second capture) in another thread while this one captures would invalidate it. A failed
         capture turns graphs off for this context, with a warning; the run goes on without.
         With ``outs`` (bound I/O) the graph reads ``ins`` and writes ``outs`` where they are: it is
-        keyed by their addresses, and the least recently captured of more than
-        ``MAX_BOUND_GRAPHS`` such graphs is dropped."""
+        keyed by their addresses (and dtypes, strides and shapes); once ``MAX_BOUND_GRAPHS`` such
+        graphs exist, further sets of addresses run without one (no capture, no eviction: a pool of
+        more buffers than that would otherwise capture on every call)."""
         import logging
 
         import torch
 
-        if outs is not None:
-            bound = [k for k in self._graphs if "bound" in k]
-            for k in bound[: max(0, len(bound) - MAX_BOUND_GRAPHS + 1)]:
-                del self._graphs[k]
-                self._runs.pop(k, None)
         static_in = {v: t.clone() for v, t in ins.items()} if outs is None else ins
         graph = torch.cuda.CUDAGraph()
         with CAPTURE_LOCK, torch.cuda.stream(self._stream):
@@ -359,7 +370,8 @@ class ExecutionContext:
                 )
                 self.use_cuda_graph = False
                 return None
-        entry = self._graphs[key] = (graph, static_in, static_out)
+        # a graph of bound addresses keeps no reference to the caller's tensors
+        entry = self._graphs[key] = (graph, static_in, static_out) if outs is None else (graph, None, None)
         return entry
 
     def profile(self, inputs: Mapping[str, Any], iterations: int = 10) -> list[dict[str, Any]]:

@@ -73,6 +73,23 @@ def test_batched_with_broadcast_batch_dims(rng: np.random.Generator) -> None:
     assert rel(got[0], want[0]) < 1e-5
 
 
+@pytest.mark.parametrize(
+    "side", [(2, 1, 1, 1), (2, 3, 1, 1), (1, 3, 7, 1)], ids=["batch", "batch-2d", "rows"]
+)
+def test_batched_side_input_constant_along_the_tile(side: tuple, rng: np.random.Generator) -> None:
+    """A batched GEMM's epilogue operand that varies only along the batch dims (one value per
+    matrix: its offset is a scalar, so it loads unmasked) or only along the rows."""
+    a, b, o = (2, 3, 7, 16), (1, 3, 16, 5), (2, 3, 7, 5)
+    text = f"""func.func @main(%a: {ty(a)}, %b: {ty(b)}, %s: {ty(side)}) -> {ty(o)} {{
+  %y = nn.matmul %a, %b : ({ty(a)}, {ty(b)}) -> {ty(o)}
+  %z = nn.mul %y, %s : ({ty(o)}, {ty(side)}) -> {ty(o)}
+  func.return %z : {ty(o)}
+}}"""
+    got, want, kernel = run(text, rng)
+    assert not kernel.fold
+    assert rel(got[0], want[0]) < 1e-5
+
+
 def test_half_precision(rng: np.random.Generator) -> None:
     text = f"""func.func @main(%a: {ty((20, 48), "f16")}, %b: {ty((48, 24), "f16")}) -> {ty((20, 24), "f16")} {{
   %y = nn.matmul %a, %b : ({ty((20, 48), "f16")}, {ty((48, 24), "f16")}) -> {ty((20, 24), "f16")}

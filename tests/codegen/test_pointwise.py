@@ -3,6 +3,8 @@ random broadcasting patterns, sizes that are not multiples of the block, several
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -242,3 +244,24 @@ def test_gelu_is_exact_where_float32_erf_cancels() -> None:
     assert rel[x >= -5].max() < 4e-6 and rel.max() < 5e-3
     f32 = 0.5 * x * (1 + torch.erf(torch.from_numpy(x) / np.float32(math.sqrt(2))).numpy())
     assert (np.abs(f32 - want) / np.abs(want))[(x > -5.5) & (x < -5)].max() > 0.1  # what it replaces
+
+
+def test_gelu_far_below_zero_and_a_kernel_named_like_the_helper() -> None:
+    """Below x = -7.75 GELU is 0 (not x times the last fitted value; -inf gives 0 where float32's
+    1 + erf gives NaN); NaN stays NaN. A chain gelu -> erf makes a kernel whose ops spell the
+    helper's name: the kernel is renamed and still calls the helper."""
+    xs = np.array([-np.inf, -3.4e38, -1e9, -10.0, -7.8, 0.0, 1.0, np.inf, np.nan], np.float32)
+    n = len(xs)
+    text = f"""func.func @main(%x: {ty((n,), "f32")}) -> {ty((n,), "f32")} {{
+  %g = nn.gelu %x : {ty((n,), "f32")}
+  %e = nn.erf %g : {ty((n,), "f32")}
+  func.return %e : {ty((n,), "f32")}
+}}"""
+    kernel = fused_kernels(text)[0]
+    assert kernel.name == "gelu_erf_kernel" and "def gelu_erf(x):" in kernel.source
+    out = torch.empty(n, dtype=torch.float32)
+    kernel([torch.from_numpy(xs)], [out])
+    g = out.numpy()
+    want = np.array([0, 0, 0, 0, 0, 0, math.erf(0.8413447460685429), 1, np.nan], np.float32)
+    np.testing.assert_allclose(g[:-1], want[:-1], rtol=1e-6, atol=1e-6)
+    assert np.isnan(g[-1])

@@ -13,6 +13,7 @@ import torch
 import tritium as tr
 import tritium.ir
 from tritium.ir import parse_ir
+from tritium.ir.diagnostics import TritiumError
 
 TEXT = """func.func @main(%x: tensor<{b}x16xf32>) -> (tensor<{b}x8xf32>, tensor<{b}x16xf32>) attributes {input_names = ["x"], output_names = ["prob", "act"]} {
   %w = nn.constant dense_resource<fc.weight> : tensor<16x8xf32> loc("fc")
@@ -130,6 +131,23 @@ def test_tensor_addresses_and_user_memory(rng: np.random.Generator) -> None:
     want = engine({"x": x.numpy()})
     np.testing.assert_allclose(prob.numpy(), want["prob"], rtol=1e-6)
     np.testing.assert_allclose(act.numpy(), want["act"], rtol=1e-6)
+
+
+def test_bound_tensor_of_another_dtype_or_layout_is_refused(rng: np.random.Generator) -> None:
+    """A bound torch tensor is read and written as the engine's type, contiguously: a float64 or a
+    transposed one is an error naming the tensor, not silently wrong bytes."""
+    engine = tr.compile(module(rng))
+    ctx = engine.create_execution_context()
+    ctx.set_input_shape("x", (5, 16))
+    ctx.set_tensor_address("prob", torch.empty(5, 8))
+    ctx.set_tensor_address("act", torch.empty(5, 16))
+    for bad, what in (
+        (torch.zeros(5, 16, dtype=torch.float64), "torch.float64"),
+        (torch.zeros(16, 5).t(), "non-contiguous"),
+    ):
+        ctx.set_tensor_address("x", bad)
+        with pytest.raises(TritiumError, match=f"tensor 'x' is bound to a {what}"):
+            ctx.execute_async_v3(0)
 
 
 def test_profiler_and_errors(rng: np.random.Generator) -> None:
