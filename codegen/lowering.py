@@ -7,6 +7,8 @@ Templates use the same rules for their epilogues, so any op listed here fuses in
 
 from __future__ import annotations
 
+import os
+
 from collections.abc import Callable
 from typing import Any
 
@@ -458,6 +460,10 @@ PDL_PROLOGUE = [
     "        tl.extra.cuda.gdc_wait()",
     "        tl.extra.cuda.gdc_launch_dependents()",
 ]
+if (
+    os.environ.get("TRITIUM_PDL_TRIGGER") == "exit"
+):  # (an experiment: the next kernel launches as this one ends)
+    PDL_PROLOGUE = [*PDL_PROLOGUE[:2]]
 
 
 def with_helpers(source: str) -> str:
