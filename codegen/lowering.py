@@ -8,7 +8,6 @@ Templates use the same rules for their epilogues, so any op listed here fuses in
 from __future__ import annotations
 
 import os
-
 from collections.abc import Callable
 from typing import Any
 
