@@ -569,8 +569,8 @@ class MatmulKernel:
                     busy = tiles / (sm_count() * -(-tiles // sm_count()))
                     if busy < 0.85 and len(streamk) < 2:
                         streamk.append({**c, "STREAMK": 1})
-            space = [self._store_by_tma(c) for c in tma + persistent + streamk + split]
-            space += [c for c in space if c["BLOCK_K"] * self.dtype.itemsize < 32]
+            pointers_only = [c for c in space if c["BLOCK_K"] * self.dtype.itemsize < 32]
+            space = [self._store_by_tma(c) for c in tma + persistent + streamk + split] + pointers_only
         return space
 
     def _store_by_tma(self, cfg: dict[str, int]) -> dict[str, int]:
