@@ -3,7 +3,9 @@ experiment behind the side-input masks, the TMA stores and the GELU helper; RESU
 
     python benchmarks/epilogue_forms.py [1|2|3|all]     # writes $OUT/epilogue.json
 
-Hand-written copies of Tritium's TMA GEMM kernel (as generated then) with constexpr switches:
+Hand-written copies of Tritium's TMA GEMM kernel (as generated then; placement and epilogue in
+jitted helpers, which Triton inlines: the figures in RESULTS.md were measured with them written
+out in each kernel) with constexpr switches:
   EPI: 0 acc only, 1 +bias, 2 +bias GELU(erf, libdevice), 3 +bias GELU(erfc rational form),
        4 +bias GELU(tanh as x/(1+exp(-2u))), 5 +bias +residual
   BIAS2D: the bias loaded as a [BM, BN] masked broadcast (as generated now) or as a row [BN]
@@ -86,41 +88,23 @@ def _epilogue(
 
 
 @triton.jit
-def gemm(
-    a_desc,
-    b_desc,
-    c_desc,
-    c_ptr,
-    bias_ptr,
-    res_ptr,
-    res_desc,
-    M,
-    N,
-    K,
-    BLOCK_M: tl.constexpr,
-    BLOCK_N: tl.constexpr,
-    BLOCK_K: tl.constexpr,
-    GROUP_M: tl.constexpr,
-    EPI: tl.constexpr,
-    BIAS2D: tl.constexpr,
-    TMA_STORE: tl.constexpr,
-    RES_TMA: tl.constexpr,
-):
-    pid = tl.program_id(0)
+def _place(tile, M, N, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, GROUP_M: tl.constexpr):
+    # the tile's (row, column) of tiles: GROUP_M rows of tiles at a time, as the generated kernels
     num_pid_m = tl.cdiv(M, BLOCK_M)
     num_pid_n = tl.cdiv(N, BLOCK_N)
-    group = pid // (GROUP_M * num_pid_n)
+    group = tile // (GROUP_M * num_pid_n)
     first_m = group * GROUP_M
     group_size = tl.minimum(num_pid_m - first_m, GROUP_M)
-    pid_m = first_m + (pid % (GROUP_M * num_pid_n)) % group_size
-    pid_n = (pid % (GROUP_M * num_pid_n)) // group_size
+    return first_m + (tile % (GROUP_M * num_pid_n)) % group_size, (tile % (GROUP_M * num_pid_n)) // group_size
+
+
+@triton.jit
+def _finish(acc, pid_m, pid_n, c_desc, c_ptr, bias_ptr, res_ptr, res_desc, M, N,
+            BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, EPI: tl.constexpr, BIAS2D: tl.constexpr,
+            TMA_STORE: tl.constexpr, RES_TMA: tl.constexpr):  # fmt: skip
+    # the epilogue on the tile, then its store (a tensor descriptor or masked pointers)
     rm = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     rn = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
-    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
-    for k in range(0, tl.cdiv(K, BLOCK_K)):
-        a = a_desc.load([pid_m * BLOCK_M, k * BLOCK_K])
-        b = b_desc.load([k * BLOCK_K, pid_n * BLOCK_N])
-        acc = tl.dot(a, b, acc)
     acc = _epilogue(
         acc, rm, rn, M, N, bias_ptr, res_ptr, res_desc, pid_m, pid_n, EPI, BIAS2D, RES_TMA, BLOCK_M, BLOCK_N
     )
@@ -132,65 +116,35 @@ def gemm(
 
 
 @triton.jit
-def gemm_persistent(
-    a_desc,
-    b_desc,
-    c_desc,
-    c_ptr,
-    bias_ptr,
-    res_ptr,
-    res_desc,
-    M,
-    N,
-    K,
-    BLOCK_M: tl.constexpr,
-    BLOCK_N: tl.constexpr,
-    BLOCK_K: tl.constexpr,
-    GROUP_M: tl.constexpr,
-    EPI: tl.constexpr,
-    BIAS2D: tl.constexpr,
-    TMA_STORE: tl.constexpr,
-    RES_TMA: tl.constexpr,
-    NUM_SMS: tl.constexpr,
-    WS: tl.constexpr,
-):
-    num_pid_m = tl.cdiv(M, BLOCK_M)
-    num_pid_n = tl.cdiv(N, BLOCK_N)
-    for tile in tl.range(tl.program_id(0), num_pid_m * num_pid_n, NUM_SMS, flatten=True, warp_specialize=WS):
-        group = tile // (GROUP_M * num_pid_n)
-        first_m = group * GROUP_M
-        group_size = tl.minimum(num_pid_m - first_m, GROUP_M)
-        pid_m = first_m + (tile % (GROUP_M * num_pid_n)) % group_size
-        pid_n = (tile % (GROUP_M * num_pid_n)) // group_size
+def gemm(a_desc, b_desc, c_desc, c_ptr, bias_ptr, res_ptr, res_desc, M, N, K,
+         BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr,
+         EPI: tl.constexpr, BIAS2D: tl.constexpr, TMA_STORE: tl.constexpr, RES_TMA: tl.constexpr):  # fmt: skip
+    pid_m, pid_n = _place(tl.program_id(0), M, N, BLOCK_M, BLOCK_N, GROUP_M)
+    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+    for k in range(0, tl.cdiv(K, BLOCK_K)):
+        a = a_desc.load([pid_m * BLOCK_M, k * BLOCK_K])
+        b = b_desc.load([k * BLOCK_K, pid_n * BLOCK_N])
+        acc = tl.dot(a, b, acc)
+    _finish(acc, pid_m, pid_n, c_desc, c_ptr, bias_ptr, res_ptr, res_desc, M, N,
+            BLOCK_M, BLOCK_N, EPI, BIAS2D, TMA_STORE, RES_TMA)  # fmt: skip
+
+
+@triton.jit
+def gemm_persistent(a_desc, b_desc, c_desc, c_ptr, bias_ptr, res_ptr, res_desc, M, N, K,
+                    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+                    GROUP_M: tl.constexpr, EPI: tl.constexpr, BIAS2D: tl.constexpr,
+                    TMA_STORE: tl.constexpr, RES_TMA: tl.constexpr, NUM_SMS: tl.constexpr,
+                    WS: tl.constexpr):  # fmt: skip
+    tiles = tl.cdiv(M, BLOCK_M) * tl.cdiv(N, BLOCK_N)
+    for tile in tl.range(tl.program_id(0), tiles, NUM_SMS, flatten=True, warp_specialize=WS):
+        pid_m, pid_n = _place(tile, M, N, BLOCK_M, BLOCK_N, GROUP_M)
         acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
         for k in range(0, tl.cdiv(K, BLOCK_K)):
             a = a_desc.load([pid_m * BLOCK_M, k * BLOCK_K])
             b = b_desc.load([k * BLOCK_K, pid_n * BLOCK_N])
             acc = tl.dot(a, b, acc)
-        rm = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
-        rn = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
-        acc = _epilogue(
-            acc,
-            rm,
-            rn,
-            M,
-            N,
-            bias_ptr,
-            res_ptr,
-            res_desc,
-            pid_m,
-            pid_n,
-            EPI,
-            BIAS2D,
-            RES_TMA,
-            BLOCK_M,
-            BLOCK_N,
-        )
-        if TMA_STORE:
-            c_desc.store([pid_m * BLOCK_M, pid_n * BLOCK_N], acc.to(tl.float16))
-        else:
-            mask = (rm[:, None] < M) & (rn[None, :] < N)
-            tl.store(c_ptr + rm[:, None] * N + rn[None, :], acc.to(tl.float16), mask=mask)
+        _finish(acc, pid_m, pid_n, c_desc, c_ptr, bias_ptr, res_ptr, res_desc, M, N,
+                BLOCK_M, BLOCK_N, EPI, BIAS2D, TMA_STORE, RES_TMA)  # fmt: skip
 
 
 def run(m, k, n, epi, form, bm, bn, bias2d, tma_store, res_tma=0, warps=8, stages=3):

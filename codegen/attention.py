@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from tritium.codegen.indexing import Unsupported
-from tritium.codegen.lowering import with_helpers
+from tritium.codegen.lowering import finish_source
 from tritium.codegen.pointwise import ir_comment, kernel_name
 from tritium.codegen.triton_env import pdl_kwargs
 from tritium.ir.dialects.kernel import Fused, Yield
@@ -142,7 +142,7 @@ class AttentionKernel:
             f"def {self.name}({', '.join(params)}, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, "
             "BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, CAUSAL: tl.constexpr):",
         ]
-        return with_helpers("\n".join(header + lines) + "\n")
+        return finish_source("\n".join(header + lines) + "\n")
 
     def _key_block(self, q: str, k: str, v: str, dot_prec: str, masked: bool) -> list[str]:
         """The loop body over one tile of BLOCK_N keys (indented two levels). Without an additive

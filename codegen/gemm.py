@@ -14,7 +14,8 @@ the single store, with its extra inputs indexed by broadcasting.
 For f16 and bf16 (and i8, through ``torch._int_mm``) a library tactic competes in tuning (config
 ``LIBRARY``): cuBLAS through torch computes the product (with the bias when that is the whole
 epilogue), and the kernel's twin, ``<name>_epilogue``, applies any other epilogue to it in one more
-pass.
+pass. On Hopper the tiles load by tensor descriptors (``<name>_tma``), also in persistent and
+stream-K loops (``gemm_forms.py``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,15 @@ from typing import Any
 
 import numpy as np
 
+from tritium.codegen.gemm_forms import (
+    StreamKWorkspaces,
+    k_major,
+    operand_descriptors,
+    persistent_loop,
+    store_descriptors,
+    streamk_loop,
+    tile_placement,
+)
 from tritium.codegen.indexing import Space, Unsupported
 from tritium.codegen.lowering import compute_type
 from tritium.codegen.pointwise import jit_function, kernel_name, kernel_source, lower_elementwise, namer
@@ -77,42 +87,6 @@ _RESERVED |= {
 _RESERVED |= {f"{d}{i}" for d in "mne" for i in range(8)}  # the index decomposition's names
 
 
-def _k_major(b: Any) -> bool:
-    """Whether a 2-D right-hand operand is held transposed (unit stride along K)."""
-    return b.stride(0) == 1 and b.stride(1) != 1
-
-
-def _tile(pid: str) -> list[str]:
-    """Lines (indented one level) placing tile ``pid``: GROUP_M rows of tiles at a time, for L2 reuse."""
-    return [
-        f"    group = {pid} // (GROUP_M * num_pid_n)",
-        "    first_m = group * GROUP_M",
-        "    group_size = tl.minimum(num_pid_m - first_m, GROUP_M)",
-        f"    pid_m = first_m + ({pid} % (GROUP_M * num_pid_n)) % group_size",
-        f"    pid_n = ({pid} % (GROUP_M * num_pid_n)) // group_size",
-        "    rm = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)",
-        "    rn = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)",
-    ]
-
-
-def _persistent(lines: list[str], main_end: int) -> list[str]:
-    """The one-tile-per-program body ``lines`` (placement, then the product up to ``main_end``,
-    then the epilogue) as a persistent loop: NUM_SMS programs step through the tiles, and the
-    flattened loop lets the software pipeliner load the next tile's operands during this tile's
-    epilogue. The epilogue places its tile from a second counter, ``tile_c``, so that nothing
-    computed before the product is live across it (as Triton's persistent-matmul tutorial does)."""
-    place = 3 + len(_tile("pid"))  # program id, tile counts, then the tile's placement
-    assert lines[3:place] == _tile("pid")
-    main, tail = lines[place:main_end], lines[main_end:]
-    out = [*lines[1:3], "    tile_c = tl.program_id(0) - NUM_SMS"]
-    out += [
-        "    for tile in tl.range(tl.program_id(0), num_pid_m * num_pid_n, NUM_SMS, flatten=True, warp_specialize=WS):"
-    ]
-    out += ["    " + ln for ln in [*_tile("tile"), *main]]
-    out += ["        tile_c += NUM_SMS", *("    " + ln for ln in _tile("tile_c"))]
-    return out + ["    " + ln for ln in tail]
-
-
 def _side_mask(space: Space, j: int, seg_m: int) -> str:
     """The load mask of the epilogue's extra input ``j``: a row (a bias) or a column broadcast over the
     tile loads once per column or row, not once per element of the tile."""
@@ -124,57 +98,6 @@ def _side_mask(space: Space, j: int, seg_m: int) -> str:
     if not along_n:
         return "em < M"
     return "mask"
-
-
-def _streamk(lines: list[str], main_end: int) -> list[str]:
-    """The one-tile-per-program body ``lines`` as stream-K: one program per SM (at most one per K
-    iteration, so that none is idle) splits the tiles' K iterations evenly with the others (a
-    contiguous run each), so a GEMM with too few tiles for whole
-    waves (BERT's 4096 x 768 outputs: 96 tiles of 128 x 256 for 132 SMs) keeps every SM busy. A
-    program that ends inside a tile writes its partial sum to its own workspace slot and raises its
-    flag; the program that finishes the tile waits for the flags of the programs before it (they run
-    at the same time: NUM_SMS programs of one block per SM), adds their partials in program order
-    (the same sum every run) and runs the epilogue. Flags are cleared by their reader, so the next
-    launch (or CUDA-graph replay) finds them at zero."""
-    place = 3 + len(_tile("pid"))
-    assert lines[3:place] == _tile("pid")
-    main, tail = lines[place:main_end], lines[main_end:]
-    loop = "    for k in range(0, tl.cdiv(K, BLOCK_K)):"
-    assert loop in main
-    main = ["    for k in range(k_first, k_last):" if ln == loop else ln for ln in main]
-    slot = "BLOCK_M * BLOCK_N"
-    return [
-        *lines[1:3],
-        "    k_iters = tl.cdiv(K, BLOCK_K)",
-        "    total = num_pid_m * num_pid_n * k_iters",
-        "    pid = tl.program_id(0)",
-        "    programs = tl.num_programs(0)  # at most the iterations: every program has some",
-        "    it = pid * total // programs",
-        "    it_end = (pid + 1) * total // programs",
-        "    offs = tl.arange(0, BLOCK_M)[:, None] * BLOCK_N + tl.arange(0, BLOCK_N)[None, :]",
-        "    while it < it_end:",
-        "        tile = it // k_iters",
-        "        k_first = it - tile * k_iters",
-        "        k_last = tl.minimum(k_iters, k_first + it_end - it)",
-        *("    " + ln for ln in [*_tile("tile"), *main]),
-        "        it += k_last - k_first",
-        "        if k_last < k_iters:  # the tile goes on in the next program: hand over the partial sum",
-        f"            tl.store(ws_ptr + pid * {slot} + offs, acc)",
-        "            tl.debug_barrier()  # every thread's part of the partial is written before the flag",
-        '            tl.atomic_xchg(flags_ptr + pid, 1, sem="release")',
-        "        else:",
-        "            if k_first > 0:  # the tile began in earlier programs: add their partials, in order",
-        "                p = ((tile * k_iters + 1) * programs - 1) // total",
-        "                while p < pid:",
-        '                    ready = tl.atomic_add(flags_ptr + p, 0, sem="acquire")',
-        "                    while ready == 0:",
-        '                        ready = tl.atomic_add(flags_ptr + p, 0, sem="acquire")',
-        "                    tl.debug_barrier()",
-        f'                    acc += tl.load(ws_ptr + p * {slot} + offs, cache_modifier=".cg")',
-        "                    tl.atomic_xchg(flags_ptr + p, 0)",
-        "                    p += 1",
-        *("        " + ln for ln in tail),
-    ]
 
 
 def _shape(v: Value) -> tuple:
@@ -242,7 +165,7 @@ class MatmulKernel:
         self.library = self._library_form()
         self.source = self._generate()
         self._fn: Any = None
-        self._workspaces: dict[tuple, list[Any]] = {}
+        self._workspaces = StreamKWorkspaces()
 
     def _integer_operands(self, mm: Any, args: list[Value], dt: Any) -> None:
         from tritium.ir.opdef import constant_value
@@ -305,7 +228,7 @@ class MatmulKernel:
             "    pid = tl.program_id(0)",
             "    num_pid_m = tl.cdiv(M, BLOCK_M)",
             "    num_pid_n = tl.cdiv(N, BLOCK_N)",
-            *_tile("pid"),
+            *tile_placement("pid"),
         ]
         a_base, b_base = f"in{self.a_index}_ptr", f"in{self.b_index}_ptr"
         if not self.fold:
@@ -445,9 +368,9 @@ class MatmulKernel:
         else:
             lines += epilogue("acc", "rn")
         if mode == "persistent":
-            lines = _persistent(lines, main_end)
+            lines = persistent_loop(lines, main_end)
         elif mode == "streamk":
-            lines = _streamk(lines, main_end)
+            lines = streamk_loop(lines, main_end)
         descs = ["a_desc", "b_desc"] + [f"out{i}_desc" for i in range(n_out)]
         extra = {"pointers": [], "epilogue": ["acc_ptr"], "streamk": [*descs, "ws_ptr", "flags_ptr"]}.get(
             mode, descs
@@ -458,6 +381,11 @@ class MatmulKernel:
             "streamk": ["B_KMAJOR", "SPLIT", "TMA_STORE"],
         }.get(mode, [])
         return params + extra + _CONSTEXPRS + [f"{f}: tl.constexpr" for f in flags], lines
+
+    def _descriptors(self, a: Any, b: Any, cfg: dict[str, int]) -> list[Any] | None:
+        """The TMA variants' operand descriptors (``gemm_forms.operand_descriptors``); None for a
+        batched GEMM, which runs through pointers."""
+        return operand_descriptors(a, b, cfg) if self.fold else None
 
     # -- the library tactic ---------------------------------------------------------------------------
     def _library_form(self) -> str | None:
@@ -638,9 +566,9 @@ class MatmulKernel:
             argv += sp.strides(j, tuple(inputs[args.index(e)].shape), out_shape)
         nb = int(np.prod(batch)) if not self.fold else 1
         grid = (-(-m // cfg["BLOCK_M"]) * -(-n // cfg["BLOCK_N"]), max(nb, 1))
-        flags = {"B_KMAJOR": _k_major(b), "SPLIT": bool(cfg.get("SPLIT"))} if descriptors else {}
+        flags = {"B_KMAJOR": k_major(b), "SPLIT": bool(cfg.get("SPLIT"))} if descriptors else {}
         if descriptors:
-            stores = _store_descriptors(outputs, cfg) if cfg.get("TMA_STORE") else None
+            stores = store_descriptors(outputs, cfg) if cfg.get("TMA_STORE") else None
             flags["TMA_STORE"] = stores is not None
             descriptors += stores or [None] * len(outputs)
         if persistent:
@@ -656,7 +584,7 @@ class MatmulKernel:
             programs = min(sm_count(), grid[0] * -(-k // cfg["BLOCK_K"]))  # each has a K iteration
             grid = (programs, 1)
             assert descriptors is not None
-            descriptors += self._streamk_workspace(cfg, sm_count(), a.device)
+            descriptors += self._workspaces.get(cfg, sm_count(), a.device)
         fn[grid](
             *argv,
             *([] if product is None else [product]),
@@ -670,54 +598,3 @@ class MatmulKernel:
             **flags,
             **pdl_kwargs(),
         )
-
-    def _streamk_workspace(self, cfg: dict[str, int], programs: int, device: Any) -> list[Any]:
-        """The stream-K partial sums (one float32 tile per program) and flags (zero between launches),
-        one pair per stream: contexts on other streams may run this kernel at the same time. Kept
-        with the kernel, so CUDA graphs that captured them stay valid."""
-        import torch
-
-        stream = torch.cuda.current_stream(device).cuda_stream if device.type == "cuda" else 0
-        key = (str(device), stream, cfg["BLOCK_M"] * cfg["BLOCK_N"], programs)
-        if key not in self._workspaces:
-            self._workspaces[key] = [
-                torch.empty(programs * key[2], dtype=torch.float32, device=device),
-                torch.zeros(programs, dtype=torch.int32, device=device),
-            ]
-        return self._workspaces[key]
-
-    def _descriptors(self, a: Any, b: Any, cfg: dict[str, int]) -> list[Any] | None:
-        """Tensor descriptors of ``a`` (rows of K) and ``b`` (row-major [K, N] or K-major) for the TMA
-        variant, or None where TMA cannot address them (16-byte aligned bases and row strides): the
-        pointer kernel then runs with the same tiles."""
-        from triton.tools.tensor_descriptor import TensorDescriptor
-
-        if not self.fold:
-            return None
-        a2 = a.reshape(-1, a.shape[-1])
-        kmajor = _k_major(b)
-        b2 = b.t() if kmajor else b  # [N, K] or [K, N], unit stride last
-        size = a.element_size()
-        for x in (a2, b2):
-            if x.stride(1) != 1 or (x.stride(0) * size) % 16 or x.data_ptr() % 16:
-                return None
-        bm, bn, bk = cfg["BLOCK_M"], cfg["BLOCK_N"], cfg["BLOCK_K"]
-        b_block = [bn, bk] if kmajor else [bk, bn]
-        return [TensorDescriptor.from_tensor(a2, [bm, bk]), TensorDescriptor.from_tensor(b2, b_block)]
-
-
-def _store_descriptors(outputs: list[Any], cfg: dict[str, int]) -> list[Any] | None:
-    """Tensor descriptors writing each output's tiles (its rows of N; half tiles with SPLIT), or None
-    where TMA cannot address one of them: the epilogue then stores through pointers."""
-    from triton.tools.tensor_descriptor import TensorDescriptor
-
-    out = []
-    for y in outputs:
-        if not y.is_contiguous():
-            return None
-        y2 = y.view(-1, y.shape[-1])
-        if (y2.stride(0) * y.element_size()) % 16 or y.data_ptr() % 16:
-            return None
-        bn = cfg["BLOCK_N"] // 2 if cfg.get("SPLIT") else cfg["BLOCK_N"]
-        out.append(TensorDescriptor.from_tensor(y2, [cfg["BLOCK_M"], bn]))
-    return out

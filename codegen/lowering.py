@@ -459,13 +459,12 @@ PDL_PROLOGUE = [
     "        tl.extra.cuda.gdc_wait()",
     "        tl.extra.cuda.gdc_launch_dependents()",
 ]
-if (
-    os.environ.get("TRITIUM_PDL_TRIGGER") == "exit"
-):  # (an experiment: the next kernel launches as this one ends)
-    PDL_PROLOGUE = [*PDL_PROLOGUE[:2]]
+# TRITIUM_PDL_TRIGGER=exit (an experiment, RESULTS.md): wait, but let the next kernel launch only as this ends
+if os.environ.get("TRITIUM_PDL_TRIGGER") == "exit":
+    PDL_PROLOGUE = PDL_PROLOGUE[:2]
 
 
-def with_helpers(source: str) -> str:
+def finish_source(source: str) -> str:
     """``source`` finished: each kernel (each jitted function that is not a helper) takes a ``PDL``
     flag (default False) and starts with the programmatic-dependent-launch prologue; after it, each
     helper its code calls."""

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from tritium.codegen.indexing import Unsupported
-from tritium.codegen.lowering import literal, with_helpers
+from tritium.codegen.lowering import finish_source, literal
 from tritium.codegen.pointwise import ir_comment, kernel_name
 from tritium.codegen.triton_env import pdl_kwargs
 from tritium.ir.core import Operation, Value
@@ -114,7 +114,7 @@ class MovementKernel:
             "    offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)",
         ]
         self.n_iter = int(np.prod(self.iter_shape)) if self.iter_shape else 1
-        self.source = with_helpers(
+        self.source = finish_source(
             "\n".join(header + [f"    mask = offs < {self.n_iter}"] + ["    " + ln for ln in body]) + "\n"
         )
         self._fn: Any = None

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from tritium.codegen.indexing import Unsupported
-from tritium.codegen.lowering import HELPERS, compute_type, literal, lower, with_helpers
+from tritium.codegen.lowering import HELPERS, compute_type, finish_source, literal, lower
 from tritium.codegen.triton_env import pdl_kwargs
 from tritium.ir.core import Operation, OpResult, Value
 from tritium.ir.dialects.kernel import Fused, Yield
@@ -129,7 +129,7 @@ def kernel_source(
         "import triton.language as tl",
     ]
     text = "\n".join(header) + "\n\n\n" + jit_function(name, params, body) + (f"\n\n{after}" if after else "")
-    return with_helpers(text)
+    return finish_source(text)
 
 
 def jit_function(name: str, params: list[str], body: list[str]) -> str:
@@ -285,7 +285,7 @@ class PointwiseKernel:
             f"def {self.name}({', '.join(params)}, BLOCK: tl.constexpr):",
         ]
         self.params = params
-        return with_helpers("\n".join(header + lines) + "\n")
+        return finish_source("\n".join(header + lines) + "\n")
 
     def config_space(self, level: int) -> list[dict[str, int]]:
         from tritium.codegen.tuning import pointwise_space

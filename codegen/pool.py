@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from tritium.codegen.indexing import Unsupported
-from tritium.codegen.lowering import with_helpers
+from tritium.codegen.lowering import finish_source
 from tritium.codegen.pointwise import ir_comment, kernel_name, lower_elementwise, namer
 from tritium.codegen.triton_env import pdl_kwargs
 from tritium.ir.dialects.kernel import Fused, Yield
@@ -148,7 +148,7 @@ class PoolKernel:
             "@triton.jit",
             f"def {self.name}(in0_ptr, out0_ptr, BLOCK: tl.constexpr):",
         ]
-        return with_helpers("\n".join(header + lines) + "\n")
+        return finish_source("\n".join(header + lines) + "\n")
 
     def config_space(self, level: int) -> list[dict[str, int]]:
         return [{"BLOCK": b, "num_warps": 4} for b in (256, 512, 1024)][: max(1, level)]

@@ -294,7 +294,10 @@ def pdl_kwargs() -> dict[str, bool]:
     """What every generated kernel's launch adds: ``PDL`` (its source waits for the previous kernel
     with ``gdc_wait`` and lets the next one launch) and Triton's ``launch_pdl``; nothing where
     programmatic dependent launch is unavailable (the kernel's PDL flag defaults to False)."""
-    return {"PDL": True, "launch_pdl": True} if pdl_available() else {}
+    return _PDL_ON if pdl_available() else _PDL_OFF
+
+
+_PDL_ON, _PDL_OFF = {"PDL": True, "launch_pdl": True}, {}  # (unpacked by the launches, never changed)
 
 
 @lru_cache(maxsize=1)

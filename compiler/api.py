@@ -58,10 +58,6 @@ def compile(
     unknown = sorted(set(tactic_sources) - {"cublas", "cudnn"})
     if unknown or isinstance(tactic_sources, str):
         raise TritiumError(f"tactic_sources {tactic_sources!r}: expected a tuple of 'cublas' and/or 'cudnn'")
-    if narrow_io and not (fp16 or bf16):
-        raise TritiumError(
-            "narrow_io=True needs fp16=True or bf16=True: it narrows the inputs and outputs to that type"
-        )
     module = load_any(model, name)
     if backend == "reference":
         if device not in (None, "cpu"):
@@ -118,9 +114,13 @@ def build_engine(
     from tritium.runtime.engine import Engine, clone_module
 
     source = clone_module(module) if keep_source else None
-    if narrow_io and (precision is None or pipeline is not None):
+    if narrow_io and precision is None:
         raise TritiumError(
-            "narrow_io needs fp16 or bf16 and the default pipeline (lower-precision{io=true} in yours)"
+            "narrow_io=True needs fp16=True or bf16=True: it narrows the inputs and outputs to that type"
+        )
+    if narrow_io and pipeline is not None:
+        raise TritiumError(
+            "narrow_io=True applies to the default pipeline; in your own, use lower-precision{io=true}"
         )
     graph = pipeline if pipeline is not None else graph_pipeline(opt_level, precision, narrow_io)
     if graph:

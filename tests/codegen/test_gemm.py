@@ -9,6 +9,7 @@ import torch
 import tritium.codegen.gemm as gemm_module
 import tritium.ir as ir
 from tritium.codegen import MatmulKernel, kernel_for
+from tritium.codegen.gemm_forms import store_descriptors
 from tritium.passes import PassManager
 
 
@@ -214,13 +215,13 @@ def test_tma_variant(
         "BLOCK_K": 16,
     }
     assert (kernel._descriptors(ts[0], ts[1], cfg) is None) == (k == 20)
-    made, real = [], gemm_module._store_descriptors
+    made, real = [], gemm_module.store_descriptors
 
     def spy(outputs: list, config: dict) -> list | None:
         made.append(real(outputs, config))
         return made[-1]
 
-    monkeypatch.setattr(gemm_module, "_store_descriptors", spy)
+    monkeypatch.setattr(gemm_module, "store_descriptors", spy)
     kernel([env[v] for v in fused.operands], [got], cfg)
     assert len(made) == (store if k != 20 else 0) and all(d is not None for d in made)
     assert rel(got.numpy(), want) < 2e-3
@@ -230,9 +231,9 @@ def test_store_descriptors_only_where_tma_addresses_the_output() -> None:
     """Rows of 40 f16 (80 bytes) take a tensor descriptor; rows of 20 (40 bytes, not a multiple of 16)
     or a strided output do not: the epilogue then stores through pointers."""
     cfg = {"BLOCK_M": 16, "BLOCK_N": 16, "SPLIT": 0}
-    assert gemm_module._store_descriptors([torch.empty(3, 11, 40, dtype=torch.float16)], cfg) is not None
-    assert gemm_module._store_descriptors([torch.empty(3, 11, 20, dtype=torch.float16)], cfg) is None
-    assert gemm_module._store_descriptors([torch.empty(40, 33, dtype=torch.float16).t()], cfg) is None
+    assert store_descriptors([torch.empty(3, 11, 40, dtype=torch.float16)], cfg) is not None
+    assert store_descriptors([torch.empty(3, 11, 20, dtype=torch.float16)], cfg) is None
+    assert store_descriptors([torch.empty(40, 33, dtype=torch.float16).t()], cfg) is None
 
 
 @pytest.mark.parametrize(
@@ -254,5 +255,5 @@ def test_streamk_variant(m: int, n: int, k: int, kmajor: bool, store: int, rng: 
         got = torch.empty(o, dtype=torch.float16)
         kernel([env[v] for v in fused.operands], [got], cfg)
         assert rel(got.numpy(), want) < 2e-3
-        (flags,) = [ws[1] for ws in kernel._workspaces.values()]
+        (flags,) = [ws[1] for ws in kernel._workspaces.by_key.values()]
         assert int(flags.abs().sum()) == 0

@@ -1,0 +1,153 @@
+"""The GEMM template's Hopper forms: the persistent and stream-K loops (rewrites of the
+one-tile-per-program body that ``gemm.py`` generates), and what their launches need: tensor
+descriptors of the operands and outputs, and stream-K's workspace."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def tma_addressable(x2: Any) -> bool:
+    """Whether TMA can address the 2-D view ``x2``: unit stride last, 16-byte aligned rows and base."""
+    return x2.stride(1) == 1 and (x2.stride(0) * x2.element_size()) % 16 == 0 and x2.data_ptr() % 16 == 0
+
+
+def k_major(b: Any) -> bool:
+    """Whether a 2-D right-hand operand is held transposed (unit stride along K)."""
+    return b.stride(0) == 1 and b.stride(1) != 1
+
+
+def tile_placement(pid: str) -> list[str]:
+    """Lines (indented one level) placing tile ``pid``: GROUP_M rows of tiles at a time, for L2 reuse."""
+    return [
+        f"    group = {pid} // (GROUP_M * num_pid_n)",
+        "    first_m = group * GROUP_M",
+        "    group_size = tl.minimum(num_pid_m - first_m, GROUP_M)",
+        f"    pid_m = first_m + ({pid} % (GROUP_M * num_pid_n)) % group_size",
+        f"    pid_n = ({pid} % (GROUP_M * num_pid_n)) // group_size",
+        "    rm = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)",
+        "    rn = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)",
+    ]
+
+
+def persistent_loop(lines: list[str], main_end: int) -> list[str]:
+    """The one-tile-per-program body ``lines`` (placement, then the product up to ``main_end``,
+    then the epilogue) as a persistent loop: NUM_SMS programs step through the tiles, and the
+    flattened loop lets the software pipeliner load the next tile's operands during this tile's
+    epilogue. The epilogue places its tile from a second counter, ``tile_c``, so that nothing
+    computed before the product is live across it (as Triton's persistent-matmul tutorial does)."""
+    place = 3 + len(tile_placement("pid"))  # program id, tile counts, then the tile's placement
+    assert lines[3:place] == tile_placement("pid")
+    main, tail = lines[place:main_end], lines[main_end:]
+    out = [*lines[1:3], "    tile_c = tl.program_id(0) - NUM_SMS"]
+    out += [
+        "    for tile in tl.range(tl.program_id(0), num_pid_m * num_pid_n, NUM_SMS, flatten=True, warp_specialize=WS):"
+    ]
+    out += ["    " + ln for ln in [*tile_placement("tile"), *main]]
+    out += ["        tile_c += NUM_SMS", *("    " + ln for ln in tile_placement("tile_c"))]
+    return out + ["    " + ln for ln in tail]
+
+
+def streamk_loop(lines: list[str], main_end: int) -> list[str]:
+    """The one-tile-per-program body ``lines`` as stream-K: one program per SM (at most one per K
+    iteration, so that none is idle) splits the tiles' K iterations evenly with the others (a
+    contiguous run each), so a GEMM with too few tiles for whole
+    waves (BERT's 4096 x 768 outputs: 96 tiles of 128 x 256 for 132 SMs) keeps every SM busy. A
+    program that ends inside a tile writes its partial sum to its own workspace slot and raises its
+    flag; the program that finishes the tile waits for the flags of the programs before it (they run
+    at the same time: NUM_SMS programs of one block per SM), adds their partials in program order
+    (the same sum every run) and runs the epilogue. Flags are cleared by their reader, so the next
+    launch (or CUDA-graph replay) finds them at zero."""
+    place = 3 + len(tile_placement("pid"))
+    assert lines[3:place] == tile_placement("pid")
+    main, tail = lines[place:main_end], lines[main_end:]
+    loop = "    for k in range(0, tl.cdiv(K, BLOCK_K)):"
+    assert loop in main
+    main = ["    for k in range(k_first, k_last):" if ln == loop else ln for ln in main]
+    slot = "BLOCK_M * BLOCK_N"
+    return [
+        *lines[1:3],
+        "    k_iters = tl.cdiv(K, BLOCK_K)",
+        "    total = num_pid_m * num_pid_n * k_iters",
+        "    pid = tl.program_id(0)",
+        "    programs = tl.num_programs(0)  # at most the iterations: every program has some",
+        "    it = pid * total // programs",
+        "    it_end = (pid + 1) * total // programs",
+        "    offs = tl.arange(0, BLOCK_M)[:, None] * BLOCK_N + tl.arange(0, BLOCK_N)[None, :]",
+        "    while it < it_end:",
+        "        tile = it // k_iters",
+        "        k_first = it - tile * k_iters",
+        "        k_last = tl.minimum(k_iters, k_first + it_end - it)",
+        *("    " + ln for ln in [*tile_placement("tile"), *main]),
+        "        it += k_last - k_first",
+        "        if k_last < k_iters:  # the tile goes on in the next program: hand over the partial sum",
+        f"            tl.store(ws_ptr + pid * {slot} + offs, acc)",
+        "            tl.debug_barrier()  # every thread's part of the partial is written before the flag",
+        '            tl.atomic_xchg(flags_ptr + pid, 1, sem="release")',
+        "        else:",
+        "            if k_first > 0:  # the tile began in earlier programs: add their partials, in order",
+        "                p = ((tile * k_iters + 1) * programs - 1) // total",
+        "                while p < pid:",
+        '                    ready = tl.atomic_add(flags_ptr + p, 0, sem="acquire")',
+        "                    while ready == 0:",
+        '                        ready = tl.atomic_add(flags_ptr + p, 0, sem="acquire")',
+        "                    tl.debug_barrier()",
+        f'                    acc += tl.load(ws_ptr + p * {slot} + offs, cache_modifier=".cg")',
+        "                    tl.atomic_xchg(flags_ptr + p, 0)",
+        "                    p += 1",
+        *("        " + ln for ln in tail),
+    ]
+
+
+def operand_descriptors(a: Any, b: Any, cfg: dict[str, int]) -> list[Any] | None:
+    """Tensor descriptors of ``a`` (rows of K) and ``b`` (row-major [K, N] or K-major) for the TMA
+    variants, or None where TMA cannot address them: the pointer kernel then runs with the same
+    tiles."""
+    from triton.tools.tensor_descriptor import TensorDescriptor
+
+    a2 = a.reshape(-1, a.shape[-1])
+    kmajor = k_major(b)
+    b2 = b.t() if kmajor else b  # [N, K] or [K, N], unit stride last
+    if not (tma_addressable(a2) and tma_addressable(b2)):
+        return None
+    bm, bn, bk = cfg["BLOCK_M"], cfg["BLOCK_N"], cfg["BLOCK_K"]
+    b_block = [bn, bk] if kmajor else [bk, bn]
+    return [TensorDescriptor.from_tensor(a2, [bm, bk]), TensorDescriptor.from_tensor(b2, b_block)]
+
+
+def store_descriptors(outputs: list[Any], cfg: dict[str, int]) -> list[Any] | None:
+    """Tensor descriptors writing each output's tiles (its rows of N; half tiles with SPLIT), or None
+    where TMA cannot address one of them: the epilogue then stores through pointers."""
+    from triton.tools.tensor_descriptor import TensorDescriptor
+
+    out = []
+    for y in outputs:
+        if not y.is_contiguous():
+            return None
+        y2 = y.view(-1, y.shape[-1])
+        if not tma_addressable(y2):
+            return None
+        bn = cfg["BLOCK_N"] // 2 if cfg.get("SPLIT") else cfg["BLOCK_N"]
+        out.append(TensorDescriptor.from_tensor(y2, [cfg["BLOCK_M"], bn]))
+    return out
+
+
+class StreamKWorkspaces:
+    """Stream-K's partial sums (one float32 tile per program) and flags (zero between launches), one
+    pair per stream: contexts on other streams may run the kernel at the same time. Kept with the
+    kernel, so CUDA graphs that captured them stay valid."""
+
+    def __init__(self) -> None:
+        self.by_key: dict[tuple, list[Any]] = {}
+
+    def get(self, cfg: dict[str, int], programs: int, device: Any) -> list[Any]:
+        import torch
+
+        stream = torch.cuda.current_stream(device).cuda_stream if device.type == "cuda" else 0
+        key = (str(device), stream, cfg["BLOCK_M"] * cfg["BLOCK_N"], programs)
+        if key not in self.by_key:
+            self.by_key[key] = [
+                torch.empty(programs * key[2], dtype=torch.float32, device=device),
+                torch.zeros(programs, dtype=torch.int32, device=device),
+            ]
+        return self.by_key[key]
