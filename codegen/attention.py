@@ -268,5 +268,5 @@ class AttentionKernel:
             CAUSAL=self.causal,
             num_warps=cfg["num_warps"],
             num_stages=cfg["num_stages"],
-            **pdl_kwargs(),
+            **pdl_kwargs(grid),
         )

@@ -193,5 +193,9 @@ class ColumnKernel:
                 argv += self.ys.strides(self.y_args.index(v), tuple(t.shape), self.y_shape)
         grid = (max(outer, 1), -(-inner // cfg["BLOCK_I"]))
         self._fn[grid](
-            *argv, BLOCK_R=cfg["BLOCK_R"], BLOCK_I=cfg["BLOCK_I"], num_warps=cfg["num_warps"], **pdl_kwargs()
+            *argv,
+            BLOCK_R=cfg["BLOCK_R"],
+            BLOCK_I=cfg["BLOCK_I"],
+            num_warps=cfg["num_warps"],
+            **pdl_kwargs(grid),
         )

@@ -494,5 +494,5 @@ class ConvKernel:
             EVEN_C=cg % cfg["BLOCK_K"] == 0,
             num_warps=cfg["num_warps"],
             num_stages=cfg["num_stages"],
-            **pdl_kwargs(),
+            **pdl_kwargs(grid),
         )

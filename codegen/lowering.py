@@ -7,7 +7,6 @@ Templates use the same rules for their epilogues, so any op listed here fuses in
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -455,19 +454,17 @@ HELPERS = {
 
 
 PDL_PROLOGUE = [
-    "    if PDL:  # programmatic dependent launch: wait for the previous kernel's writes, let the next launch",
+    "    if PDL:  # programmatic dependent launch: wait for the previous kernel's writes",
     "        tl.extra.cuda.gdc_wait()",
+    "    if PDL == 2:  # a grid of one wave: the next kernel may launch now (its programs wait as above)",
     "        tl.extra.cuda.gdc_launch_dependents()",
 ]
-# TRITIUM_PDL_TRIGGER=exit (an experiment, RESULTS.md): wait, but let the next kernel launch only as this ends
-if os.environ.get("TRITIUM_PDL_TRIGGER") == "exit":
-    PDL_PROLOGUE = PDL_PROLOGUE[:2]
 
 
 def finish_source(source: str) -> str:
     """``source`` finished: each kernel (each jitted function that is not a helper) takes a ``PDL``
-    flag (default False) and starts with the programmatic-dependent-launch prologue; after it, each
-    helper its code calls."""
+    flag (default 0: off; ``triton_env.pdl_kwargs``) and starts with the programmatic-dependent-launch
+    prologue; after it, each helper its code calls."""
     import re
 
     lines = source.split("\n")
@@ -475,7 +472,7 @@ def finish_source(source: str) -> str:
     for i, line in enumerate(lines):
         head = re.match(r"def (\w+)\((.*)\):$", line)
         if head and i and lines[i - 1] == "@triton.jit":
-            params = ", ".join(p for p in (head.group(2), "PDL: tl.constexpr = False") if p)
+            params = ", ".join(p for p in (head.group(2), "PDL: tl.constexpr = 0") if p)
             out += [f"def {head.group(1)}({params}):", *PDL_PROLOGUE]
         else:
             out.append(line)

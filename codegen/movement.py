@@ -354,7 +354,7 @@ class MovementKernel:
             *self._captured_tensors,
             BLOCK=block,
             num_warps=(config or {}).get("num_warps", 4),
-            **pdl_kwargs(),
+            **pdl_kwargs(grid),
         )
 
     def config_space(self, level: int) -> list[dict[str, int]]:

@@ -331,5 +331,5 @@ class PointwiseKernel:
             *self.launch_args(inputs, outputs),
             BLOCK=block,
             num_warps=(config or {}).get("num_warps", 4),
-            **pdl_kwargs(),
+            **pdl_kwargs(grid),
         )

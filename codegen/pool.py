@@ -162,6 +162,11 @@ class PoolKernel:
         total = 1
         for d in self.out_shape:
             total *= d
-        self._fn[(max(1, -(-total // block)),)](
-            inputs[0], outputs[0], BLOCK=block, num_warps=(config or {}).get("num_warps", 4), **pdl_kwargs()
+        grid = (max(1, -(-total // block)),)
+        self._fn[grid](
+            inputs[0],
+            outputs[0],
+            BLOCK=block,
+            num_warps=(config or {}).get("num_warps", 4),
+            **pdl_kwargs(grid),
         )

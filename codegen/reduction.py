@@ -227,9 +227,10 @@ class RowKernel:
         warps = (config or {}).get("num_warps", 4 if block >= 1024 or self.single else 2)
         if self.single:
             grid = (max(-(-rows // per_program), 1),)
-            self._fn[grid](*argv, BLOCK=block, ROWS=per_program, num_warps=warps, **pdl_kwargs())
+            self._fn[grid](*argv, BLOCK=block, ROWS=per_program, num_warps=warps, **pdl_kwargs(grid))
         else:
-            self._fn[(max(rows, 1),)](*argv, BLOCK=block, num_warps=warps, **pdl_kwargs())
+            grid = (max(rows, 1),)
+            self._fn[grid](*argv, BLOCK=block, num_warps=warps, **pdl_kwargs(grid))
 
     def _actual_x(self, inputs: list[Any]) -> tuple[int, ...]:
         """The reduction input's run-time shape (static, or that of a block argument feeding it)."""

@@ -9,7 +9,7 @@ import torch
 import tritium.codegen.gemm as gemm_module
 import tritium.ir as ir
 from tritium.codegen import MatmulKernel, kernel_for
-from tritium.codegen.gemm_forms import store_descriptors
+from tritium.codegen.gemm_forms import store_row_group
 from tritium.passes import PassManager
 
 
@@ -217,8 +217,8 @@ def test_tma_variant(
     assert (kernel._descriptors(ts[0], ts[1], cfg) is None) == (k == 20)
     made, real = [], gemm_module.store_descriptors
 
-    def spy(outputs: list, config: dict) -> list | None:
-        made.append(real(outputs, config))
+    def spy(outputs: list, config: dict, rows: int) -> list:
+        made.append(real(outputs, config, rows))
         return made[-1]
 
     monkeypatch.setattr(gemm_module, "store_descriptors", spy)
@@ -227,13 +227,58 @@ def test_tma_variant(
     assert rel(got.numpy(), want) < 2e-3
 
 
-def test_store_descriptors_only_where_tma_addresses_the_output() -> None:
-    """Rows of 40 f16 (80 bytes) take a tensor descriptor; rows of 20 (40 bytes, not a multiple of 16)
-    or a strided output do not: the epilogue then stores through pointers."""
-    cfg = {"BLOCK_M": 16, "BLOCK_N": 16, "SPLIT": 0}
-    assert store_descriptors([torch.empty(3, 11, 40, dtype=torch.float16)], cfg) is not None
-    assert store_descriptors([torch.empty(3, 11, 20, dtype=torch.float16)], cfg) is None
-    assert store_descriptors([torch.empty(40, 33, dtype=torch.float16).t()], cfg) is None
+def test_store_row_group_where_tma_cannot_address_the_rows() -> None:
+    """Rows of 40 f16 (80 bytes) take a tensor descriptor as they are (1). Rows of 20 (40 bytes) take
+    one over pairs of rows (2), and rows of 37 over eights (8), where the weight is K-major, the row
+    count splits into such groups, BLOCK_K divides K and the grouped tiles add at most an eighth to
+    the tiles; a strided output stores through pointers (None)."""
+    cfg = {"BLOCK_M": 16, "BLOCK_N": 16, "BLOCK_K": 16}
+    a48 = torch.empty(3, 11, 48, dtype=torch.float16)
+    a32 = torch.empty(128, 32, dtype=torch.float16)
+    w48, w32 = torch.empty(40, 48).t(), torch.empty(37, 32).t()  # K-major weights: [N, K] transposed
+    assert store_row_group(a48, w48, [torch.empty(3, 11, 40, dtype=torch.float16)], cfg) == 1
+    assert store_row_group(a48, w48, [torch.empty(3, 11, 20, dtype=torch.float16)], cfg) is None  # 33 rows
+    assert store_row_group(a32, w32, [torch.empty(128, 20, dtype=torch.float16)], cfg) == 2
+    assert store_row_group(a32, w32, [torch.empty(128, 37, dtype=torch.float16)], cfg) == 8
+    assert store_row_group(a32, w32, [torch.empty(128, 37, dtype=torch.float32)], cfg) == 4
+    a24 = torch.empty(128, 24, dtype=torch.float16)
+    assert store_row_group(a32, torch.empty(32, 37), [torch.empty(128, 37, dtype=torch.float16)], cfg) is None
+    assert (
+        store_row_group(a24, torch.empty(37, 24).t(), [torch.empty(128, 37, dtype=torch.float16)], cfg)
+        is None
+    )  # K % 16
+    assert (
+        store_row_group(a32[:16], w32, [torch.empty(16, 37, dtype=torch.float16)], cfg) is None
+    )  # 8 tiles for 1
+    assert store_row_group(a32, w32, [torch.empty(37, 128, dtype=torch.float16).t()], cfg) is None
+
+
+@pytest.mark.parametrize(
+    "n,mode",
+    [(37, "tma"), (37, "persistent"), (37, "split"), (37, "streamk"), (20, "tma"), (41, "persistent")],
+)
+def test_tma_store_of_unaligned_rows(
+    n: int, mode: str, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows of 37 or 41 f16 (GPT-2's logits: 50257) store by TMA in tiles of one residue class mod 8
+    (20: mod 2), in the output's [M / 8, 8 * N] view, each class's tiles shifted left to start
+    16-byte aligned; the first and last column of tiles, which would cross into the rows before and
+    after, store through pointers. Every form of the TMA kernel; 128 rows: one tile of 16 rows per
+    class mod 8 (mod 2: four)."""
+    kernel, fused, env, want, _ = bias_gemm((128, 32), n, True, rng)  # (b [K, N] rows unaligned too)
+    got = torch.empty((128, n), dtype=torch.float16)
+    cfg = {"TMA": 1, "TMA_STORE": 1, "BLOCK_M": 16, "BLOCK_N": 16, "BLOCK_K": 16}
+    cfg |= {"persistent": {"PERSISTENT": 1}, "split": {"SPLIT": 1}, "streamk": {"STREAMK": 1}}.get(mode, {})
+    made, real = [], gemm_module.store_descriptors
+
+    def spy(outputs: list, config: dict, rows: int) -> list:
+        made.append(rows)
+        return real(outputs, config, rows)
+
+    monkeypatch.setattr(gemm_module, "store_descriptors", spy)
+    kernel([env[v] for v in fused.operands], [got], cfg)
+    assert made == [8 if n % 2 else 2]
+    assert rel(got.numpy(), want) < 2e-3
 
 
 @pytest.mark.parametrize(

@@ -158,3 +158,35 @@ def test_launchers_wait_for_tritons_setup(monkeypatch) -> None:
     prebuild_launchers([with_(constants=[[[4], 4343]])], fake_driver(none, PyCUtensorMap=None))
     wait_for_warm_up()
     assert none == []  # the driver's tensor-map type is not there: Triton builds on demand
+
+
+def test_pdl_triggers_early_only_for_grids_of_one_wave(monkeypatch) -> None:
+    """Programmatic dependent launch: every launch waits (PDL 1); a grid of at most one program per
+    SM also lets the next kernel launch at once (2); TRITIUM_PDL_TRIGGER=start / =exit force either
+    way; without PDL (no Hopper, the interpreter) no launch option is added at all."""
+    from tritium.codegen import triton_env
+
+    monkeypatch.setattr(triton_env, "pdl_available", lambda: True)
+    monkeypatch.setattr(triton_env, "sm_count", lambda: 132)
+    monkeypatch.delenv("TRITIUM_PDL_TRIGGER", raising=False)
+    assert triton_env.pdl_kwargs((132, 1)) == {"PDL": 2, "launch_pdl": True}
+    assert triton_env.pdl_kwargs((67, 2)) == {"PDL": 1, "launch_pdl": True}
+    monkeypatch.setenv("TRITIUM_PDL_TRIGGER", "start")
+    assert triton_env.pdl_kwargs((1000,))["PDL"] == 2
+    monkeypatch.setenv("TRITIUM_PDL_TRIGGER", "exit")
+    assert triton_env.pdl_kwargs((1,))["PDL"] == 1
+    monkeypatch.setattr(triton_env, "pdl_available", lambda: False)
+    assert triton_env.pdl_kwargs((1,)) == {}
+
+
+def test_every_kernel_starts_with_the_pdl_prologue() -> None:
+    """finish_source gives each jitted kernel (not a helper) a PDL flag, off by default, and the
+    prologue: wait when on, trigger the next launch only when 2."""
+    from tritium.codegen.lowering import finish_source
+
+    src = "import triton\n\n@triton.jit\ndef k(x_ptr, BLOCK: tl.constexpr):\n    pass\n"
+    out = finish_source(src)
+    assert "def k(x_ptr, BLOCK: tl.constexpr, PDL: tl.constexpr = 0):" in out
+    body = out[out.index("def k(") :].split("\n")[1:6]
+    assert body[0].strip().startswith("if PDL:") and "gdc_wait()" in body[1]
+    assert body[2].strip().startswith("if PDL == 2:") and "gdc_launch_dependents()" in body[3]

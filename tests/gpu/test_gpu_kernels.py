@@ -326,3 +326,63 @@ def test_round_of_a_product_on_the_gpu(rng: np.random.Generator) -> None:
     b = rng.uniform(-3, 3, n).astype(np.float32)
     engine = tr.compile(ir.parse_ir(text), device="cuda")
     np.testing.assert_array_equal(engine({"a": a, "b": b})["y"], np.rint(a * b))
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        {"TMA": 1, "TMA_STORE": 1},
+        {"TMA": 1, "TMA_STORE": 1, "SPLIT": 1},
+        {"TMA": 1, "TMA_STORE": 1, "PERSISTENT": 1},
+        {"TMA": 1, "TMA_STORE": 1, "PERSISTENT": 1, "WS": 1},
+        {"TMA": 1, "TMA_STORE": 1, "STREAMK": 1},
+    ],
+    ids=["tma", "split", "persistent", "ws", "streamk"],
+)
+def test_tma_store_of_unaligned_rows_on_the_gpu(form: dict, rng: np.random.Generator, monkeypatch) -> None:
+    """Rows of 1001 halves (2 bytes off 16-byte alignment, as GPT-2's 50257 logits) store by TMA in
+    tiles of one residue class of rows mod 8 (gemm_forms.store_row_group), with a K-major weight (a
+    tied embedding); GEMM + bias, every form that stores by TMA, against torch."""
+    import torch
+
+    from tritium.codegen import gemm as gemm_module
+    from tritium.codegen import kernel_for
+    from tritium.codegen.triton_env import persistent_available, tma_available
+    from tritium.passes import PassManager
+
+    if not tma_available() or (
+        (form.get("PERSISTENT") or form.get("STREAMK")) and not persistent_available()
+    ):
+        pytest.skip("this GPU or Triton has no TMA / persistent form")
+    m, k, n = 1024, 256, 1001
+    text = f"""func.func @main(%a: {ty((m, k))}, %b: {ty((k, n))}, %c: {ty((n,))}) -> {ty((m, n))} {{
+  %y = nn.matmul %a, %b : ({ty((m, k))}, {ty((k, n))}) -> {ty((m, n))}
+  %z = nn.add %y, %c : ({ty((m, n))}, {ty((n,))}) -> {ty((m, n))}
+  func.return %z : {ty((m, n))}
+}}"""
+    module = ir.parse_ir(text)
+    PassManager("fuse-kernels,dce").run(module)
+    fused = next(op for op in module.main.block.ops if op.name == "kernel.fused")
+    kernel = kernel_for(fused)
+    a, c = (torch.randn(s, dtype=torch.float16, device="cuda") / 4 for s in [(m, k), (n,)])
+    b = (torch.randn(n, k, dtype=torch.float16, device="cuda") / 4).t()  # K-major
+    env = dict(zip(module.main.args, [a, b, c]))
+    groups, real = [], gemm_module.store_descriptors
+    monkeypatch.setattr(
+        gemm_module, "store_descriptors", lambda o, cfg, rows: groups.append(rows) or real(o, cfg, rows)
+    )
+    got = torch.empty(m, n, dtype=torch.float16, device="cuda")
+    cfg = {
+        "BLOCK_M": 64,
+        "BLOCK_N": 128,
+        "BLOCK_K": 64,
+        "GROUP_M": 8,
+        "num_warps": 4,
+        "num_stages": 3,
+        **form,
+    }
+    want = a.float() @ b.float() + c.float()
+    got.fill_(float("nan"))
+    kernel([env[v] for v in fused.operands], [got], cfg)
+    assert groups == [8]
+    assert rel(got.cpu().float(), want.cpu()) < 5e-3

@@ -177,16 +177,20 @@ def test_profiler_times_layers_not_the_host(rng: np.random.Generator) -> None:
 
 def test_programmatic_dependent_launch_gives_the_same_results(rng: np.random.Generator, monkeypatch) -> None:
     """On Hopper with a Triton that has grid dependency control, every generated kernel launches with
-    PDL (it waits for the previous kernel's writes before reading): a CNN, replayed from a CUDA graph
-    many times, gives exactly what the same engine gives with PDL off."""
+    PDL (it waits for the previous kernel's writes before reading; grids of one wave let the next
+    kernel launch early): a CNN, replayed from a CUDA graph many times, gives exactly what the same
+    engine gives with PDL off, also with every grid triggering early or at its end."""
     from tritium.codegen import triton_env
 
     assert triton_env.pdl_available(), "H100/H200 with Triton >= 3.4: PDL expected"
     builder = tr.Builder(tr.Logger())
     engine = builder.build_engine_with_config(cnn(rng), builder.create_builder_config())
     xs = [torch.randn(2, 8, 16, 16, device="cuda") for _ in range(3)]
-    with_pdl = engine.create_execution_context()
-    got = [[with_pdl.run({"x": x})["y"].clone() for x in xs] for _ in range(4)]  # graphs from the second
+    got = []
+    for trigger in ("", "start", "exit"):
+        monkeypatch.setenv("TRITIUM_PDL_TRIGGER", trigger)
+        with_pdl = engine.create_execution_context()
+        got += [[with_pdl.run({"x": x})["y"].clone() for x in xs] for _ in range(4)]  # graphs from the 2nd
     monkeypatch.setattr(triton_env, "pdl_available", lambda: False)
     without = engine.create_execution_context()
     want = [without.run({"x": x})["y"] for x in xs]
