@@ -89,6 +89,7 @@ _RESERVED |= {
     "res",
     "row0",
     "col0",
+    "edge",
 }
 _RESERVED |= {f"{d}{i}" for d in "mne" for i in range(8)}  # the index decomposition's names
 
@@ -357,12 +358,24 @@ class MatmulKernel:
             if col is None:
                 body += stores
             else:  # a tensor descriptor writes the tile whole, clipped at the output's edges
-                body += ["if TMA_STORE:", f"    if ROW_GROUP == 1 or ({col} >= 0 and {col} + {width} <= N):"]
-                body += [
-                    f"        out{i}_desc.store([row0, res * N + {col}], {names[v]}.to(out{i}_ptr.dtype.element_ty))"
+                values = [
+                    f"{names[v]}.to(out{i}_ptr.dtype.element_ty)"
                     for i, v in enumerate(self.fused.yield_op().values)
                 ]
-                body += ["    else:", *("        " + ln for ln in stores)]
+                body += ["if TMA_STORE:", "    if ROW_GROUP == 1:"]
+                body += [f"        out{i}_desc.store([row0, {col}], {x})" for i, x in enumerate(values)]
+                body += [  # (no branch: Triton 3.6 fails to flatten a persistent loop around one)
+                    "    else:  # a tile crossing a row's start or end stores by pointers; its TMA box lies outside",
+                    f"        edge = ({col} < 0) | ({col} + {width} > N)",
+                    *(
+                        f"        out{i}_desc.store([row0 + edge.to(tl.int32) * M, res * N + {col}], {x})"
+                        for i, x in enumerate(values)
+                    ),
+                    *(
+                        f"        tl.store(out{i}_ptr + {out_off}, {x}, mask=tl.where(edge, mask, False))"
+                        for i, x in enumerate(values)
+                    ),
+                ]
                 body += ["else:", *("    " + ln for ln in stores)]
             return ["    " + ln for ln in body]
 
