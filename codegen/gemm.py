@@ -519,6 +519,15 @@ class MatmulKernel:
             if self.integer:  # int8 128x256x128 tiles overflow shared memory persistent at 3 stages
                 persistent = [{**c, "num_stages": min(c["num_stages"], 2)} for c in persistent]
             persistent += [{**c, "WS": 1} for c in persistent[: 2 if deep else 1]]
+            # a persistent tile whose output tile does not fit shared memory beside its stages also
+            # with one stage fewer and a TMA store (GPT-2's LM head: 128 x 256 tiles, 3 -> 2 stages)
+            persistent += [
+                fewer
+                for c in persistent[:1]
+                if c["num_stages"] > 2
+                and not self._store_by_tma(c).get("TMA_STORE")
+                and self._store_by_tma(fewer := {**c, "num_stages": c["num_stages"] - 1}).get("TMA_STORE")
+            ]
             # from level 3, a long epilogue (requantizing, GELU) also on column halves
             long_epilogue = deep and len(self.epilogue) >= 3
             split = [

@@ -302,3 +302,23 @@ def test_streamk_variant(m: int, n: int, k: int, kmajor: bool, store: int, rng: 
         assert rel(got.numpy(), want) < 2e-3
         (flags,) = [ws[1] for ws in kernel._workspaces.by_key.values()]
         assert int(flags.abs().sum()) == 0
+
+
+def test_persistent_candidates_trade_a_stage_for_a_tma_store(monkeypatch: pytest.MonkeyPatch) -> None:
+    """GPT-2's LM head (4096 x 768 x 50257): the likeliest persistent tile, 128 x 256 at 3 stages,
+    leaves no shared memory for its output tile; the space also holds it at 2 stages with a TMA store."""
+    from tritium.codegen import triton_env
+
+    for name, value in (("tma_available", True), ("persistent_available", True), ("sm_count", 132)):
+        monkeypatch.setattr(triton_env, name, lambda v=value: v)
+    m, k, n = 4096, 768, 50257
+    text = LIBRARY_CASES["epilogue"].format(
+        a=ty((m, k), "f16"), w=ty((k, n), "f16"), o=ty((m, n), "f16"), bias=ty((n,), "f16")
+    )
+    module = ir.parse_ir(text)
+    PassManager("fuse-kernels,dce").run(module)
+    space = kernel_for(next(op for op in module.main.block.ops if op.name == "kernel.fused")).config_space(1)
+    persistent = [c for c in space if c.get("PERSISTENT") and not c.get("WS")]
+    first = persistent[0]
+    assert (first["BLOCK_M"], first["BLOCK_N"], first["num_stages"]) == (128, 256, 3) and "TMA_STORE" not in first
+    assert {**first, "num_stages": 2, "TMA_STORE": 1} in space
