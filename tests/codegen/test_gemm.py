@@ -320,5 +320,9 @@ def test_persistent_candidates_trade_a_stage_for_a_tma_store(monkeypatch: pytest
     space = kernel_for(next(op for op in module.main.block.ops if op.name == "kernel.fused")).config_space(1)
     persistent = [c for c in space if c.get("PERSISTENT") and not c.get("WS")]
     first = persistent[0]
-    assert (first["BLOCK_M"], first["BLOCK_N"], first["num_stages"]) == (128, 256, 3) and "TMA_STORE" not in first
+    assert (first["BLOCK_M"], first["BLOCK_N"], first["num_stages"]) == (
+        128,
+        256,
+        3,
+    ) and "TMA_STORE" not in first
     assert {**first, "num_stages": 2, "TMA_STORE": 1} in space
