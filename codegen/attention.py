@@ -62,6 +62,10 @@ class AttentionKernel:
         if self.mask is not None and self.mask not in args:
             raise Unsupported("a mask computed inside the kernel")
         self.bool_mask = self.mask is not None and self.mask.type.dtype.kind == "bool"  # type: ignore[attr-defined]
+        mshape = getattr(self.mask.type, "shape", None) if self.mask is not None else None
+        self.mask_row = mshape is not None and (len(mshape) < 2 or mshape[-2] == 1)
+        """The mask is one row of keys for every query (BERT's padding mask): loaded once per key
+        tile as a row, not as a [BLOCK_M, BLOCK_N] tile of repeated loads."""
         self.causal = bool(a.get("is_causal", False))
         scale = a.get("scale")
         self.scale = float(scale) if scale is not None else 1.0 / (self.d**0.5)
@@ -176,13 +180,18 @@ class AttentionKernel:
             ]
         if self.mask is not None:
             i = self.index
-            mp = f"in{i['mask']}_ptr + b * sm_b + h * sm_h + rm[:, None] * sm_q + rn[None, :] * sm_k"
+            rows = "" if self.mask_row else "rm[:, None] * sm_q + "
+            mp = f"in{i['mask']}_ptr + b * sm_b + h * sm_h + {rows}rn[None, :] * sm_k"
             in_bounds = "valid" if masked else "rm[:, None] < SQ"
+            if self.mask_row:  # one row for all queries: keys in range are all it needs
+                in_bounds = "rn[None, :] < SK" if masked else ""
+            bounds = f", mask={in_bounds}" if in_bounds else ""
             if self.bool_mask:
-                lines.append(f"        keep = tl.load({mp}, mask={in_bounds}, other=0)")
+                lines.append(f"        keep = tl.load({mp}{bounds}{', other=0' if bounds else ''})")
                 lines.append("        valid = valid & (keep != 0)" if masked else "        valid = keep != 0")
             else:
-                lines.append(f"        s += tl.load({mp}, mask={in_bounds}, other=0.0).to(tl.float32)")
+                other = ", other=0.0" if bounds else ""
+                lines.append(f"        s += tl.load({mp}{bounds}{other}).to(tl.float32)")
         if masked or self.bool_mask:
             lines.append("        s = tl.where(valid, s, float('-inf'))")
         return lines + [
@@ -215,7 +224,7 @@ class AttentionKernel:
                 (32, 32, 4, 2),
             )
         ]
-        return space[: {0: 1, 1: 2, 2: 4}.get(level, len(space))]
+        return space[: {0: 1, 1: 3, 2: 4}.get(level, len(space))]
 
     def __call__(self, inputs: list[Any], outputs: list[Any], config: dict[str, int] | None = None) -> None:
         from tritium.codegen.triton_env import load_source, use_interpreter

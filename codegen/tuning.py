@@ -150,7 +150,9 @@ def matmul_space(m: int, n: int, k: int, itemsize: int, level: int) -> list[dict
         for stages in (3, 4, 2):
             if (bm * bk + bk * bn) * itemsize * stages > SMEM_BYTES:
                 continue
-            for warps in (8, 4) if bm * bn >= 128 * 128 else (4,):
+            # 128 x 128 tiles: one warpgroup first (on an H200 4 warps beat 8 on BERT's GEMMs by
+            # 1-3%); larger tiles need two for their accumulators
+            for warps in (8, 4) if bm * bn > 128 * 128 else (4, 8) if bm * bn == 128 * 128 else (4,):
                 out.append(
                     {
                         "BLOCK_M": bm,

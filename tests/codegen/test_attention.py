@@ -1,5 +1,6 @@
-"""The flash-attention template against the reference: masks (float, bool, broadcast), causal,
-grouped-query heads, sizes that are not multiples of the blocks, f16."""
+"""The flash-attention template against the reference: masks (float, bool; one row of keys for all
+queries, or one per query and head), causal, grouped-query heads, sizes that are not multiples of
+the blocks, f16."""
 
 from __future__ import annotations
 
@@ -25,13 +26,17 @@ def ty(shape: tuple[int, ...], dt: str = "f32") -> str:
         (2, 2, 2, 5, 37, 64, "i1", False, "f32"),
         (1, 2, 2, 33, 33, 16, "f32", True, "f16"),
         (2, 2, 2, 7, 40, 24, "lowest", False, "f32"),
+        (2, 2, 2, 19, 21, 16, "f32 full", False, "f32"),
+        (1, 2, 2, 18, 18, 16, "i1 full", True, "f32"),
     ],
 )
 def test_attention_matches_reference(
     b, hq, hkv, sq, sk, d, mask, causal, dt, rng: np.random.Generator
 ) -> None:
     q, k, v = (b, hq, sq, d), (b, hkv, sk, d), (b, hkv, sk, d)
-    mshape = (b, 1, 1, sk)
+    full = mask is not None and mask.endswith(" full")  # a mask per query and head, not one row of keys
+    mask = mask.split()[0] if mask else mask
+    mshape = (b, hq, sq, sk) if full else (b, 1, 1, sk)
     lowest = mask == "lowest"  # batch 0's keys all masked by float32's lowest value (HF's mask value)
     mask = dt if mask in ("f32", "lowest") else mask  # a float mask has the queries' type
     margs = f", %m: {ty(mshape, mask)}" if mask else ""
@@ -46,6 +51,7 @@ def test_attention_matches_reference(
     fused = next(op for op in module.main.block.ops if op.name == "kernel.fused")
     kernel = kernel_for(fused)
     assert isinstance(kernel, AttentionKernel)
+    assert ("rm[:, None] * sm_q" in kernel.source) == full  # a row mask loads as a row
     npdt = np.float16 if dt == "f16" else np.float32
     inputs = [rng.standard_normal(s).astype(npdt) for s in (q, k, v)]
     if mask in ("f32", "f16"):

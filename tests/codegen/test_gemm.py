@@ -304,20 +304,24 @@ def test_streamk_variant(m: int, n: int, k: int, kmajor: bool, store: int, rng: 
         assert int(flags.abs().sum()) == 0
 
 
-def test_persistent_candidates_trade_a_stage_for_a_tma_store(monkeypatch: pytest.MonkeyPatch) -> None:
-    """GPT-2's LM head (4096 x 768 x 50257): the likeliest persistent tile, 128 x 256 at 3 stages,
-    leaves no shared memory for its output tile; the space also holds it at 2 stages with a TMA store."""
+def hopper_space(m: int, k: int, n: int, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, int]]:
+    """The level-1 tuning space of an f16 GEMM + bias as on an H100/H200 (TMA, persistent, 132 SMs)."""
     from tritium.codegen import triton_env
 
     for name, value in (("tma_available", True), ("persistent_available", True), ("sm_count", 132)):
         monkeypatch.setattr(triton_env, name, lambda v=value: v)
-    m, k, n = 4096, 768, 50257
     text = LIBRARY_CASES["epilogue"].format(
         a=ty((m, k), "f16"), w=ty((k, n), "f16"), o=ty((m, n), "f16"), bias=ty((n,), "f16")
     )
     module = ir.parse_ir(text)
     PassManager("fuse-kernels,dce").run(module)
-    space = kernel_for(next(op for op in module.main.block.ops if op.name == "kernel.fused")).config_space(1)
+    return kernel_for(next(op for op in module.main.block.ops if op.name == "kernel.fused")).config_space(1)
+
+
+def test_persistent_candidates_trade_a_stage_for_a_tma_store(monkeypatch: pytest.MonkeyPatch) -> None:
+    """GPT-2's LM head (4096 x 768 x 50257): the likeliest persistent tile, 128 x 256 at 3 stages,
+    leaves no shared memory for its output tile; the space also holds it at 2 stages with a TMA store."""
+    space = hopper_space(4096, 768, 50257, monkeypatch)
     persistent = [c for c in space if c.get("PERSISTENT") and not c.get("WS")]
     first = persistent[0]
     assert (first["BLOCK_M"], first["BLOCK_N"], first["num_stages"]) == (
@@ -326,3 +330,13 @@ def test_persistent_candidates_trade_a_stage_for_a_tma_store(monkeypatch: pytest
         3,
     ) and "TMA_STORE" not in first
     assert {**first, "num_stages": 2, "TMA_STORE": 1} in space
+
+
+def test_two_blocks_per_sm_candidate(monkeypatch: pytest.MonkeyPatch) -> None:
+    """BERT's FFN1 (4096 x 768 x 3072): 128 x 128 tiles are tried with one warpgroup first, and also at
+    2 stages with a TMA store, small enough in shared memory for two blocks per SM."""
+    space = hopper_space(4096, 768, 3072, monkeypatch)
+    tiles = [c for c in space if (c["BLOCK_M"], c["BLOCK_N"]) == (128, 128) and not c.get("PERSISTENT")]
+    assert tiles[0]["num_warps"] == 4 and tiles[0]["num_stages"] == 3
+    two = {**tiles[0], "num_stages": 2}
+    assert two in space and two["TMA_STORE"] == 1
