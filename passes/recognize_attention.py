@@ -6,6 +6,17 @@
     ->  y = nn.attention(q, transpose(kT, [0, 1, 3, 2]), v, mask) {scale = c1 * c2}
 
 This is what HF BERT, GPT-2 and ViT exports contain (torch's SDPA decomposition, both exporters).
+
+Then the masks those exports build, a constant condition and a per-batch key mask, both broadcast
+to (B, 1, Sq, Sk):
+
+    mask = where(C & X, 0, -inf)      (or the boolean C & X)
+    ->  mask = where(X, 0, -inf)      when C is all true (BERT, ViT: a padding mask), and also
+        {is_causal}                   when C is the lower triangle j <= i (GPT-2: causal + padding)
+
+X is (B, 1, 1, Sk): one row of keys that the attention kernel loads once per key tile, where the
+broadcast mask was a (Sq, Sk) tile per block of queries; a causal attention skips the key tiles
+above the diagonal.
 nn.attention gives a fully masked row zeros, which is exactly what the is_nan guard computes, and
 what a plain softmax would turn into NaNs: the guard's absence is required to hold only for rows
 that always have an allowed key, so the pattern accepts both.
@@ -16,8 +27,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from tritium.ir.core import Value
 from tritium.ir.dialects import nn
+from tritium.ir.opdef import constant_value
 from tritium.ir.rewriter import Rewriter
 from tritium.passes.base import Pass, register_pass
 from tritium.passes.match import producer, scalar, single_user, split_operands
@@ -110,6 +124,44 @@ def sdpa(op: nn.Softmax, rw: Rewriter) -> bool:
     return True
 
 
+@pattern
+def structured_mask(op: nn.Attention, rw: Rewriter) -> bool:
+    """attention(.., where(C & X, a, -inf)) -> attention(.., where(X, a, -inf)) {is_causal if C is the
+    lower triangle}; C all true: any a and b. The boolean mask C & X likewise."""
+    mask = op.attn_mask
+    where = producer(mask, "nn.where")
+    conj = producer(where.operand(0) if where is not None else mask, "nn.and")
+    if conj is None:
+        return False
+    sp = split_operands(conj, lambda a: constant_value(a) is not None)
+    if sp is None:
+        return False
+    c, x = np.asarray(constant_value(sp[0])).astype(bool), sp[1]
+    causal = False
+    if not c.all():
+        sq, sk = (getattr(v.type, "shape", None) or (None,) * 4 for v in (op.q, op.k))
+        n = sq[2]
+        if op.is_causal or op.past_key is not None or op.nonpad_kv_seqlen is not None:
+            return False
+        if not isinstance(n, int) or n != sk[2] or c.ndim < 2 or c.shape[-2:] != (n, n) or c.size != n * n:
+            return False
+        if not np.array_equal(c.reshape(n, n), np.tril(np.ones((n, n), bool))):
+            return False
+        if where is not None and scalar(where.operand(2)) != float("-inf"):
+            return False  # a finite "masked" value leaves rows it masks whole uniform, not zeros
+        causal = True
+    with rw.at(before=op):
+        new = (
+            x
+            if where is None
+            else rw.create(nn.Where, x, where.operand(1), where.operand(2), loc=where.loc).out
+        )
+    rw.set_operand(op, list(op.operands).index(mask), new)
+    if causal:
+        rw.set_attr(op, "is_causal", True)
+    return True
+
+
 def _loc(*ops: Any) -> Any:
     from tritium.ir.attributes import fuse_locs
 
@@ -123,11 +175,12 @@ class RecognizeAttention(Pass):
 
     Requires: nn IR with 4-D (batch, heads, sequence, head dim) queries, transposed keys and values.
     Guarantees: each matched softmax(q kT * scale + mask) v becomes one nn.attention with the same
-    values (fully masked rows give zeros, as torch's guarded decomposition does); the replaced ops
-    become dead.
+    values (fully masked rows give zeros, as torch's guarded decomposition does); a mask that is a
+    constant (all true, or causal) and a key mask becomes the key mask alone (and is_causal); the
+    replaced ops become dead.
     """
 
     name = "recognize-attention"
 
     def run(self, module: Any) -> dict[str, int]:
-        return dict(apply_patterns_greedily(module, [sdpa], fold=False))
+        return dict(apply_patterns_greedily(module, [sdpa, structured_mask], fold=False))
