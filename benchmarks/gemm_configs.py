@@ -1,6 +1,6 @@
 """Every tile config of one fused GEMM, timed on the GPU: which configs hide an epilogue's cost.
 
-    python benchmarks/gemm_configs.py [--shape 4096,768,3072] [--epilogues none,gelu] [--top 12]
+    python benchmarks/gemm_configs.py [--shape 4096,768,3072] [--epilogues none,gelu] [--top 12] [--kmajor]
 
 For each epilogue (none: the bare product; bias; gelu: + bias, GELU(erf); residual: + bias +
 residual) the script generates Tritium's GEMM kernel, times each candidate of its level-3 tuning
@@ -36,7 +36,7 @@ def ty(shape: tuple[int, ...]) -> str:
     return "tensor<" + "".join(f"{d}x" for d in shape) + "f16>"
 
 
-def kernel(m: int, k: int, n: int, epilogue: str):
+def kernel(m: int, k: int, n: int, epilogue: str, kmajor: bool = False):
     o, c = ty((m, n)), ty((n,))
     body = EPILOGUES[epilogue].format(o=o, c=c)
     result = "%z" if body else "%y"
@@ -50,7 +50,12 @@ def kernel(m: int, k: int, n: int, epilogue: str):
     fused = next(op for op in module.main.block.ops if op.name == "kernel.fused")
     tensors = {
         "a": torch.randn(m, k, device="cuda", dtype=torch.float16) / 4,
-        "b": torch.randn(k, n, device="cuda", dtype=torch.float16) / 4,
+        "b": (
+            torch.randn(n, k, device="cuda", dtype=torch.float16).t()
+            if kmajor
+            else torch.randn(k, n, device="cuda", dtype=torch.float16)
+        )
+        / 4,
         "c": torch.randn(n, device="cuda", dtype=torch.float16),
         "r": torch.randn(m, n, device="cuda", dtype=torch.float16),
     }
@@ -63,6 +68,7 @@ def main() -> None:
     ap.add_argument("--shape", default="4096,768,3072", help="M,K,N")
     ap.add_argument("--epilogues", default="none,gelu")
     ap.add_argument("--top", type=int, default=12)
+    ap.add_argument("--kmajor", action="store_true", help="the weight held transposed (a tied embedding)")
     args = ap.parse_args()
     m, k, n = (int(x) for x in args.shape.split(","))
     two_per_sm = [
@@ -81,7 +87,7 @@ def main() -> None:
     ]
     results: dict[str, list] = {}
     for epi in args.epilogues.split(","):
-        kern, inputs = kernel(m, k, n, epi)
+        kern, inputs = kernel(m, k, n, epi, args.kmajor)
         out = torch.empty(m, n, device="cuda", dtype=torch.float16)
         space = [c for c in kern.config_space(3) if not c.get("LIBRARY")]
         space += [kern._store_by_tma(c) for c in two_per_sm]
