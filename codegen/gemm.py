@@ -30,7 +30,6 @@ from tritium.codegen.gemm_forms import (
     operand_descriptors,
     persistent_loop,
     store_descriptors,
-    store_row_group,
     streamk_loop,
     tile_placement,
 )
@@ -69,8 +68,6 @@ _RESERVED = {
     "B_KMAJOR",
     "SPLIT",
     "TMA_STORE",
-    "ROW_GROUP",
-    "ROW_ALIGN",
     *_CONSTEXPR_NAMES,
 }
 _RESERVED |= {"num_pid_m", "num_pid_n", "group", "first_m", "group_size", "pid_m", "pid_n", "tile", "tile_c"}
@@ -86,22 +83,18 @@ _RESERVED |= {
     "ready",
     "ws_ptr",
     "flags_ptr",
-    "res",
-    "row0",
-    "col0",
-    "edge",
 }
 _RESERVED |= {f"{d}{i}" for d in "mne" for i in range(8)}  # the index decomposition's names
 
 
-def _side_mask(space: Space, j: int, seg_m: int, cols: str = "en < N") -> str:
+def _side_mask(space: Space, j: int, seg_m: int) -> str:
     """The load mask of the epilogue's extra input ``j``: a row (a bias) or a column broadcast over the
-    tile loads once per column (``cols``: which are in range) or row, not once per element of the tile."""
+    tile loads once per column or row, not once per element of the tile."""
     along_m, along_n = space.varies(j, seg_m), space.varies(j, seg_m + 1)
     if not along_m and not along_n:
         return ""  # one value per batch entry (a scalar offset: the batch index is in range)
     if not along_m:
-        return cols
+        return "en < N"
     if not along_n:
         return "em < M"
     return "mask"
@@ -226,7 +219,6 @@ class MatmulKernel:
         ``B_KMAJOR`` when ``b`` is held transposed), or the epilogue alone ("epilogue"), reading the
         product from ``acc_ptr`` (contiguous, the output's shape)."""
         library = mode == "epilogue"
-        tma = mode in ("tma", "persistent", "streamk")
         args = list(self.fused.body.block.args)
         mm = self.anchor
         n_out = len(self.fused.results)
@@ -234,13 +226,9 @@ class MatmulKernel:
         params += ["M", "N", "K", "stride_am", "stride_ak", "stride_bk", "stride_bn"]
         lines = [
             "    pid = tl.program_id(0)",
-            "    num_pid_m = ROW_GROUP * tl.cdiv(M // ROW_GROUP, BLOCK_M)"
-            if tma
-            else "    num_pid_m = tl.cdiv(M, BLOCK_M)",
-            "    num_pid_n = tl.cdiv(N + ROW_ALIGN - 1, BLOCK_N)"
-            if tma
-            else "    num_pid_n = tl.cdiv(N, BLOCK_N)",
-            *tile_placement("pid", tma),
+            "    num_pid_m = tl.cdiv(M, BLOCK_M)",
+            "    num_pid_n = tl.cdiv(N, BLOCK_N)",
+            *tile_placement("pid"),
         ]
         a_base, b_base = f"in{self.a_index}_ptr", f"in{self.b_index}_ptr"
         if not self.fold:
@@ -256,15 +244,15 @@ class MatmulKernel:
                 lines += [f"    a_batch = {a_off}", f"    b_batch = {b_off}"]
             a_base, b_base = f"{a_base} + a_batch", f"{b_base} + b_batch"
         acc_type = "tl.int32" if self.integer else "tl.float32"
-        if tma:
+        if mode in ("tma", "persistent", "streamk"):
             lines += [
                 f"    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype={acc_type})",
                 "    for k in range(0, tl.cdiv(K, BLOCK_K)):",
-                "        a = a_desc.load([row0, res * K + k * BLOCK_K])",
+                "        a = a_desc.load([pid_m * BLOCK_M, k * BLOCK_K])",
                 "        if B_KMAJOR:",
-                "            b = tl.trans(b_desc.load([col0, k * BLOCK_K]))",
+                "            b = tl.trans(b_desc.load([pid_n * BLOCK_N, k * BLOCK_K]))",
                 "        else:",
-                "            b = b_desc.load([k * BLOCK_K, col0])",
+                "            b = b_desc.load([k * BLOCK_K, pid_n * BLOCK_N])",
                 f"        acc = tl.dot(a, b, acc{self._precision()})",
             ]
         elif not library:
@@ -317,7 +305,6 @@ class MatmulKernel:
             "b",
             "k",
             "mask",
-            "colmask",
             "rm",
             "rn",
             "rk",
@@ -329,16 +316,11 @@ class MatmulKernel:
         used |= {"tl", "triton", "a_ptrs", "b_ptrs", "kmask", "bsum", "tile_id", "start_pid"}
         used |= _RESERVED | {p.split(":")[0] for p in params}  # a value named M or K never shadows them
 
-        def epilogue(acc: str, rn: str, col: str | None = None, width: str = "BLOCK_N") -> list[str]:
+        def epilogue(acc: str, rn: str, col: str | None = None) -> list[str]:
             """The epilogue on the tile ``acc`` (BLOCK_M x the columns ``rn``), indented one level.
-            ``col``: the tile's first column, where TMA may store it (TMA_STORE), ``width`` its columns;
-            in rows grouped by residue (ROW_GROUP > 1) a tile crossing a row's start or end stores
-            by pointers."""
+            ``col``: the tile's first column, where TMA may store it (TMA_STORE)."""
             out_off = "em * N + en" if self.fold else "batch * M * N + em * N + en"
             body = ["em = rm[:, None]", f"en = {rn}[None, :]", "mask = (em < M) & (en < N)"]
-            if tma:  # rows grouped by residue: a tile's columns may start before the row's
-                body += ["colmask = en < N", "if ROW_GROUP > 1:", "    colmask = colmask & (en >= 0)"]
-                body += ["    mask = mask & (en >= 0)"]
             if library:
                 body += [f"{acc} = tl.load(acc_ptr + {out_off}, mask=mask, other=0).to({acc_type})"]
             body += sp.decompose(seg_m, "em", "m") + sp.decompose(seg_m + 1, "en", "n")
@@ -346,7 +328,7 @@ class MatmulKernel:
             fresh = namer(names, set(used))
             for j, (a, off) in enumerate(zip(self.extra, offsets)):
                 i = args.index(a)
-                side = _side_mask(sp, j, seg_m, "colmask" if tma else "en < N") if off != "0" else ""
+                side = _side_mask(sp, j, seg_m) if off != "0" else ""
                 m = f", mask={side}, other=0.0" if side else ""
                 ct = compute_type(a.type.dtype)  # type: ignore[attr-defined]
                 body.append(f"{fresh(a, f'x{i}')} = tl.load(in{i}_ptr + {off}{m}).to({ct})")
@@ -358,49 +340,30 @@ class MatmulKernel:
             if col is None:
                 body += stores
             else:  # a tensor descriptor writes the tile whole, clipped at the output's edges
-                values = [
-                    f"{names[v]}.to(out{i}_ptr.dtype.element_ty)"
+                body += ["if TMA_STORE:"]
+                body += [
+                    f"    out{i}_desc.store([pid_m * BLOCK_M, {col}], {names[v]}.to(out{i}_ptr.dtype.element_ty))"
                     for i, v in enumerate(self.fused.yield_op().values)
-                ]
-                body += ["if TMA_STORE:", "    if ROW_GROUP == 1:"]
-                body += [f"        out{i}_desc.store([row0, {col}], {x})" for i, x in enumerate(values)]
-                body += [  # (no branch: Triton 3.6 fails to flatten a persistent loop around one)
-                    "    else:  # a tile crossing a row's start or end stores by pointers; its TMA box lies outside",
-                    f"        edge = ({col} < 0) | ({col} + {width} > N)",
-                    *(
-                        f"        out{i}_desc.store([row0 + edge.to(tl.int32) * M, res * N + {col}], {x})"
-                        for i, x in enumerate(values)
-                    ),
-                    *(
-                        f"        tl.store(out{i}_ptr + {out_off}, {x}, mask=tl.where(edge, mask, False))"
-                        for i, x in enumerate(values)
-                    ),
                 ]
                 body += ["else:", *("    " + ln for ln in stores)]
             return ["    " + ln for ln in body]
 
-        if tma:
+        if mode in ("tma", "persistent", "streamk"):
             # SPLIT: the epilogue runs on the tile's two column halves in turn, so the registers its
             # temporaries need are half the tile's (long epilogues: requantizing, GELU)
-            half = "col0 + {} + tl.arange(0, BLOCK_N // 2)"
+            half = "pid_n * BLOCK_N + {} + tl.arange(0, BLOCK_N // 2)"
             lines += [
                 "    if SPLIT:",
                 "        acc_lo, acc_hi = tl.split(tl.permute(tl.reshape(acc, (BLOCK_M, 2, BLOCK_N // 2)), (0, 2, 1)))",
-                *(
-                    "    " + ln
-                    for ln in epilogue("acc_lo", "(" + half.format(0) + ")", "col0", "BLOCK_N // 2")
-                ),
+                *("    " + ln for ln in epilogue("acc_lo", "(" + half.format(0) + ")", "pid_n * BLOCK_N")),
                 *(
                     "    " + ln
                     for ln in epilogue(
-                        "acc_hi",
-                        "(" + half.format("BLOCK_N // 2") + ")",
-                        "col0 + BLOCK_N // 2",
-                        "BLOCK_N // 2",
+                        "acc_hi", "(" + half.format("BLOCK_N // 2") + ")", "pid_n * BLOCK_N + BLOCK_N // 2"
                     )
                 ),
                 "    else:",
-                *("    " + ln for ln in epilogue("acc", "rn", "col0")),
+                *("    " + ln for ln in epilogue("acc", "rn", "pid_n * BLOCK_N")),
             ]
         else:
             lines += epilogue("acc", "rn")
@@ -413,16 +376,16 @@ class MatmulKernel:
             mode, descs
         )
         flags = {
-            "tma": ["B_KMAJOR", "SPLIT", "TMA_STORE", "ROW_GROUP", "ROW_ALIGN"],
-            "persistent": ["B_KMAJOR", "NUM_SMS", "WS", "SPLIT", "TMA_STORE", "ROW_GROUP", "ROW_ALIGN"],
-            "streamk": ["B_KMAJOR", "SPLIT", "TMA_STORE", "ROW_GROUP", "ROW_ALIGN"],
+            "tma": ["B_KMAJOR", "SPLIT", "TMA_STORE"],
+            "persistent": ["B_KMAJOR", "NUM_SMS", "WS", "SPLIT", "TMA_STORE"],
+            "streamk": ["B_KMAJOR", "SPLIT", "TMA_STORE"],
         }.get(mode, [])
         return params + extra + _CONSTEXPRS + [f"{f}: tl.constexpr" for f in flags], lines
 
-    def _descriptors(self, a: Any, b: Any, cfg: dict[str, int], rows: int = 1) -> list[Any] | None:
+    def _descriptors(self, a: Any, b: Any, cfg: dict[str, int]) -> list[Any] | None:
         """The TMA variants' operand descriptors (``gemm_forms.operand_descriptors``); None for a
         batched GEMM, which runs through pointers."""
-        return operand_descriptors(a, b, cfg, rows) if self.fold else None
+        return operand_descriptors(a, b, cfg) if self.fold else None
 
     # -- the library tactic ---------------------------------------------------------------------------
     def _library_form(self) -> str | None:
@@ -529,15 +492,6 @@ class MatmulKernel:
             if self.integer:  # int8 128x256x128 tiles overflow shared memory persistent at 3 stages
                 persistent = [{**c, "num_stages": min(c["num_stages"], 2)} for c in persistent]
             persistent += [{**c, "WS": 1} for c in persistent[: 2 if deep else 1]]
-            # a persistent tile whose output tile does not fit shared memory beside its stages also
-            # with one stage fewer and a TMA store (GPT-2's LM head: 128 x 256 tiles, 3 -> 2 stages)
-            persistent += [
-                fewer
-                for c in persistent[:1]
-                if c["num_stages"] > 2
-                and not self._store_by_tma(c).get("TMA_STORE")
-                and self._store_by_tma(fewer := {**c, "num_stages": c["num_stages"] - 1}).get("TMA_STORE")
-            ]
             # from level 3, a long epilogue (requantizing, GELU) also on column halves
             long_epilogue = deep and len(self.epilogue) >= 3
             split = [
@@ -583,8 +537,7 @@ class MatmulKernel:
             product = self._library_product(inputs, outputs)
             if product is None:
                 return  # the library call wrote the output
-        rows = store_row_group(a, b, outputs, cfg) if cfg.get("TMA_STORE") and self.fold else None
-        descriptors = self._descriptors(a, b, cfg, rows or 1) if cfg.get("TMA") and product is None else None
+        descriptors = self._descriptors(a, b, cfg) if cfg.get("TMA") and product is None else None
         persistent = bool(descriptors and cfg.get("PERSISTENT"))
         streamk = bool(descriptors and cfg.get("STREAMK") and a.shape[-1] > 0)  # (K = 0: nothing to share)
         assert not (streamk and cfg.get("SPLIT")), "stream-K runs the epilogue on whole tiles"
@@ -622,16 +575,12 @@ class MatmulKernel:
         for j, e in enumerate(self.extra):
             argv += sp.strides(j, tuple(inputs[args.index(e)].shape), out_shape)
         nb = int(np.prod(batch)) if not self.fold else 1
-        group = (rows or 1) if descriptors else 1  # the TMA forms' tiles of rows grouped by residue
-        align = 16 // min(y.element_size() for y in outputs) if group > 1 else 1  # (columns shift)
-        grid = (
-            group * -(-(m // group) // cfg["BLOCK_M"]) * -(-(n + align - 1) // cfg["BLOCK_N"]),
-            max(nb, 1),
-        )
+        grid = (-(-m // cfg["BLOCK_M"]) * -(-n // cfg["BLOCK_N"]), max(nb, 1))
         flags = {"B_KMAJOR": k_major(b), "SPLIT": bool(cfg.get("SPLIT"))} if descriptors else {}
         if descriptors:
-            flags["TMA_STORE"], flags["ROW_GROUP"], flags["ROW_ALIGN"] = rows is not None, group, align
-            descriptors += store_descriptors(outputs, cfg, group) if rows else [None] * len(outputs)
+            stores = store_descriptors(outputs, cfg) if cfg.get("TMA_STORE") else None
+            flags["TMA_STORE"] = stores is not None
+            descriptors += stores or [None] * len(outputs)
         if persistent:
             from tritium.codegen.triton_env import sm_count
 

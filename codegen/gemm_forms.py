@@ -4,7 +4,6 @@ descriptors of the operands and outputs, and stream-K's workspace."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 
@@ -18,31 +17,16 @@ def k_major(b: Any) -> bool:
     return b.stride(0) == 1 and b.stride(1) != 1
 
 
-def tile_placement(pid: str, grouped: bool = False) -> list[str]:
-    """Lines (indented one level) placing tile ``pid``: GROUP_M rows of tiles at a time, for L2 reuse.
-    ``grouped`` (the TMA forms): a tile's rows are BLOCK_M rows of one residue class ``res`` modulo
-    ROW_GROUP, from the class's row ``row0``, and its columns start at ``col0``, up to ROW_ALIGN - 1
-    before a multiple of BLOCK_N, where the class's rows reach 16-byte alignment
-    (``store_row_group``; ROW_GROUP 1: consecutive rows, columns from pid_n * BLOCK_N)."""
-    place = [
-        "    rm = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)",
-        "    rn = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)",
-    ]
-    if grouped:
-        place = [
-            "    res = pid_m // (num_pid_m // ROW_GROUP)",
-            "    row0 = (pid_m % (num_pid_m // ROW_GROUP)) * BLOCK_M",
-            "    col0 = pid_n * BLOCK_N - (res * N) % ROW_ALIGN",
-            "    rm = res + ROW_GROUP * (row0 + tl.arange(0, BLOCK_M))",
-            "    rn = col0 + tl.arange(0, BLOCK_N)",
-        ]
+def tile_placement(pid: str) -> list[str]:
+    """Lines (indented one level) placing tile ``pid``: GROUP_M rows of tiles at a time, for L2 reuse."""
     return [
         f"    group = {pid} // (GROUP_M * num_pid_n)",
         "    first_m = group * GROUP_M",
         "    group_size = tl.minimum(num_pid_m - first_m, GROUP_M)",
         f"    pid_m = first_m + ({pid} % (GROUP_M * num_pid_n)) % group_size",
         f"    pid_n = ({pid} % (GROUP_M * num_pid_n)) // group_size",
-        *place,
+        "    rm = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)",
+        "    rn = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)",
     ]
 
 
@@ -52,15 +36,15 @@ def persistent_loop(lines: list[str], main_end: int) -> list[str]:
     flattened loop lets the software pipeliner load the next tile's operands during this tile's
     epilogue. The epilogue places its tile from a second counter, ``tile_c``, so that nothing
     computed before the product is live across it (as Triton's persistent-matmul tutorial does)."""
-    place = 3 + len(tile_placement("pid", True))  # program id, tile counts, then the tile's placement
-    assert lines[3:place] == tile_placement("pid", True)
+    place = 3 + len(tile_placement("pid"))  # program id, tile counts, then the tile's placement
+    assert lines[3:place] == tile_placement("pid")
     main, tail = lines[place:main_end], lines[main_end:]
     out = [*lines[1:3], "    tile_c = tl.program_id(0) - NUM_SMS"]
     out += [
         "    for tile in tl.range(tl.program_id(0), num_pid_m * num_pid_n, NUM_SMS, flatten=True, warp_specialize=WS):"
     ]
-    out += ["    " + ln for ln in [*tile_placement("tile", True), *main]]
-    out += ["        tile_c += NUM_SMS", *("    " + ln for ln in tile_placement("tile_c", True))]
+    out += ["    " + ln for ln in [*tile_placement("tile"), *main]]
+    out += ["        tile_c += NUM_SMS", *("    " + ln for ln in tile_placement("tile_c"))]
     return out + ["    " + ln for ln in tail]
 
 
@@ -74,8 +58,8 @@ def streamk_loop(lines: list[str], main_end: int) -> list[str]:
     at the same time: NUM_SMS programs of one block per SM), adds their partials in program order
     (the same sum every run) and runs the epilogue. Flags are cleared by their reader, so the next
     launch (or CUDA-graph replay) finds them at zero."""
-    place = 3 + len(tile_placement("pid", True))
-    assert lines[3:place] == tile_placement("pid", True)
+    place = 3 + len(tile_placement("pid"))
+    assert lines[3:place] == tile_placement("pid")
     main, tail = lines[place:main_end], lines[main_end:]
     loop = "    for k in range(0, tl.cdiv(K, BLOCK_K)):"
     assert loop in main
@@ -94,7 +78,7 @@ def streamk_loop(lines: list[str], main_end: int) -> list[str]:
         "        tile = it // k_iters",
         "        k_first = it - tile * k_iters",
         "        k_last = tl.minimum(k_iters, k_first + it_end - it)",
-        *("    " + ln for ln in [*tile_placement("tile", True), *main]),
+        *("    " + ln for ln in [*tile_placement("tile"), *main]),
         "        it += k_last - k_first",
         "        if k_last < k_iters:  # the tile goes on in the next program: hand over the partial sum",
         f"            tl.store(ws_ptr + pid * {slot} + offs, acc)",
@@ -115,41 +99,13 @@ def streamk_loop(lines: list[str], main_end: int) -> list[str]:
     ]
 
 
-def store_row_group(a: Any, b: Any, outputs: list[Any], cfg: dict[str, int]) -> int | None:
-    """ROW_GROUP for storing ``outputs`` by TMA: 1 where TMA addresses their rows. Else the fewest
-    rows G that span a multiple of 16 bytes (GPT-2's logits, rows of 50257 halves: 8), where the
-    outputs are contiguous and aligned, ``b`` is K-major, G divides M, BLOCK_K divides K, and
-    whole tiles of one residue class mod G add at most an eighth to the tiles. Viewed as
-    [M / G, G * N], an output's rows are 16-byte aligned, and the rows of residue class r are its
-    rows at columns r * N + n; ``a`` viewed as [M / G, G * K] gives the class's operand rows. The
-    class's tiles start their columns where r * N + n is 16-byte aligned (``tile_placement``: TMA
-    boxes start aligned); the first and last column of tiles, which would cross into the rows
-    before and after, store through pointers. None: every tile stores through pointers."""
-    if all(y.is_contiguous() and tma_addressable(y.view(-1, y.shape[-1])) for y in outputs):
-        return 1
-    m, n, k = outputs[0].numel() // outputs[0].shape[-1], outputs[0].shape[-1], a.shape[-1]
-    g = max(16 // math.gcd(16, n * y.element_size()) for y in outputs)
-    bm = cfg["BLOCK_M"]
-    if (
-        any(not y.is_contiguous() or y.data_ptr() % 16 for y in outputs)
-        or not k_major(b)
-        or m % g
-        or k % cfg["BLOCK_K"]
-        or not tma_addressable(a.reshape(-1, k).view(m // g, g * k))
-        or 8 * g * -(-(m // g) // bm) > 9 * -(-m // bm)
-    ):
-        return None
-    return g
-
-
-def operand_descriptors(a: Any, b: Any, cfg: dict[str, int], rows: int = 1) -> list[Any] | None:
-    """Tensor descriptors of ``a`` (rows of K; ``rows`` > 1: the ROW_GROUP view [M / G, G * K]) and
-    ``b`` (row-major [K, N] or K-major) for the TMA variants, or None where TMA cannot address them:
-    the pointer kernel then runs with the same tiles."""
+def operand_descriptors(a: Any, b: Any, cfg: dict[str, int]) -> list[Any] | None:
+    """Tensor descriptors of ``a`` (rows of K) and ``b`` (row-major [K, N] or K-major) for the TMA
+    variants, or None where TMA cannot address them: the pointer kernel then runs with the same
+    tiles."""
     from triton.tools.tensor_descriptor import TensorDescriptor
 
     a2 = a.reshape(-1, a.shape[-1])
-    a2 = a2.view(a2.shape[0] // rows, rows * a2.shape[1])
     kmajor = k_major(b)
     b2 = b.t() if kmajor else b  # [N, K] or [K, N], unit stride last
     if not (tma_addressable(a2) and tma_addressable(b2)):
@@ -159,15 +115,21 @@ def operand_descriptors(a: Any, b: Any, cfg: dict[str, int], rows: int = 1) -> l
     return [TensorDescriptor.from_tensor(a2, [bm, bk]), TensorDescriptor.from_tensor(b2, b_block)]
 
 
-def store_descriptors(outputs: list[Any], cfg: dict[str, int], rows: int = 1) -> list[Any]:
-    """Tensor descriptors writing each output's tiles (half tiles with SPLIT), over its rows of N or,
-    with ``rows`` = G > 1, over its view [M / G, G * N] (``store_row_group`` says which applies)."""
+def store_descriptors(outputs: list[Any], cfg: dict[str, int]) -> list[Any] | None:
+    """Tensor descriptors writing each output's tiles (its rows of N; half tiles with SPLIT), or None
+    where TMA cannot address one of them: the epilogue then stores through pointers."""
     from triton.tools.tensor_descriptor import TensorDescriptor
 
-    bn = cfg["BLOCK_N"] // 2 if cfg.get("SPLIT") else cfg["BLOCK_N"]
-    return [
-        TensorDescriptor.from_tensor(y.view(-1, rows * y.shape[-1]), [cfg["BLOCK_M"], bn]) for y in outputs
-    ]
+    out = []
+    for y in outputs:
+        if not y.is_contiguous():
+            return None
+        y2 = y.view(-1, y.shape[-1])
+        if not tma_addressable(y2):
+            return None
+        bn = cfg["BLOCK_N"] // 2 if cfg.get("SPLIT") else cfg["BLOCK_N"]
+        out.append(TensorDescriptor.from_tensor(y2, [cfg["BLOCK_M"], bn]))
+    return out
 
 
 class StreamKWorkspaces:

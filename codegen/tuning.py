@@ -373,16 +373,23 @@ class Tuner:
         if self.budget_s is not None and time.perf_counter() - self.started > self.budget_s:
             return space[0]  # out of build time: the first (most promising) candidate
         self.compile_all(kernel, inputs, outputs, space)
-        best, best_ms = None, float("inf")
-        for cfg in space:
+        times: dict[int, float] = {}
+        for i, cfg in enumerate(space):
             try:
-                ms = self.timer(lambda cfg=cfg: kernel(inputs, outputs, cfg))
+                times[i] = self.timer(lambda cfg=cfg: kernel(inputs, outputs, cfg))
             except Exception:  # a config the compiler rejects (resources): skip it
                 continue
             self.timed += 1
-            if ms < best_ms:  # strict: ties keep the earlier candidate
-                best, best_ms = cfg, ms
-        if best is None:
+        if not times:
             return space[0]
-        self.cache.record(key, best, best_ms)
-        return best
+        # The close contenders (within 10% of the best, three at most) are timed once more, after the
+        # others, and keep their better time: one slow measurement (a clock dip) must not decide
+        # (GPT-2's LM head: the best tile was once measured 12% slow and lost).
+        fastest = min(times.values())
+        close = sorted((i for i in times if times[i] <= 1.1 * fastest), key=times.__getitem__)[:3]
+        if len(close) > 1:
+            for i in close:
+                times[i] = min(times[i], self.timer(lambda cfg=space[i]: kernel(inputs, outputs, cfg)))
+        best = min(times, key=lambda i: (times[i], i))  # ties keep the earlier candidate
+        self.cache.record(key, space[best], times[best])
+        return space[best]

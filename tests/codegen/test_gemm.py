@@ -9,7 +9,7 @@ import torch
 import tritium.codegen.gemm as gemm_module
 import tritium.ir as ir
 from tritium.codegen import MatmulKernel, kernel_for
-from tritium.codegen.gemm_forms import store_row_group
+from tritium.codegen.gemm_forms import store_descriptors
 from tritium.passes import PassManager
 
 
@@ -217,8 +217,8 @@ def test_tma_variant(
     assert (kernel._descriptors(ts[0], ts[1], cfg) is None) == (k == 20)
     made, real = [], gemm_module.store_descriptors
 
-    def spy(outputs: list, config: dict, rows: int) -> list:
-        made.append(real(outputs, config, rows))
+    def spy(outputs: list, config: dict) -> list | None:
+        made.append(real(outputs, config))
         return made[-1]
 
     monkeypatch.setattr(gemm_module, "store_descriptors", spy)
@@ -227,58 +227,13 @@ def test_tma_variant(
     assert rel(got.numpy(), want) < 2e-3
 
 
-def test_store_row_group_where_tma_cannot_address_the_rows() -> None:
-    """Rows of 40 f16 (80 bytes) take a tensor descriptor as they are (1). Rows of 20 (40 bytes) take
-    one over pairs of rows (2), and rows of 37 over eights (8), where the weight is K-major, the row
-    count splits into such groups, BLOCK_K divides K and the grouped tiles add at most an eighth to
-    the tiles; a strided output stores through pointers (None)."""
-    cfg = {"BLOCK_M": 16, "BLOCK_N": 16, "BLOCK_K": 16}
-    a48 = torch.empty(3, 11, 48, dtype=torch.float16)
-    a32 = torch.empty(128, 32, dtype=torch.float16)
-    w48, w32 = torch.empty(40, 48).t(), torch.empty(37, 32).t()  # K-major weights: [N, K] transposed
-    assert store_row_group(a48, w48, [torch.empty(3, 11, 40, dtype=torch.float16)], cfg) == 1
-    assert store_row_group(a48, w48, [torch.empty(3, 11, 20, dtype=torch.float16)], cfg) is None  # 33 rows
-    assert store_row_group(a32, w32, [torch.empty(128, 20, dtype=torch.float16)], cfg) == 2
-    assert store_row_group(a32, w32, [torch.empty(128, 37, dtype=torch.float16)], cfg) == 8
-    assert store_row_group(a32, w32, [torch.empty(128, 37, dtype=torch.float32)], cfg) == 4
-    a24 = torch.empty(128, 24, dtype=torch.float16)
-    assert store_row_group(a32, torch.empty(32, 37), [torch.empty(128, 37, dtype=torch.float16)], cfg) is None
-    assert (
-        store_row_group(a24, torch.empty(37, 24).t(), [torch.empty(128, 37, dtype=torch.float16)], cfg)
-        is None
-    )  # K % 16
-    assert (
-        store_row_group(a32[:16], w32, [torch.empty(16, 37, dtype=torch.float16)], cfg) is None
-    )  # 8 tiles for 1
-    assert store_row_group(a32, w32, [torch.empty(37, 128, dtype=torch.float16).t()], cfg) is None
-
-
-@pytest.mark.parametrize(
-    "n,mode",
-    [(37, "tma"), (37, "persistent"), (37, "split"), (37, "streamk"), (20, "tma"), (41, "persistent")],
-)
-def test_tma_store_of_unaligned_rows(
-    n: int, mode: str, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Rows of 37 or 41 f16 (GPT-2's logits: 50257) store by TMA in tiles of one residue class mod 8
-    (20: mod 2), in the output's [M / 8, 8 * N] view, each class's tiles shifted left to start
-    16-byte aligned; the first and last column of tiles, which would cross into the rows before and
-    after, store through pointers. Every form of the TMA kernel; 128 rows: one tile of 16 rows per
-    class mod 8 (mod 2: four)."""
-    kernel, fused, env, want, _ = bias_gemm((128, 32), n, True, rng)  # (b [K, N] rows unaligned too)
-    got = torch.empty((128, n), dtype=torch.float16)
-    cfg = {"TMA": 1, "TMA_STORE": 1, "BLOCK_M": 16, "BLOCK_N": 16, "BLOCK_K": 16}
-    cfg |= {"persistent": {"PERSISTENT": 1}, "split": {"SPLIT": 1}, "streamk": {"STREAMK": 1}}.get(mode, {})
-    made, real = [], gemm_module.store_descriptors
-
-    def spy(outputs: list, config: dict, rows: int) -> list:
-        made.append(rows)
-        return real(outputs, config, rows)
-
-    monkeypatch.setattr(gemm_module, "store_descriptors", spy)
-    kernel([env[v] for v in fused.operands], [got], cfg)
-    assert made == [8 if n % 2 else 2]
-    assert rel(got.numpy(), want) < 2e-3
+def test_store_descriptors_only_where_tma_addresses_the_output() -> None:
+    """Rows of 40 f16 (80 bytes) take a tensor descriptor; rows of 20 (40 bytes, not a multiple of 16)
+    or a strided output do not: the epilogue then stores through pointers."""
+    cfg = {"BLOCK_M": 16, "BLOCK_N": 16, "SPLIT": 0}
+    assert store_descriptors([torch.empty(3, 11, 40, dtype=torch.float16)], cfg) is not None
+    assert store_descriptors([torch.empty(3, 11, 20, dtype=torch.float16)], cfg) is None
+    assert store_descriptors([torch.empty(40, 33, dtype=torch.float16).t()], cfg) is None
 
 
 @pytest.mark.parametrize(
@@ -304,38 +259,21 @@ def test_streamk_variant(m: int, n: int, k: int, kmajor: bool, store: int, rng: 
         assert int(flags.abs().sum()) == 0
 
 
-def hopper_space(m: int, k: int, n: int, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, int]]:
-    """The level-1 tuning space of an f16 GEMM + bias as on an H100/H200 (TMA, persistent, 132 SMs)."""
+def test_two_blocks_per_sm_candidate(monkeypatch: pytest.MonkeyPatch) -> None:
+    """BERT's FFN1 (4096 x 768 x 3072) on an H100/H200 (TMA, 132 SMs): 128 x 128 tiles are tried with
+    one warpgroup first, and also at 2 stages with a TMA store, small enough in shared memory for two
+    blocks per SM."""
     from tritium.codegen import triton_env
 
     for name, value in (("tma_available", True), ("persistent_available", True), ("sm_count", 132)):
         monkeypatch.setattr(triton_env, name, lambda v=value: v)
+    m, k, n = 4096, 768, 3072
     text = LIBRARY_CASES["epilogue"].format(
         a=ty((m, k), "f16"), w=ty((k, n), "f16"), o=ty((m, n), "f16"), bias=ty((n,), "f16")
     )
     module = ir.parse_ir(text)
     PassManager("fuse-kernels,dce").run(module)
-    return kernel_for(next(op for op in module.main.block.ops if op.name == "kernel.fused")).config_space(1)
-
-
-def test_persistent_candidates_trade_a_stage_for_a_tma_store(monkeypatch: pytest.MonkeyPatch) -> None:
-    """GPT-2's LM head (4096 x 768 x 50257): the likeliest persistent tile, 128 x 256 at 3 stages,
-    leaves no shared memory for its output tile; the space also holds it at 2 stages with a TMA store."""
-    space = hopper_space(4096, 768, 50257, monkeypatch)
-    persistent = [c for c in space if c.get("PERSISTENT") and not c.get("WS")]
-    first = persistent[0]
-    assert (first["BLOCK_M"], first["BLOCK_N"], first["num_stages"]) == (
-        128,
-        256,
-        3,
-    ) and "TMA_STORE" not in first
-    assert {**first, "num_stages": 2, "TMA_STORE": 1} in space
-
-
-def test_two_blocks_per_sm_candidate(monkeypatch: pytest.MonkeyPatch) -> None:
-    """BERT's FFN1 (4096 x 768 x 3072): 128 x 128 tiles are tried with one warpgroup first, and also at
-    2 stages with a TMA store, small enough in shared memory for two blocks per SM."""
-    space = hopper_space(4096, 768, 3072, monkeypatch)
+    space = kernel_for(next(op for op in module.main.block.ops if op.name == "kernel.fused")).config_space(1)
     tiles = [c for c in space if (c["BLOCK_M"], c["BLOCK_N"]) == (128, 128) and not c.get("PERSISTENT")]
     assert tiles[0]["num_warps"] == 4 and tiles[0]["num_stages"] == 3
     two = {**tiles[0], "num_stages": 2}
