@@ -25,7 +25,6 @@ from typing import Any
 import numpy as np
 
 from tritium.codegen.gemm_forms import (
-    WIDE,
     StreamKWorkspaces,
     k_major,
     operand_descriptors,
@@ -69,7 +68,6 @@ _RESERVED = {
     "B_KMAJOR",
     "SPLIT",
     "TMA_STORE",
-    "BLOCK_N2",
     *_CONSTEXPR_NAMES,
 }
 _RESERVED |= {"num_pid_m", "num_pid_n", "group", "first_m", "group_size", "pid_m", "pid_n", "tile", "tile_c"}
@@ -221,8 +219,6 @@ class MatmulKernel:
         ``B_KMAJOR`` when ``b`` is held transposed), or the epilogue alone ("epilogue"), reading the
         product from ``acc_ptr`` (contiguous, the output's shape)."""
         library = mode == "epilogue"
-        tma = mode in ("tma", "persistent", "streamk")
-        wide = mode in ("tma", "persistent")  # a second part of BLOCK_N2 columns (not stream-K)
         args = list(self.fused.body.block.args)
         mm = self.anchor
         n_out = len(self.fused.results)
@@ -231,8 +227,8 @@ class MatmulKernel:
         lines = [
             "    pid = tl.program_id(0)",
             "    num_pid_m = tl.cdiv(M, BLOCK_M)",
-            f"    num_pid_n = tl.cdiv(N, {WIDE if tma else 'BLOCK_N'})",
-            *tile_placement("pid", WIDE if tma else "BLOCK_N"),
+            "    num_pid_n = tl.cdiv(N, BLOCK_N)",
+            *tile_placement("pid"),
         ]
         a_base, b_base = f"in{self.a_index}_ptr", f"in{self.b_index}_ptr"
         if not self.fold:
@@ -248,30 +244,16 @@ class MatmulKernel:
                 lines += [f"    a_batch = {a_off}", f"    b_batch = {b_off}"]
             a_base, b_base = f"{a_base} + a_batch", f"{b_base} + b_batch"
         acc_type = "tl.int32" if self.integer else "tl.float32"
-        if tma:
-            second = [  # the tile's second part: BLOCK_N2 more columns, from the same rows of a
-                "        if BLOCK_N2:",
-                "            if B_KMAJOR:",
-                f"                b2 = tl.trans(b2_desc.load([pid_n * {WIDE} + BLOCK_N, k * BLOCK_K]))",
-                "            else:",
-                f"                b2 = b2_desc.load([k * BLOCK_K, pid_n * {WIDE} + BLOCK_N])",
-                f"            acc2 = tl.dot(a, b2, acc2{self._precision()})",
-            ]
+        if mode in ("tma", "persistent", "streamk"):
             lines += [
                 f"    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype={acc_type})",
-                *(
-                    ["    if BLOCK_N2:", f"        acc2 = tl.zeros((BLOCK_M, BLOCK_N2), dtype={acc_type})"]
-                    if wide
-                    else []
-                ),
                 "    for k in range(0, tl.cdiv(K, BLOCK_K)):",
                 "        a = a_desc.load([pid_m * BLOCK_M, k * BLOCK_K])",
                 "        if B_KMAJOR:",
-                f"            b = tl.trans(b_desc.load([pid_n * {WIDE}, k * BLOCK_K]))",
+                "            b = tl.trans(b_desc.load([pid_n * BLOCK_N, k * BLOCK_K]))",
                 "        else:",
-                f"            b = b_desc.load([k * BLOCK_K, pid_n * {WIDE}])",
+                "            b = b_desc.load([k * BLOCK_K, pid_n * BLOCK_N])",
                 f"        acc = tl.dot(a, b, acc{self._precision()})",
-                *(second if wide else []),
             ]
         elif not library:
             lines += [
@@ -317,8 +299,6 @@ class MatmulKernel:
             offsets.append(off)
         used = {
             "acc",
-            "acc2",
-            "b2",
             "acc_lo",
             "acc_hi",
             "a",
@@ -336,9 +316,9 @@ class MatmulKernel:
         used |= {"tl", "triton", "a_ptrs", "b_ptrs", "kmask", "bsum", "tile_id", "start_pid"}
         used |= _RESERVED | {p.split(":")[0] for p in params}  # a value named M or K never shadows them
 
-        def epilogue(acc: str, rn: str, col: str | None = None, desc: str = "desc") -> list[str]:
+        def epilogue(acc: str, rn: str, col: str | None = None) -> list[str]:
             """The epilogue on the tile ``acc`` (BLOCK_M x the columns ``rn``), indented one level.
-            ``col``: the tile's first column, where TMA may store it (TMA_STORE, by ``out<i>_<desc>``)."""
+            ``col``: the tile's first column, where TMA may store it (TMA_STORE)."""
             out_off = "em * N + en" if self.fold else "batch * M * N + em * N + en"
             body = ["em = rm[:, None]", f"en = {rn}[None, :]", "mask = (em < M) & (en < N)"]
             if library:
@@ -362,50 +342,43 @@ class MatmulKernel:
             else:  # a tensor descriptor writes the tile whole, clipped at the output's edges
                 body += ["if TMA_STORE:"]
                 body += [
-                    f"    out{i}_{desc}.store([pid_m * BLOCK_M, {col}], {names[v]}.to(out{i}_ptr.dtype.element_ty))"
+                    f"    out{i}_desc.store([pid_m * BLOCK_M, {col}], {names[v]}.to(out{i}_ptr.dtype.element_ty))"
                     for i, v in enumerate(self.fused.yield_op().values)
                 ]
                 body += ["else:", *("    " + ln for ln in stores)]
             return ["    " + ln for ln in body]
 
-        if tma:
+        if mode in ("tma", "persistent", "streamk"):
             # SPLIT: the epilogue runs on the tile's two column halves in turn, so the registers its
             # temporaries need are half the tile's (long epilogues: requantizing, GELU)
-            col = f"pid_n * {WIDE}"
-            half = col + " + {} + tl.arange(0, BLOCK_N // 2)"
+            half = "pid_n * BLOCK_N + {} + tl.arange(0, BLOCK_N // 2)"
             lines += [
                 "    if SPLIT:",
                 "        acc_lo, acc_hi = tl.split(tl.permute(tl.reshape(acc, (BLOCK_M, 2, BLOCK_N // 2)), (0, 2, 1)))",
-                *("    " + ln for ln in epilogue("acc_lo", "(" + half.format(0) + ")", col)),
+                *("    " + ln for ln in epilogue("acc_lo", "(" + half.format(0) + ")", "pid_n * BLOCK_N")),
                 *(
                     "    " + ln
                     for ln in epilogue(
-                        "acc_hi", "(" + half.format("BLOCK_N // 2") + ")", col + " + BLOCK_N // 2"
+                        "acc_hi", "(" + half.format("BLOCK_N // 2") + ")", "pid_n * BLOCK_N + BLOCK_N // 2"
                     )
                 ),
                 "    else:",
-                *("    " + ln for ln in epilogue("acc", "rn", col)),
+                *("    " + ln for ln in epilogue("acc", "rn", "pid_n * BLOCK_N")),
             ]
-            if wide:  # then the second part's epilogue
-                rn2 = f"({col} + BLOCK_N + tl.arange(0, BLOCK_N2))"
-                lines += [
-                    "    if BLOCK_N2:",
-                    *("    " + ln for ln in epilogue("acc2", rn2, col + " + BLOCK_N", "desc2")),
-                ]
         else:
             lines += epilogue("acc", "rn")
         if mode == "persistent":
             lines = persistent_loop(lines, main_end)
         elif mode == "streamk":
             lines = streamk_loop(lines, main_end)
-        descs = ["a_desc", "b_desc", "b2_desc"] + [f"out{i}_desc{s}" for s in ("", "2") for i in range(n_out)]
+        descs = ["a_desc", "b_desc"] + [f"out{i}_desc" for i in range(n_out)]
         extra = {"pointers": [], "epilogue": ["acc_ptr"], "streamk": [*descs, "ws_ptr", "flags_ptr"]}.get(
             mode, descs
         )
         flags = {
-            "tma": ["B_KMAJOR", "SPLIT", "TMA_STORE", "BLOCK_N2"],
-            "persistent": ["B_KMAJOR", "NUM_SMS", "WS", "SPLIT", "TMA_STORE", "BLOCK_N2"],
-            "streamk": ["B_KMAJOR", "SPLIT", "TMA_STORE", "BLOCK_N2"],  # (BLOCK_N2 0: whole BLOCK_N tiles)
+            "tma": ["B_KMAJOR", "SPLIT", "TMA_STORE"],
+            "persistent": ["B_KMAJOR", "NUM_SMS", "WS", "SPLIT", "TMA_STORE"],
+            "streamk": ["B_KMAJOR", "SPLIT", "TMA_STORE"],
         }.get(mode, [])
         return params + extra + _CONSTEXPRS + [f"{f}: tl.constexpr" for f in flags], lines
 
@@ -511,13 +484,6 @@ class MatmulKernel:
                 == (128, 128, 64, 4, 3)
                 and not self.integer
             ]
-            # 128 x (128 + 64) tiles where the columns split into such tiles evenly: BERT's 768-wide
-            # outputs (4096 rows) make 128 of them, one wave for 132 SMs, where 128 x 128 tiles make
-            # 1.45 waves and 64 x 128 tiles 2.9
-            n = static[-1]
-            if n % 192 == 0 and not self.integer:
-                wide = {"BLOCK_M": 128, "BLOCK_N": 128, "BLOCK_N2": 64, "BLOCK_K": 64, "GROUP_M": 8}
-                tma.insert(min(2, len(tma)), {**wide, "num_warps": 8, "num_stages": 3, "TMA": 1})
             many = [c for c in tma if -(-m // c["BLOCK_M"]) * -(-static[-1] // c["BLOCK_N"]) > sm_count()]
             deep = level >= 3  # each extra form costs tuning time: a build out of budget stops tuning
             persistent = (
@@ -550,9 +516,8 @@ class MatmulKernel:
         (measured on an H200: the same or up to 10% faster than pointer stores; not a candidate of
         its own). The persistent form needs about 32 KB more than its stages and tile."""
         out_size = sum(r.type.dtype.itemsize for r in self.fused.results)  # type: ignore[attr-defined]  # a tile each
-        width = cfg["BLOCK_N"] + cfg.get("BLOCK_N2", 0)
-        tile = cfg["BLOCK_M"] * width * out_size // (2 if cfg.get("SPLIT") else 1)
-        stages = cfg["num_stages"] * (cfg["BLOCK_M"] + width) * cfg["BLOCK_K"] * self.dtype.itemsize
+        tile = cfg["BLOCK_M"] * cfg["BLOCK_N"] * out_size // (2 if cfg.get("SPLIT") else 1)
+        stages = cfg["num_stages"] * (cfg["BLOCK_M"] + cfg["BLOCK_N"]) * cfg["BLOCK_K"] * self.dtype.itemsize
         need = stages + tile + (32 * 1024 if cfg.get("PERSISTENT") or cfg.get("STREAMK") else 0) + 1024
         return {**cfg, "TMA_STORE": 1} if need <= SMEM_LIMIT else cfg
 
@@ -575,7 +540,7 @@ class MatmulKernel:
         descriptors = self._descriptors(a, b, cfg) if cfg.get("TMA") and product is None else None
         persistent = bool(descriptors and cfg.get("PERSISTENT"))
         streamk = bool(descriptors and cfg.get("STREAMK") and a.shape[-1] > 0)  # (K = 0: nothing to share)
-        assert not (streamk and (cfg.get("SPLIT") or cfg.get("BLOCK_N2"))), "stream-K: whole BLOCK_N tiles"
+        assert not (streamk and cfg.get("SPLIT")), "stream-K runs the epilogue on whole tiles"
         variant = "_persistent" if persistent else "_streamk" if streamk else "_tma" if descriptors else ""
         fn_name = self.name + ("_epilogue" if product is not None else variant)
         if self._fn is None:
@@ -610,14 +575,12 @@ class MatmulKernel:
         for j, e in enumerate(self.extra):
             argv += sp.strides(j, tuple(inputs[args.index(e)].shape), out_shape)
         nb = int(np.prod(batch)) if not self.fold else 1
-        width = cfg["BLOCK_N"] + (cfg.get("BLOCK_N2", 0) if descriptors and not streamk else 0)
-        grid = (-(-m // cfg["BLOCK_M"]) * -(-n // width), max(nb, 1))
+        grid = (-(-m // cfg["BLOCK_M"]) * -(-n // cfg["BLOCK_N"]), max(nb, 1))
         flags = {"B_KMAJOR": k_major(b), "SPLIT": bool(cfg.get("SPLIT"))} if descriptors else {}
         if descriptors:
             stores = store_descriptors(outputs, cfg) if cfg.get("TMA_STORE") else None
             flags["TMA_STORE"] = stores is not None
-            descriptors += stores or [None] * (2 * len(outputs))
-            flags["BLOCK_N2"] = 0 if streamk else cfg.get("BLOCK_N2", 0)
+            descriptors += stores or [None] * len(outputs)
         if persistent:
             from tritium.codegen.triton_env import sm_count
 

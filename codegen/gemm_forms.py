@@ -17,10 +17,8 @@ def k_major(b: Any) -> bool:
     return b.stride(0) == 1 and b.stride(1) != 1
 
 
-def tile_placement(pid: str, width: str = "BLOCK_N") -> list[str]:
-    """Lines (indented one level) placing tile ``pid``: GROUP_M rows of tiles at a time, for L2 reuse.
-    ``width``: the tile's columns (the TMA forms' tiles are BLOCK_N + BLOCK_N2 wide, ``rn`` the first
-    BLOCK_N of them)."""
+def tile_placement(pid: str) -> list[str]:
+    """Lines (indented one level) placing tile ``pid``: GROUP_M rows of tiles at a time, for L2 reuse."""
     return [
         f"    group = {pid} // (GROUP_M * num_pid_n)",
         "    first_m = group * GROUP_M",
@@ -28,14 +26,8 @@ def tile_placement(pid: str, width: str = "BLOCK_N") -> list[str]:
         f"    pid_m = first_m + ({pid} % (GROUP_M * num_pid_n)) % group_size",
         f"    pid_n = ({pid} % (GROUP_M * num_pid_n)) // group_size",
         "    rm = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)",
-        f"    rn = pid_n * {width} + tl.arange(0, BLOCK_N)",
+        "    rn = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)",
     ]
-
-
-WIDE = "(BLOCK_N + BLOCK_N2)"
-"""The TMA forms' tile width: BLOCK_N columns, and BLOCK_N2 more in a second accumulator where the
-config has them (128 + 64: BERT's 768-wide outputs in 4 tiles per row of tiles, one wave of 128
-tiles for 132 SMs; Triton's tensors are powers of two)."""
 
 
 def persistent_loop(lines: list[str], main_end: int) -> list[str]:
@@ -44,15 +36,15 @@ def persistent_loop(lines: list[str], main_end: int) -> list[str]:
     flattened loop lets the software pipeliner load the next tile's operands during this tile's
     epilogue. The epilogue places its tile from a second counter, ``tile_c``, so that nothing
     computed before the product is live across it (as Triton's persistent-matmul tutorial does)."""
-    place = 3 + len(tile_placement("pid", WIDE))  # program id, tile counts, then the tile's placement
-    assert lines[3:place] == tile_placement("pid", WIDE)
+    place = 3 + len(tile_placement("pid"))  # program id, tile counts, then the tile's placement
+    assert lines[3:place] == tile_placement("pid")
     main, tail = lines[place:main_end], lines[main_end:]
     out = [*lines[1:3], "    tile_c = tl.program_id(0) - NUM_SMS"]
     out += [
         "    for tile in tl.range(tl.program_id(0), num_pid_m * num_pid_n, NUM_SMS, flatten=True, warp_specialize=WS):"
     ]
-    out += ["    " + ln for ln in [*tile_placement("tile", WIDE), *main]]
-    out += ["        tile_c += NUM_SMS", *("    " + ln for ln in tile_placement("tile_c", WIDE))]
+    out += ["    " + ln for ln in [*tile_placement("tile"), *main]]
+    out += ["        tile_c += NUM_SMS", *("    " + ln for ln in tile_placement("tile_c"))]
     return out + ["    " + ln for ln in tail]
 
 
@@ -66,8 +58,8 @@ def streamk_loop(lines: list[str], main_end: int) -> list[str]:
     at the same time: NUM_SMS programs of one block per SM), adds their partials in program order
     (the same sum every run) and runs the epilogue. Flags are cleared by their reader, so the next
     launch (or CUDA-graph replay) finds them at zero."""
-    place = 3 + len(tile_placement("pid", WIDE))
-    assert lines[3:place] == tile_placement("pid", WIDE)
+    place = 3 + len(tile_placement("pid"))
+    assert lines[3:place] == tile_placement("pid")
     main, tail = lines[place:main_end], lines[main_end:]
     loop = "    for k in range(0, tl.cdiv(K, BLOCK_K)):"
     assert loop in main
@@ -86,7 +78,7 @@ def streamk_loop(lines: list[str], main_end: int) -> list[str]:
         "        tile = it // k_iters",
         "        k_first = it - tile * k_iters",
         "        k_last = tl.minimum(k_iters, k_first + it_end - it)",
-        *("    " + ln for ln in [*tile_placement("tile", WIDE), *main]),
+        *("    " + ln for ln in [*tile_placement("tile"), *main]),
         "        it += k_last - k_first",
         "        if k_last < k_iters:  # the tile goes on in the next program: hand over the partial sum",
         f"            tl.store(ws_ptr + pid * {slot} + offs, acc)",
@@ -118,17 +110,14 @@ def operand_descriptors(a: Any, b: Any, cfg: dict[str, int]) -> list[Any] | None
     b2 = b.t() if kmajor else b  # [N, K] or [K, N], unit stride last
     if not (tma_addressable(a2) and tma_addressable(b2)):
         return None
-    bm, bn, bk, bn2 = cfg["BLOCK_M"], cfg["BLOCK_N"], cfg["BLOCK_K"], cfg.get("BLOCK_N2", 0)
+    bm, bn, bk = cfg["BLOCK_M"], cfg["BLOCK_N"], cfg["BLOCK_K"]
     b_block = [bn, bk] if kmajor else [bk, bn]
-    descs = [TensorDescriptor.from_tensor(a2, [bm, bk]), TensorDescriptor.from_tensor(b2, b_block)]
-    b2_block = [bn2, bk] if kmajor else [bk, bn2]  # the tile's second part of columns
-    return descs + [TensorDescriptor.from_tensor(b2, b2_block) if bn2 else None]
+    return [TensorDescriptor.from_tensor(a2, [bm, bk]), TensorDescriptor.from_tensor(b2, b_block)]
 
 
 def store_descriptors(outputs: list[Any], cfg: dict[str, int]) -> list[Any] | None:
-    """Tensor descriptors writing each output's tiles (its rows of N; half tiles with SPLIT), then
-    those writing the tiles' second parts (BLOCK_N2 columns; None without), or None where TMA cannot
-    address one of them: the epilogue then stores through pointers."""
+    """Tensor descriptors writing each output's tiles (its rows of N; half tiles with SPLIT), or None
+    where TMA cannot address one of them: the epilogue then stores through pointers."""
     from triton.tools.tensor_descriptor import TensorDescriptor
 
     out = []
@@ -140,11 +129,7 @@ def store_descriptors(outputs: list[Any], cfg: dict[str, int]) -> list[Any] | No
             return None
         bn = cfg["BLOCK_N"] // 2 if cfg.get("SPLIT") else cfg["BLOCK_N"]
         out.append(TensorDescriptor.from_tensor(y2, [cfg["BLOCK_M"], bn]))
-    bn2 = cfg.get("BLOCK_N2", 0)
-    return out + [
-        TensorDescriptor.from_tensor(y.view(-1, y.shape[-1]), [cfg["BLOCK_M"], bn2]) if bn2 else None
-        for y in outputs
-    ]
+    return out
 
 
 class StreamKWorkspaces:

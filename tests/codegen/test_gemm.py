@@ -274,34 +274,7 @@ def test_two_blocks_per_sm_candidate(monkeypatch: pytest.MonkeyPatch) -> None:
     module = ir.parse_ir(text)
     PassManager("fuse-kernels,dce").run(module)
     space = kernel_for(next(op for op in module.main.block.ops if op.name == "kernel.fused")).config_space(1)
-    tiles = [
-        c
-        for c in space
-        if (c["BLOCK_M"], c["BLOCK_N"]) == (128, 128) and not c.get("PERSISTENT") and not c.get("BLOCK_N2")
-    ]
+    tiles = [c for c in space if (c["BLOCK_M"], c["BLOCK_N"]) == (128, 128) and not c.get("PERSISTENT")]
     assert tiles[0]["num_warps"] == 4 and tiles[0]["num_stages"] == 3
     two = {**tiles[0], "num_stages": 2}
     assert two in space and two["TMA_STORE"] == 1
-    wide = [c for c in space if c.get("BLOCK_N2")]  # 3072 = 16 x 192: also 128 x (128 + 64) tiles
-    assert [(c["BLOCK_N"], c["BLOCK_N2"], c["num_warps"], c.get("TMA_STORE")) for c in wide] == [
-        (128, 64, 8, 1)
-    ]
-
-
-@pytest.mark.parametrize(
-    "kmajor,persistent,split,store",
-    [(False, 0, 0, 0), (True, 0, 0, 1), (False, 1, 0, 1), (True, 1, 1, 0), (True, 0, 1, 1)],
-)
-def test_tiles_with_a_second_part_of_columns(
-    kmajor: bool, persistent: int, split: int, store: int, rng: np.random.Generator
-) -> None:
-    """Tiles of 16 + 8 columns (BLOCK_N2: a second accumulator, its own weight and output
-    descriptors): 40 columns make two such tiles, the second one's parts partly and wholly past the
-    last column; one tile per program or persistent, the first part's epilogue whole or in halves,
-    stores by pointers or by TMA."""
-    kernel, fused, env, want, _ = bias_gemm((3, 11, 48), 40, kmajor, rng)
-    got = torch.empty((3, 11, 40), dtype=torch.float16)
-    cfg = {"TMA": 1, "PERSISTENT": persistent, "SPLIT": split, "TMA_STORE": store}
-    cfg |= {"BLOCK_M": 16, "BLOCK_N": 16, "BLOCK_N2": 8, "BLOCK_K": 16}
-    kernel([env[v] for v in fused.operands], [got], cfg)
-    assert rel(got.numpy(), want) < 2e-3
