@@ -90,7 +90,7 @@ def main() -> None:
         kern, inputs = kernel(m, k, n, epi, args.kmajor)
         out = torch.empty(m, n, device="cuda", dtype=torch.float16)
         space = [c for c in kern.config_space(3) if not c.get("LIBRARY")]
-        space += [kern._store_by_tma(c) for c in two_per_sm]
+        space += [c for c in (kern._store_by_tma(c) for c in two_per_sm) if c not in space]
         rows = []
         for cfg in space:
             try:
@@ -101,7 +101,7 @@ def main() -> None:
             rows.append((ms, cfg))
         rows.sort(key=lambda r: r[0])
         results[epi] = rows
-    base = results.get("none", [(None,)])[0][0]
+    base = results["none"][0][0] if results.get("none") else None
     for epi, rows in results.items():
         print(f"== {epi} ({m} x {k} x {n}); {len(rows)} configs")
         for ms, cfg in rows[: args.top]:

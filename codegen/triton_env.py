@@ -295,12 +295,14 @@ def pdl_kwargs(grid: tuple[int, ...]) -> dict[str, Any]:
     """What the launch of a generated kernel over ``grid`` adds: Triton's ``launch_pdl`` and the
     kernel's ``PDL`` flag, 1 (its programs wait for the previous kernel's writes with ``gdc_wait``;
     the next kernel launches as this one ends) or 2 for a grid of at most one program per SM (its
-    programs also let the next kernel launch at once, so that its programs are ready to start as
-    this one's end). A grid of several waves lets the next kernel launch only at its end, so that
-    waiting programs never hold SMs that its later waves need (measured on an H200: batch 1 5-10%
-    faster with the early trigger, batch 32 about 1% slower). Nothing where programmatic dependent
-    launch is unavailable (the flag defaults to 0, off). TRITIUM_PDL_TRIGGER=start or =exit makes
-    every grid trigger early or at its end (the A/B experiment of RESULTS.md)."""
+    programs also let the next kernel launch at once: its programs are resident and waiting when
+    this one ends). A dependent grid launches once every program of this one has triggered or
+    exited, which for a grid of several waves an early trigger makes the start of its last wave.
+    Measured on an H200: batch 1 5-10% faster with the early trigger than without any; BERT and
+    ResNet-50 at batch 32 and 1 within 1% of triggering early everywhere (RESULTS.md). Nothing where
+    programmatic dependent launch is unavailable (the flag defaults to 0, off).
+    TRITIUM_PDL_TRIGGER=start or =exit makes every grid trigger early or at its end (the A/B
+    experiment of RESULTS.md)."""
     if not pdl_available():
         return _PDL_OFF
     trigger = os.environ.get("TRITIUM_PDL_TRIGGER", "")

@@ -6,6 +6,9 @@
     ->  y = nn.attention(q, transpose(kT, [0, 1, 3, 2]), v, mask) {scale = c1 * c2}
 
 This is what HF BERT, GPT-2 and ViT exports contain (torch's SDPA decomposition, both exporters).
+nn.attention gives a fully masked row zeros, which is exactly what the is_nan guard computes, and
+what a plain softmax would turn into NaNs: the guard's absence is required to hold only for rows
+that always have an allowed key, so the pattern accepts both.
 
 Then the masks those exports build, a constant condition and a per-batch key mask, both broadcast
 to (B, 1, Sq, Sk):
@@ -17,9 +20,6 @@ to (B, 1, Sq, Sk):
 X is (B, 1, 1, Sk): one row of keys that the attention kernel loads once per key tile, where the
 broadcast mask was a (Sq, Sk) tile per block of queries; a causal attention skips the key tiles
 above the diagonal.
-nn.attention gives a fully masked row zeros, which is exactly what the is_nan guard computes, and
-what a plain softmax would turn into NaNs: the guard's absence is required to hold only for rows
-that always have an allowed key, so the pattern accepts both.
 """
 
 from __future__ import annotations
@@ -127,7 +127,9 @@ def sdpa(op: nn.Softmax, rw: Rewriter) -> bool:
 @pattern
 def structured_mask(op: nn.Attention, rw: Rewriter) -> bool:
     """attention(.., where(C & X, a, -inf)) -> attention(.., where(X, a, -inf)) {is_causal if C is the
-    lower triangle}; C all true: any a and b. The boolean mask C & X likewise."""
+    lower triangle}; C all true: any a and b. The boolean mask C & X likewise. The new mask must
+    keep the old one's keys (nn.attention pads a shorter last axis with masked keys, it does not
+    broadcast it)."""
     mask = op.attn_mask
     where = producer(mask, "nn.where")
     conj = producer(where.operand(0) if where is not None else mask, "nn.and")
@@ -137,26 +139,38 @@ def structured_mask(op: nn.Attention, rw: Rewriter) -> bool:
     if sp is None:
         return False
     c, x = np.asarray(constant_value(sp[0])).astype(bool), sp[1]
+    parts = [x] if where is None else [x, where.operand(1), where.operand(2)]
+    shapes = [getattr(v.type, "shape", None) for v in (*parts, mask)]
+    if any(s is None or not all(isinstance(d, int) for d in s) for s in shapes):
+        return False
+    new_shape = np.broadcast_shapes(*shapes[:-1])
+    if len(new_shape) < 1 or new_shape[-1] != shapes[-1][-1]:
+        return False
     causal = False
     if not c.all():
-        sq, sk = (getattr(v.type, "shape", None) or (None,) * 4 for v in (op.q, op.k))
-        n = sq[2]
+        q_shape, k_shape = (getattr(v.type, "shape", None) or (None,) * 4 for v in (op.q, op.k))
+        n = q_shape[2]
         if op.is_causal or op.past_key is not None or op.nonpad_kv_seqlen is not None:
             return False
-        if not isinstance(n, int) or n != sk[2] or c.ndim < 2 or c.shape[-2:] != (n, n) or c.size != n * n:
+        if (
+            not isinstance(n, int)
+            or n != k_shape[2]
+            or c.ndim < 2
+            or c.shape[-2:] != (n, n)
+            or c.size != n * n
+        ):
             return False
         if not np.array_equal(c.reshape(n, n), np.tril(np.ones((n, n), bool))):
             return False
-        if where is not None and scalar(where.operand(2)) != float("-inf"):
-            return False  # a finite "masked" value leaves rows it masks whole uniform, not zeros
+        if where is not None:
+            allowed = constant_value(where.operand(1))
+            if scalar(where.operand(2)) != float("-inf") or allowed is None or not np.isfinite(allowed).all():
+                return False  # a finite "masked" value leaves rows it masks whole uniform, not zeros
         causal = True
     with rw.at(before=op):
-        new = (
-            x
-            if where is None
-            else rw.create(nn.Where, x, where.operand(1), where.operand(2), loc=where.loc).out
-        )
-    rw.set_operand(op, list(op.operands).index(mask), new)
+        new = x if where is None else rw.create(nn.Where, *parts, loc=where.loc).out
+    assert op.operands[3] is mask  # (q, k, v, then the mask)
+    rw.set_operand(op, 3, new)
     if causal:
         rw.set_attr(op, "is_causal", True)
     return True
