@@ -222,9 +222,6 @@ class AttentionKernel:
                 (64, 32, 4, 2),
                 (128, 32, 4, 3),
                 (32, 32, 4, 2),
-                (128, 64, 8, 3),  # two warpgroups on 128 queries, and wider key tiles (long sequences)
-                (128, 128, 8, 3),
-                (64, 128, 4, 3),
             )
         ]
         return space[: {0: 1, 1: 3, 2: 4}.get(level, len(space))]
