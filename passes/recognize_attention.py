@@ -141,10 +141,10 @@ def structured_mask(op: nn.Attention, rw: Rewriter) -> bool:
     c, x = np.asarray(constant_value(sp[0])).astype(bool), sp[1]
     parts = [x] if where is None else [x, where.operand(1), where.operand(2)]
     shapes = [getattr(v.type, "shape", None) for v in (*parts, mask)]
-    if any(s is None or not all(isinstance(d, int) for d in s) for s in shapes):
+    if any(s is None for s in shapes) or not shapes[-1]:
         return False
-    new_shape = np.broadcast_shapes(*shapes[:-1])
-    if len(new_shape) < 1 or new_shape[-1] != shapes[-1][-1]:
+    keys = {sh[-1] for sh in shapes[:-1] if sh and sh[-1] != 1}  # (a dynamic batch may stay dynamic)
+    if keys != {shapes[-1][-1]} and not (not keys and shapes[-1][-1] == 1):
         return False
     causal = False
     if not c.all():

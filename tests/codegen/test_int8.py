@@ -172,7 +172,13 @@ def test_quantized_residual_dequantizes_in_the_epilogue(tmp_path, rng: np.random
     kinds = [s.op.kind for s in steps]
     # the input's quantize and layout change, 7 convolutions, the output's layout change
     assert kinds.count("elementwise") == 1 and kinds.count("conv") + kinds.count("matmul") == 7, kinds
-    np.testing.assert_allclose(engine({"x": x})["y"], want, rtol=1e-6, atol=1e-6)
+    got = np.asarray(engine({"x": x})["y"])
+    # the output is int8 dequantized: a value exactly between two steps may round either way after
+    # float32 sums in another order (about one element in a thousand for some seeds; onnxruntime's
+    # own kernels differ so), never by more than one step
+    step = np.diff(np.unique(want)).min()
+    off = ~np.isclose(got, want, rtol=1e-6, atol=1e-6)
+    assert np.abs(got - want).max() <= step * 1.01 and off.mean() <= 0.005, (off.sum(), step)
 
 
 def test_onnxruntime_quantized_mlp(tmp_path, rng: np.random.Generator) -> None:
