@@ -59,20 +59,20 @@ class ConvKernel:
             raise Unsupported("only 2-D convolutions have a generated kernel")
         dt = cv.operand(0).type.dtype  # type: ignore[attr-defined]
         self.integer = cv.name == "nn.conv_integer"
-        """i8 x i8 (nn.conv_integer, from lower-quant; no zero points), NCHW: int32 accumulation on the
-        int8 tensor cores, the dequantizing scale in the epilogue."""
-        if self.integer and (
-            dt.name != "i8"
-            or cv.operand(1).type.dtype.name != "i8"
-            or any(v is not None for v in cv.operands[2:])  # type: ignore[attr-defined]
-        ):
-            raise Unsupported("integer convolutions other than i8 x i8 without zero points run on the host")
+        """i8 or u8 x i8 (nn.conv_integer, from lower-quant), NCHW: int32 accumulation on the int8
+        tensor cores, the dequantizing scale in the epilogue."""
         if not dt.is_float and not self.integer:
             raise Unsupported("integer convolutions run on the host")
         self.dtype = dt
         args = list(fused.body.block.args)
+        self.x_shift, self.x_zero = 0, "0"
+        """u8 inputs load shifted by ``x_shift`` (128) into int8, and an input zero point ``x_zero`` (a
+        literal, or the load of a one-element input) pads the window: sum (x - z) w = sum (x - shift) w
+        + (shift - z) colsum(w), the padding at x = z contributing nothing."""
+        if self.integer:
+            self._integer_operands(cv, args, dt)
         for v in cv.operands:
-            if v is not None and v not in args:
+            if v is not None and v not in args and (not self.integer or v is not cv.x_zero_point):  # type: ignore[attr-defined]
                 raise Unsupported("conv operands computed inside the kernel")
         self.x_i, self.w_i = args.index(cv.operand(0)), args.index(cv.operand(1))
         self.b_i = args.index(cv.operand(2)) if cv.num_operands > 2 and not self.integer else None
@@ -82,6 +82,8 @@ class ConvKernel:
                 raise Unsupported("a kernel result that is not the conv's output shape")
         self.epilogue = [op for op in fused.body.block.ops if op is not cv and not isinstance(op, Yield)]
         conv_ins = {self.x_i, self.w_i} | ({self.b_i} if self.b_i is not None else set())
+        zx = cv.x_zero_point if self.integer else None  # type: ignore[attr-defined]
+        conv_ins |= {args.index(zx)} if zx in args else set()
         self.acc_type = "tl.int32" if self.integer else "tl.float32"
         self.extra = [a for i, a in enumerate(args) if i not in conv_ins]
         if any(v in args and v not in self.extra for op in self.epilogue for v in op.operands):
@@ -100,6 +102,30 @@ class ConvKernel:
         would round through TF32 by torch's default) and symmetric padding."""
         self.source = self._generate()
         self._fn: Any = None
+
+    def _integer_operands(self, cv: Any, args: list[Value], dt: Any) -> None:
+        from tritium.ir.opdef import constant_value
+
+        zx, zw = cv.x_zero_point, cv.w_zero_point
+        if dt.name not in ("i8", "ui8") or cv.operand(1).type.dtype.name != "i8" or zw is not None:
+            raise Unsupported(
+                "integer convolutions other than i8 or u8 x i8 without a weight zero point run on the host"
+            )
+        self.x_shift = 128 if dt.name == "ui8" else 0
+        if zx is None:
+            return
+        value = constant_value(zx)
+        if value is not None and value.size == 1:
+            self.x_zero = str(int(value.reshape(-1)[0]))
+        elif zx in args and getattr(zx.type, "numel", None) == 1:
+            self.x_zero = f"tl.load(in{args.index(zx)}_ptr).to(tl.int32)"
+        else:
+            raise Unsupported("integer convolution with a per-element input zero point runs on the host")
+
+    @property
+    def corrected(self) -> bool:
+        """Whether the product needs the column-sum correction (u8 inputs or a zero point)."""
+        return self.integer and (self.x_shift != 0 or self.x_zero != "0")
 
     def _generate(self) -> str:
         params, body = self._kernel_text(library=False)
@@ -160,6 +186,8 @@ class ConvKernel:
             loop = self._row_loop(dh, dw)
         else:
             loop = self._flat_loop(decomp, dh, dw)
+        if self.corrected:
+            loop = self._corrected(loop)
         lines = [
             "    pid = tl.program_id(0)",
             "    g = tl.program_id(1)",
@@ -210,6 +238,8 @@ class ConvKernel:
             "triton",
             "kout",
             "bias",
+            "zx",
+            "bsum",
         }
 
         used |= {p.split(":")[0] for p in params} | {"BLOCK_M", "BLOCK_N", "BLOCK_K", "EVEN_C", "acc_ptr"}
@@ -291,6 +321,31 @@ class ConvKernel:
             " + s[:, None] * ws_s, mask=b_mask, other=0)",
             f"        acc = tl.dot(a, b, acc{self._precision()})",
         ]
+
+    def _corrected(self, loop: list[str]) -> list[str]:
+        """The loop with an input zero point: the window pads with it (masked loads give it), and
+        either each input is shifted by it exactly (the depthwise kernel multiplies in int32), or,
+        on the int8 tensor cores, u8 inputs are shifted by 128 into int8, each step adds the weight
+        tile's column sums, and the product is corrected after the loop."""
+        load = next(i for i, ln in enumerate(loop) if ln.lstrip().startswith("a = tl.load("))
+        assert loop[load].endswith("other=0)"), loop[load]
+        out = list(loop)
+        out[load] = loop[load][: -len("other=0)")] + "other=zx)"
+        head = ["    zx = " + self.x_zero]
+        indent = loop[load][: len(loop[load]) - len(loop[load].lstrip())]
+        if self.depthwise:
+            out.insert(load + 1, indent + "a = a.to(tl.int32) - zx")
+            return head + out
+        dot = next(i for i, ln in enumerate(out) if ln.lstrip().startswith("acc = tl.dot("))
+        indent = out[dot][: len(out[dot]) - len(out[dot].lstrip())]
+        fix = (
+            [indent + f"a = (a.to(tl.int32) - {self.x_shift}).to(tl.int8)  # u8, shifted"]
+            if self.x_shift
+            else []
+        )
+        out[dot:dot] = [*fix, indent + "bsum += tl.sum(b.to(tl.int32), axis=0)"]
+        tail = [f"    acc += ({self.x_shift} - zx) * bsum[None, :]"]
+        return [*head, "    bsum = tl.zeros((BLOCK_N,), dtype=tl.int32)", *out, *tail]
 
     def _transposed_loop(self, sh: int, sw: int, ph: int, pw: int, dh: int, dw: int) -> list[str]:
         """Deconvolution as a gather: output pixel (oh, ow) takes input pixel (ih, iw) through tap

@@ -67,16 +67,19 @@ DATA_MOVEMENT = {
 
 
 def _generated_integer_product(op: Operation) -> bool:
-    """An integer conv/matmul the templates generate: i8 x i8 without zero points, and for matmuls
-    also u8 rows and one zero point for them (onnxruntime's dynamic quantization); the rest runs
-    alone on the host."""
+    """An integer conv/matmul the templates generate: i8 x i8 without zero points, and also i8 or u8
+    activations with one zero point for them (onnxruntime's default asymmetric activations, and its
+    dynamic quantization); the rest runs alone on the host."""
 
     def dtype(v: Any) -> str | None:
         return getattr(getattr(v.type, "dtype", None), "name", None) if v is not None else None
 
     x, w = op.operand(0), op.operand(1)
     if op.name == "nn.conv_integer":
-        return dtype(x) == dtype(w) == "i8" and all(v is None for v in op.operands[2:])
+        zx, zw = op.x_zero_point, op.w_zero_point  # type: ignore[attr-defined]
+        if dtype(x) not in ("i8", "ui8") or dtype(w) != "i8" or zw is not None:
+            return False
+        return zx is None or getattr(zx.type, "numel", None) == 1
     za = op.a_zero_point  # type: ignore[attr-defined]
     if dtype(x) not in ("i8", "ui8") or dtype(w) != "i8" or op.b_zero_point is not None:  # type: ignore[attr-defined]
         return False  # (lower-quant drops weight zero points that are all zero)

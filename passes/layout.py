@@ -224,8 +224,8 @@ def _is_pointwise(op: nn.Conv, w: np.ndarray) -> bool:
 class ConvertLayout(Pass):
     """Run 2-D convolutions in NHWC.
 
-    Requires: nn IR. Guarantees: every 2-D ``nn.conv`` (and ``nn.conv_integer`` without zero points,
-    whose 1x1 form becomes an ``nn.matmul_integer``) whose weight is a constant has
+    Requires: nn IR. Guarantees: every 2-D ``nn.conv`` (and ``nn.conv_integer`` without a weight zero
+    point, whose 1x1 form becomes an ``nn.matmul_integer``) whose weight is a constant has
     ``layout = "NHWC"`` (weight permuted to ``(M, R, S, C)``), except 1x1 convolutions with unit
     strides, no padding and one group, which become a matmul by the ``(C, M)`` weight (plus the bias)
     on the channels-last pixels; the layout changes are transposes
@@ -242,8 +242,9 @@ class ConvertLayout(Pass):
             integer = isinstance(op, nn.ConvInteger)
             if not isinstance(op, (nn.Conv, nn.ConvInteger)) or op.layout == "NHWC" or op.parent is None:
                 continue
-            if integer and (op.x_zero_point is not None or op.w_zero_point is not None):
+            if integer and op.w_zero_point is not None:
                 continue
+            zx = op.x_zero_point if integer else None  # (one value: the layout does not change it)
             x_t, w = op.x.type, constant_value(op.w)
             if not isinstance(x_t, TensorType) or x_t.rank != 4 or w is None or np.asarray(w).ndim != 4:
                 continue
@@ -266,7 +267,7 @@ class ConvertLayout(Pass):
                 wv.out.name_hint = name
                 xt = rw.create(nn.Transpose, op.x, perm=TO_NHWC, loc=op.loc)
                 if pointwise and integer:
-                    y = rw.create(nn.MatMulInteger, xt.out, wv.out, None, None, loc=op.loc).results[0]
+                    y = rw.create(nn.MatMulInteger, xt.out, wv.out, zx, None, loc=op.loc).results[0]
                 elif pointwise:
                     y = rw.create(nn.MatMul, xt.out, wv.out, loc=op.loc).results[0]
                     if op.b is not None:
@@ -274,7 +275,7 @@ class ConvertLayout(Pass):
                 elif integer:
                     attrs = {k: v for k, v in op.attributes.items() if k != "layout"}
                     y = rw.create(
-                        nn.ConvInteger, xt.out, wv.out, None, None, **attrs, layout="NHWC", loc=op.loc
+                        nn.ConvInteger, xt.out, wv.out, zx, None, **attrs, layout="NHWC", loc=op.loc
                     ).out
                 else:
                     attrs = {k: v for k, v in op.attributes.items() if k != "layout"}

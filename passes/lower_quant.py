@@ -117,6 +117,29 @@ def _int8_operand(v: Value) -> tuple[Value, np.ndarray] | None:
     return dq.x, sz[0]
 
 
+def _activation_operand(v: Value) -> tuple[Value, np.ndarray, int] | None:
+    """(the 8-bit tensor, its one scale, its zero point) when ``v`` is a per-tensor DequantizeLinear of
+    i8 without a zero point, or of u8 with one constant zero point (onnxruntime's default
+    activations: asymmetric u8). The integer kernels shift u8 by 128 into int8 and correct the sum."""
+    i8 = _int8_operand(v)
+    if i8 is not None:
+        return (*i8, 0) if i8[1].size == 1 else None
+    dq = v.defining_op
+    if not isinstance(dq, quant.DequantizeLinear) or dq.x.type.dtype != D.u8:  # type: ignore[attr-defined]
+        return None
+    sz = _constant_quantization(dq)
+    if sz is None or sz[0].size != 1 or sz[1].size != 1:
+        return None
+    return dq.x, sz[0], int(sz[1].reshape(-1)[0])
+
+
+def _zero_point(rw: Rewriter, op: Operation, zero: int, x: Value) -> Value | None:
+    """The zero point of the activation ``x`` as a u8 constant operand (None for i8 activations)."""
+    if x.type.dtype != D.u8:  # type: ignore[attr-defined]
+        return None
+    return _const(rw, op, np.array(zero, np.uint8), "x_zero_point")
+
+
 def _scaled(rw: Rewriter, op: Operation, product: Value, scale: np.ndarray, shape: tuple[int, ...]) -> Value:
     """cast(product, f32) * scale (pinned to f32: an int32 product overflows f16), the scale a
     constant of one value or of ``shape``."""
@@ -132,17 +155,17 @@ def _product_scale(a: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 @pattern
 def integer_matmul(op: nn.MatMul, rw: Rewriter) -> bool:
-    """matmul(DQ(aq, sa), DQ(wq, sw)) -> cast(matmul_integer(aq, wq), f32) * (sa * sw)   for i8 aq, wq
-    without zero points, one scale for aq and one for wq or one per column of a 2-D wq (which may
-    be transposed after its DQ: ONNX Gemm's transB)"""
-    a, w = _int8_operand(op.operand(0)), _int8_operand(op.operand(1))
+    """matmul(DQ(aq, sa, za), DQ(wq, sw)) -> cast(matmul_integer(aq, wq, za), f32) * (sa * sw)   for
+    i8 aq without a zero point or u8 aq with one, i8 wq without, one scale for aq and one for wq or
+    one per column of a 2-D wq (which may be transposed after its DQ: ONNX Gemm's transB)"""
+    a, w = _activation_operand(op.operand(0)), _int8_operand(op.operand(1))
     t = op.operand(1).defining_op
     transposed = w is None and isinstance(t, nn.Transpose) and tuple(t.perm) == (1, 0)
     if transposed:
         w = _int8_operand(t.x)  # type: ignore[union-attr]
-    if a is None or w is None or a[1].size != 1:
+    if a is None or w is None:
         return False
-    (aq, sa), (wq, sw) = a, w
+    (aq, sa, za), (wq, sw) = a, w
     if wq.type.shape is None:  # type: ignore[attr-defined]
         return False
     dq = (t.x if transposed else op.operand(1)).defining_op  # type: ignore[union-attr]
@@ -153,7 +176,8 @@ def integer_matmul(op: nn.MatMul, rw: Rewriter) -> bool:
     with rw.at(before=op):
         if transposed:
             wq = rw.create(nn.Transpose, wq, perm=(1, 0), loc=t.loc).results[0]  # type: ignore[union-attr]
-        product = rw.create(nn.MatMulInteger, aq, wq, None, None, loc=op.loc).results[0]
+        zero = _zero_point(rw, op, za, aq)
+        product = rw.create(nn.MatMulInteger, aq, wq, zero, None, loc=op.loc).results[0]
         y = _scaled(rw, op, product, scale, scale.shape)
         if out != D.f32:
             y = rw.create(nn.Cast, y, to=out, loc=op.loc).results[0]
@@ -163,12 +187,13 @@ def integer_matmul(op: nn.MatMul, rw: Rewriter) -> bool:
 
 @pattern
 def integer_conv(op: nn.Conv, rw: Rewriter) -> bool:
-    """conv(DQ(xq, sx), DQ(wq, sw), b) -> cast(conv_integer(xq, wq), f32) * (sx * sw) + b   for i8
-    xq, wq without zero points, NCHW, one scale for xq and one for wq or one per output channel"""
-    x, w = _int8_operand(op.x), _int8_operand(op.w)
-    if x is None or w is None or x[1].size != 1 or op.channels_last:
+    """conv(DQ(xq, sx, zx), DQ(wq, sw), b) -> cast(conv_integer(xq, wq, zx), f32) * (sx * sw) + b   for
+    i8 xq without a zero point or u8 xq with one, i8 wq without, NCHW, one scale for xq and one for
+    wq or one per output channel"""
+    x, w = _activation_operand(op.x), _int8_operand(op.w)
+    if x is None or w is None or op.channels_last:
         return False
-    (xq, sx), (wq, sw) = x, w
+    (xq, sx, zx), (wq, sw) = x, w
     k = wq.type.shape[0]  # type: ignore[attr-defined]
     if not isinstance(k, int):
         return False
@@ -179,7 +204,8 @@ def integer_conv(op: nn.Conv, rw: Rewriter) -> bool:
     per_channel = (k, *([1] * (rank - 2)))
     with rw.at(before=op):
         attrs = {a: op.attributes[a] for a in ("strides", "pads", "dilations", "group")}
-        product = rw.create(nn.ConvInteger, xq, wq, None, None, loc=op.loc, **attrs).results[0]
+        zero = _zero_point(rw, op, zx, xq)
+        product = rw.create(nn.ConvInteger, xq, wq, zero, None, loc=op.loc, **attrs).results[0]
         y = _scaled(rw, op, product, _product_scale(sx, sw), per_channel)
         if op.b is not None:
             shape = _const(rw, op, np.array(per_channel, np.int64), "bias_shape")

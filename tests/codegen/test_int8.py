@@ -105,9 +105,12 @@ def test_per_axis_uint8_qdq_with_zero_points(rng: np.random.Generator) -> None:
     np.testing.assert_array_equal(engine({"x": x})["output_0"], want)
 
 
-def quantized_with_onnxruntime(model: torch.nn.Module, shape: tuple[int, ...], tmp_path, rng) -> str:
-    """``model`` exported to ONNX and quantized by onnxruntime's quantize_static (QDQ, int8,
-    symmetric, per-channel weights; four random calibration batches): the path of the int8 model."""
+def quantized_with_onnxruntime(
+    model: torch.nn.Module, shape: tuple[int, ...], tmp_path, rng, activations: str = "i8"
+) -> str:
+    """``model`` exported to ONNX and quantized by onnxruntime's quantize_static (QDQ, symmetric
+    per-channel int8 weights; four random calibration batches): the path of the int8 model. The
+    activations: symmetric int8 ("i8"), or onnxruntime's default, asymmetric uint8 ("u8")."""
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
     class Reader(CalibrationDataReader):
@@ -126,15 +129,17 @@ def quantized_with_onnxruntime(model: torch.nn.Module, shape: tuple[int, ...], t
         str(int8),
         Reader(),
         quant_format=QuantFormat.QDQ,
-        activation_type=QuantType.QInt8,
+        activation_type=QuantType.QInt8 if activations == "i8" else QuantType.QUInt8,
         weight_type=QuantType.QInt8,
         per_channel=True,
-        extra_options={"ActivationSymmetric": True, "WeightSymmetric": True},
+        extra_options={"ActivationSymmetric": activations == "i8", "WeightSymmetric": True},
     )
     return str(int8)
 
 
-def onnxruntime_int8_case(model: torch.nn.Module, shape: tuple[int, ...], tmp_path, rng) -> tuple:
+def onnxruntime_int8_case(
+    model: torch.nn.Module, shape: tuple[int, ...], tmp_path, rng, activations: str = "i8"
+) -> tuple:
     """``model`` with seeded random weights (scale 0.3), quantized by onnxruntime, a random input
     and onnxruntime's output for it: (path of the int8 model, x, want)."""
     import onnxruntime as ort
@@ -142,7 +147,7 @@ def onnxruntime_int8_case(model: torch.nn.Module, shape: tuple[int, ...], tmp_pa
     torch.manual_seed(0)
     for p in model.parameters():
         p.data = torch.randn_like(p) * 0.3
-    int8 = quantized_with_onnxruntime(model, shape, tmp_path, rng)
+    int8 = quantized_with_onnxruntime(model, shape, tmp_path, rng, activations)
     x = rng.standard_normal(shape).astype(np.float32)
     want = ort.InferenceSession(int8, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
     return int8, x, want
@@ -207,8 +212,10 @@ def test_onnxruntime_quantized_mlp(tmp_path, rng: np.random.Generator) -> None:
     np.testing.assert_allclose(engine({"x": x})["y"], want, rtol=1e-6, atol=1e-6)
 
 
-def test_onnxruntime_quantized_cnn(tmp_path, rng: np.random.Generator) -> None:
-    """A small CNN quantized by onnxruntime (QDQ, int8, per-channel weights): plain, strided-grouped
+@pytest.mark.parametrize("activations", ["i8", "u8"])
+def test_onnxruntime_quantized_cnn(activations: str, tmp_path, rng: np.random.Generator) -> None:
+    """A small CNN quantized by onnxruntime (QDQ, per-channel int8 weights; symmetric int8
+    activations, or onnxruntime's default asymmetric uint8 with zero points): plain, strided-grouped
     and depthwise convolutions run as int8 channels-last convolutions, the 1x1 one and the
     classifier as int8 GEMMs, nothing on the host; the output equals onnxruntime's."""
 
@@ -225,12 +232,13 @@ def test_onnxruntime_quantized_cnn(tmp_path, rng: np.random.Generator) -> None:
             y = torch.relu(self.c2(torch.relu(self.c1(x))))
             return self.fc(self.pw(torch.relu(self.dw(y)) + y).mean((2, 3)))
 
-    int8, x, want = onnxruntime_int8_case(CNN(), (2, 3, 10, 10), tmp_path, rng)
+    int8, x, want = onnxruntime_int8_case(CNN(), (2, 3, 10, 10), tmp_path, rng, activations)
     engine = tr.compile(int8)
     steps = engine.program({"x": x.shape}).steps
     ops = [o for s in steps if s.mode == "kernel" for o in s.op.ops]
     convs = [o for o in ops if o.name == "nn.conv_integer"]
     assert len(convs) == 3 and all(o.attributes.get("layout") == "NHWC" for o in convs)
+    assert all(str(o.operand(0).type).endswith(f"x{'ui8' if activations == 'u8' else 'i8'}>") for o in convs)
     assert [o.name for o in ops].count("nn.matmul_integer") == 2
     assert not {"nn.conv", "nn.matmul"} & {o.name for o in ops} and engine.host_steps({"x": x.shape}) == []
     np.testing.assert_allclose(engine({"x": x})["y"], want, rtol=1e-6, atol=1e-6)
@@ -365,3 +373,50 @@ def test_dynamic_quantize_of_zeros_as_onnxruntime(tmp_path) -> None:
     assert float(want[1]) == 1.0
     for name, w in zip(("y", "s", "z"), want):
         np.testing.assert_array_equal(got[name], w)
+
+
+@pytest.mark.parametrize(
+    "layout,c,group,zero",
+    [
+        ("NCHW", 8, 1, "const"),
+        ("NHWC", 32, 1, "arg"),
+        ("NHWC", 3, 1, "const"),
+        ("NHWC", 16, 16, "const"),
+        ("NCHW", 8, 2, None),
+    ],
+    ids=["nchw-flat", "nhwc-taps-runtime-zero", "nhwc-rows", "depthwise", "nchw-grouped-no-zero"],
+)
+def test_integer_convolution_of_u8_with_a_zero_point(layout: str, c: int, group: int, zero, rng) -> None:
+    """conv(x - z, w) for u8 inputs with one zero point (onnxruntime's default activations): int8
+    tensor cores on x - 128 with a column-sum correction, the window padded with the zero point (a
+    real zero); the depthwise kernel subtracts it in int32. Every loop form of the template, the
+    zero point a constant or an input; exact against the reference."""
+    n, h, w_, k, r = 2, 7, 6, (16 if group > 1 else 12), 3
+    x_shape = (n, c, h, w_) if layout == "NCHW" else (n, h, w_, c)
+    cg = c // group
+    w_shape = (k, cg, r, r) if layout == "NCHW" else (k, r, r, cg)
+    oh, ow = (h + 2 - r) // 2 + 1, (w_ + 2 - r) // 2 + 1
+    o_shape = (n, k, oh, ow) if layout == "NCHW" else (n, oh, ow, k)
+    xt, wt, oi, of = ty(x_shape, "ui8"), ty(w_shape, "i8"), ty(o_shape, "i32"), ty(o_shape, "f32")
+    head, zop, zarg, zty = f"%x: {xt}, %w: {wt}", "", "", ""
+    if zero == "arg":
+        head, zarg, zty = head + ", %z: tensor<ui8>", ", %z", ", tensor<ui8>"
+    elif zero == "const":
+        zop, zarg, zty = "  %z = nn.constant dense<131> : tensor<ui8>\n", ", %z", ", tensor<ui8>"
+    attrs = f'strides = [2, 2], pads = [1, 1, 1, 1], dilations = [1, 1], group = {group}, layout = "{layout}"'
+    text = f"""func.func @main({head}) -> {of} {{
+{zop}  %p = nn.conv_integer %x, %w{zarg} {{{attrs}}} : ({xt}, {wt}{zty}) -> {oi}
+  %f = nn.cast %p {{to = f32}} : ({oi}) -> {of}
+  func.return %f : {of}
+}}"""
+    x = rng.integers(0, 256, x_shape).astype(np.uint8)
+    wq = rng.integers(-128, 128, w_shape).astype(np.int8)
+    inputs = [x, wq] + ([np.array(131, np.uint8)] if zero == "arg" else [])
+    want = ir.run_reference(ir.parse_ir(text), inputs)[0]
+    engine = tr.compile(ir.parse_ir(text))
+    shapes = dict(zip(engine.input_names, (v.shape for v in inputs)))
+    steps = [s for s in engine.program(shapes).steps if s.mode == "kernel"]
+    assert engine.host_steps(shapes) == [] and any(s.op.kind == "conv" for s in steps)
+    source = "\n".join(s.kernel.source for s in steps)
+    assert ("bsum" in source) == (group != c) and "other=zx" in source  # (depthwise: no tensor cores)
+    np.testing.assert_array_equal(engine(dict(zip(engine.input_names, inputs)))["output_0"], want)

@@ -196,11 +196,13 @@ def test_int8_gemm_and_conv_on_the_gpu(level: int, rng: np.random.Generator) -> 
     np.testing.assert_array_equal(engine({"x": x, "w": w})["y"], want)
 
 
-def test_onnxruntime_quantized_cnn_on_the_gpu(tmp_path, rng: np.random.Generator) -> None:
-    """A CNN quantized by onnxruntime (QDQ int8) built for the GPU: int8 channels-last convolutions
-    (3x3, depthwise, 1x1 as GEMMs on K-major int8 weights), correctly rounded requantization. Against
-    onnxruntime: at most one quantization step apart (the GPU may fuse the epilogue's multiply-add),
-    and nearly everywhere equal."""
+@pytest.mark.parametrize("activations", ["i8", "u8"])
+def test_onnxruntime_quantized_cnn_on_the_gpu(activations: str, tmp_path, rng: np.random.Generator) -> None:
+    """A CNN quantized by onnxruntime (QDQ int8 weights; int8 activations, or onnxruntime's default
+    uint8 with zero points) built for the GPU: int8 channels-last convolutions (3x3, depthwise, 1x1
+    as GEMMs on K-major int8 weights; u8 shifted into int8 with a column-sum correction), correctly
+    rounded requantization. Against onnxruntime: at most one quantization step apart (the GPU may
+    fuse the epilogue's multiply-add), and nearly everywhere equal."""
     import torch
 
     from tests.codegen.test_int8 import onnxruntime_int8_case
@@ -217,9 +219,11 @@ def test_onnxruntime_quantized_cnn_on_the_gpu(tmp_path, rng: np.random.Generator
             y = torch.relu(self.c1(x))
             return self.fc(torch.relu(self.pw(torch.relu(self.dw(y)) + y)).mean((2, 3)))
 
-    int8, x, want = onnxruntime_int8_case(CNN(), (4, 3, 16, 16), tmp_path, rng)
+    int8, x, want = onnxruntime_int8_case(CNN(), (4, 3, 16, 16), tmp_path, rng, activations)
     engine = tr.compile(int8, device="cuda")
     assert engine.host_steps({"x": x.shape}) == []
+    ops = [o for s in engine.program({"x": x.shape}).steps if s.mode == "kernel" for o in s.op.ops]
+    assert [o.name for o in ops].count("nn.conv_integer") == 2
     got = engine({"x": x})["y"]
     step = np.min(np.abs(np.diff(np.unique(want))))  # the output's quantization step
     assert np.abs(got - want).max() <= step * 1.01
