@@ -134,8 +134,10 @@ def _activation_operand(v: Value) -> tuple[Value, np.ndarray, int] | None:
 
 
 def _zero_point(rw: Rewriter, op: Operation, zero: int, x: Value) -> Value | None:
-    """The zero point of the activation ``x`` as a u8 constant operand (None for i8 activations)."""
+    """The zero point of the activation ``x`` as a u8 constant operand (None for i8 activations,
+    which ``_activation_operand`` takes only without one)."""
     if x.type.dtype != D.u8:  # type: ignore[attr-defined]
+        assert zero == 0, "an i8 activation with a zero point"
         return None
     return _const(rw, op, np.array(zero, np.uint8), "x_zero_point")
 
@@ -229,6 +231,21 @@ def zero_zero_points(op: nn.MatMulInteger, rw: Rewriter) -> bool:
         return False
     rw.replace_op_with(
         op, nn.MatMulInteger, op.a, op.b, None if zero[0] else za, None if zero[1] else zb, loc=op.loc
+    )
+    return True
+
+
+@pattern
+def conv_zero_zero_points(op: nn.ConvInteger, rw: Rewriter) -> bool:
+    """conv_integer(x, w, zx, zw) -> conv_integer(x, w, zx', zw')   the same for convolutions
+    (onnxruntime's quantize_dynamic writes ConvInteger with a weight zero point of 0)"""
+    zx, zw = op.x_zero_point, op.w_zero_point
+    zero = [v is not None and (c := constant_value(v)) is not None and not c.any() for v in (zx, zw)]
+    if not any(zero):
+        return False
+    attrs = dict(op.attributes)
+    rw.replace_op_with(
+        op, nn.ConvInteger, op.x, op.w, None if zero[0] else zx, None if zero[1] else zw, loc=op.loc, **attrs
     )
     return True
 
@@ -394,7 +411,7 @@ class LowerQuant(Pass):
             # integers straight through: relu and max pool on them, no requantize to the same scale
             [requantize_unchanged, relu_on_integers, max_pool_on_integers],
             # the products next, while the DQs they read are still there
-            [integer_matmul, integer_conv, zero_zero_points],
+            [integer_matmul, integer_conv, zero_zero_points, conv_zero_zero_points],
             [dequantize, quantize],
         ):
             for k, v in apply_patterns_greedily(module, patterns).items():

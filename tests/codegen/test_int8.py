@@ -347,6 +347,36 @@ def test_onnxruntime_dynamically_quantized_mlp(per_channel: bool, tmp_path, rng:
     np.testing.assert_allclose(engine({"x": x})["y"], want, rtol=1e-6, atol=1e-6)
 
 
+def test_onnxruntime_dynamically_quantized_cnn(tmp_path, rng: np.random.Generator) -> None:
+    """quantize_dynamic on a CNN: ConvInteger of u8 activations with their run-time zero point and a
+    weight zero point of 0 (dropped), a 3x3 and a 1x1 convolution. Nothing on the host, the products
+    on the integers; the output equals onnxruntime's."""
+    import onnxruntime as ort
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(16, 8, 1), torch.nn.ReLU()
+    )
+    fp32, int8 = tmp_path / "cnn.onnx", tmp_path / "cnn_dyn.onnx"
+    torch.onnx.export(
+        model.eval(),
+        (torch.zeros(2, 3, 9, 9),),
+        str(fp32),
+        input_names=["x"],
+        output_names=["y"],
+        dynamo=False,
+    )
+    quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, op_types_to_quantize=["Conv"])
+    x = rng.standard_normal((2, 3, 9, 9)).astype(np.float32)
+    want = ort.InferenceSession(str(int8), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    engine = tr.compile(str(int8))
+    assert engine.host_steps({"x": x.shape}) == []
+    ops = [o.name for s in engine.program({"x": x.shape}).steps if s.mode == "kernel" for o in s.op.ops]
+    assert "nn.conv_integer" in ops and "nn.conv" not in ops
+    np.testing.assert_allclose(engine({"x": x})["y"], want, rtol=1e-6, atol=1e-6)
+
+
 def test_dynamic_quantize_of_zeros_as_onnxruntime(tmp_path) -> None:
     """DynamicQuantizeLinear of an all-zero tensor: scale 1 and zero point 0, as onnxruntime (the
     spec's (max - min) / 255 would be 0, and the zero point 0 / 0)."""
@@ -376,42 +406,57 @@ def test_dynamic_quantize_of_zeros_as_onnxruntime(tmp_path) -> None:
 
 
 @pytest.mark.parametrize(
-    "layout,c,group,zero",
+    "layout,c,group,zero,dt",
     [
-        ("NCHW", 8, 1, "const"),
-        ("NHWC", 32, 1, "arg"),
-        ("NHWC", 3, 1, "const"),
-        ("NHWC", 16, 16, "const"),
-        ("NCHW", 8, 2, None),
+        ("NCHW", 8, 1, "const", "ui8"),
+        ("NHWC", 32, 1, "arg", "ui8"),
+        ("NHWC", 24, 1, "const", "ui8"),
+        ("NHWC", 3, 1, "const", "ui8"),
+        ("NHWC", 16, 16, "const", "ui8"),
+        ("NCHW", 8, 2, None, "ui8"),
+        ("NHWC", 24, 1, "arg", "i8"),
     ],
-    ids=["nchw-flat", "nhwc-taps-runtime-zero", "nhwc-rows", "depthwise", "nchw-grouped-no-zero"],
+    ids=[
+        "nchw-flat",
+        "nhwc-taps-runtime-zero",
+        "nhwc-taps-uneven-channels",
+        "nhwc-rows",
+        "depthwise",
+        "nchw-grouped-no-zero",
+        "i8-with-a-zero-point",
+    ],
 )
-def test_integer_convolution_of_u8_with_a_zero_point(layout: str, c: int, group: int, zero, rng) -> None:
+def test_integer_convolution_of_u8_with_a_zero_point(
+    layout: str, c: int, group: int, zero, dt: str, rng
+) -> None:
     """conv(x - z, w) for u8 inputs with one zero point (onnxruntime's default activations): int8
     tensor cores on x - 128 with a column-sum correction, the window padded with the zero point (a
-    real zero); the depthwise kernel subtracts it in int32. Every loop form of the template, the
-    zero point a constant or an input; exact against the reference."""
-    n, h, w_, k, r = 2, 7, 6, (16 if group > 1 else 12), 3
+    real zero); the depthwise kernel subtracts it in int32. Every loop form of the template
+    (24 channels: the tap loop's masked channel blocks), dilation 2, the zero point a constant or
+    an input, and i8 inputs with a zero point (no shift); exact against the reference."""
+    n, h, w_, k, r = 2, 9, 8, (16 if group > 1 else 12), 3
     x_shape = (n, c, h, w_) if layout == "NCHW" else (n, h, w_, c)
     cg = c // group
     w_shape = (k, cg, r, r) if layout == "NCHW" else (k, r, r, cg)
-    oh, ow = (h + 2 - r) // 2 + 1, (w_ + 2 - r) // 2 + 1
+    oh, ow = (h + 4 - 5) // 2 + 1, (w_ + 4 - 5) // 2 + 1  # pads 2, dilation 2: a 5-wide window
     o_shape = (n, k, oh, ow) if layout == "NCHW" else (n, oh, ow, k)
-    xt, wt, oi, of = ty(x_shape, "ui8"), ty(w_shape, "i8"), ty(o_shape, "i32"), ty(o_shape, "f32")
+    xt, wt, oi, of = ty(x_shape, dt), ty(w_shape, "i8"), ty(o_shape, "i32"), ty(o_shape, "f32")
+    z_value = 131 if dt == "ui8" else -37
     head, zop, zarg, zty = f"%x: {xt}, %w: {wt}", "", "", ""
     if zero == "arg":
-        head, zarg, zty = head + ", %z: tensor<ui8>", ", %z", ", tensor<ui8>"
+        head, zarg, zty = head + f", %z: tensor<{dt}>", ", %z", f", tensor<{dt}>"
     elif zero == "const":
-        zop, zarg, zty = "  %z = nn.constant dense<131> : tensor<ui8>\n", ", %z", ", tensor<ui8>"
-    attrs = f'strides = [2, 2], pads = [1, 1, 1, 1], dilations = [1, 1], group = {group}, layout = "{layout}"'
+        zop, zarg, zty = f"  %z = nn.constant dense<{z_value}> : tensor<{dt}>\n", ", %z", f", tensor<{dt}>"
+    attrs = f'strides = [2, 2], pads = [2, 2, 2, 2], dilations = [2, 2], group = {group}, layout = "{layout}"'
     text = f"""func.func @main({head}) -> {of} {{
 {zop}  %p = nn.conv_integer %x, %w{zarg} {{{attrs}}} : ({xt}, {wt}{zty}) -> {oi}
   %f = nn.cast %p {{to = f32}} : ({oi}) -> {of}
   func.return %f : {of}
 }}"""
-    x = rng.integers(0, 256, x_shape).astype(np.uint8)
+    lo, hi, npdt = (0, 256, np.uint8) if dt == "ui8" else (-128, 128, np.int8)
+    x = rng.integers(lo, hi, x_shape).astype(npdt)
     wq = rng.integers(-128, 128, w_shape).astype(np.int8)
-    inputs = [x, wq] + ([np.array(131, np.uint8)] if zero == "arg" else [])
+    inputs = [x, wq] + ([np.array(z_value, npdt)] if zero == "arg" else [])
     want = ir.run_reference(ir.parse_ir(text), inputs)[0]
     engine = tr.compile(ir.parse_ir(text))
     shapes = dict(zip(engine.input_names, (v.shape for v in inputs)))
