@@ -10,7 +10,9 @@ TensorRT's explicit-quantization rule: a product whose operands both come from D
     %p = nn.matmul_integer %aq, %wq                (i8 x i8, accumulated in i32: the GEMM template)
     %y = nn.mul (nn.cast %p to f32), sa*sw         (in f32 also in f16 builds: products overflow f16)
 
-(a convolution likewise: ``nn.conv_integer``, the scales per output channel, then the bias), and
+(a convolution likewise: ``nn.conv_integer``, the scales per output channel, then the bias; an
+activation may also be u8 with one zero point, onnxruntime's default, which becomes the product's
+input zero point: ``nn.matmul_integer %aq, %wq, %za``), and
 every other integer Q/DQ with constant scales becomes the elementwise ops that define it, so it
 fuses into the kernels around it (a quantize into the epilogue of the kernel producing its input):
 
@@ -394,8 +396,8 @@ def max_pool_on_integers(op: nn.MaxPool, rw: Rewriter) -> bool:
 @register_pass
 @dataclass(frozen=True)
 class LowerQuant(Pass):
-    """Lower explicit quantization: i8 products to nn.matmul_integer / nn.conv_integer, integer Q/DQ
-    to nn ops.
+    """Lower explicit quantization: 8-bit products (i8 or u8 with a zero point x i8) to
+    nn.matmul_integer / nn.conv_integer, integer Q/DQ to nn ops.
 
     Requires: nn-dialect IR, before fold-constants. Guarantees: the function computes the same
     values (integer products exactly; scales applied in float32 as the reference does); what it
