@@ -116,15 +116,22 @@ def _finish(acc, pid_m, pid_n, c_desc, c_ptr, bias_ptr, res_ptr, res_desc, M, N,
 
 
 @triton.jit
-def gemm(a_desc, b_desc, c_desc, c_ptr, bias_ptr, res_ptr, res_desc, M, N, K,
-         BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr,
-         EPI: tl.constexpr, BIAS2D: tl.constexpr, TMA_STORE: tl.constexpr, RES_TMA: tl.constexpr):  # fmt: skip
-    pid_m, pid_n = _place(tl.program_id(0), M, N, BLOCK_M, BLOCK_N, GROUP_M)
+def _product(a_desc, b_desc, pid_m, pid_n, K, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+             BLOCK_K: tl.constexpr):  # fmt: skip
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
     for k in range(0, tl.cdiv(K, BLOCK_K)):
         a = a_desc.load([pid_m * BLOCK_M, k * BLOCK_K])
         b = b_desc.load([k * BLOCK_K, pid_n * BLOCK_N])
         acc = tl.dot(a, b, acc)
+    return acc
+
+
+@triton.jit
+def gemm(a_desc, b_desc, c_desc, c_ptr, bias_ptr, res_ptr, res_desc, M, N, K,
+         BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr,
+         EPI: tl.constexpr, BIAS2D: tl.constexpr, TMA_STORE: tl.constexpr, RES_TMA: tl.constexpr):  # fmt: skip
+    pid_m, pid_n = _place(tl.program_id(0), M, N, BLOCK_M, BLOCK_N, GROUP_M)
+    acc = _product(a_desc, b_desc, pid_m, pid_n, K, BLOCK_M, BLOCK_N, BLOCK_K)
     _finish(acc, pid_m, pid_n, c_desc, c_ptr, bias_ptr, res_ptr, res_desc, M, N,
             BLOCK_M, BLOCK_N, EPI, BIAS2D, TMA_STORE, RES_TMA)  # fmt: skip
 
@@ -138,11 +145,7 @@ def gemm_persistent(a_desc, b_desc, c_desc, c_ptr, bias_ptr, res_ptr, res_desc, 
     tiles = tl.cdiv(M, BLOCK_M) * tl.cdiv(N, BLOCK_N)
     for tile in tl.range(tl.program_id(0), tiles, NUM_SMS, flatten=True, warp_specialize=WS):
         pid_m, pid_n = _place(tile, M, N, BLOCK_M, BLOCK_N, GROUP_M)
-        acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
-        for k in range(0, tl.cdiv(K, BLOCK_K)):
-            a = a_desc.load([pid_m * BLOCK_M, k * BLOCK_K])
-            b = b_desc.load([k * BLOCK_K, pid_n * BLOCK_N])
-            acc = tl.dot(a, b, acc)
+        acc = _product(a_desc, b_desc, pid_m, pid_n, K, BLOCK_M, BLOCK_N, BLOCK_K)
         _finish(acc, pid_m, pid_n, c_desc, c_ptr, bias_ptr, res_ptr, res_desc, M, N,
                 BLOCK_M, BLOCK_N, EPI, BIAS2D, TMA_STORE, RES_TMA)  # fmt: skip
 

@@ -56,34 +56,12 @@ SMEM_LIMIT = 227 * 1024
 """Shared memory per block on H100/H200 (what Triton checks a kernel against)."""
 _CONSTEXPR_NAMES = ("BLOCK_M", "BLOCK_N", "BLOCK_K", "GROUP_M")
 _CONSTEXPRS = [f"{p}: tl.constexpr" for p in _CONSTEXPR_NAMES]
-_RESERVED = {
-    "M",
-    "N",
-    "K",
-    "a_desc",
-    "b_desc",
-    "acc_ptr",
-    "NUM_SMS",
-    "WS",
-    "B_KMAJOR",
-    "SPLIT",
-    "TMA_STORE",
-    *_CONSTEXPR_NAMES,
-}
+_RESERVED = {"M", "N", "K", "a_desc", "b_desc", "acc_ptr", "NUM_SMS", "WS", *_CONSTEXPR_NAMES}
+_RESERVED |= {"B_KMAJOR", "SPLIT", "TMA_STORE"}
+# names the placement, the persistent and the stream-K loops define
 _RESERVED |= {"num_pid_m", "num_pid_n", "group", "first_m", "group_size", "pid_m", "pid_n", "tile", "tile_c"}
-_RESERVED |= {
-    "k_iters",
-    "total",
-    "it",
-    "it_end",
-    "offs",
-    "k_first",
-    "k_last",
-    "p",
-    "ready",
-    "ws_ptr",
-    "flags_ptr",
-}
+_RESERVED |= {"k_iters", "total", "it", "it_end", "offs", "k_first", "k_last", "p", "ready", "ws_ptr"}
+_RESERVED |= {"flags_ptr"}
 _RESERVED |= {f"{d}{i}" for d in "mne" for i in range(8)}  # the index decomposition's names
 
 
