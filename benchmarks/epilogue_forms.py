@@ -230,67 +230,33 @@ def main():
     stage = sys.argv[1] if len(sys.argv) > 1 else "all"
     tiles = [(128, 256, 8, 3), (128, 128, 8, 3), (128, 128, 4, 4)]
     forms = ["tma", "persistent", "ws"]
-    # 1: the epilogue's load and store forms, GELU(erf) on ffn1
-    if stage in ("all", "1"):
-        for form in forms:
-            for bm, bn, w, s in tiles:
+
+    def measure(
+        shape: str, mkn: tuple, epi: int, form: str, tile: tuple, bias2d: int, tstore: int, rtma: int = 0
+    ):
+        """One kernel form timed (or its compile error) and recorded."""
+        bm, bn, w, s = tile
+        try:
+            ms, err = run(*mkn, epi, form, bm, bn, bias2d, tstore, rtma, warps=w, stages=s)
+        except Exception as e:
+            ms, err = None, str(e).splitlines()[0][:120]
+        rec(shape=shape, epi=epi, form=form, tile=f"{bm}x{bn} w{w} s{s}", bias2d=bias2d, tma_store=tstore,
+            res_tma=rtma, ms=ms, err=err)  # fmt: skip
+
+    ffn1 = (4096, 768, 3072)
+    for form in forms:
+        for tile in tiles:
+            if stage in ("all", "1"):  # 1: the epilogue's load and store forms, GELU(erf) on ffn1
                 for bias2d, tstore in [(1, 0), (0, 0), (0, 1)]:
-                    try:
-                        ms, err = run(4096, 768, 3072, 2, form, bm, bn, bias2d, tstore, warps=w, stages=s)
-                    except Exception as e:
-                        ms, err = None, str(e).splitlines()[0][:120]
-                    rec(
-                        shape="ffn1",
-                        epi=2,
-                        form=form,
-                        tile=f"{bm}x{bn} w{w} s{s}",
-                        bias2d=bias2d,
-                        tma_store=tstore,
-                        ms=ms,
-                        err=err,
-                    )
-    # 2: the epilogue's math
-    if stage in ("all", "2"):
-        for form in forms:
-            for bm, bn, w, s in tiles:
+                    measure("ffn1", ffn1, 2, form, tile, bias2d, tstore)
+            if stage in ("all", "2"):  # 2: the epilogue's math
                 for epi in (0, 1, 2, 3, 4):
-                    try:
-                        ms, err = run(4096, 768, 3072, epi, form, bm, bn, 0, 1, warps=w, stages=s)
-                    except Exception as e:
-                        ms, err = None, str(e).splitlines()[0][:120]
-                    rec(
-                        shape="ffn1",
-                        epi=epi,
-                        form=form,
-                        tile=f"{bm}x{bn} w{w} s{s}",
-                        bias2d=0,
-                        tma_store=1,
-                        ms=ms,
-                        err=err,
-                    )
-    # 3: residual GEMM (ffn2) and bias GEMM (qkv)
-    if stage in ("all", "3"):
-        for form in forms:
-            for bm, bn, w, s in tiles:
-                for shape, (m, k, n), epi in [("ffn2", (4096, 3072, 768), 5), ("qkv", (4096, 768, 2304), 1)]:
+                    measure("ffn1", ffn1, epi, form, tile, 0, 1)
+            if stage in ("all", "3"):  # 3: residual GEMM (ffn2) and bias GEMM (qkv)
+                for shape, mkn, epi in [("ffn2", (4096, 3072, 768), 5), ("qkv", (4096, 768, 2304), 1)]:
                     for bias2d, tstore, rtma in [(1, 0, 0), (0, 1, 0), (0, 1, 1)]:
-                        if epi != 5 and rtma:
-                            continue
-                        try:
-                            ms, err = run(m, k, n, epi, form, bm, bn, bias2d, tstore, rtma, warps=w, stages=s)
-                        except Exception as e:
-                            ms, err = None, str(e).splitlines()[0][:120]
-                        rec(
-                            shape=shape,
-                            epi=epi,
-                            form=form,
-                            tile=f"{bm}x{bn} w{w} s{s}",
-                            bias2d=bias2d,
-                            tma_store=tstore,
-                            res_tma=rtma,
-                            ms=ms,
-                            err=err,
-                        )
+                        if epi == 5 or not rtma:
+                            measure(shape, mkn, epi, form, tile, bias2d, tstore, rtma)
     out = os.environ.get("OUT", ".")
     with open(os.path.join(out, "epilogue.json"), "w") as f:
         json.dump(
