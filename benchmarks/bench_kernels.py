@@ -187,17 +187,29 @@ def conv(rows: list[dict[str, Any]], dev: str) -> None:
 
 
 def attention(rows: list[dict[str, Any]], dev: str) -> None:
-    for sq, label in [(128, "seq128"), (512, "seq512")]:
+    """Batch 32, 12 heads of 64: plain at sequence 128 and 512 (the issue's targets), and the forms
+    the models run: ViT-B/16's 197 tokens, GPT-2's causal prefill, BERT's padding mask (one additive
+    row of keys per batch element, HF's float32-lowest for masked keys)."""
+    for sq, mask, causal, label in [
+        (128, False, False, "seq128"),
+        (512, False, False, "seq512"),
+        (197, False, False, "seq197 (vit)"),
+        (128, False, True, "seq128 causal (gpt2)"),
+        (128, True, False, "seq128 key mask (bert)"),
+    ]:
         bsz, hh, d = 32, 12, 64
         q, k, v = (torch.randn(bsz, hh, sq, d, device=dev, dtype=torch.float16) for _ in range(3))
-        t4 = ty((bsz, hh, sq, d))
-        text = f"""func.func @main(%q: {t4}, %k: {t4}, %v: {t4}) -> {t4} attributes {{input_names = ["q", "k", "v"], output_names = ["y"]}} {{
-  %y, %pk, %pv, %qk = nn.attention %q, %k, %v : ({t4}, {t4}, {t4}) -> ({t4}, {t4}, {t4}, {ty((bsz, hh, sq, sq))})
+        t4, tm = ty((bsz, hh, sq, d)), ty((bsz, 1, 1, sq))
+        m = torch.zeros(bsz, 1, 1, sq, device=dev, dtype=torch.float16)
+        m[:, :, :, sq - sq // 8 :] = torch.finfo(torch.float16).min  # the last eighth is padding
+        text = f"""func.func @main(%q: {t4}, %k: {t4}, %v: {t4}{f", %m: {tm}" if mask else ""}) -> {t4} attributes {{input_names = ["q", "k", "v"{', "m"' if mask else ""}], output_names = ["y"]}} {{
+  %y, %pk, %pv, %qk = nn.attention %q, %k, %v{", %m" if mask else ""} {{is_causal = {str(causal).lower()}}} : ({t4}, {t4}, {t4}{f", {tm}" if mask else ""}) -> ({t4}, {t4}, {t4}, {ty((bsz, hh, sq, sq))})
   func.return %y : {t4}
 }}"""
-        step, run = kernel_of(text, {"q": q, "k": k, "v": v})
+        step, run = kernel_of(text, {"q": q, "k": k, "v": v, **({"m": m} if mask else {})})
         t_ours = bench(run)
-        t_torch = bench(lambda: torch.nn.functional.scaled_dot_product_attention(q, k, v))
+        sdpa = torch.nn.functional.scaled_dot_product_attention
+        t_torch = bench(lambda: sdpa(q, k, v, attn_mask=m if mask else None, is_causal=causal))
         rows.append(
             {
                 "kernel": f"attention b32 h12 d64 {label}",

@@ -277,6 +277,19 @@ def persistent_available() -> bool:
 
 
 @lru_cache(maxsize=1)
+def maxnreg_available() -> bool:
+    """Whether a launch may cap the registers per thread (Triton's ``maxnreg`` option, PTX's
+    ``.maxnreg``) on a CUDA GPU: the cap decides how many programs share an SM."""
+    if use_interpreter():
+        return False
+    try:
+        from triton.backends.nvidia.compiler import CUDAOptions
+    except ImportError:
+        return False
+    return "maxnreg" in getattr(CUDAOptions, "__dataclass_fields__", {})
+
+
+@lru_cache(maxsize=1)
 def pdl_available() -> bool:
     """Whether kernels launch with programmatic dependent launch: a Hopper-or-newer GPU and a Triton
     with grid dependency control (``gdc_wait``) and the ``launch_pdl`` option. TRITIUM_PDL=0 turns

@@ -18,32 +18,38 @@ def ty(shape: tuple[int, ...], dt: str = "f32") -> str:
 
 
 @pytest.mark.parametrize(
-    "b,hq,hkv,sq,sk,d,mask,causal,dt",
+    "b,hq,hkv,sq,sk,d,mask,causal,dt,scale",
     [
-        (2, 3, 3, 17, 23, 16, None, False, "f32"),
-        (1, 4, 2, 9, 9, 32, "f32", False, "f32"),
-        (2, 2, 1, 20, 20, 16, None, True, "f32"),
-        (2, 2, 2, 5, 37, 64, "i1", False, "f32"),
-        (1, 2, 2, 33, 33, 16, "f32", True, "f16"),
-        (2, 2, 2, 7, 40, 24, "lowest", False, "f32"),
-        (2, 2, 2, 19, 21, 16, "f32 full", False, "f32"),
-        (1, 2, 2, 18, 18, 16, "i1 full", True, "f32"),
+        (2, 3, 3, 17, 23, 16, None, False, "f32", 0.2),
+        (1, 4, 2, 9, 9, 32, "f32", False, "f32", 0.2),
+        (2, 2, 1, 20, 20, 16, None, True, "f32", 0.2),
+        (2, 2, 2, 5, 37, 64, "i1", False, "f32", 0.2),
+        (1, 2, 2, 33, 33, 16, "f32", True, "f16", 0.2),
+        (2, 2, 2, 7, 40, 24, "lowest", False, "f32", 0.2),
+        (2, 2, 2, 19, 21, 16, "f32 full", False, "f32", 0.2),
+        (1, 2, 2, 18, 18, 16, "i1 full", True, "f32", 0.2),
+        (2, 2, 2, 7, 40, 24, "ninf", False, "f32", 0.2),
+        (2, 2, 2, 7, 40, 24, "ninf full", False, "f16", 0.2),
+        (2, 3, 3, 17, 23, 16, "f32", True, "f32", -0.3),
+        (2, 3, 3, 17, 23, 16, None, False, "f16", -0.3),
     ],
 )
 def test_attention_matches_reference(
-    b, hq, hkv, sq, sk, d, mask, causal, dt, rng: np.random.Generator
+    b, hq, hkv, sq, sk, d, mask, causal, dt, scale, rng: np.random.Generator
 ) -> None:
+    """``scale`` is the scores' factor: a negative one may not take the maximum before scaling."""
     q, k, v = (b, hq, sq, d), (b, hkv, sk, d), (b, hkv, sk, d)
     full = mask is not None and mask.endswith(" full")  # a mask per query and head, not one row of keys
     mask = mask.split()[0] if mask else mask
     mshape = (b, hq, sq, sk) if full else (b, 1, 1, sk)
     lowest = mask == "lowest"  # batch 0's keys all masked by float32's lowest value (HF's mask value)
-    mask = dt if mask in ("f32", "lowest") else mask  # a float mask has the queries' type
+    ninf = mask == "ninf"  # batch 0's keys all masked by -inf: zeros, not a uniform mean
+    mask = dt if mask in ("f32", "lowest", "ninf") else mask  # a float mask has the queries' type
     margs = f", %m: {ty(mshape, mask)}" if mask else ""
     mop = ", %m" if mask else ""
     mty = f", {ty(mshape, mask)}" if mask else ""
     text = f"""func.func @main(%q: {ty(q, dt)}, %k: {ty(k, dt)}, %v: {ty(v, dt)}{margs}) -> {ty(q, dt)} {{
-  %y, %pk, %pv, %qk = nn.attention %q, %k, %v{mop} {{is_causal = {str(causal).lower()}, scale = 0.2}} : ({ty(q, dt)}, {ty(k, dt)}, {ty(v, dt)}{mty}) -> ({ty(q, dt)}, {ty(k, dt)}, {ty(v, dt)}, {ty((b, hq, sq, sk), dt)})
+  %y, %pk, %pv, %qk = nn.attention %q, %k, %v{mop} {{is_causal = {str(causal).lower()}, scale = {scale}}} : ({ty(q, dt)}, {ty(k, dt)}, {ty(v, dt)}{mty}) -> ({ty(q, dt)}, {ty(k, dt)}, {ty(v, dt)}, {ty((b, hq, sq, sk), dt)})
   func.return %y : {ty(q, dt)}
 }}"""
     module, ref = ir.parse_ir(text), ir.parse_ir(text)
@@ -58,6 +64,8 @@ def test_attention_matches_reference(
         m = np.where(rng.random(mshape) < 0.3, -1e4, 0.0).astype(npdt)
         if lowest:  # softmax over equal scores: the mean of v, not zeros (40 keys: whole and partial tiles)
             m[0] = np.finfo(np.float32).min
+        if ninf:
+            m[0] = -np.inf
         inputs.append(m)
     elif mask == "i1":
         m = rng.random(mshape) < 0.7
