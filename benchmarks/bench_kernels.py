@@ -6,6 +6,7 @@ GEMM (4096^3 and BERT-base shapes at batch 32), the ResNet-50 3x3 and 1x1 convol
 (torch: cuDNN, channels-last), fused attention at sequence 128 and 512 (torch: SDPA), and
 elementwise/reduction kernels on 64 MB tensors (against the measured copy bandwidth); INT8 GEMMs and a
 convolution with a dequantizing epilogue (against torch._int_mm, cuBLASLt's int8 GEMM, and FP16).
+ALL_CONFIGS=1 also prints every attention candidate's time.
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ def kernel_of(
     outs = [
         torch.empty(tuple(v.type.shape), dtype=torch_dtype(v.type.dtype), device="cuda") for v in step.outputs
     ]
-    return step, (lambda: step.kernel(ins, outs, step.config))
+    return step, (lambda config=None: step.kernel(ins, outs, config or step.config))
 
 
 def main() -> None:
@@ -208,6 +209,12 @@ def attention(rows: list[dict[str, Any]], dev: str) -> None:
 }}"""
         step, run = kernel_of(text, {"q": q, "k": k, "v": v, **({"m": m} if mask else {})})
         t_ours = bench(run)
+        if os.environ.get("ALL_CONFIGS"):  # every candidate's time, fastest first
+            times = sorted(
+                ((bench(lambda c=c: run(c)), c) for c in step.kernel.config_space(3)), key=lambda t: t[0]
+            )
+            for ms, c in times:
+                print(f"  {label}: {ms:.4f} ms {c}", flush=True)
         sdpa = torch.nn.functional.scaled_dot_product_attention
         t_torch = bench(lambda: sdpa(q, k, v, attn_mask=m if mask else None, is_causal=causal))
         rows.append(
