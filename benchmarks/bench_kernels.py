@@ -6,7 +6,8 @@ GEMM (4096^3 and BERT-base shapes at batch 32), the ResNet-50 3x3 and 1x1 convol
 (torch: cuDNN, channels-last), fused attention at sequence 128 and 512 (torch: SDPA), and
 elementwise/reduction kernels on 64 MB tensors (against the measured copy bandwidth); INT8 GEMMs and a
 convolution with a dequantizing epilogue (against torch._int_mm, cuBLASLt's int8 GEMM, and FP16).
-ALL_CONFIGS=1 also prints every attention candidate's time.
+ALL_CONFIGS=1 also prints every attention candidate's time; REGISTER_CAPS=1 times each chosen GEMM,
+convolution and attention config again under register caps (``maxnreg``).
 """
 
 from __future__ import annotations
@@ -77,6 +78,22 @@ def kernel_of(
     return step, (lambda config=None: step.kernel(ins, outs, config or step.config))
 
 
+def cap_sweep(label: str, config: dict[str, Any], run: Any) -> None:
+    """With REGISTER_CAPS=1: the chosen config again under each register cap that would let one more
+    program share an SM (65536 registers over programs x 32 x warps threads, in steps of 8)."""
+    if not os.environ.get("REGISTER_CAPS") or config.get("LIBRARY"):
+        return
+    threads = 32 * config["num_warps"]
+    caps = sorted({min(255, 65536 // (occ * threads) // 8 * 8) for occ in (1, 2, 3, 4)} - {0}, reverse=True)
+    base = {k: v for k, v in config.items() if k != "maxnreg"}
+    for cap in [None, *[c for c in caps if c >= 64]]:
+        cfg = base | ({"maxnreg": cap} if cap else {})
+        try:
+            print(f"  {label}: cap {cap}: {bench(lambda cfg=cfg: run(cfg)):.4f} ms {cfg}", flush=True)
+        except Exception as e:  # a cap the compiler rejects: reported
+            print(f"  {label}: cap {cap}: failed {str(e).splitlines()[0][:100]}", flush=True)
+
+
 def main() -> None:
     import argparse
 
@@ -121,6 +138,7 @@ def gemm(rows: list[dict[str, Any]], dev: str) -> None:
         b = b_t.t() if kmajor else b_t
         step, run = kernel_of(text, {"a": a, "b": b_t})
         t_ours, t_torch = bench(run), bench(lambda: a @ b)
+        cap_sweep(label, step.config, run)
         _, run_flat = kernel_of(text, {"a": a, "b": b_t}, selector=Without("PERSISTENT"))
         t_flat = bench(run_flat)  # the best one-tile-per-program candidate, for the persistent's gain
         rows.append(
@@ -172,6 +190,7 @@ def conv(rows: list[dict[str, Any]], dev: str) -> None:
         step, run = kernel_of(text, {"x": x.permute(0, 2, 3, 1).contiguous(), "w": wt})
         xc, wc = x.to(memory_format=torch.channels_last), w.to(memory_format=torch.channels_last)
         t_ours = bench(run)
+        cap_sweep(label, step.config, run)
         t_torch = bench(lambda: torch.nn.functional.conv2d(xc, wc, padding=p, stride=stride))
         flops = 2 * 32 * kk * oh * oh * c * r * s
         rows.append(
@@ -215,6 +234,7 @@ def attention(rows: list[dict[str, Any]], dev: str) -> None:
             )
             for ms, c in times:
                 print(f"  {label}: {ms:.4f} ms {c}", flush=True)
+        cap_sweep(label, step.config, run)
         sdpa = torch.nn.functional.scaled_dot_product_attention
         t_torch = bench(lambda: sdpa(q, k, v, attn_mask=m if mask else None, is_causal=causal))
         rows.append(

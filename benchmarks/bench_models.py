@@ -15,6 +15,7 @@ and, for classifiers, top-1 agreement on 100 random inputs.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import tempfile
@@ -133,6 +134,30 @@ def kernel_trace(fn: Any, iters: int = 5, top: int = 30) -> dict[str, Any]:
         "total_ms": round(sum(r[1] for r in rows), 4),
         "launches": round(sum(r[2] for r in rows), 1),
         "top": [(n, round(ms, 4), round(c, 1)) for n, ms, c in rows[:top]],
+        "gaps": kernel_gaps(prof, iters),
+    }
+
+
+def kernel_gaps(prof: Any, iters: int, top: int = 12) -> dict[str, Any]:
+    """The idle time between one kernel's end and the next one's start on the device, per call, by
+    pair of kernel names (the largest first): what launch latency, tails and clock changes cost
+    beyond the kernels themselves. Gaps over 50 µs separate calls and are left out."""
+    kernels = sorted(
+        (e.time_range.start, e.time_range.end, e.name[:40])
+        for e in prof.events()
+        if e.device_type.name == "CUDA" and e.time_range.end > e.time_range.start
+    )
+    pairs: dict[tuple[str, str], list[float]] = {}
+    for (_, end, a), (start, _, b) in itertools.pairwise(kernels):
+        gap = start - end
+        if 0 < gap < 50:
+            pairs.setdefault((a, b), []).append(gap)
+    ranked = sorted(pairs.items(), key=lambda kv: -sum(kv[1]))
+    return {
+        "total_us": round(sum(sum(g) for g in pairs.values()) / iters, 1),
+        "top": [
+            (f"{a} -> {b}", round(sum(g) / iters, 1), round(len(g) / iters, 1)) for (a, b), g in ranked[:top]
+        ],
     }
 
 
@@ -328,6 +353,24 @@ def main() -> None:
             Path(args.out).write_text(json.dumps(results, indent=1))
             model.float().cpu()
     print_table(results)
+    print_traces(results)
+
+
+def print_traces(results: dict[str, Any], top: int = 12) -> None:
+    """Each kernel trace of the run (--kernel-trace): the slowest kernels and the largest gaps."""
+    for r in results["rows"]:
+        for key, t in r.items():
+            if not key.endswith("trace"):
+                continue
+            gaps = t.get("gaps", {})
+            print(
+                f"== {r['model']} batch {r['batch']}, {key}: kernels {t['total_ms']} ms, "
+                f"{t['launches']} launches, gaps {gaps.get('total_us')} us"
+            )
+            for name, ms, count in t["top"][:top]:
+                print(f"   {ms:.4f} ms {count:5.1f}x {name}")
+            for pair, us, count in gaps.get("top", [])[:6]:
+                print(f"   gap {us:6.1f} us {count:5.1f}x {pair}")
 
 
 def bound_call(engine: Any, dev: dict[str, torch.Tensor]) -> Any:

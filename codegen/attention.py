@@ -246,7 +246,7 @@ class AttentionKernel:
         return space[: {0: 1, 1: 3, 2: 4}.get(level, len(space))]
 
     def __call__(self, inputs: list[Any], outputs: list[Any], config: dict[str, int] | None = None) -> None:
-        from tritium.codegen.triton_env import load_source, maxnreg_available, use_interpreter
+        from tritium.codegen.triton_env import load_source, register_cap, use_interpreter
 
         if self._fn is None:
             self._fn = getattr(load_source(self.source, self.name), self.name)
@@ -296,6 +296,6 @@ class AttentionKernel:
             CAUSAL=self.causal,
             num_warps=cfg["num_warps"],
             num_stages=cfg["num_stages"],
-            **({"maxnreg": cfg["maxnreg"]} if cfg.get("maxnreg") and maxnreg_available() else {}),
+            **register_cap(cfg),
             **pdl_kwargs(grid),
         )

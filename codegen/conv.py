@@ -20,7 +20,7 @@ from typing import Any
 from tritium.codegen.indexing import Space, Unsupported
 from tritium.codegen.lowering import compute_type
 from tritium.codegen.pointwise import jit_function, kernel_name, kernel_source, lower_elementwise, namer
-from tritium.codegen.triton_env import pdl_kwargs
+from tritium.codegen.triton_env import pdl_kwargs, register_cap
 from tritium.ir.core import Value
 from tritium.ir.dialects.kernel import Fused, Yield
 from tritium.ir.dialects.nn.constant import Constant
@@ -549,5 +549,6 @@ class ConvKernel:
             EVEN_C=cg % cfg["BLOCK_K"] == 0,
             num_warps=cfg["num_warps"],
             num_stages=cfg["num_stages"],
+            **register_cap(cfg),
             **pdl_kwargs(grid),
         )

@@ -36,7 +36,7 @@ from tritium.codegen.gemm_forms import (
 from tritium.codegen.indexing import Space, Unsupported
 from tritium.codegen.lowering import compute_type
 from tritium.codegen.pointwise import jit_function, kernel_name, kernel_source, lower_elementwise, namer
-from tritium.codegen.triton_env import pdl_kwargs
+from tritium.codegen.triton_env import pdl_kwargs, register_cap
 from tritium.ir.core import Value
 from tritium.ir.dialects.kernel import Fused, Yield
 from tritium.ir.dialects.nn.constant import Constant
@@ -583,6 +583,7 @@ class MatmulKernel:
             GROUP_M=cfg["GROUP_M"],
             num_warps=cfg["num_warps"],
             num_stages=cfg["num_stages"],
+            **register_cap(cfg),
             **flags,
             **pdl_kwargs(grid),
         )

@@ -190,9 +190,12 @@ class RowKernel:
         warps = [4, 8, 2] if block >= 1024 else [2, 4, 1]
         if not self.single:
             return [{"BLOCK": block, "num_warps": w} for w in warps][: max(1, level)]
-        # the default tile first, then one row per program (the previous form), then the others
-        rows = dict.fromkeys([_rows_per_program(block), 1, max(1, 2048 // block), max(1, 8192 // block)])
-        space = [{"BLOCK": block, "ROWS": r, "num_warps": w} for w in (4, 8) for r in rows]
+        # Half the default tile on 2 warps first (about 32 elements a thread, and fewer threads to
+        # join in each row's sums: LayerNorm of 4096 x 768 f16 on an H200 4.8 -> 4.1-4.6 us, of
+        # 6304 x 768 6.1 -> 5.5 us), then the default tile and one row per program on 4 warps.
+        d = _rows_per_program(block)
+        pairs = [(max(1, d // 2), 2), (d, 4), (1, 4), (max(1, d // 2), 1), (1, 2), (d, 8), (max(1, 2 * d), 4)]
+        space = [{"BLOCK": block, "ROWS": r, "num_warps": w} for r, w in dict.fromkeys(pairs)]
         return space[: 1 if level <= 0 else 2 * level]
 
     # -- launching ------------------------------------------------------------------------------------

@@ -289,6 +289,12 @@ def maxnreg_available() -> bool:
     return "maxnreg" in getattr(CUDAOptions, "__dataclass_fields__", {})
 
 
+def register_cap(config: dict[str, Any]) -> dict[str, Any]:
+    """The launch option of a config's register cap (``maxnreg``), where it has one and it applies."""
+    cap = config.get("maxnreg")
+    return {"maxnreg": cap} if cap and maxnreg_available() else {}
+
+
 @lru_cache(maxsize=1)
 def pdl_available() -> bool:
     """Whether kernels launch with programmatic dependent launch: a Hopper-or-newer GPU and a Triton
