@@ -1,4 +1,4 @@
-"""Window pooling (max and average) over 2-D windows: one output element per lane.
+"""Window pooling (max and average) over 1-D, 2-D and 3-D windows: one output element per lane.
 
 The window is small and static, so its loops unroll in the source: each tap is a masked load (a
 padded position is skipped for max, and counted or not for average as ``count_include_pad`` says).
@@ -8,6 +8,7 @@ quantize), when their other operands are scalar constants.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from tritium.codegen.indexing import Unsupported
@@ -29,7 +30,7 @@ class PoolKernel:
         every = [op for op in fused.body.block.ops if not isinstance(op, Yield)]
         pools = [op for op in every if op.name in ("nn.max_pool", "nn.average_pool")]
         if len(pools) != 1 or len(fused.body.block.args) != 1:
-            raise Unsupported("not a single 2-D pool of one input (elementwise ops around it take constants)")
+            raise Unsupported("not a single pool of one input (elementwise ops around it take constants)")
         p = self.op = pools[0]
         at = every.index(p)
         self.prologue, self.epilogue = every[:at], every[at + 1 :]  # constants included: inlined
@@ -48,11 +49,11 @@ class PoolKernel:
         if not (
             isinstance(x, TensorType)
             and x.is_static
-            and x.rank == 4
+            and x.rank in (3, 4, 5)
             and isinstance(out, TensorType)
             and out.is_static
         ):
-            raise Unsupported("pooling needs static 4-D shapes")
+            raise Unsupported("pooling needs static shapes with 1 to 3 spatial dims")
         results = [v.type for v in fused.yield_op().values]
         if len(results) != 1 or getattr(results[0], "shape", None) != out.shape:
             raise Unsupported("only the pooled output (or what the epilogue makes of it) may be used")
@@ -63,75 +64,89 @@ class PoolKernel:
 
     def _generate(self) -> str:
         p = self.op
-        nhwc = p.attributes.get("layout") == "NHWC"
-        if nhwc:
-            n, h, w, c = self.x_shape
-            _, oh, ow, _ = self.out_shape
+        channels_last = p.attributes.get("layout") == "NHWC"
+        if channels_last:
+            n, *sp, c = self.x_shape
+            osp = list(self.out_shape[1:-1])
         else:
-            n, c, h, w = self.x_shape
-            _, _, oh, ow = self.out_shape
-        kh, kw = p.attributes["kernel_shape"]
-        sh, sw = p.attributes["strides"]
-        ph, pw = p.attributes["pads"][:2]
-        dh, dw = p.attributes["dilations"]
+            n, c, *sp = self.x_shape
+            osp = list(self.out_shape[2:])
+        r = len(sp)  # spatial dims: 1, 2 or 3
+        ks, st, dil = p.attributes["kernel_shape"], p.attributes["strides"], p.attributes["dilations"]
+        begins, ends = p.attributes["pads"][:r], p.attributes["pads"][r:]
         is_max = p.name == "nn.max_pool"
+        o = [f"o{d}" for d in range(r)]  # output position, per spatial dim
+        i = [f"i{d}" for d in range(r)]  # input position of the current tap
         names: dict = {}
-        fresh = namer(
-            names,
-            {"tl", "triton", "pid", "offs", "mask", "acc", "cnt", "iy", "ix", "ok", "res", "base", "val"},
-        )
+        reserved = {
+            "tl",
+            "triton",
+            "pid",
+            "offs",
+            "mask",
+            "acc",
+            "cnt",
+            "ok",
+            "res",
+            "base",
+            "val",
+            "cc",
+            "nc",
+        }
+        fresh = namer(names, reserved | set(o) | set(i) | {f"h{d}" for d in range(r)})
         names[self.fused.body.block.args[0]] = "val"
         tap = ["    " + ln for ln in lower_elementwise(self.prologue, names, fresh, p)]
         tapped = names[p.operand(0)]
+
+        def prod(xs: list[int]) -> int:
+            out = 1
+            for x in xs:
+                out *= x
+            return out
+
+        inner = c if channels_last else 1  # elements between neighbouring positions of the last dim
         lines = [
             "    pid = tl.program_id(0)",
             "    offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)",
-            f"    mask = offs < {n * c * oh * ow}",
-            *(
-                [  # channels-last: consecutive lanes are consecutive channels (coalesced loads)
-                    f"    cc = offs % {c}",
-                    f"    ox = (offs // {c}) % {ow}",
-                    f"    oy = (offs // {c * ow}) % {oh}",
-                    f"    base = (offs // {c * ow * oh}) * {h * w * c} + cc",
-                ]
-                if nhwc
-                else [
-                    f"    ox = offs % {ow}",
-                    f"    oy = (offs // {ow}) % {oh}",
-                    f"    nc = offs // {oh * ow}",
-                    f"    base = nc * {h * w}",
-                ]
-            ),
+            f"    mask = offs < {n * c * prod(osp)}",
+        ]
+        if channels_last:  # consecutive lanes are consecutive channels (coalesced loads)
+            lines.append(f"    cc = offs % {c}")
+        lines += [f"    {o[d]} = (offs // {inner * prod(osp[d + 1 :])}) % {osp[d]}" for d in range(r)]
+        if channels_last:
+            lines.append(f"    base = (offs // {c * prod(osp)}) * {c * prod(sp)} + cc")
+        else:
+            lines.append(f"    base = (offs // {prod(osp)}) * {prod(sp)}")
+        lines += [
             "    acc = tl.full([BLOCK], float('-inf'), tl.float32)"
             if is_max
             else "    acc = tl.zeros([BLOCK], tl.float32)",
             "    cnt = tl.zeros([BLOCK], tl.float32)",
         ]
-        for i in range(kh):
-            for j in range(kw):
-                lines += [
-                    f"    iy = oy * {sh} + {i * dh - ph}",
-                    f"    ix = ox * {sw} + {j * dw - pw}",
-                    f"    ok = mask & (iy >= 0) & (iy < {h}) & (ix >= 0) & (ix < {w})",
-                    f"    val = tl.load(in0_ptr + base + (iy * {w} + ix){f' * {c}' if nhwc else ''}, mask=ok, other=0)"
-                    ".to(tl.float32)",
-                    *tap,
-                ]
-                if is_max:
-                    lines.append(f"    acc = tl.where(ok, tl.maximum(acc, {tapped}), acc)")
-                else:
-                    lines += [f"    acc += tl.where(ok, {tapped}, 0.0)", "    cnt += tl.where(ok, 1.0, 0.0)"]
+        for taps in itertools.product(*(range(k) for k in ks)):
+            inside = " & ".join(f"({i[d]} >= 0) & ({i[d]} < {sp[d]})" for d in range(r))
+            position = " + ".join(f"{i[d]} * {inner * prod(sp[d + 1 :])}" for d in range(r))
+            lines += [f"    {i[d]} = {o[d]} * {st[d]} + {taps[d] * dil[d] - begins[d]}" for d in range(r)]
+            lines += [
+                f"    ok = mask & {inside}",
+                f"    val = tl.load(in0_ptr + base + {position}, mask=ok, other=0).to(tl.float32)",
+                *tap,
+            ]
+            if is_max:
+                lines.append(f"    acc = tl.where(ok, tl.maximum(acc, {tapped}), acc)")
+            else:
+                lines += [f"    acc += tl.where(ok, {tapped}, 0.0)", "    cnt += tl.where(ok, 1.0, 0.0)"]
         if is_max:
             lines.append("    res = acc")
         elif p.attributes.get("count_include_pad"):
             # the window clipped to the padded input counts (ceil_mode windows may run past it)
-            lines += [
-                f"    hy = tl.minimum(oy * {sh} - {ph} + {(kh - 1) * dh + 1}, {h + p.attributes['pads'][2]})"
-                f" - (oy * {sh} - {ph})",
-                f"    hx = tl.minimum(ox * {sw} - {pw} + {(kw - 1) * dw + 1}, {w + p.attributes['pads'][3]})"
-                f" - (ox * {sw} - {pw})",
-                f"    res = acc / ((hy + {dh - 1}) // {dh} * ((hx + {dw - 1}) // {dw})).to(tl.float32)",
-            ]
+            for d in range(r):
+                start = f"{o[d]} * {st[d]} - {begins[d]}"
+                lines.append(
+                    f"    h{d} = tl.minimum({start} + {(ks[d] - 1) * dil[d] + 1}, {sp[d] + ends[d]}) - ({start})"
+                )
+            count = " * ".join(f"((h{d} + {dil[d] - 1}) // {dil[d]})" for d in range(r))
+            lines.append(f"    res = acc / ({count}).to(tl.float32)")
         else:
             lines.append("    res = acc / tl.maximum(cnt, 1.0)")
         names[p.results[0]] = "res"

@@ -1,5 +1,6 @@
-"""1-D and 3-D convolutions and 1-D pooling (the lower-conv-nd pass) run as generated 2-D kernels:
-torch modules exported to ONNX, compiled, and compared with onnxruntime; nothing on the host."""
+"""1-D and 3-D convolutions and 1-D pooling (the lower-conv-nd pass) run as generated 2-D kernels,
+3-D pooling as the pooling kernel's 3-D form: torch modules exported to ONNX, compiled, and compared
+with onnxruntime; nothing on the host."""
 
 from __future__ import annotations
 
@@ -82,6 +83,31 @@ def test_3d_convolutions_as_sums_of_2d_kernels(
     taps = layer.kernel_size[0]
     assert kernel_ops(engine, shape).count("nn.conv") == taps
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "layer",
+    [
+        torch.nn.MaxPool3d(3, stride=2, padding=1),
+        torch.nn.MaxPool3d((2, 3, 3), stride=(1, 2, 2), dilation=(2, 1, 1), ceil_mode=True),
+        torch.nn.AvgPool3d(3, stride=2, padding=1, count_include_pad=False),
+        torch.nn.AvgPool3d((3, 2, 3), stride=2, padding=1, ceil_mode=True, count_include_pad=True),
+    ],
+    ids=["max", "max-dilated-ceil", "avg", "avg-ceil-counting-pads"],
+)
+def test_3d_pooling_runs_as_a_generated_kernel(
+    layer: torch.nn.Module, tmp_path, rng: np.random.Generator
+) -> None:
+    """3-D windows (video and volumetric nets) unroll their taps in the pooling kernel, as 2-D ones do;
+    the ReLU after the pool joins it as an epilogue."""
+    shape = (2, 3, 7, 9, 8)
+    engine, got, want = compiled_against_onnxruntime(
+        torch.nn.Sequential(layer, torch.nn.ReLU()), shape, tmp_path, rng
+    )
+    templates = [layer["template"] for layer in engine.inspect({"x": shape})["layers"]]
+    assert templates == ["pool"], templates
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
 def test_3d_convolution_in_fp16(tmp_path, rng: np.random.Generator) -> None:

@@ -287,6 +287,14 @@ POOL = {
                 )
             ],
         ),
+        case(  # 3-D windows
+            "nn.average_pool",
+            "x:1x2x5x6x7xf32",
+            "1x2x3x3x4xf32",
+            "kernel_shape = [3, 2, 3], strides = [2, 2, 2], pads = [1, 0, 1, 1, 0, 1], dilations = [1, 1, 1],"
+            " count_include_pad = true",
+            lambda x: [N(F.avg_pool3d(T(x), (3, 2, 3), 2, (1, 0, 1), count_include_pad=True))],
+        ),
     ],
     "nn.lp_pool": [
         case(
