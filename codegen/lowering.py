@@ -343,6 +343,46 @@ def _logic(op: Operation, a: list[str]) -> str:
     return f"(({a[0]} != 0) {_LOGIC[op.name]} ({a[1]} != 0))"
 
 
+_BITWISE = {"nn.bitwise_and": "&", "nn.bitwise_or": "|", "nn.bitwise_xor": "^"}
+
+
+@rule(*_BITWISE)
+def _bitwise(op: Operation, a: list[str]) -> str:
+    return f"({a[0]} {_BITWISE[op.name]} {a[1]})"
+
+
+@rule("nn.bitwise_not")
+def _bitwise_not(op: Operation, a: list[str]) -> str:
+    return f"(~{a[0]})"
+
+
+@rule("nn.bit_shift")
+def _bit_shift(op: Operation, a: list[str]) -> str:
+    # A shift by a negative amount or by the bit width or more is undefined in LLVM: such lanes give
+    # what the sign fill alone gives (-1 for a right shift of a negative value, else 0), as ONNX's
+    # reference does.
+    x, n = a
+    dt = _dtype(op)
+    ok = f"(({n} >= 0) & ({n} < {dt.bits}))"
+    amount = f"tl.where({ok}, {n}, 0)"
+    if op.attributes["direction"] == "LEFT":
+        return f"tl.where({ok}, {x} << {amount}, 0)"
+    fill = f"tl.where({x} < 0, -1, 0)" if dt.is_signed else "0"
+    return f"tl.where({ok}, {x} >> {amount}, {fill})"
+
+
+@rule("nn.mod")
+def _mod(op: Operation, a: list[str]) -> str:
+    # Triton's % is C's (the sign of the dividend: ONNX's fmod = true); fmod = false takes the sign
+    # of the divisor. An integer divisor of 0 gives 0 (numpy's answer; LLVM's is undefined).
+    x, y = a
+    float_ = _is_float(op)
+    r = f"({x} % {y})" if float_ else f"({x} % tl.where({y} == 0, 1, {y}))"
+    if not op.attributes.get("fmod", False) and (float_ or _dtype(op).is_signed):
+        r = f"tl.where(({r} != 0) & (({r} < 0) != ({y} < 0)), {r} + {y}, {r})"
+    return r if float_ else f"tl.where({y} == 0, 0, {r})"
+
+
 @rule("nn.not")
 def _not(op: Operation, a: list[str]) -> str:
     return f"({a[0]} == 0)"

@@ -19,12 +19,6 @@ from tritium.passes.fusion_policy import classify
 # Elementwise ops without a Triton lowering rule yet, and why. Everything else elementwise must generate.
 HOST_FALLBACK: dict[str, str] = {
     "nn.pow": "integer exponents of integer bases have no rule",
-    "nn.bit_shift": "no rule yet",
-    "nn.bitwise_and": "no rule yet",
-    "nn.bitwise_or": "no rule yet",
-    "nn.bitwise_xor": "no rule yet",
-    "nn.bitwise_not": "no rule yet",
-    "nn.mod": "no rule yet",
     "nn.asin": "no rule yet (needs libdevice)",
     "nn.acos": "no rule yet (needs libdevice)",
     "nn.atan": "no rule yet (needs libdevice)",

@@ -152,6 +152,30 @@ def test_scalar_nan_constant_is_a_literal(rng: np.random.Generator) -> None:
     np.testing.assert_array_equal(engine({"x": x})["output_0"], np.where(x < 0, np.float32("nan"), x))
 
 
+@pytest.mark.parametrize("dt,fmod", [("i32", "false"), ("i32", "true"), ("ui16", "false")])
+def test_integer_mod_by_zero_is_zero_as_the_reference_says(
+    dt: str, fmod: str, rng: np.random.Generator
+) -> None:
+    """A zero divisor is undefined behaviour in LLVM's remainder; the kernel gives the reference's 0."""
+    import tritium as tr
+
+    t = f"tensor<6x7x{dt}>"
+    text = f"""func.func @main(%a: {t}, %b: {t}) -> {t} {{
+  %y = nn.mod %a, %b {{fmod = {fmod}}} : ({t}, {t}) -> {t}
+  func.return %y : {t}
+}}"""
+    npdt = np.int32 if dt == "i32" else np.uint16
+    lo = -40 if dt == "i32" else 0
+    a = rng.integers(lo, 40, (6, 7)).astype(npdt)
+    b = rng.integers(lo // 8, 6, (6, 7)).astype(npdt)
+    b[0] = 0
+    engine = tr.compile(ir.parse_ir(text))
+    assert engine.host_steps({"a": a.shape, "b": b.shape}) == []
+    want = tr.compile(ir.parse_ir(text), backend="reference")({"a": a, "b": b})["output_0"]
+    assert (want[0] == 0).all()
+    np.testing.assert_array_equal(engine({"a": a, "b": b})["output_0"], want)
+
+
 def test_round_is_half_to_even_exactly(rng: np.random.Generator) -> None:
     """nn.round in a generated kernel: ties go to the even neighbour on both signs, odd integers
     from 2^23 on stay themselves, zeros keep their sign, NaN and infinities pass through, and no

@@ -204,6 +204,10 @@ CASES: dict[str, list[OpCase]] = {
         typed_binary(
             "nn.mod", tt(torch.remainder), *B, "f64", floats(-9, 9, np.float64), floats(-3, -0.5, np.float64)
         ),
+        typed_binary(
+            "nn.mod", tt(torch.fmod), *B, "i32", ints(-50, 50), ints(-7, 8, nonzero=True), "fmod = true"
+        ),
+        typed_binary("nn.mod", tt(torch.remainder), *B, "ui8", ints(0, 256, np.uint8), ints(1, 20, np.uint8)),
     ],
     "nn.bit_shift": [
         typed_binary(
