@@ -1,4 +1,5 @@
-"""lower-conv-nd: 1-D and 3-D convolutions and 1-D pooling as the 2-D ops the kernel templates have.
+"""lower-conv-nd: 1-D and 3-D (transposed) convolutions and 1-D pooling as the 2-D ops the kernel
+templates have.
 
 A 1-D convolution (or transposed convolution, or pooling window) is the 2-D one over a height of 1,
 which is how TensorRT runs them too; the reshapes around it are views:
@@ -21,6 +22,16 @@ batch of N * OD images, with the weight's t-th slice:
 Each tap's convolution is one generated channels-last implicit-GEMM kernel whose epilogue adds the
 running sum (the fuser's residual add), so the FLOPs are the 3-D convolution's; what moves is the
 input once into channels-last, one depth slice per tap, and the output back.
+
+A 3-D transposed convolution (weight [C, M/g, T, R, S]) is, per depth tap t, one 2-D transposed
+convolution of all N * D input depth slices with the weight's t-th slice; input depth d lands on
+output depth d * sd + t * dd - pd, so each tap's result is spread sd apart (zero rows between) and
+shifted by t * dd (zeros in front) before the taps are summed and cropped:
+
+    z_t = reshape(conv_transpose2d(reshape(transpose(x, [0, 2, 1, 3, 4]), [N * D, C, H, W]), w[:, :, t]),
+                  [N, D, M * OH * OW])
+    y   = transpose(reshape(crop_pd(sum_t pad(spread_sd(z_t), front t * dd)), [N, OD, M, OH, OW]),
+                    [0, 2, 1, 3, 4]) (+ b)
 
 A convolution whose windows tile the image without overlap or gaps (stride = kernel, no padding or
 dilation, one group: a vision transformer's patch embedding) is one GEMM over the patches, which
@@ -154,6 +165,64 @@ def conv_3d(op: nn.Conv, rw: Rewriter) -> bool:
 
 
 @pattern
+def conv_transpose_3d(op: nn.ConvTranspose, rw: Rewriter) -> bool:
+    """conv_transpose(x: [N, C, D, H, W], w: [C, M/g, T, R, S], b) -> for each depth tap t, the 2-D
+    transposed convolution of all N * D input slices with w[:, :, t], placed at the output depths
+    d * sd + t * dd (spread sd apart by zero rows, then shifted by zeros in front), summed over the
+    taps, cropped by the depth pads, with the bias added last (see the module docstring)"""
+    x, w, b = op.operand(0), op.operand(1), op.operand(2) if op.num_operands > 2 else None
+    xt, wt, yt = x.type, w.type, op.results[0].type
+    if _rank(x) != 5 or not (xt.is_static and wt.is_static and yt.is_static) or not xt.dtype.is_float:  # type: ignore[attr-defined]
+        return False
+    (n, c, d, h, wd), (_, mg, taps, r, s), (_, m, od, oh, ow) = xt.shape, wt.shape, yt.shape  # type: ignore[attr-defined]
+    (sd, sh, sw), (dd, dh, dw) = op.attributes["strides"], op.attributes["dilations"]
+    pd0, ph0, pw0, _, ph1, pw1 = op.attributes["pads"]  # the depth's end pad: od says it
+    opd, oph, opw = op.attributes["output_padding"]
+    attrs = dict(
+        strides=[sh, sw],
+        dilations=[dh, dw],
+        pads=[ph0, pw0, ph1, pw1],
+        output_padding=[oph, opw],
+        group=op.attributes["group"],
+    )
+    full = sd * (d - 1) + opd + (taps - 1) * dd + 1  # the uncropped output depth
+    spread = (d - 1) * sd + 1  # the depths one tap reaches, first to last
+    k = m * oh * ow
+    with rw.at(before=op):
+
+        def create(cls: Any, *args: Any, **kw: Any) -> Value:
+            return rw.create(cls, *args, loc=op.loc, **kw).results[0]
+
+        # the depth slices as one batch of N * D images (NCHW)
+        imgs = create(nn.Transpose, x, perm=[0, 2, 1, 3, 4])
+        imgs = create(nn.Reshape, imgs, _ints(rw, op, [n * d, c, h, wd]))
+        total = None
+        for t in range(taps):
+            wt2 = create(nn.Slice, w, _ints(rw, op, [t]), _ints(rw, op, [t + 1]), _ints(rw, op, [2]))
+            wt2 = create(nn.Reshape, wt2, _ints(rw, op, [c, mg, r, s]))
+            tap = NameLoc(f"{op.loc.names[0]}.depth{t}") if op.loc is not None and op.loc.names else op.loc  # type: ignore[attr-defined]
+            z = rw.create(nn.ConvTranspose, imgs, wt2, loc=tap, **attrs).out
+            if sd > 1:  # sd - 1 zero rows after each input depth, the last ones dropped
+                z = create(nn.Reshape, z, _ints(rw, op, [n, d, 1, k]))
+                z = create(nn.Pad, z, _ints(rw, op, [0, 0, 0, 0, 0, 0, sd - 1, 0]))
+                z = create(nn.Reshape, z, _ints(rw, op, [n, d * sd, k]))
+                z = create(nn.Slice, z, _ints(rw, op, [0]), _ints(rw, op, [spread]), _ints(rw, op, [1]))
+            else:
+                z = create(nn.Reshape, z, _ints(rw, op, [n, d, k]))
+            z = create(nn.Pad, z, _ints(rw, op, [0, t * dd, 0, 0, full - t * dd - spread, 0]))
+            total = z if total is None else rw.create(nn.Add, total, z, loc=tap).out
+        y = total
+        if (pd0, od) != (0, full):  # the depth pads crop
+            y = create(nn.Slice, y, _ints(rw, op, [pd0]), _ints(rw, op, [pd0 + od]), _ints(rw, op, [1]))
+        y = create(nn.Reshape, y, _ints(rw, op, [n, od, m, oh, ow]))
+        y = create(nn.Transpose, y, perm=[0, 2, 1, 3, 4])
+        if b is not None:
+            y = create(nn.Add, y, create(nn.Reshape, b, _ints(rw, op, [m, 1, 1, 1])))
+    rw.replace_op(op, [y])
+    return True
+
+
+@pattern
 def conv_patches(op: nn.Conv, rw: Rewriter) -> bool:
     """conv(x: [N, C, H, W], w: [M, C, R, S], b) with strides [R, S], no padding or dilation, one group,
     R * S > 1, H and W multiples of R and S -> a GEMM over the patches (see the module docstring)"""
@@ -191,12 +260,14 @@ def conv_patches(op: nn.Conv, rw: Rewriter) -> bool:
 @dataclass(frozen=True)
 class LowerConvNd(Pass):
     """Run 1-D convolutions, transposed convolutions and pooling as their 2-D forms over a height of
-    1, 3-D convolutions as sums of 2-D ones over the depth taps, and patch convolutions (stride =
-    kernel) as GEMMs over the patches (module docstring)."""
+    1, 3-D (transposed) convolutions as sums of 2-D ones over the depth taps, and patch convolutions
+    (stride = kernel) as GEMMs over the patches (module docstring)."""
 
     name = "lower-conv-nd"
 
     def run(self, module: Any) -> dict[str, int]:
         return dict(
-            apply_patterns_greedily(module, [conv_1d, conv_transpose_1d, pool_1d, conv_3d, conv_patches])
+            apply_patterns_greedily(
+                module, [conv_1d, conv_transpose_1d, pool_1d, conv_3d, conv_transpose_3d, conv_patches]
+            )
         )

@@ -1,4 +1,4 @@
-"""1-D and 3-D convolutions and 1-D pooling (the lower-conv-nd pass) run as generated 2-D kernels,
+"""1-D and 3-D (transposed) convolutions and 1-D pooling (the lower-conv-nd pass) run as generated 2-D kernels,
 3-D pooling as the pooling kernel's 3-D form: torch modules exported to ONNX, compiled, and compared
 with onnxruntime; nothing on the host."""
 
@@ -82,6 +82,30 @@ def test_3d_convolutions_as_sums_of_2d_kernels(
     )
     taps = layer.kernel_size[0]
     assert kernel_ops(engine, shape).count("nn.conv") == taps
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "layer",
+    [
+        torch.nn.ConvTranspose3d(4, 3, 2, stride=2),  # a 3-D U-Net's upsampling
+        torch.nn.ConvTranspose3d(4, 6, 3, stride=2, padding=1, output_padding=1, groups=2),
+        torch.nn.ConvTranspose3d(3, 2, (3, 2, 3), stride=(1, 2, 1), padding=(1, 0, 2), dilation=(2, 1, 1)),
+        torch.nn.ConvTranspose3d(3, 2, (2, 3, 3), stride=(3, 1, 2), padding=(1, 1, 0), bias=False),
+    ],
+    ids=["unet-2x", "padded-grouped", "dilated-depth", "stride-beyond-kernel"],
+)
+def test_3d_transposed_convolutions_as_sums_of_2d_kernels(
+    layer: torch.nn.Module, tmp_path, rng: np.random.Generator
+) -> None:
+    """Each depth tap is a generated 2-D transposed convolution of every input depth slice; the taps'
+    results are spread, shifted and summed by generated kernels: nothing on the host."""
+    shape = (2, layer.in_channels, 3, 5, 4)
+    engine, got, want = compiled_against_onnxruntime(
+        torch.nn.Sequential(layer, torch.nn.ReLU()), shape, tmp_path, rng
+    )
+    assert kernel_ops(engine, shape).count("nn.conv_transpose") == layer.kernel_size[0]
+    assert got.shape == want.shape
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
 
