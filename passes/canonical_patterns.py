@@ -232,6 +232,38 @@ def transpose_of_matmul(op: nn.Transpose, rw: Rewriter) -> bool:
 
 
 @pattern
+def matmul_of_transpose(op: nn.MatMul, rw: Rewriter) -> bool:
+    """matmul(transpose(x, p), W) -> transpose(matmul(x, W), p)   for a 2-D W and a p that keeps
+    the last axis, when x is an input or a kernel's result (not a transpose or reshape, whose
+    transposes transpose_of_matmul moves the other way) and a head split takes the product: the product reads x
+    as it is, and the moved transpose joins the reshapes and slices after it, which run as views
+    (nn.MultiheadAttention's in-projection works seq-first: ViT transposed each LayerNorm's output
+    for it, a copy per layer)"""
+    t = op.operand(0).defining_op
+    if not isinstance(t, nn.Transpose) or not t.results[0].has_one_use:
+        return False
+    p = tuple(t.perm)
+    x, w = t.x, op.operand(1)
+    ws, xs = _static_shape(w), _static_shape(x)
+    if len(p) < 3 or p[-1] != len(p) - 1 or ws is None or len(ws) != 2 or xs is None:
+        return False
+    if isinstance(x.defining_op, (nn.Transpose, nn.Reshape)):
+        return False
+    # only where a head split (a reshape, after the bias) takes the product: the moved transpose
+    # then becomes part of its view; elsewhere it would copy the product, which may be wider than x
+    user = next(iter(op.results[0].users), None) if op.results[0].has_one_use else None
+    if isinstance(user, nn.Add) and user.results[0].has_one_use:
+        user = next(iter(user.results[0].users))
+    if not isinstance(user, nn.Reshape):
+        return False
+    with rw.at(before=op):
+        product = rw.create(nn.MatMul, x, w, loc=op.loc).results[0]
+    rw.replace_op_with(op, nn.Transpose, product, perm=list(p))
+    rw.erase_op(t)
+    return True
+
+
+@pattern
 def transpose_of_trailing_reshape(op: nn.Transpose, rw: Rewriter) -> bool:
     """transpose(reshape(y, s), p) -> reshape(transpose(y, q), s permuted by p)   when the reshape
     changes only dims that p leaves in place (a trailing block: ys[:k] == s[:k] and p[i] == i for
@@ -374,6 +406,7 @@ NN_PATTERNS: list[RewritePattern] = [
     softmax_over_unit_axis,
     gather_of_one_index,
     transpose_of_matmul,
+    matmul_of_transpose,
     transpose_of_trailing_reshape,
     transpose_between_reshapes,
     transposes_that_keep_the_order,
