@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tritium.ir.core import Operation
 from tritium.ir.dialects import nn
 from tritium.ir.opdef import Commutative, constant_value
 from tritium.ir.rewriter import Rewriter
@@ -233,10 +234,11 @@ def transpose_of_matmul(op: nn.Transpose, rw: Rewriter) -> bool:
 
 @pattern
 def matmul_of_transpose(op: nn.MatMul, rw: Rewriter) -> bool:
-    """matmul(transpose(x, p), W) -> transpose(matmul(x, W), p)   for a 2-D W and a p that keeps
-    the last axis, when x is an input or a kernel's result (not a transpose or reshape, whose
-    transposes transpose_of_matmul moves the other way) and a head split takes the product: the product reads x
-    as it is, and the moved transpose joins the reshapes and slices after it, which run as views
+    """matmul(transpose(x, p), W) [+ b] -> transpose(matmul(x, W) [+ b], p)   for a 2-D W, a row
+    bias b and a p that keeps the last axis, when x is an input or a kernel's result (not a
+    transpose or reshape, whose transposes transpose_of_matmul moves the other way) and a head split
+    (a reshape) takes the result: the product reads x as it is, the bias stays in its epilogue, and
+    the moved transpose joins the reshapes and slices after it, which run as views
     (nn.MultiheadAttention's in-projection works seq-first: ViT transposed each LayerNorm's output
     for it, a copy per layer)"""
     t = op.operand(0).defining_op
@@ -247,19 +249,29 @@ def matmul_of_transpose(op: nn.MatMul, rw: Rewriter) -> bool:
     ws, xs = _static_shape(w), _static_shape(x)
     if len(p) < 3 or p[-1] != len(p) - 1 or ws is None or len(ws) != 2 or xs is None:
         return False
-    if isinstance(x.defining_op, (nn.Transpose, nn.Reshape)):
+    if isinstance(x.defining_op, (nn.Transpose, nn.Reshape)) or not op.results[0].has_one_use:
         return False
-    # only where a head split (a reshape, after the bias) takes the product: the moved transpose
-    # then becomes part of its view; elsewhere it would copy the product, which may be wider than x
-    user = next(iter(op.results[0].users), None) if op.results[0].has_one_use else None
+    # only where a head split takes the result: the moved transpose then becomes part of its view;
+    # elsewhere it would copy the product, which may be wider than x
+    last: Operation = op
+    user = next(iter(op.results[0].users))
+    bias = None
     if isinstance(user, nn.Add) and user.results[0].has_one_use:
-        user = next(iter(user.results[0].users))
+        bias = user.rhs if user.lhs is op.results[0] else user.lhs
+        bs = _static_shape(bias)
+        if bs is None or int(np.prod(bs)) not in (1, ws[1]) or (bs and bs[-1] not in (1, ws[1])):
+            return False
+        last, user = user, next(iter(user.results[0].users))
     if not isinstance(user, nn.Reshape):
         return False
-    with rw.at(before=op):
+    with rw.at(before=last):
         product = rw.create(nn.MatMul, x, w, loc=op.loc).results[0]
-    rw.replace_op_with(op, nn.Transpose, product, perm=list(p))
-    rw.erase_op(t)
+        if bias is not None:
+            product = rw.create(nn.Add, product, bias, loc=last.loc).results[0]
+        moved = rw.create(nn.Transpose, product, perm=list(p), loc=t.loc).results[0]
+    rw.replace_op(last, [moved])
+    for dead in (op, t) if last is not op else (t,):
+        rw.erase_op(dead)
     return True
 
 
