@@ -231,7 +231,13 @@ class AttentionKernel:
         Measured and dropped: issuing each tile's scores one tile early, before the previous
         tile's softmax (the overlap cost registers: 10-25% slower everywhere)."""
         space = [
-            {"BLOCK_M": m, "BLOCK_N": n, "num_warps": w, "num_stages": s, **({"maxnreg": r} if r else {})}
+            {
+                "BLOCK_M": m,
+                "BLOCK_N": n,
+                "num_warps": w,
+                "num_stages": s,
+                **({"maxnreg": r} if r and self.d <= 64 else {}),
+            }
             for m, n, w, s, r in (
                 (128, 32, 4, 3, 168),
                 (64, 64, 4, 3, 0),
@@ -242,7 +248,7 @@ class AttentionKernel:
                 (128, 128, 8, 2, 0),
                 (32, 32, 4, 2, 0),
             )
-        ]
+        ]  # (caps measured at head size 64 only: a larger head's accumulator would spill under them)
         return space[: {0: 1, 1: 3, 2: 4}.get(level, len(space))]
 
     def __call__(self, inputs: list[Any], outputs: list[Any], config: dict[str, int] | None = None) -> None:

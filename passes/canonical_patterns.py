@@ -192,6 +192,12 @@ def gather_of_one_index(op: nn.Gather, rw: Rewriter) -> bool:
     return True
 
 
+def _row_bias(shape: tuple[int, ...], n: int, rank: int) -> bool:
+    """Whether a bias of ``shape`` adds along the last axis only (ones elsewhere, rank at most the
+    product's): only then does it commute with a transpose of the leading axes."""
+    return len(shape) <= rank and all(d == 1 for d in shape[:-1]) and (not shape or shape[-1] in (1, n))
+
+
 @pattern
 def transpose_of_matmul(op: nn.Transpose, rw: Rewriter) -> bool:
     """transpose(matmul(x, W) [+ b], p) -> matmul(transpose(x, p), W) [+ b]   for a 2-D W, a row
@@ -218,7 +224,7 @@ def transpose_of_matmul(op: nn.Transpose, rw: Rewriter) -> bool:
     if add is not None:
         bias = add.rhs if add.lhs is y.results[0] else add.lhs
         bs = _static_shape(bias)
-        if bs is None or int(np.prod(bs)) not in (1, ws[1]) or (bs and bs[-1] not in (1, ws[1])):
+        if bs is None or not _row_bias(bs, ws[1], len(p)):
             return False
     with rw.at(before=op):
         moved = rw.create(nn.Transpose, x, perm=p, loc=op.loc).results[0]
@@ -259,7 +265,7 @@ def matmul_of_transpose(op: nn.MatMul, rw: Rewriter) -> bool:
     if isinstance(user, nn.Add) and user.results[0].has_one_use:
         bias = user.rhs if user.lhs is op.results[0] else user.lhs
         bs = _static_shape(bias)
-        if bs is None or int(np.prod(bs)) not in (1, ws[1]) or (bs and bs[-1] not in (1, ws[1])):
+        if bs is None or not _row_bias(bs, ws[1], len(p)):
             return False
         last, user = user, next(iter(user.results[0].users))
     if not isinstance(user, nn.Reshape):
