@@ -91,7 +91,6 @@ class PoolKernel:
             "base",
             "val",
             "cc",
-            "nc",
         }
         fresh = namer(names, reserved | set(o) | set(i) | {f"h{d}" for d in range(r)})
         names[self.fused.body.block.args[0]] = "val"

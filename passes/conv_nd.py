@@ -105,6 +105,17 @@ def _as_2d(op: Operation, rw: Rewriter, n_spatial_operands: int) -> bool:
     return True
 
 
+def _static_float_3d(op: Operation) -> bool:
+    """A 3-D (transposed) convolution of float tensors whose input, weight and output are static."""
+    x, w, y = op.operand(0), op.operand(1), op.results[0]
+    return _rank(x) == 5 and all(v.type.is_static for v in (x, w, y)) and x.type.dtype.is_float  # type: ignore[attr-defined]
+
+
+def _depth_loc(op: Operation, t: int) -> Any:
+    """The location of depth tap ``t``'s 2-D op: the 3-D op's name with ``.depth<t>``."""
+    return NameLoc(f"{op.loc.names[0]}.depth{t}") if op.loc is not None and op.loc.names else op.loc  # type: ignore[attr-defined]
+
+
 @pattern
 def conv_1d(op: nn.Conv, rw: Rewriter) -> bool:
     """conv(x: [N, C, L], w: [M, C/g, K]) -> squeeze(conv(unsqueeze(x, 2), unsqueeze(w, 2)), 2)"""
@@ -129,9 +140,9 @@ def conv_3d(op: nn.Conv, rw: Rewriter) -> bool:
     """conv(x: [N, C, D, H, W], w: [M, C/g, T, R, S], b) -> the sum over taps t of channels-last 2-D
     convolutions of the depth slices (see the module docstring)"""
     x, w, b = op.operand(0), op.operand(1), op.operand(2) if op.num_operands > 2 else None
-    xt, wt, yt = x.type, w.type, op.results[0].type
-    if _rank(x) != 5 or not (xt.is_static and wt.is_static and yt.is_static) or not xt.dtype.is_float:  # type: ignore[attr-defined]
+    if not _static_float_3d(op):
         return False
+    xt, wt, yt = x.type, w.type, op.results[0].type
     (n, c, _, h, wd), (m, _, taps, r, s), (_, _, od, oh, ow) = xt.shape, wt.shape, yt.shape  # type: ignore[attr-defined]
     (sd, sh, sw), (dd, dh, dw) = op.attributes["strides"], op.attributes["dilations"]
     pd0, ph0, pw0, pd1, ph1, pw1 = op.attributes["pads"]
@@ -155,7 +166,7 @@ def conv_3d(op: nn.Conv, rw: Rewriter) -> bool:
             imgs = create(nn.Reshape, sl, _ints(rw, op, [n * od, h, wd, c]))
             wt2 = create(nn.Slice, w, _ints(rw, op, [t]), _ints(rw, op, [t + 1]), _ints(rw, op, [1]))
             wt2 = create(nn.Reshape, wt2, _ints(rw, op, [m, r, s, -1]))
-            tap = NameLoc(f"{op.loc.names[0]}.depth{t}") if op.loc is not None and op.loc.names else op.loc  # type: ignore[attr-defined]
+            tap = _depth_loc(op, t)
             y = rw.create(nn.Conv, imgs, wt2, b if t == 0 else None, layout="NHWC", loc=tap, **attrs).out
             total = y if total is None else rw.create(nn.Add, total, y, loc=tap).out
         y = create(nn.Reshape, total, _ints(rw, op, [n, od, oh, ow, m]))
@@ -171,9 +182,9 @@ def conv_transpose_3d(op: nn.ConvTranspose, rw: Rewriter) -> bool:
     d * sd + t * dd (spread sd apart by zero rows, then shifted by zeros in front), summed over the
     taps, cropped by the depth pads, with the bias added last (see the module docstring)"""
     x, w, b = op.operand(0), op.operand(1), op.operand(2) if op.num_operands > 2 else None
-    xt, wt, yt = x.type, w.type, op.results[0].type
-    if _rank(x) != 5 or not (xt.is_static and wt.is_static and yt.is_static) or not xt.dtype.is_float:  # type: ignore[attr-defined]
+    if not _static_float_3d(op):
         return False
+    xt, wt, yt = x.type, w.type, op.results[0].type
     (n, c, d, h, wd), (_, mg, taps, r, s), (_, m, od, oh, ow) = xt.shape, wt.shape, yt.shape  # type: ignore[attr-defined]
     (sd, sh, sw), (dd, dh, dw) = op.attributes["strides"], op.attributes["dilations"]
     pd0, ph0, pw0, _, ph1, pw1 = op.attributes["pads"]  # the depth's end pad: od says it
@@ -200,7 +211,7 @@ def conv_transpose_3d(op: nn.ConvTranspose, rw: Rewriter) -> bool:
         for t in range(taps):
             wt2 = create(nn.Slice, w, _ints(rw, op, [t]), _ints(rw, op, [t + 1]), _ints(rw, op, [2]))
             wt2 = create(nn.Reshape, wt2, _ints(rw, op, [c, mg, r, s]))
-            tap = NameLoc(f"{op.loc.names[0]}.depth{t}") if op.loc is not None and op.loc.names else op.loc  # type: ignore[attr-defined]
+            tap = _depth_loc(op, t)
             z = rw.create(nn.ConvTranspose, imgs, wt2, loc=tap, **attrs).out
             if sd > 1:  # sd - 1 zero rows after each input depth, the last ones dropped
                 z = create(nn.Reshape, z, _ints(rw, op, [n, d, 1, k]))
