@@ -6,7 +6,7 @@ GEMM (4096^3 and BERT-base shapes at batch 32), the ResNet-50 3x3 and 1x1 convol
 (torch: cuDNN, channels-last), fused attention at sequence 128 and 512 (torch: SDPA), and
 elementwise/reduction kernels on 64 MB tensors (against the measured copy bandwidth); INT8 GEMMs and a
 convolution with a dequantizing epilogue (against torch._int_mm, cuBLASLt's int8 GEMM, and FP16).
-ALL_CONFIGS=1 also prints every attention candidate's time; REGISTER_CAPS=1 times each chosen GEMM,
+ALL_CONFIGS=1 also prints every convolution and attention candidate's time; REGISTER_CAPS=1 times each chosen GEMM,
 convolution and attention config again under register caps (``maxnreg``).
 """
 
@@ -94,6 +94,18 @@ def cap_sweep(label: str, config: dict[str, Any], run: Any) -> None:
             print(f"  {label}: cap {cap}: failed {str(e).splitlines()[0][:100]}", flush=True)
 
 
+def all_configs(label: str, step: Any, run: Any) -> None:
+    """With ALL_CONFIGS=1: every level-3 candidate's time, fastest first."""
+    times = []
+    for c in step.kernel.config_space(3):
+        try:
+            times.append((bench(lambda c=c: run(c)), c))
+        except Exception as e:  # a candidate that fails to compile or launch: reported
+            print(f"  {label}: failed {str(e).splitlines()[0][:100]} {c}", flush=True)
+    for ms, c in sorted(times, key=lambda t: t[0]):
+        print(f"  {label}: {ms:.4f} ms {c}", flush=True)
+
+
 def main() -> None:
     import argparse
 
@@ -164,6 +176,7 @@ def conv(rows: list[dict[str, Any]], dev: str) -> None:
         (512, 28, 128, 1, 1, 1, "1x1 512->128 28x28"),
         (128, 28, 128, 3, 3, 1, "3x3 128ch 28x28"),
         (256, 14, 256, 3, 3, 1, "3x3 256ch 14x14"),
+        (512, 7, 512, 3, 3, 1, "3x3 512ch 7x7"),
     ]:
         p = r // 2
         oh = (h + 2 * p - r) // stride + 1
@@ -190,6 +203,8 @@ def conv(rows: list[dict[str, Any]], dev: str) -> None:
         step, run = kernel_of(text, {"x": x.permute(0, 2, 3, 1).contiguous(), "w": wt})
         xc, wc = x.to(memory_format=torch.channels_last), w.to(memory_format=torch.channels_last)
         t_ours = bench(run)
+        if os.environ.get("ALL_CONFIGS"):
+            all_configs(label, step, run)
         cap_sweep(label, step.config, run)
         t_torch = bench(lambda: torch.nn.functional.conv2d(xc, wc, padding=p, stride=stride))
         flops = 2 * 32 * kk * oh * oh * c * r * s
@@ -228,12 +243,8 @@ def attention(rows: list[dict[str, Any]], dev: str) -> None:
 }}"""
         step, run = kernel_of(text, {"q": q, "k": k, "v": v, **({"m": m} if mask else {})})
         t_ours = bench(run)
-        if os.environ.get("ALL_CONFIGS"):  # every candidate's time, fastest first
-            times = sorted(
-                ((bench(lambda c=c: run(c)), c) for c in step.kernel.config_space(3)), key=lambda t: t[0]
-            )
-            for ms, c in times:
-                print(f"  {label}: {ms:.4f} ms {c}", flush=True)
+        if os.environ.get("ALL_CONFIGS"):
+            all_configs(label, step, run)
         cap_sweep(label, step.config, run)
         sdpa = torch.nn.functional.scaled_dot_product_attention
         t_torch = bench(lambda: sdpa(q, k, v, attn_mask=m if mask else None, is_causal=causal))

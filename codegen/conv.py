@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tritium.codegen.conv_forms import conv_descriptors, tma_eligible, tma_loop
 from tritium.codegen.indexing import Space, Unsupported
 from tritium.codegen.lowering import compute_type
 from tritium.codegen.pointwise import jit_function, kernel_name, kernel_source, lower_elementwise, namer
@@ -98,6 +99,9 @@ class ConvKernel:
         pads = list(cv.attributes["pads"])
         symmetric = pads[:2] == pads[2:]
         self.library = "cudnn" if dt.name in ("f16", "bf16") and symmetric and not self.transposed else None
+        self.tma = dt.name in ("f16", "bf16") and tma_eligible(cv, x_shape, self.out_shape, _w_shape)
+        """Whether the TMA form (``conv_forms``: pixel-row boxes per tap) is generated beside the
+        pointer kernel."""
         """The library tactic (torch's conv2d: cuDNN on the GPU) when it can stand in: f16/bf16 (f32
         would round through TF32 by torch's default) and symmetric padding."""
         self.source = self._generate()
@@ -128,18 +132,23 @@ class ConvKernel:
         return self.integer and (self.x_shift != 0 or self.x_zero != "0")
 
     def _generate(self) -> str:
-        params, body = self._kernel_text(library=False)
+        params, body = self._kernel_text("pointers")
         self.params = params[: -len(_CONSTEXPRS)]
         title = f"implicit-GEMM conv kernel '{self.name}' ({self.layout})"
-        if self.library is None:
-            return kernel_source(title, self.fused, self.name, params, body)
-        twin = jit_function(self.name + "_epilogue", *self._kernel_text(library=True))
-        title += " and its epilogue alone (the cuDNN tactic: a library call computes the convolution)"
-        return kernel_source(title, self.fused, self.name, params, body, after=twin)
+        more = []
+        if self.tma:
+            more.append(jit_function(self.name + "_tma", *self._kernel_text("tma")))
+            title += ", its TMA variant (Hopper: pixel-row tiles loaded by tensor descriptors)"
+        if self.library is not None:
+            more.append(jit_function(self.name + "_epilogue", *self._kernel_text("epilogue")))
+            title += " and its epilogue alone (the cuDNN tactic: a library call computes the convolution)"
+        return kernel_source(title, self.fused, self.name, params, body, after="\n\n".join(more))
 
-    def _kernel_text(self, library: bool) -> tuple[list[str], list[str]]:
-        """The jitted function: the implicit GEMM then the epilogue, or (``library``) the epilogue
-        alone, reading the convolution (without bias) from ``acc_ptr`` (laid out as the output)."""
+    def _kernel_text(self, mode: str) -> tuple[list[str], list[str]]:
+        """The jitted function: the implicit GEMM then the epilogue, its tiles loaded through pointers
+        ("pointers") or tensor descriptors ("tma": ``x_desc``, ``w_desc``), or the epilogue alone
+        ("epilogue"), reading the convolution (without bias) from ``acc_ptr`` (laid out as the output)."""
+        library = mode == "epilogue"
         cv, args = self.conv, list(self.fused.body.block.args)
         n_out = len(self.fused.results)
         params = [f"in{i}_ptr" for i in range(len(args))] + [f"out{i}_ptr" for i in range(n_out)]
@@ -176,7 +185,9 @@ class ConvKernel:
         # (a network's RGB stem), step window row by window row: a row's taps and channels are one
         # contiguous run of S * CG elements. NCHW: one flat loop over the whole window.
         self.rowwise = self.layout == "NHWC" and cg < 16 and not self.depthwise
-        if self.transposed:
+        if mode == "tma":
+            loop = tma_loop(dh, dw, ph, pw)
+        elif self.transposed:
             loop = self._transposed_loop(sh, sw, ph, pw, dh, dw)
         elif self.depthwise:
             loop = self._depthwise_loop(dh, dw)
@@ -202,12 +213,12 @@ class ConvKernel:
             f"    ih0 = (ohw // OW) * {sh} - {ph}",
             f"    iw0 = (ohw % OW) * {sw} - {pw}",
         ]
+        if mode == "pointers":
+            lines.append(
+                f"    x_base = in{self.x_i}_ptr + n_img.to(tl.int64) * xs_n + (g * CG).to(tl.int64) * xs_c"
+            )
         if not library:
-            lines += [
-                f"    x_base = in{self.x_i}_ptr + n_img.to(tl.int64) * xs_n + (g * CG).to(tl.int64) * xs_c",
-                f"    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype={self.acc_type})",
-                *loop,
-            ]
+            lines += [f"    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype={self.acc_type})", *loop]
         lines += [
             "    em = rm[:, None]",
             "    en = kout[None, :]",
@@ -242,7 +253,15 @@ class ConvKernel:
             "bsum",
         }
 
-        used |= {p.split(":")[0] for p in params} | {"BLOCK_M", "BLOCK_N", "BLOCK_K", "EVEN_C", "acc_ptr"}
+        used |= {p.split(":")[0] for p in params} | {
+            "BLOCK_M",
+            "BLOCK_N",
+            "BLOCK_K",
+            "EVEN_C",
+            "acc_ptr",
+            "x_desc",
+            "w_desc",
+        }
         used |= {f"{d}{i}" for d in "mn" for i in range(8)}  # never shadow a parameter or index name
         fresh = namer(names, used)
 
@@ -278,7 +297,8 @@ class ConvKernel:
             lines.append(
                 f"    tl.store(out{i}_ptr + {out_off}, {names[v]}.to(out{i}_ptr.dtype.element_ty), mask=mask)"
             )
-        return params + (["acc_ptr"] if library else []) + _CONSTEXPRS, lines
+        extra = ["acc_ptr"] if library else ["x_desc", "w_desc"] if mode == "tma" else []
+        return params + extra + _CONSTEXPRS, lines
 
     @property
     def depthwise(self) -> bool:
@@ -455,6 +475,7 @@ class ConvKernel:
         return (y.permute(0, 2, 3, 1) if self.layout == "NHWC" else y).contiguous()
 
     def config_space(self, level: int) -> list[dict[str, int]]:
+        from tritium.codegen.triton_env import tma_available
         from tritium.codegen.tuning import matmul_space
 
         if self.depthwise:  # no reduction tile: pixels x channels blocks
@@ -474,7 +495,27 @@ class ConvKernel:
             kred = w[3]  # each step reads one tap's channels: BLOCK_K beyond them is masked work
         if self.transposed:  # weight (C, M / group, R, S): the reduction runs over C / group
             kred = w[0] // group * w[2] * w[3]
-        return matmul_space(m, self.out_shape[kdim] // group, kred, self.dtype.itemsize, level)
+        space = matmul_space(m, self.out_shape[kdim] // group, kred, self.dtype.itemsize, level)
+        if self.tma and tma_available():
+            space = self._tma_space(space, kred)
+        return space
+
+    def _tma_space(self, space: list[dict[str, int]], kred: int) -> list[dict[str, int]]:
+        """The tiles as TMA configs where they can be (a tap's channels split into whole blocks of at
+        least 32 bytes; up to 128 x 128, on 8 warps at that size for the second accumulator), the
+        rest through pointers. Where TMA cannot address the tensors at run time, the same tiles load
+        through pointers. On an H200 the TMA form beat the pointer kernel on every ResNet-50 3x3
+        convolution at batch 32 (0.0234 -> 0.0183 ms at 128 channels, 0.0283 -> 0.0189 at 256)."""
+        tma, pointers = [], []
+        for c in space:
+            area = c["BLOCK_M"] * c["BLOCK_N"]
+            if kred % c["BLOCK_K"] or c["BLOCK_K"] * self.dtype.itemsize < 32 or area > 128 * 128:
+                pointers.append(c)
+                continue
+            t = {**c, "TMA": 1, "num_warps": 8 if area == 128 * 128 else 4}
+            if t not in tma:
+                tma.append(t)
+        return tma + pointers
 
     def __call__(self, inputs: list[Any], outputs: list[Any], config: dict[str, int] | None = None) -> None:
         from tritium.codegen.triton_env import load_source, use_interpreter
@@ -483,9 +524,11 @@ class ConvKernel:
         cfg.update(config or {})
         x, w = inputs[self.x_i], inputs[self.w_i]
         product = self._library_conv(x, w) if cfg.get("LIBRARY") else None
+        descriptors = conv_descriptors(x, w, cfg) if self.tma and cfg.get("TMA") and product is None else None
         if self._fn is None:
             self._fn = load_source(self.source, self.name)
-        fn = getattr(self._fn, self.name if product is None else self.name + "_epilogue")
+        variant = "_epilogue" if product is not None else "_tma" if descriptors else ""
+        fn = getattr(self._fn, self.name + variant)
         group = self.conv.attributes.get("group", 1)
         if self.layout == "NHWC":
             n, h, wd, _c = x.shape
@@ -543,6 +586,7 @@ class ConvKernel:
         fn[grid](
             *argv,
             *([] if product is None else [product]),
+            *(descriptors or []),
             BLOCK_M=cfg["BLOCK_M"],
             BLOCK_N=cfg["BLOCK_N"],
             BLOCK_K=cfg["BLOCK_K"],

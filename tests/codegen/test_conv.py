@@ -9,6 +9,7 @@ import torch
 
 import tritium.ir as ir
 from tritium.codegen import ConvKernel, kernel_for
+from tritium.codegen.conv_forms import conv_descriptors
 from tritium.ir.dialects.nn.conv import conv_out_dim
 from tritium.passes import PassManager
 
@@ -107,6 +108,82 @@ def test_conv_matches_reference(case, layout: str, rng: np.random.Generator) -> 
         )
         y = torch.relu(y * torch.from_numpy(inputs[4]) + torch.from_numpy(inputs[3]))
         np.testing.assert_allclose(want, y.numpy(), rtol=1e-4, atol=1e-4)
+
+
+TMA_CASES = [
+    # n, c, h, w, k, r, s, stride, pad, dilation, group: stride 1, output as large as the input
+    (2, 32, 5, 7, 24, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), 1),  # ResNet's 3x3, 2 images in a tile
+    (1, 16, 6, 5, 16, 3, 3, (1, 1), (2, 2, 2, 2), (2, 2), 1),  # dilated
+    (2, 16, 4, 6, 8, 3, 1, (1, 1), (0, 0, 2, 0), (1, 1), 1),  # asymmetric pads, a 3x1 window
+    (1, 48, 5, 5, 8, 5, 5, (1, 1), (2, 2, 2, 2), (1, 1), 1),  # channel blocks: 48 = 3 x 16
+]
+
+
+@pytest.mark.parametrize("case", TMA_CASES, ids=[f"tma{i}" for i in range(len(TMA_CASES))])
+def test_tma_variant(case, rng: np.random.Generator) -> None:
+    """The TMA form: each tap's tile is a box of consecutive pixel rows of the flattened input, the
+    out-of-window rows of its partial product zeroed (the first and last rows of each image and
+    each image row; boxes that start before the first pixel or end past the last TMA fills with
+    zeros). 16-row tiles over 35-70 pixels: tiles straddle image rows and images. With
+    16 channels per block and a 24-channel output (two column tiles, the second half masked)."""
+    text = conv_text(case, "NHWC", "f16")
+    module, ref = ir.parse_ir(text), ir.parse_ir(text)
+    PassManager("fuse-kernels,dce").run(module)
+    fused = next(op for op in module.main.block.ops if op.name == "kernel.fused")
+    kernel = kernel_for(fused)
+    assert isinstance(kernel, ConvKernel) and kernel.tma and f"def {kernel.name}_tma(" in kernel.source
+    inputs = [(rng.standard_normal(a.type.shape) / 2).astype(np.float16) for a in module.main.args]
+    want = ir.run_reference(ref, inputs)[0].astype(np.float32)
+    env = dict(zip(module.main.args, (torch.from_numpy(v) for v in inputs)))
+    ins = [env[v] for v in fused.operands]
+    cfg = {"TMA": 1, "BLOCK_M": 16, "BLOCK_N": 16, "BLOCK_K": 16, "num_warps": 4, "num_stages": 1}
+    assert conv_descriptors(ins[0], ins[1], cfg) is not None
+    assert conv_descriptors(ins[0], ins[1], {**cfg, "BLOCK_K": 32}) is None or case[1] % 32 == 0
+    got = torch.full(want.shape, float("nan"), dtype=torch.float16)
+    kernel(ins, [got], cfg)
+    err = np.linalg.norm(got.numpy().astype(np.float32) - want) / np.linalg.norm(want)
+    assert err < 3e-3, err
+
+
+def test_tma_configs_lead_on_hopper(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where TMA is available, ResNet-50's 3x3 256-channel convolution (14 x 14, batch 32) tries TMA
+    tiles first: whole channel blocks of 32 bytes or more, 8 warps for 128 x 128 (two float32
+    accumulators), nothing larger; the other tiles load through pointers."""
+    import tritium.codegen.triton_env as env
+
+    case = (32, 256, 14, 14, 256, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), 1)
+    module = ir.parse_ir(conv_text(case, "NHWC", "f16"))
+    PassManager("fuse-kernels,dce").run(module)
+    kernel = kernel_for(next(op for op in module.main.block.ops if op.name == "kernel.fused"))
+    plain = kernel.config_space(3)
+    assert not any(c.get("TMA") for c in plain)
+    monkeypatch.setattr(env, "tma_available", lambda: True)
+    space = kernel.config_space(3)
+    tma = [c for c in space if c.get("TMA")]
+    assert tma and space[: len(tma)] == tma  # first
+    for c in tma:
+        area = c["BLOCK_M"] * c["BLOCK_N"]
+        assert area <= 128 * 128 and c["BLOCK_K"] >= 16 and 256 % c["BLOCK_K"] == 0
+        assert c["num_warps"] == (8 if area == 128 * 128 else 4)
+    assert len({tuple(sorted(c.items())) for c in tma}) == len(tma)
+    assert [c for c in space if not c.get("TMA")] == [
+        c for c in plain if c["BLOCK_M"] * c["BLOCK_N"] > 128 * 128 or c["BLOCK_K"] < 16
+    ]
+
+
+def test_tma_form_only_for_same_size_unit_stride_convolutions() -> None:
+    """Strided, grouped, NCHW or float32 convolutions have no TMA form (their pixel rows are not one
+    box per tap, or TMA does not serve them)."""
+    for case, layout, dt in (
+        (CASES[6], "NHWC", "f16"),  # stride 2
+        (CASES[3], "NHWC", "f16"),  # depthwise
+        (TMA_CASES[0], "NCHW", "f16"),
+        (TMA_CASES[0], "NHWC", "f32"),
+    ):
+        module = ir.parse_ir(conv_text(case, layout, dt))
+        PassManager("fuse-kernels,dce").run(module)
+        kernel = kernel_for(next(op for op in module.main.block.ops if op.name == "kernel.fused"))
+        assert not kernel.tma and "_tma(" not in kernel.source, (case, layout, dt)
 
 
 DECONV_CASES = [
