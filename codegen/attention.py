@@ -27,19 +27,6 @@ def _pow2(n: int) -> int:
     return 1 << max(4, (int(n) - 1).bit_length())
 
 
-def _kv_descriptors(k: Any, v: Any, cfg: dict[str, int]) -> list[Any] | None:
-    """Tensor descriptors of the 4-D key and value views, boxes of one head's BLOCK_N keys (zero
-    filled past the last key and the head size), or None where TMA cannot address them (strides
-    and base 16-byte aligned, unit stride last): the pointer kernel then runs."""
-    from triton.tools.tensor_descriptor import TensorDescriptor
-
-    for x in (k, v):
-        size = x.element_size()
-        if x.stride(-1) != 1 or x.data_ptr() % 16 or any(st * size % 16 for st in x.stride()[:-1]):
-            return None
-    return [TensorDescriptor.from_tensor(x, [1, 1, cfg["BLOCK_N"], _pow2(x.shape[-1])]) for x in (k, v)]
-
-
 class AttentionKernel:
     kind = "flash_attention"
     strided_inputs = True
@@ -91,37 +78,6 @@ class AttentionKernel:
         self._fn: Any = None
 
     def _generate(self) -> str:
-        consts = "BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr"
-        consts += ", CAUSAL: tl.constexpr"
-        body = self._body(tma=False)
-        header = [
-            f"# Tritium flash-attention kernel '{self.name}', generated from:",
-            ir_comment(self.fused),
-            "import triton",
-            "import triton.language as tl",
-            "",
-            "",
-            "@triton.jit",
-            f"def {self.name}({', '.join(self.params)}, {consts}):",
-        ]
-        if self.tma:
-            body += [
-                "",
-                "",
-                "@triton.jit",
-                f"def {self.name}_tma({', '.join(self.params)}, k_desc, v_desc, {consts}):",
-            ]
-            body += self._body(tma=True)
-        return finish_source("\n".join(header + body) + "\n")
-
-    @property
-    def tma(self) -> bool:
-        """Whether the TMA variant is generated: 16-bit q, k, v (keys and values then load by tensor
-        descriptors, ``[1, 1, BLOCK_N, BLOCK_D]`` boxes of the 4-D views, zero-filled past the keys)."""
-        return self.dtype.name in ("f16", "bf16")
-
-    def _body(self, tma: bool) -> list[str]:
-        """The kernel's body; ``tma``: keys and values load through ``k_desc`` and ``v_desc``."""
         i = self.index
         dot_prec = ', input_precision="ieee"' if self.dtype.name in ("f32", "f64") else ""
         params = [f"in{j}_ptr" for j in range(self.n_args)] + [
@@ -170,18 +126,29 @@ class AttentionKernel:
             "    if CAUSAL:",
             "        full = tl.minimum(full, (pid_m * BLOCK_M) // BLOCK_N * BLOCK_N)",
             "    for start in range(0, full, BLOCK_N):",
-            *self._key_block(q, k, v, dot_prec, masked=False, tma=tma),
+            *self._key_block(q, k, v, dot_prec, masked=False),
             "    for start in range(full, end, BLOCK_N):",
-            *self._key_block(q, k, v, dot_prec, masked=True, tma=tma),
+            *self._key_block(q, k, v, dot_prec, masked=True),
             "    out = tl.where(l_i[:, None] > 0, acc / tl.where(l_i[:, None] > 0, l_i[:, None], 1.0), 0.0)",
             "    tl.store(out0_ptr + b * so_b + h * so_h + rm[:, None] * so_s + rdv[None, :],"
             " out.to(out0_ptr.dtype.element_ty),"
             f" mask=(rm[:, None] < SQ) & (rdv[None, :] < {self.dv}))",
         ]
         self.params = params
-        return lines
+        header = [
+            f"# Tritium flash-attention kernel '{self.name}', generated from:",
+            ir_comment(self.fused),
+            "import triton",
+            "import triton.language as tl",
+            "",
+            "",
+            "@triton.jit",
+            f"def {self.name}({', '.join(params)}, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, "
+            "BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, CAUSAL: tl.constexpr):",
+        ]
+        return finish_source("\n".join(header + lines) + "\n")
 
-    def _key_block(self, q: str, k: str, v: str, dot_prec: str, masked: bool, tma: bool) -> list[str]:
+    def _key_block(self, q: str, k: str, v: str, dot_prec: str, masked: bool) -> list[str]:
         """The loop body over one tile of BLOCK_N keys (indented two levels). Scores are kept in base 2
         (scale * log2(e) in one multiply, exp2 for exp). An additive mask joins the scaling in one
         fma; one row of keys (BERT's padding mask) is converted to base 2 once per tile, float32's
@@ -206,15 +173,10 @@ class AttentionKernel:
 
         k_mask = both("rn[None, :] < SK", d_ok) if masked else d_ok
         v_mask = both("rn[:, None] < SK", dv_ok) if masked else dv_ok
-        kt = (
-            "tl.trans(k_desc.load([b, hk, start, 0]).reshape(BLOCK_N, BLOCK_D))"
-            if tma
-            else f"tl.load({k} + b * sk_b + hk * sk_h + rn[None, :] * sk_s + rd[:, None]"
-            + (f", mask={k_mask}, other=0.0)" if k_mask else ")")
-        )
         lines = [
             "        rn = start + tl.arange(0, BLOCK_N)",
-            f"        kt = {kt}",
+            f"        kt = tl.load({k} + b * sk_b + hk * sk_h + rn[None, :] * sk_s + rd[:, None]"
+            + (f", mask={k_mask}, other=0.0)" if k_mask else ")"),
             f"        s = tl.dot(q, kt{dot_prec})",
         ]
         if masked:
@@ -254,9 +216,7 @@ class AttentionKernel:
             f"        p = {exp}(s - m_safe[:, None])",
             f"        alpha = {exp}(m_i - m_safe)",
             "        l_i = l_i * alpha + tl.sum(p, 1)",
-            "        vt = v_desc.load([b, hk, start, 0]).reshape(BLOCK_N, BLOCK_DV)"
-            if tma
-            else f"        vt = tl.load({v} + b * sv_b + hk * sv_h + rn[:, None] * sv_s + rdv[None, :]"
+            f"        vt = tl.load({v} + b * sv_b + hk * sv_h + rn[:, None] * sv_s + rdv[None, :]"
             + (f", mask={v_mask}, other=0.0)" if v_mask else ")"),
             f"        acc = acc * alpha[:, None] + tl.dot(p.to(vt.dtype), vt{dot_prec})",
             "        m_i = m_new",
@@ -289,18 +249,13 @@ class AttentionKernel:
                 (32, 32, 4, 2, 0),
             )
         ]  # (caps measured at head size 64 only: a larger head's accumulator would spill under them)
-        space = space[: {0: 1, 1: 3, 2: 4}.get(level, len(space))]
-        from tritium.codegen.triton_env import tma_available
-
-        if self.tma and tma_available():  # each tile also with keys and values loaded by TMA
-            space = [c for pair in zip([{**c, "TMA": 1} for c in space], space) for c in pair]
-        return space
+        return space[: {0: 1, 1: 3, 2: 4}.get(level, len(space))]
 
     def __call__(self, inputs: list[Any], outputs: list[Any], config: dict[str, int] | None = None) -> None:
         from tritium.codegen.triton_env import load_source, register_cap, use_interpreter
 
         if self._fn is None:
-            self._fn = load_source(self.source, self.name)
+            self._fn = getattr(load_source(self.source, self.name), self.name)
         cfg = dict(
             INTERPRETER_CONFIG
             if use_interpreter()
@@ -320,9 +275,7 @@ class AttentionKernel:
         else:
             ms = [0, 0, 0, 0]
         grid = (-(-sq // cfg["BLOCK_M"]), bsz * h)
-        descriptors = _kv_descriptors(k, v, cfg) if self.tma and cfg.get("TMA") else None
-        fn = getattr(self._fn, self.name + ("_tma" if descriptors else ""))
-        fn[grid](
+        self._fn[grid](
             *inputs,
             out,
             h,
@@ -342,7 +295,6 @@ class AttentionKernel:
             out.stride(0),
             out.stride(1),
             out.stride(2),
-            *(descriptors or []),
             BLOCK_M=cfg["BLOCK_M"],
             BLOCK_N=cfg["BLOCK_N"],
             BLOCK_D=_pow2(self.d),

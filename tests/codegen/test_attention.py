@@ -10,7 +10,6 @@ import torch
 
 import tritium.ir as ir
 from tritium.codegen import AttentionKernel, kernel_for
-from tritium.codegen.attention import _kv_descriptors
 from tritium.passes import PassManager
 
 
@@ -44,7 +43,6 @@ def ty(shape: tuple[int, ...], dt: str = "f32") -> str:
             -0.3,
         ),  # f16: a row of keys all under -1e4 sits at f32's ulp of 1e4
         (2, 3, 3, 17, 23, 16, None, False, "f16", -0.3),
-        (1, 4, 2, 9, 19, 40, None, False, "f16", 0.2),  # grouped heads, a head size of 40 (box of 64)
     ],
 )
 def test_attention_matches_reference(
@@ -86,13 +84,7 @@ def test_attention_matches_reference(
         inputs.append(m)
     want = ir.run_reference(ref, inputs)[0]
     env = dict(zip(module.main.args, (torch.from_numpy(x) for x in inputs)))
-    ins = [env[x] for x in fused.operands]
-    # f16: also with keys and values loaded by tensor descriptors (16-key boxes: partial last tiles
-    # zero-filled by TMA, and head sizes under the box's power of two)
-    tma = {"TMA": 1, "BLOCK_M": 16, "BLOCK_N": 16, "num_warps": 4, "num_stages": 1}
-    assert kernel.tma == (dt == "f16") and (_kv_descriptors(ins[1], ins[2], tma) is not None)
-    for config in [None, tma] if dt == "f16" else [None]:
-        got = torch.full(q, float("nan"), dtype=torch.float16 if dt == "f16" else torch.float32)
-        kernel(ins, [got], config)
-        err = np.linalg.norm(got.numpy().astype(np.float64) - want) / np.linalg.norm(want)
-        assert err < (2e-3 if dt == "f16" else 1e-5), (config, err)
+    got = torch.empty(q, dtype=torch.float16 if dt == "f16" else torch.float32)
+    kernel([env[x] for x in fused.operands], [got])
+    err = np.linalg.norm(got.numpy().astype(np.float64) - want) / np.linalg.norm(want)
+    assert err < (2e-3 if dt == "f16" else 1e-5), err
