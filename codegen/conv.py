@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tritium.codegen.conv_forms import conv_descriptors, tma_eligible, tma_loop
+from tritium.codegen.conv_forms import conv_descriptors, tma_form, tma_loop, tma_space, valid_loop, valid_rows
 from tritium.codegen.indexing import Space, Unsupported
 from tritium.codegen.lowering import compute_type
 from tritium.codegen.pointwise import jit_function, kernel_name, kernel_source, lower_elementwise, namer
@@ -99,9 +99,9 @@ class ConvKernel:
         pads = list(cv.attributes["pads"])
         symmetric = pads[:2] == pads[2:]
         self.library = "cudnn" if dt.name in ("f16", "bf16") and symmetric and not self.transposed else None
-        self.tma = dt.name in ("f16", "bf16") and tma_eligible(cv, x_shape, self.out_shape, _w_shape)
-        """Whether the TMA form (``conv_forms``: pixel-row boxes per tap) is generated beside the
-        pointer kernel."""
+        self.tma = tma_form(cv, x_shape, self.out_shape, _w_shape) if dt.name in ("f16", "bf16") else None
+        """The TMA form generated beside the pointer kernel (``conv_forms``: pixel-row boxes per tap;
+        "same" or "valid"), or None."""
         """The library tactic (torch's conv2d: cuDNN on the GPU) when it can stand in: f16/bf16 (f32
         would round through TF32 by torch's default) and symmetric padding."""
         self.source = self._generate()
@@ -186,7 +186,7 @@ class ConvKernel:
         # contiguous run of S * CG elements. NCHW: one flat loop over the whole window.
         self.rowwise = self.layout == "NHWC" and cg < 16 and not self.depthwise
         if mode == "tma":
-            loop = tma_loop(dh, dw, ph, pw)
+            loop = tma_loop(dh, dw, ph, pw) if self.tma == "same" else valid_loop()
         elif self.transposed:
             loop = self._transposed_loop(sh, sw, ph, pw, dh, dw)
         elif self.depthwise:
@@ -219,11 +219,14 @@ class ConvKernel:
             )
         if not library:
             lines += [f"    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype={self.acc_type})", *loop]
-        lines += [
-            "    em = rm[:, None]",
-            "    en = kout[None, :]",
-            "    mask = (em < M) & (rj[None, :] < NG)",
-        ]
+        if mode == "tma" and self.tma == "valid":  # virtual rows: one per input pixel
+            lines += valid_rows()
+        else:
+            lines += [
+                "    em = rm[:, None]",
+                "    en = kout[None, :]",
+                "    mask = (em < M) & (rj[None, :] < NG)",
+            ]
         sp = self.space
         out_off, out_ps = sp.offset(len(self.extra), ["m", "n"], "out")
         params += sp.size_params(0, "m")
@@ -261,6 +264,9 @@ class ConvKernel:
             "acc_ptr",
             "x_desc",
             "w_desc",
+            "XW",
+            "vi",
+            "vj",
         }
         used |= {f"{d}{i}" for d in "mn" for i in range(8)}  # never shadow a parameter or index name
         fresh = namer(names, used)
@@ -298,6 +304,7 @@ class ConvKernel:
                 f"    tl.store(out{i}_ptr + {out_off}, {names[v]}.to(out{i}_ptr.dtype.element_ty), mask=mask)"
             )
         extra = ["acc_ptr"] if library else ["x_desc", "w_desc"] if mode == "tma" else []
+        extra += ["XW"] if mode == "tma" and self.tma == "valid" else []
         return params + extra + _CONSTEXPRS, lines
 
     @property
@@ -495,27 +502,12 @@ class ConvKernel:
             kred = w[3]  # each step reads one tap's channels: BLOCK_K beyond them is masked work
         if self.transposed:  # weight (C, M / group, R, S): the reduction runs over C / group
             kred = w[0] // group * w[2] * w[3]
+        if self.tma == "valid" and tma_available():
+            kred = w[2] * w[3]  # the TMA form's steps read window rows (S taps of C channels)
         space = matmul_space(m, self.out_shape[kdim] // group, kred, self.dtype.itemsize, level)
         if self.tma and tma_available():
-            space = self._tma_space(space, kred)
+            space = tma_space(space, self.tma, w[3], kred, self.dtype.itemsize)
         return space
-
-    def _tma_space(self, space: list[dict[str, int]], kred: int) -> list[dict[str, int]]:
-        """The tiles as TMA configs where they can be (a tap's channels split into whole blocks of at
-        least 32 bytes; up to 128 x 128, on 8 warps at that size for the second accumulator), the
-        rest through pointers. Where TMA cannot address the tensors at run time, the same tiles load
-        through pointers. On an H200 the TMA form beat the pointer kernel on every ResNet-50 3x3
-        convolution at batch 32 (0.0234 -> 0.0183 ms at 128 channels, 0.0283 -> 0.0189 at 256)."""
-        tma, pointers = [], []
-        for c in space:
-            area = c["BLOCK_M"] * c["BLOCK_N"]
-            if kred % c["BLOCK_K"] or c["BLOCK_K"] * self.dtype.itemsize < 32 or area > 128 * 128:
-                pointers.append(c)
-                continue
-            t = {**c, "TMA": 1, "num_warps": 8 if area == 128 * 128 else 4}
-            if t not in tma:
-                tma.append(t)
-        return tma + pointers
 
     def __call__(self, inputs: list[Any], outputs: list[Any], config: dict[str, int] | None = None) -> None:
         from tritium.codegen.triton_env import load_source, use_interpreter
@@ -524,7 +516,10 @@ class ConvKernel:
         cfg.update(config or {})
         x, w = inputs[self.x_i], inputs[self.w_i]
         product = self._library_conv(x, w) if cfg.get("LIBRARY") else None
-        descriptors = conv_descriptors(x, w, cfg) if self.tma and cfg.get("TMA") and product is None else None
+        made = (
+            conv_descriptors(x, w, cfg, self.tma) if self.tma and cfg.get("TMA") and product is None else None
+        )
+        descriptors = None if made is None else made[0] + ([made[1]] if self.tma == "valid" else [])
         if self._fn is None:
             self._fn = load_source(self.source, self.name)
         variant = "_epilogue" if product is not None else "_tma" if descriptors else ""
@@ -550,7 +545,7 @@ class ConvKernel:
             _, _, oh, ow = self.out_shape
             xs_n, xs_c, xs_h, xs_w = x.stride()
             ws_k, ws_c, ws_r, ws_s = w.stride()
-        m = n * oh * ow
+        m = n * h * wd if descriptors and self.tma == "valid" else n * oh * ow  # ("valid": virtual rows)
         ng = k // group
         if self.depthwise:  # all channels in one launch: the group index is the channel
             ng, group = k, 1

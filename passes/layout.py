@@ -6,7 +6,9 @@ elementwise ops (bias, activations, residual adds) and reductions over the chann
 until they meet the "to NHWC" transpose of the next conv and cancel, or reach the graph outputs.
 Max and average pools between convs run channels-last too. A transpose that only moves size-1
 dimensions becomes a reshape (a view). What is left is the layout change at the graph input, at the
-outputs, and wherever an op needs NCHW (reductions over H and W, e.g. global pooling).
+outputs, and wherever an op needs NCHW (reductions over H and W, e.g. global pooling). A strided
+convolution over at most four channels (an RGB stem) becomes a stride-1 convolution of the
+space-to-depth image (``space_to_depth``).
 
     %t = nn.transpose %x {perm = [0, 2, 3, 1]}
     %y = nn.conv %t, %w_khwc {layout = "NHWC", ...}
@@ -27,6 +29,7 @@ from tritium.ir.dialects import nn
 from tritium.ir.opdef import OP_REGISTRY, Elementwise, constant_value
 from tritium.ir.rewriter import Rewriter
 from tritium.ir.types import TensorType
+from tritium.passes import space_to_depth
 from tritium.passes.base import Pass, register_pass
 from tritium.passes.patterns import apply_patterns_greedily, pattern
 
@@ -250,11 +253,14 @@ class ConvertLayout(Pass):
                 continue
             src = op.w.defining_op.attributes.get("value") if op.w.defining_op is not None else None
             pointwise = _is_pointwise(op, np.asarray(w))
+            stem = None if integer else space_to_depth.plan(op, np.asarray(w))
             name = (src.name if isinstance(src, ResourceRef) else op.w.name_hint or "conv.w") + (
-                ".t" if pointwise else ".nhwc"
+                ".t" if pointwise else ".s2d" if stem else ".nhwc"
             )
             if pointwise:  # a 1x1 conv is a GEMM over the pixels: weight (C, M)
                 w2 = np.ascontiguousarray(np.asarray(w)[:, :, 0, 0].T)
+            elif stem:  # a strided conv over few channels: stride 1 over the space-to-depth image
+                w2 = space_to_depth.weight(np.asarray(w), stem[0], stem[1])
             else:
                 w2 = np.ascontiguousarray(np.transpose(np.asarray(w), TO_NHWC))
             with rw.at(before=op):
@@ -265,6 +271,14 @@ class ConvertLayout(Pass):
                         src.name,
                     )
                 wv.out.name_hint = name
+                if stem:
+                    xs = space_to_depth.input_nhwc(op, rw, stem)
+                    unpadded = {"strides": [1, 1], "pads": [0, 0, 0, 0], "dilations": [1, 1], "group": 1}
+                    y = rw.create(nn.Conv, xs, wv.out, op.b, **unpadded, layout="NHWC", loc=op.loc).out
+                    back = rw.create(nn.Transpose, y, perm=TO_NCHW, loc=op.loc)
+                    rw.replace_op(op, [back.out])
+                    converted += 1
+                    continue
                 xt = rw.create(nn.Transpose, op.x, perm=TO_NHWC, loc=op.loc)
                 if pointwise and integer:
                     y = rw.create(nn.MatMulInteger, xt.out, wv.out, zx, None, loc=op.loc).results[0]

@@ -131,14 +131,53 @@ def test_tma_variant(case, rng: np.random.Generator) -> None:
     PassManager("fuse-kernels,dce").run(module)
     fused = next(op for op in module.main.block.ops if op.name == "kernel.fused")
     kernel = kernel_for(fused)
-    assert isinstance(kernel, ConvKernel) and kernel.tma and f"def {kernel.name}_tma(" in kernel.source
+    assert (
+        isinstance(kernel, ConvKernel) and kernel.tma == "same" and f"def {kernel.name}_tma(" in kernel.source
+    )
     inputs = [(rng.standard_normal(a.type.shape) / 2).astype(np.float16) for a in module.main.args]
     want = ir.run_reference(ref, inputs)[0].astype(np.float32)
     env = dict(zip(module.main.args, (torch.from_numpy(v) for v in inputs)))
     ins = [env[v] for v in fused.operands]
     cfg = {"TMA": 1, "BLOCK_M": 16, "BLOCK_N": 16, "BLOCK_K": 16, "num_warps": 4, "num_stages": 1}
-    assert conv_descriptors(ins[0], ins[1], cfg) is not None
-    assert conv_descriptors(ins[0], ins[1], {**cfg, "BLOCK_K": 32}) is None or case[1] % 32 == 0
+    assert conv_descriptors(ins[0], ins[1], cfg, "same") is not None
+    assert conv_descriptors(ins[0], ins[1], {**cfg, "BLOCK_K": 32}, "same") is None or case[1] % 32 == 0
+    got = torch.full(want.shape, float("nan"), dtype=torch.float16)
+    kernel(ins, [got], cfg)
+    err = np.linalg.norm(got.numpy().astype(np.float32) - want) / np.linalg.norm(want)
+    assert err < 3e-3, err
+
+
+VALID_CASES = [
+    # n, c, h, w, k, r, s, stride, pad, dilation, group: stride 1, no padding (the form of a
+    # space-to-depth stem: 4x4 taps of 16 channels), reduction blocks of 16 (one tap) and 32 (two)
+    (2, 16, 7, 6, 24, 4, 4, (1, 1), (0, 0, 0, 0), (1, 1), 1),
+    (1, 8, 5, 9, 16, 2, 4, (1, 1), (0, 0, 0, 0), (1, 1), 1),
+]
+
+
+@pytest.mark.parametrize("bk", [16, 32])
+@pytest.mark.parametrize("case", VALID_CASES, ids=[f"valid{i}" for i in range(len(VALID_CASES))])
+def test_valid_tma_form(case, bk: int, rng: np.random.Generator) -> None:
+    """The "valid" TMA form: a virtual output row at every input pixel (16-row tiles over 42-84
+    pixels), each window row one box of BLOCK_K elements: of one tap's channels, or spanning taps
+    through rows that overlap (row m holds pixels m .. m + S - 1); rows past the output's width
+    or height, whose windows run into the next row or image, are not stored."""
+    text = conv_text(case, "NHWC", "f16")
+    module, ref = ir.parse_ir(text), ir.parse_ir(text)
+    PassManager("fuse-kernels,dce").run(module)
+    fused = next(op for op in module.main.block.ops if op.name == "kernel.fused")
+    kernel = kernel_for(fused)
+    assert isinstance(kernel, ConvKernel) and kernel.tma == "valid" and "XW" in kernel.source
+    inputs = [(rng.standard_normal(a.type.shape) / 2).astype(np.float16) for a in module.main.args]
+    want = ir.run_reference(ref, inputs)[0].astype(np.float32)
+    env = dict(zip(module.main.args, (torch.from_numpy(v) for v in inputs)))
+    ins = [env[v] for v in fused.operands]
+    cfg = {"TMA": 1, "BLOCK_M": 16, "BLOCK_N": 16, "BLOCK_K": bk, "num_warps": 4, "num_stages": 1}
+    made = conv_descriptors(ins[0], ins[1], cfg, "valid")
+    if bk > case[1] and case[6] * case[1] % bk:
+        assert made is None  # a block would straddle window rows
+        return
+    assert made is not None and made[1] == (case[6] * case[1] if bk > case[1] else case[1])
     got = torch.full(want.shape, float("nan"), dtype=torch.float16)
     kernel(ins, [got], cfg)
     err = np.linalg.norm(got.numpy().astype(np.float32) - want) / np.linalg.norm(want)
@@ -171,14 +210,16 @@ def test_tma_configs_lead_on_hopper(monkeypatch: pytest.MonkeyPatch) -> None:
     ]
 
 
-def test_tma_form_only_for_same_size_unit_stride_convolutions() -> None:
-    """Strided, grouped, NCHW or float32 convolutions have no TMA form (their pixel rows are not one
-    box per tap, or TMA does not serve them)."""
+def test_tma_form_only_for_unit_stride_same_size_or_unpadded_convolutions() -> None:
+    """Strided, grouped, NCHW or float32 convolutions, and padded ones whose output is smaller than
+    the input, have no TMA form (their pixel rows are not one box per tap, or TMA does not serve
+    them)."""
     for case, layout, dt in (
         (CASES[6], "NHWC", "f16"),  # stride 2
         (CASES[3], "NHWC", "f16"),  # depthwise
         (TMA_CASES[0], "NCHW", "f16"),
         (TMA_CASES[0], "NHWC", "f32"),
+        ((1, 16, 7, 6, 24, 3, 3, (1, 1), (1, 0, 0, 0), (1, 1), 1), "NHWC", "f16"),  # padded, smaller
     ):
         module = ir.parse_ir(conv_text(case, layout, dt))
         PassManager("fuse-kernels,dce").run(module)
