@@ -168,8 +168,16 @@ def gemm(rows: list[dict[str, Any]], dev: str) -> None:
         record(rows[-1])
 
 
+STEMS = {  # the stems' space-to-depth convolutions (convert-layout) -> (C, H, R, stride, pad) of the original
+    "stem s2d 4x4 16ch 115x115 (resnet50)": (3, 224, 7, 2, 3),
+    "stem s2d 2x2 16ch 113x113 (mobilenetv2)": (3, 224, 3, 2, 1),
+}
+
+
 def conv(rows: list[dict[str, Any]], dev: str) -> None:
-    """ResNet-50 convolutions at batch 32 (torch: cuDNN, channels-last)."""
+    """ResNet-50 convolutions at batch 32 (torch: cuDNN, channels-last), and the unpadded stride-1
+    convolutions that ResNet-50's and MobileNetV2's stems become (torch: cuDNN on the original stem,
+    so the row compares what each runs for that layer, less our pad and transpose before it)."""
     for c, h, kk, r, s, stride, label in [
         (64, 56, 64, 3, 3, 1, "3x3 64ch 56x56"),
         (256, 56, 64, 1, 1, 1, "1x1 256->64 56x56"),
@@ -177,8 +185,10 @@ def conv(rows: list[dict[str, Any]], dev: str) -> None:
         (128, 28, 128, 3, 3, 1, "3x3 128ch 28x28"),
         (256, 14, 256, 3, 3, 1, "3x3 256ch 14x14"),
         (512, 7, 512, 3, 3, 1, "3x3 512ch 7x7"),
+        (16, 115, 64, 4, 4, 1, "stem s2d 4x4 16ch 115x115 (resnet50)"),
+        (16, 113, 32, 2, 2, 1, "stem s2d 2x2 16ch 113x113 (mobilenetv2)"),
     ]:
-        p = r // 2
+        p = 0 if label in STEMS else r // 2
         oh = (h + 2 * p - r) // stride + 1
         # Tritium runs convolutions channels-last (the convert-layout pass): the NHWC kernel, and for
         # 1x1 unit-stride convolutions the GEMM template on the pixels (what the pass makes of them).
@@ -206,6 +216,15 @@ def conv(rows: list[dict[str, Any]], dev: str) -> None:
         if os.environ.get("ALL_CONFIGS"):
             all_configs(label, step, run)
         cap_sweep(label, step.config, run)
+        if label in STEMS:  # cuDNN on the original stem
+            c0, h0, r0, s0, p0 = STEMS[label]
+            xc = torch.randn(32, c0, h0, h0, device=dev, dtype=torch.float16).to(
+                memory_format=torch.channels_last
+            )
+            wc = (torch.randn(kk, c0, r0, r0, device=dev, dtype=torch.float16) / 30).to(
+                memory_format=torch.channels_last
+            )
+            p, stride = p0, s0
         t_torch = bench(lambda: torch.nn.functional.conv2d(xc, wc, padding=p, stride=stride))
         flops = 2 * 32 * kk * oh * oh * c * r * s
         rows.append(

@@ -104,9 +104,10 @@ class PoolKernel:
             return out
 
         inner = c if channels_last else 1  # elements between neighbouring positions of the last dim
+        wide = max(n * c * prod(osp), n * c * prod(sp)) + 4096 >= 2**31  # else 32-bit index arithmetic
         lines = [
             "    pid = tl.program_id(0)",
-            "    offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)",
+            f"    offs = pid{'.to(tl.int64)' if wide else ''} * BLOCK + tl.arange(0, BLOCK)",
             f"    mask = offs < {n * c * prod(osp)}",
         ]
         if channels_last:  # consecutive lanes are consecutive channels (coalesced loads)

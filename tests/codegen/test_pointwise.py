@@ -289,3 +289,20 @@ def test_gelu_far_below_zero_and_a_kernel_named_like_the_helper() -> None:
     want = np.array([0, 0, 0, 0, 0, 0, math.erf(0.8413447460685429), 1, np.nan], np.float32)
     np.testing.assert_allclose(g[:-1], want[:-1], rtol=1e-6, atol=1e-6)
     assert np.isnan(g[-1])
+
+
+def test_movement_index_width_follows_the_sizes() -> None:
+    """Data-movement kernels index in 32 bits (their divisions by the shape are cheap there) unless an
+    index can pass 2^31 (a 4.3G-element transpose): then in 64 bits."""
+    from tritium.codegen.movement import MovementKernel
+
+    for n, wide in ((4096, False), (65536, True)):
+        t, u = f"tensor<{n}x{n // 64}x64xf16>", f"tensor<{n // 64}x{n}x64xf16>"
+        module = ir.parse_ir(f"""func.func @main(%x: {t}) -> {u} {{
+  %y = nn.transpose %x {{perm = [1, 0, 2]}} : ({t}) -> {u}
+  func.return %y : {u}
+}}""")
+        PassManager("fuse-kernels,dce").run(module)
+        kernel = kernel_for(next(op for op in module.main.block.ops if op.name == "kernel.fused"))
+        assert isinstance(kernel, MovementKernel)
+        assert ("pid.to(tl.int64) * BLOCK" in kernel.source) == wide, n
