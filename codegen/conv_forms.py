@@ -116,6 +116,11 @@ def tma_space(
         t = {**c, "TMA": 1, "num_warps": 8 if same and area == 128 * 128 else c["num_warps"]}
         if t not in tma:
             tma.append(t)
+    if not same:  # short reductions over narrow outputs (the stems): taller tiles, each reading B once
+        tall = [
+            {**c, "BLOCK_M": 256, "num_warps": 8} for c in tma if c["BLOCK_M"] == 128 and c["BLOCK_N"] <= 64
+        ]
+        tma += [c for c in tall[:2] if c not in tma]
     return tma + pointers
 
 
