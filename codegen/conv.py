@@ -506,7 +506,7 @@ class ConvKernel:
             kred = w[2] * w[3]  # the TMA form's steps read window rows (S taps of C channels)
         space = matmul_space(m, self.out_shape[kdim] // group, kred, self.dtype.itemsize, level)
         if self.tma and tma_available():
-            space = tma_space(space, self.tma, w[3], kred, self.dtype.itemsize)
+            space = tma_space(space, self.tma, w[3], kred, self.dtype.itemsize, self.out_shape[kdim] // group)
         return space
 
     def __call__(self, inputs: list[Any], outputs: list[Any], config: dict[str, int] | None = None) -> None:

@@ -97,13 +97,15 @@ def tma_loop(dh: int, dw: int, ph: int, pw: int) -> list[str]:
 
 
 def tma_space(
-    space: list[dict[str, int]], form: str, cg: int, kred: int, itemsize: int
+    space: list[dict[str, int]], form: str, cg: int, kred: int, itemsize: int, n: int
 ) -> list[dict[str, int]]:
     """The tiles as TMA configs where they can be (reduction blocks of at least 32 bytes that
     split a tap's ``cg`` channels, or for the "valid" form a window row's ``kred`` elements), the
     rest through pointers. Where TMA cannot address the tensors at run time, the same tiles load
     through pointers. The "same" form holds a second accumulator: tiles up to 128 x 128, on 8
-    warps at that size. On an H200 it beat the pointer kernel on every ResNet-50 3x3
+    warps at that size. The "valid" form (``n`` output channels) leads with tiles as wide as the
+    output (up to 64) and 128 rows: on an H200 ResNet-50's space-to-depth stem ran 0.051 ms at
+    128 x 64 against 0.070 at 256 x 64. On an H200 it beat the pointer kernel on every ResNet-50 3x3
     convolution at batch 32 (0.0234 -> 0.0183 ms at 128 channels, 0.0283 -> 0.0189 at 256)."""
     same = form == "same"
     tma, pointers = [], []
@@ -116,11 +118,22 @@ def tma_space(
         t = {**c, "TMA": 1, "num_warps": 8 if same and area == 128 * 128 else c["num_warps"]}
         if t not in tma:
             tma.append(t)
-    if not same:  # short reductions over narrow outputs (the stems): taller tiles, each reading B once
-        tall = [
-            {**c, "BLOCK_M": 256, "num_warps": 8} for c in tma if c["BLOCK_M"] == 128 and c["BLOCK_N"] <= 64
+    if not same:  # narrow outputs over short window rows (the stems): whole-width tiles first
+        bn, bk = max(16, min(64, 1 << (n - 1).bit_length())), min(64, kred & -kred)
+        lead = [
+            {
+                "BLOCK_M": bm,
+                "BLOCK_N": bn,
+                "BLOCK_K": bk,
+                "GROUP_M": 8,
+                "num_warps": 4,
+                "num_stages": st,
+                "TMA": 1,
+            }
+            for bm, st in ((128, 2), (128, 3), (64, 2))
         ]
-        tma += [c for c in tall[:2] if c not in tma]
+        if bk * itemsize >= 32:
+            tma = lead + [c for c in tma if c not in lead]
     return tma + pointers
 
 
