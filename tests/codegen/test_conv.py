@@ -210,6 +210,22 @@ def test_tma_configs_lead_on_hopper(monkeypatch: pytest.MonkeyPatch) -> None:
     ]
 
 
+def test_valid_form_leads_with_whole_width_tiles(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ResNet-50's space-to-depth stem (4x4 taps of 16 channels, 64 outputs) and MobileNetV2's (2x2
+    taps, 32 outputs): the first candidates are 128-row TMA tiles as wide as the output, reading
+    whole window rows (64 and 32 elements) per step."""
+    import tritium.codegen.triton_env as env
+
+    monkeypatch.setattr(env, "tma_available", lambda: True)
+    for r, m, width in ((4, 64, 64), (2, 32, 32)):
+        case = (32, 16, 115, 115, m, r, r, (1, 1), (0, 0, 0, 0), (1, 1), 1)
+        module = ir.parse_ir(conv_text(case, "NHWC", "f16"))
+        PassManager("fuse-kernels,dce").run(module)
+        kernel = kernel_for(next(op for op in module.main.block.ops if op.name == "kernel.fused"))
+        first = kernel.config_space(1)[0]
+        assert (first["TMA"], first["BLOCK_M"], first["BLOCK_N"], first["BLOCK_K"]) == (1, 128, m, width)
+
+
 def test_tma_form_only_for_unit_stride_same_size_or_unpadded_convolutions() -> None:
     """Strided, grouped, NCHW or float32 convolutions, and padded ones whose output is smaller than
     the input, have no TMA form (their pixel rows are not one box per tap, or TMA does not serve
