@@ -267,6 +267,7 @@ class ConvKernel:
             "XW",
             "vi",
             "vj",
+            "vok",
         }
         used |= {f"{d}{i}" for d in "mn" for i in range(8)}  # never shadow a parameter or index name
         fresh = namer(names, used)

@@ -57,13 +57,16 @@ def valid_loop() -> list[str]:
 
 
 def valid_rows() -> list[str]:
-    """The epilogue's output rows and mask for ``valid_loop``'s virtual rows (M = N * H * W)."""
+    """The epilogue's output rows and mask for ``valid_loop``'s virtual rows (M = N * H * W). A row
+    that is not stored points at output row 0, so that epilogue inputs loaded per row (masked by
+    ``em < M`` alone) stay in bounds."""
     return [
         "    vi = (rm % (H * W)) // W",
         "    vj = rm % W",
-        "    em = (((rm // (H * W)) * OH + vi) * OW + vj)[:, None]",
+        "    vok = (rm < M) & (vi < OH) & (vj < OW)",
+        "    em = tl.where(vok, ((rm // (H * W)) * OH + vi) * OW + vj, 0)[:, None]",
         "    en = kout[None, :]",
-        "    mask = ((rm < M) & (vi < OH) & (vj < OW))[:, None] & (rj[None, :] < NG)",
+        "    mask = vok[:, None] & (rj[None, :] < NG)",
     ]
 
 

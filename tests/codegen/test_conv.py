@@ -210,6 +210,35 @@ def test_tma_configs_lead_on_hopper(monkeypatch: pytest.MonkeyPatch) -> None:
     ]
 
 
+def test_valid_form_epilogue_reads_per_pixel_inputs_in_bounds(rng: np.random.Generator) -> None:
+    """A per-pixel epilogue input ([N, OH, OW, 1], loaded once per row, masked by ``em < M`` alone)
+    with the valid form. The virtual rows past the output's edge (the last image's bottom rows
+    among them) would address rows past that input's end; they point at row 0 instead. The
+    interpreter checks no addresses (and those rows are never stored), so the source is checked
+    for the clamp, and the values against the reference."""
+    n, h, w, c, k, r = 2, 6, 5, 16, 16, 3
+    oh, ow = h - r + 1, w - r + 1
+    x, wt, o, p = (ty(t, "f16") for t in ((n, h, w, c), (k, r, r, c), (n, oh, ow, k), (n, oh, ow, 1)))
+    text = f"""func.func @main(%x: {x}, %w: {wt}, %p: {p}) -> {o} {{
+  %y = nn.conv %x, %w {{strides = [1, 1], pads = [0, 0, 0, 0], dilations = [1, 1], layout = "NHWC"}} : ({x}, {wt}) -> {o}
+  %z = nn.mul %y, %p : ({o}, {p}) -> {o}
+  func.return %z : {o}
+}}"""
+    module, ref = ir.parse_ir(text), ir.parse_ir(text)
+    PassManager("fuse-kernels,dce").run(module)
+    fused = next(op for op in module.main.block.ops if op.name == "kernel.fused")
+    kernel = kernel_for(fused)
+    assert kernel.tma == "valid" and "em = tl.where(vok, " in kernel.source
+    inputs = [(rng.standard_normal(a.type.shape) / 2).astype(np.float16) for a in module.main.args]
+    want = ir.run_reference(ref, inputs)[0].astype(np.float32)
+    env = dict(zip(module.main.args, (torch.from_numpy(v) for v in inputs)))
+    got = torch.full(want.shape, float("nan"), dtype=torch.float16)
+    cfg = {"TMA": 1, "BLOCK_M": 16, "BLOCK_N": 16, "BLOCK_K": 16, "num_warps": 4, "num_stages": 1}
+    kernel([env[v] for v in fused.operands], [got], cfg)
+    err = np.linalg.norm(got.numpy().astype(np.float32) - want) / np.linalg.norm(want)
+    assert err < 3e-3, err
+
+
 def test_valid_form_leads_with_whole_width_tiles(monkeypatch: pytest.MonkeyPatch) -> None:
     """ResNet-50's space-to-depth stem (4x4 taps of 16 channels, 64 outputs) and MobileNetV2's (2x2
     taps, 32 outputs): the first candidates are 128-row TMA tiles as wide as the output, reading
