@@ -227,6 +227,8 @@ def conv(rows: list[dict[str, Any]], dev: str) -> None:
             p, stride = p0, s0
         t_torch = bench(lambda: torch.nn.functional.conv2d(xc, wc, padding=p, stride=stride))
         flops = 2 * 32 * kk * oh * oh * c * r * s
+        if label in STEMS:  # the original stem's work, not the space-to-depth form's zero taps
+            flops = 2 * 32 * kk * oh * oh * STEMS[label][0] * STEMS[label][2] ** 2
         rows.append(
             {
                 "kernel": f"conv {label} b32",

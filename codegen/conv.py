@@ -99,11 +99,11 @@ class ConvKernel:
         pads = list(cv.attributes["pads"])
         symmetric = pads[:2] == pads[2:]
         self.library = "cudnn" if dt.name in ("f16", "bf16") and symmetric and not self.transposed else None
+        """The library tactic (torch's conv2d: cuDNN on the GPU) when it can stand in: f16/bf16 (f32
+        would round through TF32 by torch's default) and symmetric padding."""
         self.tma = tma_form(cv, x_shape, self.out_shape, _w_shape) if dt.name in ("f16", "bf16") else None
         """The TMA form generated beside the pointer kernel (``conv_forms``: pixel-row boxes per tap;
         "same" or "valid"), or None."""
-        """The library tactic (torch's conv2d: cuDNN on the GPU) when it can stand in: f16/bf16 (f32
-        would round through TF32 by torch's default) and symmetric padding."""
         self.source = self._generate()
         self._fn: Any = None
 

@@ -114,7 +114,7 @@ def tma_space(
     tma, pointers = [], []
     for c in space:
         area, bk = c["BLOCK_M"] * c["BLOCK_N"], c["BLOCK_K"]
-        split = cg % bk if same or bk <= cg else kred % bk
+        split = cg % bk if same else kred % bk  # ("valid": blocks of a window row, one tap or spanning taps)
         if split or bk * itemsize < 32 or (same and area > 128 * 128):
             pointers.append(c)
             continue
@@ -153,7 +153,7 @@ def conv_descriptors(x: Any, w: Any, cfg: dict[str, int], form: str) -> tuple[li
 
     c, bk = x.shape[-1], cfg["BLOCK_K"]
     row = w.shape[2] * c  # a window row: S taps of C channels
-    wide = form == "valid" and bk > c
+    wide = form == "valid" and (bk > c or c % bk != 0)  # blocks that span taps
     if not (x.is_contiguous() and w.is_contiguous()) or (row % bk if wide else c % bk):
         return None
     if wide:  # overlapping rows: row m holds pixels m .. m + S - 1

@@ -247,7 +247,8 @@ class ConvertLayout(Pass):
     channels-last pixels (every stride-th one, sliced), and strided convolutions over at most 4
     channels, which run over the space-to-depth image; the layout changes are transposes
     that sink and cancel between convs, so what remains sits at the graph boundary or around ops
-    that need NCHW. Values are unchanged.
+    that need NCHW. Values are unchanged (for the space-to-depth stems, finite ones: see
+    ``space_to_depth``).
     """
 
     name = "convert-layout"

@@ -14,6 +14,10 @@ with w'[m, a, a', (p * b + q) * C' + c] = w[m, c, b * a + p, b * a' + q] (zero p
 input change is one pad (channels and borders, NCHW) and one 6-D transpose straight into the
 channels-last space-to-depth layout; the convolution is the "valid" form of the TMA conv kernel
 (window rows of S' * b * b * C' consecutive elements, no masking).
+
+Finite inputs give the same values (up to the order of the sums). An infinite or NaN input pixel
+can reach one more output row or column than before: the taps past R or S have zero weights but
+still read pixels, and 0 * inf is NaN.
 """
 
 from __future__ import annotations
@@ -55,6 +59,9 @@ def plan(op: Any, w: np.ndarray) -> tuple[int, int, int, int, int, int] | None:
         return None
     cp = next(k for k in range(c, 9) if (b * b * k) % 8 == 0)  # 16-byte rows of 16-bit values
     r, s = w.shape[2:]
+    if cp > 2 * c or r < b or s < b:
+        return None  # more padding channels than data (stride 3 over RGB: 72 for 27), or a window
+        # narrower than the stride (the image would carry b * b times the pixels the window reads)
     pt, pl, pb, pr = op.pads
     hp, wp = h + pt + pb, wd + pl + pr
     eh, ew = -hp % b, -wp % b

@@ -330,3 +330,92 @@ def test_round_of_a_product_on_the_gpu(rng: np.random.Generator) -> None:
     b = rng.uniform(-3, 3, n).astype(np.float32)
     engine = tr.compile(ir.parse_ir(text), device="cuda")
     np.testing.assert_array_equal(engine({"a": a, "b": b})["y"], np.rint(a * b))
+
+
+@pytest.mark.parametrize(
+    "c,h,w,k,r,pads,bk",
+    [
+        (64, 14, 13, 48, 3, (1, 1, 1, 1), 64),  # "same": a 3x3 with padding, partial tiles
+        (32, 9, 11, 40, 3, (2, 0, 0, 2), 32),  # "same", asymmetric pads
+        (16, 23, 21, 64, 4, (0, 0, 0, 0), 64),  # "valid": window rows over overlapping pixel rows
+        (16, 23, 21, 32, 2, (0, 0, 0, 0), 16),  # "valid": one tap per block
+    ],
+)
+def test_conv_tma_forms_on_the_gpu(c, h, w, k, r, pads, bk, rng: np.random.Generator) -> None:
+    """The convolution's TMA forms (pixel-row boxes per tap; Hopper) compile on this card's Triton
+    and compute conv + bias + per-pixel scale + ReLU as torch does, in batches of 3 images (tiles
+    straddle images), the output poisoned first."""
+    import torch
+
+    from tritium.codegen import kernel_for
+    from tritium.codegen.triton_env import tma_available
+    from tritium.passes import PassManager
+
+    if not tma_available():
+        pytest.skip("this GPU or Triton has no TMA")
+    n = 3
+    oh, ow = h + pads[0] + pads[2] - r + 1, w + pads[1] + pads[3] - r + 1
+    x, wt, b, o, p = (ty(s) for s in ((n, h, w, c), (k, r, r, c), (k,), (n, oh, ow, k), (n, oh, ow, 1)))
+    text = f"""func.func @main(%x: {x}, %w: {wt}, %b: {b}, %p: {p}) -> {o} {{
+  %y = nn.conv %x, %w, %b {{strides = [1, 1], pads = {list(pads)}, dilations = [1, 1], layout = "NHWC"}} : ({x}, {wt}, {b}) -> {o}
+  %s = nn.mul %y, %p : ({o}, {p}) -> {o}
+  %z = nn.relu %s : {o}
+  func.return %z : {o}
+}}"""
+    module = ir.parse_ir(text)
+    PassManager("fuse-kernels,dce").run(module)
+    fused = next(op for op in module.main.block.ops if op.name == "kernel.fused")
+    kernel = kernel_for(fused)
+    assert kernel.tma == ("valid" if not any(pads) else "same")
+    xs, ws, bs, ps = (
+        torch.randn(s, dtype=torch.float16, device="cuda") / 4
+        for s in [(n, h, w, c), (k, r, r, c), (k,), (n, oh, ow, 1)]
+    )
+    env = dict(zip(module.main.args, [xs, ws, bs, ps]))
+    xp = torch.nn.functional.pad(xs.permute(0, 3, 1, 2).float(), (pads[1], pads[3], pads[0], pads[2]))
+    want = torch.relu(
+        torch.nn.functional.conv2d(xp, ws.permute(0, 3, 1, 2).float(), bs.float()).permute(0, 2, 3, 1)
+        * ps.float()
+    )
+    got = torch.full((n, oh, ow, k), float("nan"), dtype=torch.float16, device="cuda")
+    cfg = {
+        "TMA": 1,
+        "BLOCK_M": 128,
+        "BLOCK_N": 64,
+        "BLOCK_K": bk,
+        "GROUP_M": 8,
+        "num_warps": 8 if not any(pads) else 4,
+        "num_stages": 3,
+    }
+    kernel([env[v] for v in fused.operands], [got], cfg)
+    assert rel(got.cpu().float(), want.cpu()) < 5e-3
+
+
+def test_space_to_depth_stem_on_the_gpu(rng: np.random.Generator) -> None:
+    """A ResNet stem (7x7, stride 2, 3 channels, batch 2, FP16) through convert-layout's
+    space-to-depth rewrite: every layer on a generated kernel, the result as torch's conv2d."""
+    import torch
+
+    from tritium.codegen import ConvKernel
+
+    x = rng.standard_normal((2, 3, 61, 58)).astype(np.float32)
+    w = (rng.standard_normal((64, 3, 7, 7)) / 10).astype(np.float32)
+    b = rng.standard_normal(64).astype(np.float32)
+    net = tr.Builder(tr.Logger()).create_network()
+    inp = net.add_input("x", tr.float32, x.shape)
+    conv = net.add_convolution_nd(inp, 64, (7, 7), w, b)
+    conv.stride_nd, conv.padding_nd = (2, 2), (3, 3)
+    relu = net.add_activation(conv.get_output(0), tr.ActivationType.RELU)
+    relu.get_output(0).name = "y"
+    net.mark_output(relu.get_output(0))
+    builder = tr.Builder(tr.Logger())
+    config = builder.create_builder_config()
+    config.set_flag(tr.BuilderFlag.FP16)
+    engine = builder.build_engine_with_config(net, config)
+    assert engine.host_steps({"x": x.shape}) == []
+    convs = [s.kernel for s in engine.program({"x": x.shape}).steps if isinstance(s.kernel, ConvKernel)]
+    assert [tuple(k.conv.operand(1).type.shape) for k in convs] == [(64, 4, 4, 16)]  # the rewritten stem
+    want = torch.relu(
+        torch.nn.functional.conv2d(torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b), 2, 3)
+    )
+    assert rel(engine({"x": x})["y"], want.numpy()) < 5e-3
