@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 import torch
@@ -16,6 +18,15 @@ from tritium.passes import PassManager
 
 def ty(shape: tuple[int, ...], dt: str = "f32") -> str:
     return "tensor<" + "".join(f"{d}x" for d in shape) + dt + ">"
+
+
+def fused_kernel(text: str) -> tuple[Any, Any, Any, Any]:
+    """``text`` parsed twice (one copy stays the reference), the first fused into kernel IR: the
+    module, the reference, its one fused kernel op and that op's generated kernel."""
+    module, ref = ir.parse_ir(text), ir.parse_ir(text)
+    PassManager("fuse-kernels,dce").run(module)
+    fused = next(op for op in module.main.block.ops if op.name == "kernel.fused")
+    return module, ref, fused, kernel_for(fused)
 
 
 CASES = [
@@ -87,10 +98,7 @@ def test_no_library_tactic_for_f32_or_asymmetric_padding() -> None:
 def test_conv_matches_reference(case, layout: str, rng: np.random.Generator) -> None:
     _, _, _, _, _, _, _, st, pads, dil, g = case
     text = conv_text(case, layout)
-    module, ref = ir.parse_ir(text), ir.parse_ir(text)
-    PassManager("fuse-kernels,dce").run(module)
-    fused = next(op for op in module.main.block.ops if op.name == "kernel.fused")
-    kernel = kernel_for(fused)
+    module, ref, fused, kernel = fused_kernel(text)
     assert isinstance(kernel, ConvKernel)
     inputs = [rng.standard_normal(a.type.shape).astype(np.float32) for a in module.main.args]
     want = ir.run_reference(ref, inputs)[0]
@@ -127,10 +135,7 @@ def test_tma_variant(case, rng: np.random.Generator) -> None:
     zeros). 16-row tiles over 35-70 pixels: tiles straddle image rows and images. With
     16 channels per block and a 24-channel output (two column tiles, the second half masked)."""
     text = conv_text(case, "NHWC", "f16")
-    module, ref = ir.parse_ir(text), ir.parse_ir(text)
-    PassManager("fuse-kernels,dce").run(module)
-    fused = next(op for op in module.main.block.ops if op.name == "kernel.fused")
-    kernel = kernel_for(fused)
+    module, ref, fused, kernel = fused_kernel(text)
     assert (
         isinstance(kernel, ConvKernel) and kernel.tma == "same" and f"def {kernel.name}_tma(" in kernel.source
     )
@@ -164,10 +169,7 @@ def test_valid_tma_form(case, bk: int, rng: np.random.Generator) -> None:
     through rows that overlap (row m holds pixels m .. m + S - 1); rows past the output's width
     or height, whose windows run into the next row or image, are not stored."""
     text = conv_text(case, "NHWC", "f16")
-    module, ref = ir.parse_ir(text), ir.parse_ir(text)
-    PassManager("fuse-kernels,dce").run(module)
-    fused = next(op for op in module.main.block.ops if op.name == "kernel.fused")
-    kernel = kernel_for(fused)
+    module, ref, fused, kernel = fused_kernel(text)
     assert isinstance(kernel, ConvKernel) and kernel.tma == "valid" and "XW" in kernel.source
     inputs = [(rng.standard_normal(a.type.shape) / 2).astype(np.float16) for a in module.main.args]
     want = ir.run_reference(ref, inputs)[0].astype(np.float32)
@@ -224,10 +226,7 @@ def test_valid_form_epilogue_reads_per_pixel_inputs_in_bounds(rng: np.random.Gen
   %z = nn.mul %y, %p : ({o}, {p}) -> {o}
   func.return %z : {o}
 }}"""
-    module, ref = ir.parse_ir(text), ir.parse_ir(text)
-    PassManager("fuse-kernels,dce").run(module)
-    fused = next(op for op in module.main.block.ops if op.name == "kernel.fused")
-    kernel = kernel_for(fused)
+    module, ref, fused, kernel = fused_kernel(text)
     assert kernel.tma == "valid" and "em = tl.where(vok, " in kernel.source
     inputs = [(rng.standard_normal(a.type.shape) / 2).astype(np.float16) for a in module.main.args]
     want = ir.run_reference(ref, inputs)[0].astype(np.float32)
@@ -313,10 +312,7 @@ def test_deconvolution_matches_reference_and_torch(case, rng: np.random.Generato
   %v = nn.relu %y : {out}
   func.return %v : {out}
 }}"""
-    module, ref = ir.parse_ir(text), ir.parse_ir(text)
-    PassManager("fuse-kernels,dce").run(module)
-    fused = next(op for op in module.main.block.ops if op.name == "kernel.fused")
-    kernel = kernel_for(fused)
+    module, ref, fused, kernel = fused_kernel(text)
     assert isinstance(kernel, ConvKernel) and kernel.transposed
     inputs = [rng.standard_normal(a.type.shape).astype(np.float32) for a in module.main.args]
     want = ir.run_reference(ref, inputs)[0]
