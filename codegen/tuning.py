@@ -150,9 +150,10 @@ def matmul_space(m: int, n: int, k: int, itemsize: int, level: int) -> list[dict
         for stages in (3, 4, 2):
             if (bm * bk + bk * bn) * itemsize * stages > SMEM_BYTES:
                 continue
-            # 128 x 128 tiles of 16-bit (and 8-bit) operands: one warpgroup first (on an H200 4 warps
-            # beat 8 on BERT's GEMMs by 1-3%); larger tiles, and float32's, need two
-            one_first = bm * bn == 128 * 128 and itemsize <= 2
+            # 128 x 128 tiles of 16-bit operands: one warpgroup first (on an H200 4 warps beat 8 on
+            # BERT's GEMMs by 1-3%); larger tiles, float32's, and 8-bit ones need two (int8 GEMMs carry
+            # requantizing epilogues: at 4 warps ResNet-50's spilled, 255 registers and a stack)
+            one_first = bm * bn == 128 * 128 and itemsize == 2
             for warps in (4, 8) if one_first else (8, 4) if bm * bn >= 128 * 128 else (4,):
                 out.append(
                     {

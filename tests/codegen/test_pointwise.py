@@ -306,3 +306,32 @@ def test_movement_index_width_follows_the_sizes() -> None:
         kernel = kernel_for(next(op for op in module.main.block.ops if op.name == "kernel.fused"))
         assert isinstance(kernel, MovementKernel)
         assert ("pid.to(tl.int64) * BLOCK" in kernel.source) == wide, n
+
+
+@pytest.mark.parametrize("scale", [0.18265403807163239, 0.1, 3.0, 0.0078125, 1e-3, 7.0e-42])
+def test_pinned_division_by_a_constant_is_correctly_rounded(scale: float, rng: np.random.Generator) -> None:
+    """A quantize's x / scale (precision pinned to f32) divides by the reciprocal in float64: bit for bit
+    float32's correctly rounded quotient, over magnitudes from subnormal to huge, quotients near the
+    half-integers that rounding to an integer then splits, zeros, infinities and NaN; scales of any
+    significand, a power of two and a subnormal."""
+    s = np.float32(scale)
+    n = 1 << 16
+    mags = np.exp2(rng.uniform(-140, 120, n)).astype(np.float32) * rng.choice([-1, 1], n).astype(np.float32)
+    halves = ((rng.integers(-300, 300, n) + 0.5) * np.float64(s)).astype(np.float32)  # x / s near k + 1/2
+    near = np.nextafter(halves, np.float32(np.inf) * rng.choice([-1, 1], n).astype(np.float32))
+    special = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e-45, -1e-45, 3.4e38], np.float32)
+    x = np.concatenate([mags, halves, near, special]).astype(np.float32)
+    t = f"tensor<{x.size}xf32>"
+    module = ir.parse_ir(f"""func.func @main(%x: {t}) -> {t} {{
+  %s = nn.constant dense<{float(s)!r}> : tensor<f32>
+  %y = nn.div %x, %s {{precision = "f32"}} : ({t}, tensor<f32>) -> {t}
+  func.return %y : {t}
+}}""")
+    PassManager("fuse-kernels,dce").run(module)
+    kernel = kernel_for(next(op for op in module.main.block.ops if op.name == "kernel.fused"))
+    assert "tl.float64" in kernel.source and "div_rn" not in kernel.source
+    got = torch.empty(x.size)
+    kernel([torch.from_numpy(x)], [got])
+    with np.errstate(all="ignore"):
+        want = x / s
+    np.testing.assert_array_equal(got.numpy().view(np.int32), want.view(np.int32))
