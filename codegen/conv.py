@@ -101,9 +101,11 @@ class ConvKernel:
         self.library = "cudnn" if dt.name in ("f16", "bf16") and symmetric and not self.transposed else None
         """The library tactic (torch's conv2d: cuDNN on the GPU) when it can stand in: f16/bf16 (f32
         would round through TF32 by torch's default) and symmetric padding."""
-        self.tma = tma_form(cv, x_shape, self.out_shape, _w_shape) if dt.name in ("f16", "bf16") else None
+        tma_ok = dt.name in ("f16", "bf16") or (dt.name == "i8" and not self.corrected)
+        self.tma = tma_form(cv, x_shape, self.out_shape, _w_shape, dt.itemsize) if tma_ok else None
         """The TMA form generated beside the pointer kernel (``conv_forms``: pixel-row boxes per tap;
-        "same" or "valid"), or None."""
+        "same" or "valid"), or None. Integer convolutions have one when no zero point corrects them
+        (int8 x int8, int32 accumulators)."""
         self.source = self._generate()
         self._fn: Any = None
 
@@ -186,7 +188,8 @@ class ConvKernel:
         # contiguous run of S * CG elements. NCHW: one flat loop over the whole window.
         self.rowwise = self.layout == "NHWC" and cg < 16 and not self.depthwise
         if mode == "tma":
-            loop = tma_loop(dh, dw, ph, pw) if self.tma == "same" else valid_loop()
+            prec = self._precision()
+            loop = tma_loop(dh, dw, ph, pw, self.acc_type, prec) if self.tma == "same" else valid_loop(prec)
         elif self.transposed:
             loop = self._transposed_loop(sh, sw, ph, pw, dh, dw)
         elif self.depthwise:

@@ -17,17 +17,17 @@ from __future__ import annotations
 from typing import Any
 
 
-def tma_form(conv: Any, x_shape: tuple, out_shape: tuple, w_shape: tuple) -> str | None:
+def tma_form(conv: Any, x_shape: tuple, out_shape: tuple, w_shape: tuple, itemsize: int = 2) -> str | None:
     """How ``conv`` (channels-last, one group, unit strides, 16-byte aligned pixel rows: C a multiple
-    of 8 16-bit channels) loads its tiles as pixel-row boxes: "same" (output as large as the input,
-    padded windows: ``tma_loop``), "valid" (no padding or dilation: ``valid_loop``), or None."""
+    of 16 bytes of channels) loads its tiles as pixel-row boxes: "same" (output as large as the
+    input, padded windows: ``tma_loop``), "valid" (no padding or dilation: ``valid_loop``), or None."""
     a = conv.attributes
     if not (
         a.get("layout") == "NHWC"
-        and conv.name == "nn.conv"
+        and conv.name in ("nn.conv", "nn.conv_integer")
         and a.get("group", 1) == 1
         and list(a["strides"]) == [1, 1]
-        and x_shape[3] % 8 == 0
+        and (x_shape[3] * itemsize) % 16 == 0
         and w_shape[3] == x_shape[3]
     ):
         return None
@@ -36,7 +36,7 @@ def tma_form(conv: Any, x_shape: tuple, out_shape: tuple, w_shape: tuple) -> str
     return "valid" if not any(a["pads"]) and list(a["dilations"]) == [1, 1] else None
 
 
-def valid_loop() -> list[str]:
+def valid_loop(precision: str = "") -> list[str]:
     """The reduction of an unpadded convolution, indented one level. Its rows are the input's pixels
     (a virtual output at every input position; those past the output's height or width are not
     stored), so window row r of every row is the box of BLOCK_M pixel rows r * W further on, and a
@@ -52,7 +52,7 @@ def valid_loop() -> list[str]:
         "        k0 = (kk - r * ksteps) * BLOCK_K",
         "        a = x_desc.load([pid_m * BLOCK_M + r * W + k0 // XW, k0 % XW])",
         "        b = w_desc.load([pid_n * BLOCK_N, r * S * CG + k0])",
-        "        acc = tl.dot(a, tl.trans(b), acc)",
+        f"        acc = tl.dot(a, tl.trans(b), acc{precision})",
     ]
 
 
@@ -70,7 +70,9 @@ def valid_rows() -> list[str]:
     ]
 
 
-def tma_loop(dh: int, dw: int, ph: int, pw: int) -> list[str]:
+def tma_loop(
+    dh: int, dw: int, ph: int, pw: int, acc_type: str = "tl.float32", precision: str = ""
+) -> list[str]:
     """The reduction, indented one level: a loop over taps, each summing its channel blocks
     (``x_desc`` boxes of BLOCK_M pixel rows shifted by the tap's offset, times ``w_desc`` boxes of
     BLOCK_N output channels, K-major) into a partial product that joins the accumulator with its
@@ -90,12 +92,12 @@ def tma_loop(dh: int, dw: int, ph: int, pw: int) -> list[str]:
         f"        iw = iw0 + s * {dw}",
         "        row_ok = m_ok & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)",
         f"        row0 = pid_m * BLOCK_M + (r * {dh} - {ph}) * W + s * {dw} - {pw}",
-        "        part = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)",
+        f"        part = tl.zeros((BLOCK_M, BLOCK_N), dtype={acc_type})",
         "        for cb in range(0, ncb):",
         "            a = x_desc.load([row0, cb * BLOCK_K])",
         "            b = w_desc.load([pid_n * BLOCK_N, rs * CG + cb * BLOCK_K])",
-        "            part = tl.dot(a, tl.trans(b), part)",
-        "        acc += tl.where(row_ok[:, None], part, 0.0)",
+        f"            part = tl.dot(a, tl.trans(b), part{precision})",
+        "        acc += tl.where(row_ok[:, None], part, 0)",
     ]
 
 

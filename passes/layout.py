@@ -268,7 +268,7 @@ class ConvertLayout(Pass):
                 continue
             src = op.w.defining_op.attributes.get("value") if op.w.defining_op is not None else None
             pointwise = _is_pointwise(op, np.asarray(w))
-            stem = None if integer or pointwise else space_to_depth.plan(op, np.asarray(w))
+            stem = None if pointwise else space_to_depth.plan(op, np.asarray(w))
             name = (src.name if isinstance(src, ResourceRef) else op.w.name_hint or "conv.w") + (
                 ".t" if pointwise else ".s2d" if stem else ".nhwc"
             )
@@ -287,9 +287,14 @@ class ConvertLayout(Pass):
                     )
                 wv.out.name_hint = name
                 if stem:
-                    xs = space_to_depth.input_nhwc(op, rw, stem)
+                    xs = space_to_depth.input_nhwc(op, rw, stem, zx)
                     unpadded = {"strides": [1, 1], "pads": [0, 0, 0, 0], "dilations": [1, 1], "group": 1}
-                    y = rw.create(nn.Conv, xs, wv.out, op.b, **unpadded, layout="NHWC", loc=op.loc).out
+                    if integer:
+                        y = rw.create(
+                            nn.ConvInteger, xs, wv.out, zx, None, **unpadded, layout="NHWC", loc=op.loc
+                        ).out
+                    else:
+                        y = rw.create(nn.Conv, xs, wv.out, op.b, **unpadded, layout="NHWC", loc=op.loc).out
                     back = rw.create(nn.Transpose, y, perm=TO_NCHW, loc=op.loc)
                     rw.replace_op(op, [back.out])
                     converted += 1

@@ -36,8 +36,9 @@ MAX_CHANNELS = 4
 
 
 def plan(op: Any, w: np.ndarray) -> tuple[int, int, int, int, int, int] | None:
-    """(b, C', extra bottom rows, extra right columns, H', W') for a stem ``op`` with NCHW input
-    and weight ``w`` [M, C, R, S], or None where the rewrite does not apply."""
+    """(b, C', extra bottom rows, extra right columns, H', W') for a stem ``op`` (an ``nn.conv``
+    over floats, or an ``nn.conv_integer`` without a weight zero point) with NCHW input and weight
+    ``w`` [M, C, R, S], or None where the rewrite does not apply."""
     x_t = op.x.type
     if (
         not isinstance(x_t, TensorType)
@@ -55,11 +56,12 @@ def plan(op: Any, w: np.ndarray) -> tuple[int, int, int, int, int, int] | None:
         or c > MAX_CHANNELS
     ):
         return None
-    if not x_t.dtype.is_float:
+    size = 2 if x_t.dtype.is_float else x_t.dtype.itemsize  # (float convolutions run in f16/bf16)
+    if not x_t.dtype.is_float and (size != 1 or getattr(op, "w_zero_point", None) is not None):
         return None
-    cp = next(k for k in range(c, 9) if (b * b * k) % 8 == 0)  # 16-byte rows of 16-bit values
+    cp = next((k for k in range(c, 17) if (b * b * k * size) % 16 == 0), 0)  # 16-byte pixel rows
     r, s = w.shape[2:]
-    if cp > 2 * c or r < b or s < b:
+    if not cp or cp > 2 * c or r < b or s < b:
         return None  # more padding channels than data (stride 3 over RGB: 72 for 27), or a window
         # narrower than the stride (the image would carry b * b times the pixels the window reads)
     pt, pl, pb, pr = op.pads
@@ -82,8 +84,9 @@ def weight(w: np.ndarray, b: int, cp: int) -> np.ndarray:
     )
 
 
-def input_nhwc(op: Any, rw: Rewriter, planned: tuple[int, ...]) -> Value:
-    """The space-to-depth input, channels-last [N, H', W', b * b * C'], built before ``op``."""
+def input_nhwc(op: Any, rw: Rewriter, planned: tuple[int, ...], pad_value: Value | None = None) -> Value:
+    """The space-to-depth input, channels-last [N, H', W', b * b * C'], built before ``op``; padded
+    with ``pad_value`` (an integer convolution's input zero point, its real zero) or 0."""
     b, cp, eh, ew, h2, w2 = planned
     c = op.x.type.shape[1]
     pt, pl, pb, pr = op.pads
@@ -94,7 +97,7 @@ def input_nhwc(op: Any, rw: Rewriter, planned: tuple[int, ...]) -> Value:
     def create(cls: Any, *args: Any, **kw: Any) -> Value:
         return rw.create(cls, *args, loc=op.loc, **kw).results[0]
 
-    x = create(nn.Pad, op.x, ints([0, 0, pt, pl, 0, cp - c, pb + eh, pr + ew]))
+    x = create(nn.Pad, op.x, ints([0, 0, pt, pl, 0, cp - c, pb + eh, pr + ew]), pad_value)
     x = create(nn.Reshape, x, ints([-1, cp, h2, b, w2, b]))
     x = create(nn.Transpose, x, perm=[0, 2, 4, 3, 5, 1])  # (n, i, j, p, q, c)
     return create(nn.Reshape, x, ints([-1, h2, w2, b * b * cp]))

@@ -212,6 +212,39 @@ def test_tma_configs_lead_on_hopper(monkeypatch: pytest.MonkeyPatch) -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    "case,bk",
+    [
+        (TMA_CASES[0], 32),
+        ((1, 64, 5, 5, 16, 5, 5, (1, 1), (2, 2, 2, 2), (1, 1), 1), 32),  # two channel blocks per tap
+        (VALID_CASES[0], 64),
+        ((1, 32, 6, 7, 16, 2, 2, (1, 1), (0, 0, 0, 0), (1, 1), 1), 32),
+    ],
+    ids=["same", "same-5x5", "valid-wide", "valid-one-tap"],
+)
+def test_int8_tma_forms_are_exact(case, bk: int, rng: np.random.Generator) -> None:
+    """int8 x int8 convolutions without zero points take the TMA forms too (int32 partial products
+    and accumulators): exactly the reference's integers, with BLOCK_K of 32 bytes and more."""
+    n, c, h, w, k, r, s_, _, pads, dil, _ = case
+    oh, ow = h + pads[0] + pads[2] - dil[0] * (r - 1), w + pads[1] + pads[3] - dil[1] * (s_ - 1)
+    xt, wt, o = ty((n, h, w, c), "i8"), ty((k, r, s_, c), "i8"), ty((n, oh, ow, k), "i32")
+    attrs = f'strides = [1, 1], pads = {list(pads)}, dilations = {list(dil)}, layout = "NHWC"'
+    text = f"""func.func @main(%x: {xt}, %w: {wt}) -> {o} {{
+  %y = nn.conv_integer %x, %w {{{attrs}}} : ({xt}, {wt}) -> {o}
+  func.return %y : {o}
+}}"""
+    module, ref, fused, kernel = fused_kernel(text)
+    assert kernel.tma == ("valid" if not any(pads) else "same") and "out_dtype=tl.int32" in kernel.source
+    inputs = [rng.integers(-128, 128, a.type.shape).astype(np.int8) for a in module.main.args]
+    want = ir.run_reference(ref, inputs)[0]
+    env = dict(zip(module.main.args, (torch.from_numpy(v) for v in inputs)))
+    cfg = {"TMA": 1, "BLOCK_M": 16, "BLOCK_N": 16, "BLOCK_K": bk, "num_warps": 4, "num_stages": 1}
+    assert conv_descriptors(env[module.main.args[0]], env[module.main.args[1]], cfg, kernel.tma) is not None
+    got = torch.full(want.shape, -7, dtype=torch.int32)
+    kernel([env[v] for v in fused.operands], [got], cfg)
+    np.testing.assert_array_equal(got.numpy(), want)
+
+
 def test_valid_form_epilogue_reads_per_pixel_inputs_in_bounds(rng: np.random.Generator) -> None:
     """A per-pixel epilogue input ([N, OH, OW, 1], loaded once per row, masked by ``em < M`` alone)
     with the valid form. The virtual rows past the output's edge (the last image's bottom rows

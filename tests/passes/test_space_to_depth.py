@@ -56,3 +56,27 @@ def test_stem_rewrite(c, h, w, m, r, s, stride, pads, rewritten, rng: np.random.
     want = ir.run_reference(ref, [x])[0]
     got = ir.run_reference(module, [x])[0]
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("zero", [None, 0, -37])
+def test_int8_stem_pads_with_the_zero_point(zero: int | None, rng: np.random.Generator) -> None:
+    """An int8 stem (conv_integer, 3 channels, stride 2) becomes an int8 convolution over the
+    space-to-depth image, padded with the input's zero point (its real zero): the same integers."""
+    wt = rng.integers(-128, 128, (8, 3, 7, 7)).astype(np.int8)
+    lit = np.array2string(wt, separator=", ", threshold=10**6, max_line_width=10**6)
+    x, w, y = "tensor<2x3x13x12xi8>", "tensor<8x3x7x7xi8>", "tensor<2x8x7x6xi32>"
+    zop = "" if zero is None else f"  %z = nn.constant dense<{zero}> : tensor<i8>\n"
+    zarg, zty = ("", "") if zero is None else (", %z", ", tensor<i8>")
+    text = f"""func.func @main(%x: {x}) -> {y} {{
+  %w = nn.constant dense<{lit}> : {w}
+{zop}  %y = nn.conv_integer %x, %w{zarg} {{strides = [2, 2], pads = [3, 3, 3, 3], dilations = [1, 1]}} : ({x}, {w}{zty}) -> {y}
+  func.return %y : {y}
+}}"""
+    module, ref = ir.parse_ir(text), ir.parse_ir(text)
+    PassManager("convert-layout,canonicalize,dce").run(module)
+    (conv,) = [op for op in module.walk() if op.name == "nn.conv_integer"]
+    assert list(conv.attributes["strides"]) == [1, 1] and conv.operand(0).type.shape[-1] == 16
+    pads = [op for op in module.walk() if op.name == "nn.pad"]
+    assert len(pads) == 1 and (pads[0].num_operands > 2) == (zero is not None)
+    xs = rng.integers(-128, 128, (2, 3, 13, 12)).astype(np.int8)
+    np.testing.assert_array_equal(ir.run_reference(module, [xs])[0], ir.run_reference(ref, [xs])[0])
