@@ -131,7 +131,7 @@ def tma_space(
                 "BLOCK_N": bn,
                 "BLOCK_K": bk,
                 "GROUP_M": 8,
-                "num_warps": 4,
+                "num_warps": 8 if itemsize == 1 and bm == 128 else 4,  # (int8 on 4: 255 registers, spills)
                 "num_stages": st,
                 "TMA": 1,
             }
