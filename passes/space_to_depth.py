@@ -59,6 +59,9 @@ def plan(op: Any, w: np.ndarray) -> tuple[int, int, int, int, int, int] | None:
     size = 2 if x_t.dtype.is_float else x_t.dtype.itemsize  # (float convolutions run in f16/bf16)
     if not x_t.dtype.is_float and (size != 1 or getattr(op, "w_zero_point", None) is not None):
         return None
+    zx = getattr(op, "x_zero_point", None)
+    if zx is not None and getattr(zx.type, "numel", None) != 1:
+        return None  # (the padding is one value: the zero point)
     cp = next((k for k in range(c, 17) if (b * b * k * size) % 16 == 0), 0)  # 16-byte pixel rows
     r, s = w.shape[2:]
     if not cp or cp > 2 * c or r < b or s < b:
