@@ -11,6 +11,9 @@ strides passed at launch, so the same kernel serves either memory layout.
 Transposed convolutions (deconvolution, NCHW) use the same template as a gather: output pixel
 (oh, ow) reads input pixel (ih, iw) through tap (r, s) when oh + pad - r * dilation = ih * stride;
 taps that land between input pixels are masked.
+
+On Hopper, unit-stride channels-last convolutions also have a TMA form (``conv_forms``): each
+tap's A tile is one box of consecutive pixel rows, so no per-element address arithmetic.
 """
 
 from __future__ import annotations
