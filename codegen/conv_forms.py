@@ -108,10 +108,10 @@ def tma_space(
     split a tap's ``cg`` channels, or for the "valid" form a window row's ``kred`` elements), the
     rest through pointers. Where TMA cannot address the tensors at run time, the same tiles load
     through pointers. The "same" form holds a second accumulator: tiles up to 128 x 128, on 8
-    warps at that size. The "valid" form (``n`` output channels) leads with tiles as wide as the
-    output (up to 64) and 128 rows: on an H200 ResNet-50's space-to-depth stem ran 0.051 ms at
-    128 x 64 against 0.070 at 256 x 64. On an H200 it beat the pointer kernel on every ResNet-50 3x3
-    convolution at batch 32 (0.0234 -> 0.0183 ms at 128 channels, 0.0283 -> 0.0189 at 256)."""
+    warps at that size (on an H200 it beat the pointer kernel on every ResNet-50 3x3 convolution
+    at batch 32: 0.0234 -> 0.0183 ms at 128 channels, 0.0283 -> 0.0189 at 256). The "valid" form
+    (``n`` output channels) leads with tiles as wide as the output (up to 64) and 128 rows:
+    ResNet-50's space-to-depth stem ran 0.051 ms at 128 x 64 against 0.070 at 256 x 64."""
     same = form == "same"
     tma, pointers = [], []
     for c in space:

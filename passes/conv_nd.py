@@ -52,8 +52,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from tritium.ir.attributes import NameLoc
 from tritium.ir.core import Operation, Value
 from tritium.ir.dialects import nn
@@ -61,16 +59,12 @@ from tritium.ir.dialects.nn.pool import PoolOp
 from tritium.ir.rewriter import Rewriter
 from tritium.ir.types import TensorType
 from tritium.passes.base import Pass, register_pass
-from tritium.passes.patterns import apply_patterns_greedily, pattern
+from tritium.passes.patterns import apply_patterns_greedily, int64_constant, pattern
 
 
 def _rank(v: Value | None) -> int | None:
     t = v.type if v is not None else None
     return len(t.shape) if isinstance(t, TensorType) and t.shape is not None else None
-
-
-def _ints(rw: Rewriter, op: Operation, values: list[int]) -> Value:
-    return rw.insert(nn.Constant.of(np.array(values, np.int64), loc=op.loc)).out
 
 
 def _widened(op: Operation) -> dict[str, Any]:
@@ -92,7 +86,7 @@ def _as_2d(op: Operation, rw: Rewriter, n_spatial_operands: int) -> bool:
     if _rank(op.operand(0)) != 3 or op.attributes.get("layout") not in (None, "NCHW"):
         return False
     with rw.at(before=op):
-        axis = _ints(rw, op, [2])
+        axis = int64_constant(rw, op, [2])
         operands = [
             rw.create(nn.Unsqueeze, v, axis, loc=op.loc).out
             if i < n_spatial_operands and v is not None
@@ -157,19 +151,28 @@ def conv_3d(op: nn.Conv, rw: Rewriter) -> bool:
         # channels-last once: a depth slice of [N, D, H, W, C], batched as N * OD images, is NHWC
         x = create(nn.Transpose, x, perm=[0, 2, 3, 4, 1])
         if pd0 or pd1:  # zeros around the depth axis, so every tap's slice is in range
-            x = create(nn.Pad, x, _ints(rw, op, [0, pd0, 0, 0, 0, 0, pd1, 0, 0, 0]))
+            x = create(nn.Pad, x, int64_constant(rw, op, [0, pd0, 0, 0, 0, 0, pd1, 0, 0, 0]))
         w = create(nn.Transpose, w, perm=[0, 2, 3, 4, 1])  # [M, T, R, S, C/g]: a constant, folded
         total = None
         for t in range(taps):
-            begin, end = _ints(rw, op, [t * dd]), _ints(rw, op, [t * dd + sd * (od - 1) + 1])
-            sl = create(nn.Slice, x, begin, end, _ints(rw, op, [1]), _ints(rw, op, [sd]))
-            imgs = create(nn.Reshape, sl, _ints(rw, op, [n * od, h, wd, c]))
-            wt2 = create(nn.Slice, w, _ints(rw, op, [t]), _ints(rw, op, [t + 1]), _ints(rw, op, [1]))
-            wt2 = create(nn.Reshape, wt2, _ints(rw, op, [m, r, s, -1]))
+            begin, end = (
+                int64_constant(rw, op, [t * dd]),
+                int64_constant(rw, op, [t * dd + sd * (od - 1) + 1]),
+            )
+            sl = create(nn.Slice, x, begin, end, int64_constant(rw, op, [1]), int64_constant(rw, op, [sd]))
+            imgs = create(nn.Reshape, sl, int64_constant(rw, op, [n * od, h, wd, c]))
+            wt2 = create(
+                nn.Slice,
+                w,
+                int64_constant(rw, op, [t]),
+                int64_constant(rw, op, [t + 1]),
+                int64_constant(rw, op, [1]),
+            )
+            wt2 = create(nn.Reshape, wt2, int64_constant(rw, op, [m, r, s, -1]))
             tap = _depth_loc(op, t)
             y = rw.create(nn.Conv, imgs, wt2, b if t == 0 else None, layout="NHWC", loc=tap, **attrs).out
             total = y if total is None else rw.create(nn.Add, total, y, loc=tap).out
-        y = create(nn.Reshape, total, _ints(rw, op, [n, od, oh, ow, m]))
+        y = create(nn.Reshape, total, int64_constant(rw, op, [n, od, oh, ow, m]))
         y = create(nn.Transpose, y, perm=[0, 4, 1, 2, 3])
     rw.replace_op(op, [y])
     return True
@@ -206,29 +209,47 @@ def conv_transpose_3d(op: nn.ConvTranspose, rw: Rewriter) -> bool:
 
         # the depth slices as one batch of N * D images (NCHW)
         imgs = create(nn.Transpose, x, perm=[0, 2, 1, 3, 4])
-        imgs = create(nn.Reshape, imgs, _ints(rw, op, [n * d, c, h, wd]))
+        imgs = create(nn.Reshape, imgs, int64_constant(rw, op, [n * d, c, h, wd]))
         total = None
         for t in range(taps):
-            wt2 = create(nn.Slice, w, _ints(rw, op, [t]), _ints(rw, op, [t + 1]), _ints(rw, op, [2]))
-            wt2 = create(nn.Reshape, wt2, _ints(rw, op, [c, mg, r, s]))
+            wt2 = create(
+                nn.Slice,
+                w,
+                int64_constant(rw, op, [t]),
+                int64_constant(rw, op, [t + 1]),
+                int64_constant(rw, op, [2]),
+            )
+            wt2 = create(nn.Reshape, wt2, int64_constant(rw, op, [c, mg, r, s]))
             tap = _depth_loc(op, t)
             z = rw.create(nn.ConvTranspose, imgs, wt2, loc=tap, **attrs).out
             if sd > 1:  # sd - 1 zero rows after each input depth, the last ones dropped
-                z = create(nn.Reshape, z, _ints(rw, op, [n, d, 1, k]))
-                z = create(nn.Pad, z, _ints(rw, op, [0, 0, 0, 0, 0, 0, sd - 1, 0]))
-                z = create(nn.Reshape, z, _ints(rw, op, [n, d * sd, k]))
-                z = create(nn.Slice, z, _ints(rw, op, [0]), _ints(rw, op, [spread]), _ints(rw, op, [1]))
+                z = create(nn.Reshape, z, int64_constant(rw, op, [n, d, 1, k]))
+                z = create(nn.Pad, z, int64_constant(rw, op, [0, 0, 0, 0, 0, 0, sd - 1, 0]))
+                z = create(nn.Reshape, z, int64_constant(rw, op, [n, d * sd, k]))
+                z = create(
+                    nn.Slice,
+                    z,
+                    int64_constant(rw, op, [0]),
+                    int64_constant(rw, op, [spread]),
+                    int64_constant(rw, op, [1]),
+                )
             else:
-                z = create(nn.Reshape, z, _ints(rw, op, [n, d, k]))
-            z = create(nn.Pad, z, _ints(rw, op, [0, t * dd, 0, 0, full - t * dd - spread, 0]))
+                z = create(nn.Reshape, z, int64_constant(rw, op, [n, d, k]))
+            z = create(nn.Pad, z, int64_constant(rw, op, [0, t * dd, 0, 0, full - t * dd - spread, 0]))
             total = z if total is None else rw.create(nn.Add, total, z, loc=tap).out
         y = total
         if (pd0, od) != (0, full):  # the depth pads crop
-            y = create(nn.Slice, y, _ints(rw, op, [pd0]), _ints(rw, op, [pd0 + od]), _ints(rw, op, [1]))
-        y = create(nn.Reshape, y, _ints(rw, op, [n, od, m, oh, ow]))
+            y = create(
+                nn.Slice,
+                y,
+                int64_constant(rw, op, [pd0]),
+                int64_constant(rw, op, [pd0 + od]),
+                int64_constant(rw, op, [1]),
+            )
+        y = create(nn.Reshape, y, int64_constant(rw, op, [n, od, m, oh, ow]))
         y = create(nn.Transpose, y, perm=[0, 2, 1, 3, 4])
         if b is not None:
-            y = create(nn.Add, y, create(nn.Reshape, b, _ints(rw, op, [m, 1, 1, 1])))
+            y = create(nn.Add, y, create(nn.Reshape, b, int64_constant(rw, op, [m, 1, 1, 1])))
     rw.replace_op(op, [y])
     return True
 
@@ -255,10 +276,10 @@ def conv_patches(op: nn.Conv, rw: Rewriter) -> bool:
         def create(cls: Any, *args: Any, **kw: Any) -> Value:
             return rw.create(cls, *args, loc=op.loc, **kw).results[0]
 
-        patches = create(nn.Reshape, x, _ints(rw, op, [-1, c, oh, r, ow, s]))
+        patches = create(nn.Reshape, x, int64_constant(rw, op, [-1, c, oh, r, ow, s]))
         patches = create(nn.Transpose, patches, perm=[0, 2, 4, 1, 3, 5])
-        patches = create(nn.Reshape, patches, _ints(rw, op, [-1, oh, ow, c * r * s]))
-        wm = create(nn.Transpose, create(nn.Reshape, w, _ints(rw, op, [m, c * r * s])), perm=[1, 0])
+        patches = create(nn.Reshape, patches, int64_constant(rw, op, [-1, oh, ow, c * r * s]))
+        wm = create(nn.Transpose, create(nn.Reshape, w, int64_constant(rw, op, [m, c * r * s])), perm=[1, 0])
         y = create(nn.MatMul, patches, wm)
         if b is not None:
             y = create(nn.Add, y, b)

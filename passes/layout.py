@@ -31,7 +31,7 @@ from tritium.ir.rewriter import Rewriter
 from tritium.ir.types import TensorType
 from tritium.passes import space_to_depth
 from tritium.passes.base import Pass, register_pass
-from tritium.passes.patterns import apply_patterns_greedily, pattern
+from tritium.passes.patterns import apply_patterns_greedily, int64_constant, pattern
 
 TO_NHWC = (0, 2, 3, 1)
 TO_NCHW = (0, 3, 1, 2)
@@ -227,12 +227,8 @@ def _is_pointwise(op: nn.Conv, w: np.ndarray) -> bool:
 
 def _strided_pixels(op: nn.Conv, rw: Rewriter) -> list[Value]:
     """The slice operands (starts, ends, axes, steps) taking every stride-th row and column of NHWC."""
-
-    def ints(values: list[int]) -> Value:
-        return rw.insert(nn.Constant.of(np.array(values, np.int64), loc=op.loc)).out
-
     big = 2**62  # to the end (ONNX clamps)
-    return [ints([0, 0]), ints([big, big]), ints([1, 2]), ints(list(op.strides))]
+    return [int64_constant(rw, op, v) for v in ([0, 0], [big, big], [1, 2], list(op.strides))]
 
 
 @register_pass

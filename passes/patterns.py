@@ -174,3 +174,11 @@ def apply_patterns_greedily(
     root: Operation, patterns: Iterable[RewritePattern], **kwargs: Any
 ) -> Counter[str]:
     return GreedyRewriteDriver(patterns, **kwargs).run(root)
+
+
+def int64_constant(rw: Rewriter, op: Operation, values: list[int]) -> Value:
+    """An i64 vector constant inserted at the rewriter's point, at ``op``'s location (the shape,
+    pads and slice operands that rewrites build)."""
+    from tritium.ir.dialects import nn
+
+    return rw.insert(nn.Constant.of(np.array(values, np.int64), loc=op.loc)).out

@@ -30,6 +30,7 @@ from tritium.ir.core import Value
 from tritium.ir.dialects import nn
 from tritium.ir.rewriter import Rewriter
 from tritium.ir.types import TensorType
+from tritium.passes.patterns import int64_constant
 
 MAX_CHANNELS = 4
 """Convolutions over more input channels keep their form (their pixel rows already fill a tile)."""
@@ -94,13 +95,10 @@ def input_nhwc(op: Any, rw: Rewriter, planned: tuple[int, ...], pad_value: Value
     c = op.x.type.shape[1]
     pt, pl, pb, pr = op.pads
 
-    def ints(values: list[int]) -> Value:
-        return rw.insert(nn.Constant.of(np.array(values, np.int64), loc=op.loc)).out
-
     def create(cls: Any, *args: Any, **kw: Any) -> Value:
         return rw.create(cls, *args, loc=op.loc, **kw).results[0]
 
-    x = create(nn.Pad, op.x, ints([0, 0, pt, pl, 0, cp - c, pb + eh, pr + ew]), pad_value)
-    x = create(nn.Reshape, x, ints([-1, cp, h2, b, w2, b]))
+    x = create(nn.Pad, op.x, int64_constant(rw, op, [0, 0, pt, pl, 0, cp - c, pb + eh, pr + ew]), pad_value)
+    x = create(nn.Reshape, x, int64_constant(rw, op, [-1, cp, h2, b, w2, b]))
     x = create(nn.Transpose, x, perm=[0, 2, 4, 3, 5, 1])  # (n, i, j, p, q, c)
-    return create(nn.Reshape, x, ints([-1, h2, w2, b * b * cp]))
+    return create(nn.Reshape, x, int64_constant(rw, op, [-1, h2, w2, b * b * cp]))
