@@ -5,7 +5,8 @@
 Tiles of BLOCK_M x BLOCK_N accumulate in float32 over BLOCK_K steps (tl.dot: tensor cores for f16 and
 bf16; IEEE float32 for f32, so float32 engines stay within 1e-4 of the reference); an integer product
 (``nn.matmul_integer`` of i8 operands, from lower-quant) accumulates exactly in int32 on the int8
-tensor cores, and its epilogue starts with the dequantizing scale. Programs walk the
+tensor cores, and its epilogue starts with the dequantizing scale; a float 8 product
+(``nn.matmul_float8``) runs on the FP8 tensor cores with float32 sums. Programs walk the
 output in groups of GROUP_M rows of tiles for L2 reuse. When ``b`` has no batch dims and ``a`` is
 not broadcast, the batch dims fold into M: one large GEMM instead of many small ones. The epilogue
 (bias, activation, residual add, scale, cast: any elementwise chain) runs on the accumulator before
@@ -41,7 +42,7 @@ from tritium.ir.core import Value
 from tritium.ir.dialects.kernel import Fused, Yield
 from tritium.ir.dialects.nn.constant import Constant
 from tritium.ir.types import TensorType
-from tritium.passes.fusion_policy import classify
+from tritium.passes.fusion_policy import GEMM_ANCHORS, classify
 
 DEFAULT_CONFIG = {"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_K": 32, "GROUP_M": 8, "num_warps": 4, "num_stages": 3}
 INTERPRETER_CONFIG = {
@@ -56,6 +57,8 @@ SMEM_LIMIT = 227 * 1024
 """Shared memory per block on H100/H200 (what Triton checks a kernel against)."""
 _CONSTEXPR_NAMES = ("BLOCK_M", "BLOCK_N", "BLOCK_K", "GROUP_M")
 _CONSTEXPRS = [f"{p}: tl.constexpr" for p in _CONSTEXPR_NAMES]
+TMA_TYPES = ("f16", "bf16", "i8", "f8E4M3FN", "f8E5M2")
+"""Operand types whose tiles the Hopper forms load by tensor descriptors."""
 _RESERVED = {"M", "N", "K", "a_desc", "b_desc", "acc_ptr", "NUM_SMS", "WS", *_CONSTEXPR_NAMES}
 _RESERVED |= {"B_KMAJOR", "SPLIT", "TMA_STORE"}
 # names the placement, the persistent and the stream-K loops define
@@ -95,7 +98,7 @@ class MatmulKernel:
     def __init__(self, fused: Fused) -> None:
         self.fused = fused
         body = [op for op in fused.body.block.ops if not isinstance(op, (Yield, Constant))]
-        anchors = [op for op in body if op.name in ("nn.matmul", "nn.matmul_integer")]
+        anchors = [op for op in body if op.name in GEMM_ANCHORS]
         if len(anchors) != 1 or any(classify(op) != "elementwise" for op in body if op is not anchors[0]):
             raise Unsupported("not a matmul with elementwise ops")  # (ops before it compute epilogue inputs)
         self.anchor = mm = anchors[0]
@@ -177,7 +180,7 @@ class MatmulKernel:
         self.params = params[: -len(_CONSTEXPRS)]
         title = f"GEMM kernel '{self.name}' ({'batch folded into M' if self.fold else 'batched'})"
         more = []
-        if self.fold and self.dtype.name in ("f16", "bf16", "i8") and not self.corrected:
+        if self.fold and self.dtype.name in TMA_TYPES and not self.corrected:
             more.append(jit_function(self.name + "_tma", *self._kernel_text("tma")))
             more.append(jit_function(self.name + "_persistent", *self._kernel_text("persistent")))
             title += (
@@ -234,6 +237,7 @@ class MatmulKernel:
                 f"        acc = tl.dot(a, b, acc{self._precision()})",
             ]
         elif not library:
+            zero = "0.0" if self.dtype.is_float else "0"  # (an integer 0 does not convert to float 8)
             lines += [
                 "    rk = tl.arange(0, BLOCK_K)",
                 f"    a_ptrs = {a_base} + rm[:, None] * stride_am + rk[None, :] * stride_ak",
@@ -241,8 +245,8 @@ class MatmulKernel:
                 f"    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype={acc_type})",
                 "    for k in range(0, tl.cdiv(K, BLOCK_K)):",
                 "        kmask = rk < K - k * BLOCK_K",
-                "        a = tl.load(a_ptrs, mask=(rm[:, None] < M) & kmask[None, :], other=0)",
-                "        b = tl.load(b_ptrs, mask=kmask[:, None] & (rn[None, :] < N), other=0)",
+                f"        a = tl.load(a_ptrs, mask=(rm[:, None] < M) & kmask[None, :], other={zero})",
+                f"        b = tl.load(b_ptrs, mask=kmask[:, None] & (rn[None, :] < N), other={zero})",
                 *(
                     ["        a = (a.to(tl.int32) - 128).to(tl.int8)  # u8 rows, shifted into int8"]
                     if self.a_offset
@@ -372,13 +376,16 @@ class MatmulKernel:
         kernel is the bare product, written straight into the output; "addmm": the product plus a
         row-vector bias (cuBLASLt's bias epilogue); "epilogue": any other epilogue, applied by this
         kernel's epilogue-alone twin to the library's product."""
-        if self.dtype.name not in ("f16", "bf16", "i8") or (self.integer and not self.fold) or self.corrected:
+        float8 = self.dtype.name in TMA_TYPES and self.dtype.itemsize == 1 and not self.integer
+        if self.dtype.name not in ("f16", "bf16", "i8") and not float8:
+            return None
+        if ((self.integer or float8) and not self.fold) or self.corrected:
             return None
         ops = [op for op in self.epilogue if not isinstance(op, Constant)]
         yields = list(self.fused.yield_op().values)
         if not ops and yields == [self.anchor.results[0]]:
             return "matmul"
-        if self.integer:
+        if self.dtype.itemsize == 1:
             return "epilogue"
         if len(ops) == 1 and ops[0].name == "nn.add" and self.fold and yields == [ops[0].results[0]]:
             bias = [v for v in ops[0].operands if v is not self.anchor.results[0]]
@@ -418,8 +425,12 @@ class MatmulKernel:
             torch.matmul(a, b, out=outputs[0])
             return None
         a2, out2 = a.reshape(-1, a.shape[-1]), outputs[0].view(-1, b.shape[-1])
-        if self.integer:  # cuBLASLt's int8 GEMM (M > 16, K and N multiples of 8, else it raises)
-            product = torch._int_mm(a2, b)
+        if self.dtype.itemsize == 1:
+            if self.integer:  # cuBLASLt's int8 GEMM (M > 16, K and N multiples of 8, else it raises)
+                product = torch._int_mm(a2, b)
+            else:  # cuBLASLt's FP8 GEMM (b K-major, sizes multiples of 16, else it raises), f32 sums
+                one = torch.ones((), dtype=torch.float32, device=a2.device)
+                product = torch._scaled_mm(a2, b, scale_a=one, scale_b=one, out_dtype=torch.float32)
             if self.library == "matmul":
                 out2.copy_(product)
                 return None
@@ -445,7 +456,7 @@ class MatmulKernel:
         m = int(np.prod(static[:-1])) if self.fold else static[-2]
         k = self.anchor.operand(0).type.shape[-1]  # type: ignore[attr-defined]
         space = matmul_space(m, static[-1], k if isinstance(k, int) else 256, self.dtype.itemsize, level)
-        if self.fold and self.dtype.name in ("f16", "bf16", "i8") and not self.corrected and tma_available():
+        if self.fold and self.dtype.name in TMA_TYPES and not self.corrected and tma_available():
             # Tiles load by TMA (where TMA cannot address the operands at run time, the same tiles
             # load through pointers: timing both would time one kernel twice), then the persistent
             # form of the likeliest tiles that make more than one wave (two; three from level 3),
@@ -467,7 +478,9 @@ class MatmulKernel:
             persistent = (
                 [{**c, "PERSISTENT": 1} for c in many[: 3 if deep else 2]] if persistent_available() else []
             )
-            if self.integer:  # int8 128x256x128 tiles overflow shared memory persistent at 3 stages
+            if (
+                self.dtype.itemsize == 1
+            ):  # 8-bit 128x256x128 tiles overflow shared memory persistent at 3 stages
                 persistent = [{**c, "num_stages": min(c["num_stages"], 2)} for c in persistent]
             persistent += [{**c, "WS": 1} for c in persistent[: 2 if deep else 1]]
             # from level 3, a long epilogue (requantizing, GELU) also on column halves

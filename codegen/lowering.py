@@ -248,7 +248,15 @@ def _cast(op: Operation, a: list[str]) -> str:
         if to.name not in TL_TYPES:
             raise NotImplementedError(f"cast to {to} has no generated kernel")
         # round to the narrow type, keep computing in float32
-        return f"{a[0]}.to({TL_TYPES[to.name]}).to(tl.float32)"
+        narrow = f"{a[0]}.to({TL_TYPES[to.name]}).to(tl.float32)"
+        if to.name in ("f8E4M3FN", "f8E5M2") and not op.attributes.get("saturate", True):
+            # the GPU's float 8 conversion saturates (cvt.rn.satfinite, also when storing); without
+            # saturate, what rounds past 448 is NaN in e4m3fn (no infinity). e5m2's infinities would
+            # need the bits written by hand: that cast runs on the host.
+            if to.name == "f8E5M2":
+                raise NotImplementedError("a non-saturating cast to f8E5M2 has no generated kernel")
+            return f"tl.where(tl.abs({a[0]}) > 464.0, float('nan'), {narrow})"  # (464: a tie, to 448)
+        return narrow
     if src.is_float and to.is_int:
         return f"{a[0]}.to({compute_type(to)})"  # truncation toward zero, as numpy's astype
     return f"{a[0]}.to({compute_type(to)})"

@@ -19,9 +19,12 @@ ANCHORS = {
     "nn.conv_integer": "conv",
     "nn.matmul": "matmul",
     "nn.matmul_integer": "matmul",
+    "nn.matmul_float8": "matmul",
     "nn.gemm": "matmul",
     "nn.attention": "attention",
 }
+GEMM_ANCHORS = ("nn.matmul", "nn.matmul_integer", "nn.matmul_float8")
+"""The products the GEMM template generates (float, integer and float 8 operands)."""
 REDUCTIONS = {
     "nn.softmax",
     "nn.log_softmax",
@@ -90,6 +93,8 @@ def classify(op: Operation) -> str:
     """One of: conv, matmul, attention, reduction, elementwise, view, data_movement, other."""
     if op.name in ("nn.matmul_integer", "nn.conv_integer") and not _generated_integer_product(op):
         return "other"
+    if op.name == "nn.matmul_float8" and op.operand(0).type.dtype != op.operand(1).type.dtype:  # type: ignore[attr-defined]
+        return "other"  # e4m3 x e5m2: tl.dot takes one float 8 type
     if op.name in ANCHORS:
         return ANCHORS[op.name]
     if op.name in REDUCTIONS:

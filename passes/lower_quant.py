@@ -19,9 +19,16 @@ fuses into the kernels around it (a quantize into the epilogue of the kernel pro
     dequantize_linear(x, s, zp) -> (cast(x) - zp) * s
     quantize_linear(x, s, zp)   -> cast(clip(round_half_even(x / s) + zp, lo, hi))
 
-Per-axis scales are reshaped to broadcast along their axis. Blocked and float 8 Q/DQ, and those with
-scales computed at run time, stay as they are (host reference). Runs before constant folding, which
-would otherwise turn DQ(weights) into float weights.
+Float 8 (e4m3fn, e5m2) goes the same way: a product of dequantized float 8 operands (one scale for
+the activation, one or one per output column for the weight) becomes ``nn.matmul_float8`` (the FP8
+tensor cores, f32 sums) times sa*sw, and the other Q/DQ elementwise ops:
+
+    dequantize_linear(x, s) -> cast(x, f32) * s
+    quantize_linear(x, s)   -> cast(x / s, f8, saturate)   (rounds to nearest even once, in the cast)
+
+Per-axis scales are reshaped to broadcast along their axis. Blocked Q/DQ, the FNUZ float 8 types and
+scales computed at run time for float 8 stay as they are (host reference). Runs before constant
+folding, which would otherwise turn DQ(weights) into float weights.
 """
 
 from __future__ import annotations
@@ -41,6 +48,8 @@ from tritium.passes.patterns import apply_patterns_greedily, pattern
 
 INTEGER = (D.i8, D.u8)
 """The quantized types lowered here (i8 x i8 products run on the integers)."""
+FLOAT8 = (D.f8E4M3FN, D.f8E5M2)
+"""The float 8 types lowered here (the GPU's; the FNUZ variants stay on the host)."""
 
 
 def _per_tensor_or_axis(op: quant.QuantOp, x: Value) -> tuple[np.ndarray, np.ndarray | None] | None:
@@ -108,10 +117,11 @@ def _constant_quantization(op: quant.QuantOp) -> tuple[np.ndarray, np.ndarray] |
     return scale, zp
 
 
-def _int8_operand(v: Value) -> tuple[Value, np.ndarray] | None:
-    """(the i8 tensor, its scale) when ``v`` is a zero-point-free DequantizeLinear of i8."""
+def _int8_operand(v: Value, types: tuple[Any, ...] = (D.i8,)) -> tuple[Value, np.ndarray] | None:
+    """(the i8 tensor, its scale) when ``v`` is a zero-point-free DequantizeLinear of i8 (or of one
+    of ``types``)."""
     dq = v.defining_op
-    if not isinstance(dq, quant.DequantizeLinear) or dq.x.type.dtype != D.i8:  # type: ignore[attr-defined]
+    if not isinstance(dq, quant.DequantizeLinear) or dq.x.type.dtype not in types:  # type: ignore[attr-defined]
         return None
     sz = _constant_quantization(dq)
     if sz is None or sz[1].any():
@@ -157,35 +167,65 @@ def _product_scale(a: np.ndarray, w: np.ndarray) -> np.ndarray:
     return (a.astype(np.float64).reshape(()) * w.astype(np.float64).reshape(-1)).astype(np.float32)
 
 
+def _matmul_weight(op: nn.MatMul, types: tuple[Any, ...]) -> tuple[Value, np.ndarray, Any] | None:
+    """(the quantized weight, its scale, the transpose after its DQ or None) when ``op``'s right
+    operand is a zero-point-free DQ of one of ``types`` with one scale or one per column of a 2-D
+    weight, which may be transposed after its DQ (ONNX Gemm's transB)."""
+    w, t = _int8_operand(op.operand(1), types), op.operand(1).defining_op
+    transposed = w is None and isinstance(t, nn.Transpose) and tuple(t.perm) == (1, 0)
+    if transposed:
+        w = _int8_operand(t.x, types)  # type: ignore[union-attr]
+    if w is None or w[0].type.shape is None:  # type: ignore[attr-defined]
+        return None
+    wq, sw = w
+    dq = (t.x if transposed else op.operand(1)).defining_op  # type: ignore[union-attr]
+    if sw.size != 1 and (len(wq.type.shape) != 2 or dq.axis % 2 != (0 if transposed else 1)):  # type: ignore[attr-defined,union-attr]
+        return None  # per-channel scales must be per output column
+    return wq, sw, t if transposed else None
+
+
+def _replace_product(rw: Rewriter, op: Operation, product: Value, scale: np.ndarray) -> None:
+    """Replace ``op`` by the f32 ``product`` (from integer or float 8 operands) times ``scale``, cast
+    to ``op``'s type."""
+    y = _scaled(rw, op, product, scale, scale.shape)
+    out = op.results[0].type.dtype  # type: ignore[attr-defined]
+    if out != D.f32:
+        y = rw.create(nn.Cast, y, to=out, loc=op.loc).results[0]
+    rw.replace_op(op, [y])
+
+
 @pattern
 def integer_matmul(op: nn.MatMul, rw: Rewriter) -> bool:
     """matmul(DQ(aq, sa, za), DQ(wq, sw)) -> cast(matmul_integer(aq, wq, za), f32) * (sa * sw)   for
     i8 aq without a zero point or u8 aq with one, i8 wq without, one scale for aq and one for wq or
     one per column of a 2-D wq (which may be transposed after its DQ: ONNX Gemm's transB)"""
-    a, w = _activation_operand(op.operand(0)), _int8_operand(op.operand(1))
-    t = op.operand(1).defining_op
-    transposed = w is None and isinstance(t, nn.Transpose) and tuple(t.perm) == (1, 0)
-    if transposed:
-        w = _int8_operand(t.x)  # type: ignore[union-attr]
+    a, w = _activation_operand(op.operand(0)), _matmul_weight(op, (D.i8,))
     if a is None or w is None:
         return False
-    (aq, sa, za), (wq, sw) = a, w
-    if wq.type.shape is None:  # type: ignore[attr-defined]
-        return False
-    dq = (t.x if transposed else op.operand(1)).defining_op  # type: ignore[union-attr]
-    if sw.size != 1 and (len(wq.type.shape) != 2 or dq.axis % 2 != (0 if transposed else 1)):  # type: ignore[attr-defined,union-attr]
-        return False  # per-channel scales must be per output column
-    out = op.results[0].type.dtype  # type: ignore[attr-defined]
-    scale = _product_scale(sa, sw)
+    (aq, sa, za), (wq, sw, t) = a, w
     with rw.at(before=op):
-        if transposed:
-            wq = rw.create(nn.Transpose, wq, perm=(1, 0), loc=t.loc).results[0]  # type: ignore[union-attr]
+        if t is not None:
+            wq = rw.create(nn.Transpose, wq, perm=(1, 0), loc=t.loc).results[0]
         zero = _zero_point(rw, op, za, aq)
         product = rw.create(nn.MatMulInteger, aq, wq, zero, None, loc=op.loc).results[0]
-        y = _scaled(rw, op, product, scale, scale.shape)
-        if out != D.f32:
-            y = rw.create(nn.Cast, y, to=out, loc=op.loc).results[0]
-    rw.replace_op(op, [y])
+        _replace_product(rw, op, product, _product_scale(sa, sw))
+    return True
+
+
+@pattern
+def float8_matmul(op: nn.MatMul, rw: Rewriter) -> bool:
+    """matmul(DQ(aq, sa), DQ(wq, sw)) -> matmul_float8(aq, wq) * (sa * sw)   for float 8 aq and wq
+    (e4m3fn or e5m2) without zero points, one scale for aq and one for wq or one per column of a 2-D
+    wq (which may be transposed after its DQ)"""
+    a, w = _int8_operand(op.operand(0), FLOAT8), _matmul_weight(op, FLOAT8)
+    if a is None or w is None or a[1].size != 1:
+        return False
+    (aq, sa), (wq, sw, t) = a, w
+    with rw.at(before=op):
+        if t is not None:
+            wq = rw.create(nn.Transpose, wq, perm=(1, 0), loc=t.loc).results[0]
+        product = _f32(rw, op, nn.MatMulFloat8, aq, wq)  # (its sums overflow f16)
+        _replace_product(rw, op, product, _product_scale(sa, sw))
     return True
 
 
@@ -255,10 +295,10 @@ def conv_zero_zero_points(op: nn.ConvInteger, rw: Rewriter) -> bool:
 @pattern
 def dequantize(op: quant.DequantizeLinear, rw: Rewriter) -> bool:
     """dequantize_linear(x, s, zp) -> (cast(x, f32) - zp) * s   (i8 / u8 / i32 x; constant s and zp,
-    or one of each computed at run time)"""
-    if op.x.type.dtype not in (*INTEGER, D.i32):  # type: ignore[attr-defined]
+    or one of each computed at run time; float 8 x with constant s and zp)"""
+    if op.x.type.dtype not in (*INTEGER, D.i32, *FLOAT8):  # type: ignore[attr-defined]
         return False
-    if not _lowerable(op):
+    if not _lowerable(op) or (op.x.type.dtype in FLOAT8 and _per_tensor_or_axis(op, op.x) is None):  # type: ignore[attr-defined]
         return False
     out = op.results[0].type.dtype  # type: ignore[attr-defined]
     with rw.at(before=op):
@@ -276,13 +316,26 @@ def dequantize(op: quant.DequantizeLinear, rw: Rewriter) -> bool:
 @pattern
 def quantize(op: quant.QuantizeLinear, rw: Rewriter) -> bool:
     """quantize_linear(x, s, zp) -> cast(clip(round(x / s) + zp, lo, hi))   (to i8 / u8; constant
-    s and zp, or one of each computed at run time; the division in f32 when the scale is f32)"""
+    s and zp, or one of each computed at run time; the division in f32 when the scale is f32)
+    quantize_linear(x, s, zp) -> cast(x / s + zp, f8, saturate)   (to float 8; constant s and zp)"""
     dt = op.results[0].type.dtype  # type: ignore[attr-defined]
     prec = op.precision or op.scale.type.dtype  # type: ignore[attr-defined]
-    if dt not in INTEGER or prec != D.f32:
+    if dt not in (*INTEGER, *FLOAT8) or prec != D.f32:
         return False
-    if not _lowerable(op):
+    if not _lowerable(op) or (dt in FLOAT8 and _per_tensor_or_axis(op, op.x) is None):
         return False
+    if dt in FLOAT8:
+        with rw.at(before=op):
+            s, z = _scale_and_zero_point(rw, op, op.x)
+            y = op.x
+            if y.type.dtype != D.f32:  # type: ignore[attr-defined]
+                y = _f32(rw, op, nn.Cast, y, to=D.f32)
+            y = _f32(rw, op, nn.Div, y, s)
+            if z is not None:
+                y = _f32(rw, op, nn.Add, y, z)
+            y = _f32(rw, op, nn.Cast, y, to=dt, saturate=op.saturate)  # (rounds once, from f32)
+        rw.replace_op(op, [y])
+        return True
     info = np.iinfo(dt.np_dtype)
     with rw.at(before=op):
         s, z = _scale_and_zero_point(rw, op, op.x)
@@ -397,11 +450,12 @@ def max_pool_on_integers(op: nn.MaxPool, rw: Rewriter) -> bool:
 @dataclass(frozen=True)
 class LowerQuant(Pass):
     """Lower explicit quantization: 8-bit products (i8 or u8 with a zero point x i8) to
-    nn.matmul_integer / nn.conv_integer, integer Q/DQ to nn ops.
+    nn.matmul_integer / nn.conv_integer, float 8 matrix products to nn.matmul_float8, integer and
+    float 8 Q/DQ to nn ops.
 
     Requires: nn-dialect IR, before fold-constants. Guarantees: the function computes the same
     values (integer products exactly; scales applied in float32 as the reference does); what it
-    cannot lower (blocked or float 8 Q/DQ, run-time scales) is left unchanged.
+    cannot lower (blocked Q/DQ, FNUZ float 8, run-time float 8 scales) is left unchanged.
     """
 
     name = "lower-quant"
@@ -413,7 +467,7 @@ class LowerQuant(Pass):
             # integers straight through: relu and max pool on them, no requantize to the same scale
             [requantize_unchanged, relu_on_integers, max_pool_on_integers],
             # the products next, while the DQs they read are still there
-            [integer_matmul, integer_conv, zero_zero_points, conv_zero_zero_points],
+            [integer_matmul, float8_matmul, integer_conv, zero_zero_points, conv_zero_zero_points],
             [dequantize, quantize],
         ):
             for k, v in apply_patterns_greedily(module, patterns).items():

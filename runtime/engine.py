@@ -23,7 +23,7 @@ from tritium.ir.diagnostics import TritiumError
 from tritium.ir.parser import parse_ir
 from tritium.ir.printer import print_ir
 from tritium.ir.types import TensorType
-from tritium.runtime.program import Program, to_numpy, torch_dtype
+from tritium.runtime.program import Program, from_numpy, to_numpy, torch_dtype
 from tritium.runtime.reference import InputError
 from tritium.runtime.types import DataType, TensorIOMode
 
@@ -357,12 +357,12 @@ def as_tensor(x: Any, name: str, device: Any) -> tuple[Any, str]:
     if isinstance(x, torch.Tensor):
         return x.to(device), "torch"
     if isinstance(x, np.ndarray):
-        return torch.from_numpy(x if x.flags.c_contiguous else x.copy()).to(device), "numpy"
+        return from_numpy(x).to(device), "numpy"
     if hasattr(x, "__dlpack__"):
         return torch.from_dlpack(x).to(device), "dlpack"
     try:
         arr = np.asarray(x)
-        return torch.from_numpy(arr if arr.flags.c_contiguous else arr.copy()).to(device), "numpy"
+        return from_numpy(arr).to(device), "numpy"
     except Exception as e:
         raise InputError(f"input '{name}': cannot read a {type(x).__name__} as a tensor ({e})") from None
 

@@ -34,35 +34,52 @@ class ExecutionError(TritiumError):
 _INTERPRETER_LOCK = threading.Lock()
 
 
+_NARROW = {  # numpy (ml_dtypes) element types torch cannot take from numpy: torch's name, the bits' integer
+    "bfloat16": np.int16,
+    "float8_e4m3fn": np.uint8,
+    "float8_e5m2": np.uint8,
+    "float8_e4m3fnuz": np.uint8,
+    "float8_e5m2fnuz": np.uint8,
+}
+
+
 def torch_dtype(dt: Any) -> Any:
     import torch
 
-    if dt.name == "bf16":
-        return torch.bfloat16
+    name = dt.np_dtype.name if dt.name != "bf16" else "bfloat16"
+    if name in _NARROW:
+        return getattr(torch, name)
     return torch.from_numpy(np.zeros(0, dt.np_dtype)).dtype
+
+
+def from_numpy(arr: np.ndarray) -> Any:
+    """A torch tensor sharing ``arr``'s memory where torch reads its element type (bfloat16 and the
+    float 8 types through their bits), else of a C-contiguous copy."""
+    import torch
+
+    arr = np.require(arr, requirements="C")
+    bits = _NARROW.get(arr.dtype.name)
+    if bits is not None:
+        return torch.from_numpy(arr.view(bits)).view(getattr(torch, arr.dtype.name))
+    return torch.from_numpy(arr)
 
 
 def to_torch(arr: np.ndarray, device: Any) -> Any:
     """A row-major device copy. Row-major whatever the array's own layout (a folded transpose of a
     weight is a transposed numpy view): the layout selects the compiled kernel variant, so a plan's
     weights (row-major on load) must meet the variants its build compiled."""
-    import torch
-
-    if arr.dtype.name == "bfloat16":
-        return (
-            torch.from_numpy(np.require(arr, requirements="C").view(np.int16)).view(torch.bfloat16).to(device)
-        )
-    return torch.from_numpy(np.array(arr, copy=True, order="C")).to(device)
+    return from_numpy(np.array(arr, copy=True, order="C")).to(device)
 
 
 def to_numpy(t: Any) -> np.ndarray:
+    import ml_dtypes
     import torch
 
     t = t.detach().cpu()
-    if t.dtype == torch.bfloat16:
-        import ml_dtypes
-
-        return t.view(torch.int16).numpy().view(ml_dtypes.bfloat16)
+    name = str(t.dtype).removeprefix("torch.")
+    if name in _NARROW:
+        bits = torch.int16 if name == "bfloat16" else torch.uint8
+        return t.view(bits).numpy().view(getattr(ml_dtypes, name))
     return t.numpy()
 
 

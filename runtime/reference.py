@@ -15,6 +15,7 @@ import numpy as np
 from tritium.ir.diagnostics import TritiumError
 from tritium.ir.interpreter import Interpreter
 from tritium.ir.types import OptionalType, SequenceType, TensorType, Type
+from tritium.runtime import program
 
 
 class InputError(TritiumError):
@@ -26,7 +27,7 @@ def to_numpy(x: Any, name: str) -> np.ndarray:
         return x
     mod = type(x).__module__
     if mod.startswith("torch"):
-        return x.detach().cpu().numpy()
+        return program.to_numpy(x)
     if hasattr(x, "__dlpack__"):
         return np.from_dlpack(x)
     try:
@@ -87,12 +88,7 @@ class ReferenceEngine:
             arrays[name] = arr
         outs = self._interp.run_named(arrays, self.func)
         if as_torch:
-            import torch
-
-            return {
-                k: torch.from_numpy(np.require(v, requirements="C")) if isinstance(v, np.ndarray) else v
-                for k, v in outs.items()
-            }
+            return {k: program.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in outs.items()}
         return outs
 
     run = __call__

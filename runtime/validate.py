@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from tritium.runtime.program import to_numpy, to_torch
+from tritium.runtime.program import from_numpy, to_numpy, to_torch
 
 
 def validate(engine: Any, inputs: Mapping[str, np.ndarray], tolerance: float = 1e-4) -> list[dict[str, Any]]:
@@ -23,7 +23,7 @@ def validate(engine: Any, inputs: Mapping[str, np.ndarray], tolerance: float = 1
     prog = engine.program(shapes)
     env: dict[Any, Any] = dict(prog.constants)
     for n, a in zip(engine.input_names, prog.func.args):
-        env[a] = torch.from_numpy(np.asarray(inputs[n])).to(engine.device)
+        env[a] = from_numpy(np.asarray(inputs[n])).to(engine.device)
     arena = torch.empty(max(prog.arena_bytes, 1), dtype=torch.uint8, device=engine.device)
     rows = []
     for step in prog.steps:

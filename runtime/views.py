@@ -28,6 +28,7 @@ from tritium.ir.dialects.kernel import Fused
 from tritium.ir.dialects.nn.constant import Constant
 from tritium.ir.opdef import constant_value
 from tritium.ir.types import TensorType
+from tritium.passes.fusion_policy import GEMM_ANCHORS
 
 STRIDED_READERS = ("attention",)
 """Kernel kinds whose generated code reads every tensor operand through its strides."""
@@ -176,7 +177,7 @@ def read_as_gemm_b(v: Value) -> bool:
         if not (isinstance(user, Fused) and user.kind == "matmul"):
             return False
         arg = user.body.block.args[use.index]
-        mm = next((o for o in user.ops if o.name in ("nn.matmul", "nn.matmul_integer")), None)
+        mm = next((o for o in user.ops if o.name in GEMM_ANCHORS), None)
         if mm is None or mm.operand(1) is not arg or mm.operand(0) is arg:
             return False
     return True
@@ -185,14 +186,14 @@ def read_as_gemm_b(v: Value) -> bool:
 def k_major(v: Value) -> bool:
     """Whether the runtime should hold the constant matrix ``v`` K-major (transposed in memory):
     when its rows are not 16-byte aligned (GPT-2's LM head: 50257 columns), the GEMM could not load
-    them with vector loads, while its columns, K long, are aligned; and int8 weights, whose tensor
-    core instructions on Hopper (wgmma) read 8-bit operands K-major only."""
+    them with vector loads, while its columns, K long, are aligned; and 8-bit weights (int8, float
+    8), whose tensor core instructions on Hopper (wgmma) read 8-bit operands K-major only."""
     t = v.type
     if not (isinstance(t, TensorType) and t.is_static and t.rank == 2):
         return False
     k, n = t.shape  # type: ignore[misc]
     size = t.dtype.itemsize  # type: ignore[attr-defined]
-    if t.dtype.name == "i8":  # type: ignore[attr-defined]
+    if size == 1:
         return (k * size) % 16 == 0 and read_as_gemm_b(v)
     return (n * size) % 16 != 0 and (k * size) % 16 == 0 and read_as_gemm_b(v)
 

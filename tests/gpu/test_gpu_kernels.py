@@ -419,3 +419,84 @@ def test_space_to_depth_stem_on_the_gpu(rng: np.random.Generator) -> None:
         torch.nn.functional.conv2d(torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b), 2, 3)
     )
     assert rel(engine({"x": x})["y"], want.numpy()) < 5e-3
+
+
+@pytest.mark.parametrize("kmajor", [True, False], ids=["k-major", "n-major"])
+@pytest.mark.parametrize(
+    "form",
+    [
+        {},
+        {"TMA": 1},
+        {"TMA": 1, "PERSISTENT": 1},
+        {"TMA": 1, "PERSISTENT": 1, "WS": 1},
+        {"TMA": 1, "TMA_STORE": 1},
+        {"LIBRARY": 1},
+    ],
+    ids=["pointers", "tma", "persistent", "ws", "tma-store", "library"],
+)
+def test_float8_gemm_forms_on_the_gpu(form: dict, kmajor: bool) -> None:
+    """A float 8 (e4m3) GEMM with a scaling epilogue in each form the tuner may pick (the FP8 tensor
+    cores, f32 sums; the weight K-major as the runtime holds it, or row-major) against f32 sums of
+    the same values: the products are exact, so what differs is the sum (the FP8 tensor cores'
+    accumulator keeps fewer bits than f32, hence rtol 1e-3)."""
+    import torch
+
+    from tritium.codegen import kernel_for
+    from tritium.codegen.triton_env import persistent_available, tma_available
+    from tritium.passes import PassManager
+
+    if (form.get("TMA") and not tma_available()) or (form.get("PERSISTENT") and not persistent_available()):
+        pytest.skip("this GPU or Triton has no TMA / persistent form")
+    if torch.cuda.get_device_capability() < (8, 9):
+        pytest.skip("float 8 tensor cores need sm_89 or later")
+    if form.get("LIBRARY") and not kmajor:
+        pytest.skip("cuBLASLt's FP8 GEMM takes a K-major weight only")
+    m, k, n = 333, 256, 208
+    o = ty((m, n), "f32")
+    text = f"""func.func @main(%a: {ty((m, k), "f8E4M3FN")}, %b: {ty((k, n), "f8E4M3FN")}) -> {o} {{
+  %p = nn.matmul_float8 %a, %b : ({ty((m, k), "f8E4M3FN")}, {ty((k, n), "f8E4M3FN")}) -> {o}
+  %s = nn.constant dense<0.0625> : tensor<f32>
+  %y = nn.mul %p, %s : ({o}, tensor<f32>) -> {o}
+  func.return %y : {o}
+}}"""
+    module = ir.parse_ir(text)
+    PassManager("fuse-kernels,dce").run(module)
+    kernel = kernel_for(next(op for op in module.main.block.ops if op.name == "kernel.fused"))
+    a = (torch.randn(m, k, device="cuda") * 8).to(torch.float8_e4m3fn)
+    b = (torch.randn(k, n, device="cuda") * 8).to(torch.float8_e4m3fn)
+    if kmajor:
+        b = b.t().contiguous().t()
+    want = (a.double() @ b.double()) * 0.0625
+    cfg = {
+        "BLOCK_M": 128,
+        "BLOCK_N": 128,
+        "BLOCK_K": 128,
+        "GROUP_M": 8,
+        "num_warps": 8,
+        "num_stages": 3,
+        **form,
+    }
+    got = torch.full((m, n), float("nan"), device="cuda")
+    kernel([a, b], [got], cfg)
+    torch.testing.assert_close(got.double(), want, rtol=1e-3, atol=1e-2)
+
+
+@pytest.mark.parametrize("dt", ["f8E4M3FN", "f8E5M2"])
+def test_fp8_quantized_mlp_on_the_gpu(dt: str, tmp_path, rng: np.random.Generator) -> None:
+    """The float 8 Q/DQ MLP of the CPU tests built for the GPU and tuned (level 2: the cuBLASLt FP8
+    tactic competing): float 8 GEMMs throughout, the output within one quantization step of
+    onnxruntime's (graph optimizations off), and equal to it on 98% of the values."""
+    import onnxruntime as ort
+
+    from tests.codegen.test_fp8 import assert_within_one_step, fp8_mlp
+
+    model = fp8_mlp(dt, rng)
+    path = tmp_path / "fp8.onnx"
+    path.write_bytes(model)
+    x = rng.standard_normal((64, 48)).astype(np.float32)
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    want = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    engine = tr.compile(str(path), device="cuda", opt_level=2)
+    assert not engine.host_steps({"x": x.shape})
+    assert_within_one_step(engine({"x": x})["y"], want, dt, 0.02)

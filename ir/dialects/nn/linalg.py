@@ -1,7 +1,8 @@
 """Matrix products (float and quantized integer) and the determinant.
 
 ``nn.matmul`` is the one float matrix product later stages see: ONNX Gemm becomes transposes, an
-``nn.matmul`` and elementwise scaling. The integer products keep ONNX's zero points and scales.
+``nn.matmul`` and elementwise scaling. The integer products keep ONNX's zero points and scales; the
+float 8 product (``nn.matmul_float8``) is what lower-quant makes of dequantized float 8 operands.
 """
 
 from __future__ import annotations
@@ -100,6 +101,27 @@ class MatMulInteger(Op):
         a64 = a.astype(np.int64) - _row_zero_point(a_zero_point, a)
         b64 = b.astype(np.int64) - (0 if b_zero_point is None else b_zero_point.astype(np.int64))
         return np.asarray(np.matmul(a64, b64)).astype(np.int32)
+
+
+FLOAT8 = frozenset({D.f8E4M3FN, D.f8E5M2})
+
+
+class MatMulFloat8(Op):
+    """``a @ b`` of float 8 operands (e4m3fn or e5m2, each), accumulated in f32: the float 8 tensor
+    core product (Hopper's FP8 wgmma), which lower-quant forms from explicit Q/DQ. Every product of
+    two float 8 values is exact in f32; the sum rounds as any f32 sum does."""
+
+    name = "nn.matmul_float8"
+    traits = (Pure,)
+    a = operand(FLOAT8)
+    b = operand(FLOAT8)
+    out = result()
+
+    def infer(self) -> TensorType:
+        return TensorType(matmul_shape(self, ttype(self, self.a, "a"), ttype(self, self.b, "b")), D.f32)
+
+    def reference(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.asarray(np.matmul(a.astype(np.float32), b.astype(np.float32)))
 
 
 class QLinearMatMul(Op):

@@ -1,0 +1,228 @@
+"""FP8 (e4m3fn, e5m2): conversions in generated kernels, float 8 GEMMs (``nn.matmul_float8``) with
+f32 sums and a scaling epilogue, and explicit float 8 Q/DQ lowered by lower-quant. Oracles: ml_dtypes
+(round to nearest even; saturation as ONNX's and the GPU's cvt.rn.satfinite), f32 numpy products,
+onnx's reference evaluator and onnxruntime (graph optimizations off: its ReLU-into-quantize fusion
+drops the ReLU before a float 8 quantize, which has negative values)."""
+
+from __future__ import annotations
+
+import ml_dtypes
+import numpy as np
+import pytest
+import torch
+
+import tritium as tr
+import tritium.ir as ir
+from tritium.codegen import MatmulKernel, kernel_for
+from tritium.passes import PassManager
+from tritium.runtime.program import from_numpy, to_numpy
+
+F8 = {"f8E4M3FN": ml_dtypes.float8_e4m3fn, "f8E5M2": ml_dtypes.float8_e5m2}
+
+
+def ty(shape: tuple[int, ...], dt: str) -> str:
+    return "tensor<" + "".join(f"{d}x" for d in shape) + dt + ">"
+
+
+def same_bits(got: np.ndarray, want: np.ndarray) -> None:
+    """Equal float 8 arrays, bit for bit (any NaN matches any NaN)."""
+    g, w = got.astype(np.float32), want.astype(np.float32)
+    both_nan = np.isnan(g) & np.isnan(w)
+    bad = ~both_nan & (got.view(np.uint8) != want.view(np.uint8))
+    assert not bad.any(), f"{bad.sum()} differ: {g[bad][:6]} for {w[bad][:6]}"
+
+
+@pytest.mark.parametrize("dt", sorted(F8))
+@pytest.mark.parametrize("saturate", [True, False])
+def test_casts_to_float8_round_to_nearest_even(dt: str, saturate: bool, rng: np.random.Generator) -> None:
+    """f32 -> float 8 in a generated kernel: ties to even, subnormals, signed zeros, overflow clamped
+    (saturate) or to NaN / inf as the type has, NaN kept; the same bits as the reference."""
+    top = float(ml_dtypes.finfo(F8[dt]).max)
+    tiny = float(ml_dtypes.finfo(F8[dt]).smallest_subnormal)
+    special = [
+        0.0,
+        -0.0,
+        np.inf,
+        -np.inf,
+        np.nan,
+        top,
+        -top,
+        top * 1.03,
+        top * 1.2,
+        1e30,
+        tiny / 2,
+        tiny * 1.5,
+    ]
+    grid = np.arange(256, dtype=np.uint8).view(F8[dt]).astype(np.float32)
+    halfway = (grid[1:127] + grid[2:128]) / 2  # the ties between neighbours (positive codes)
+    x = np.concatenate([special, halfway, -halfway, rng.standard_normal(300) * top / 8]).astype(np.float32)
+    t, q = ty(x.shape, "f32"), ty(x.shape, dt)
+    sat = "true" if saturate else "false"
+    text = f"""func.func @main(%x: {t}) -> {q} {{
+  %q = nn.cast %x {{saturate = {sat}, to = {dt}}} : ({t}) -> {q}
+  func.return %q : {q}
+}}"""
+    want = ir.run_reference(ir.parse_ir(text), [x])[0]
+    engine = tr.compile(ir.parse_ir(text))
+    # the GPU's conversion saturates: e5m2's infinities (no saturate) would be written by hand
+    assert len(engine.host_steps({"x": x.shape})) == (0 if saturate or dt == "f8E4M3FN" else 1)
+    same_bits(engine({"x": x})["output_0"], want)
+
+
+@pytest.mark.parametrize("dt", sorted(F8))
+def test_float8_inputs_read_exactly(dt: str) -> None:
+    """Every float 8 code (NaN and infinities included) read by a generated kernel, times 2 in f32."""
+    codes = np.arange(256, dtype=np.uint8).view(F8[dt])
+    t, q = ty((256,), "f32"), ty((256,), dt)
+    text = f"""func.func @main(%x: {q}) -> {t} {{
+  %f = nn.cast %x {{to = f32}} : ({q}) -> {t}
+  %y = nn.add %f, %f : ({t}, {t}) -> {t}
+  func.return %y : {t}
+}}"""
+    engine = tr.compile(ir.parse_ir(text))
+    assert engine.host_steps({"x": (256,)}) == []
+    np.testing.assert_array_equal(engine({"x": codes})["output_0"], codes.astype(np.float32) * 2)
+
+
+def test_float8_tensors_cross_to_torch_and_back() -> None:
+    """Host arrays of float 8 become torch tensors of the same type and values, and back."""
+    for np_type, torch_type in (
+        (ml_dtypes.float8_e4m3fn, torch.float8_e4m3fn),
+        (ml_dtypes.float8_e5m2, torch.float8_e5m2),
+    ):
+        codes = np.arange(256, dtype=np.uint8).view(np_type)
+        t = from_numpy(codes)
+        assert t.dtype == torch_type
+        np.testing.assert_array_equal(t.view(torch.uint8).numpy(), np.arange(256, dtype=np.uint8))
+        np.testing.assert_array_equal(to_numpy(t).view(np.uint8), np.arange(256, dtype=np.uint8))
+
+
+@pytest.mark.parametrize(
+    "a_shape,b_shape,dt",
+    [
+        ((37, 70), (70, 33), "f8E4M3FN"),
+        ((2, 3, 40), (40, 24), "f8E4M3FN"),
+        ((2, 19, 64), (2, 64, 9), "f8E5M2"),
+        ((17, 32), (32, 8), "f8E5M2"),
+        ((2, 24, 32), (32, 48), "f8E4M3FN"),
+    ],
+    ids=["odd", "folded-batch", "batched-e5m2", "small-e5m2", "library"],
+)
+def test_float8_gemm(a_shape, b_shape, dt: str, rng: np.random.Generator) -> None:
+    """matmul_float8 with a scale and ReLU epilogue in one kernel: the products of float 8 values are
+    exact in f32, so only the summation order separates it from numpy's f32 product."""
+    out = (*np.broadcast_shapes(a_shape[:-2], b_shape[:-2]), a_shape[-2], b_shape[-1])
+    a, b, o = ty(a_shape, dt), ty(b_shape, dt), ty(out, "f32")
+    x = (rng.standard_normal(a_shape) * 4).astype(F8[dt])
+    w = (rng.standard_normal(b_shape) * 4).astype(F8[dt])
+    text = f"""func.func @main(%a: {a}, %b: {b}) -> {o} {{
+  %p = nn.matmul_float8 %a, %b : ({a}, {b}) -> {o}
+  %s = nn.constant dense<0.125> : tensor<f32>
+  %y = nn.mul %p, %s : ({o}, tensor<f32>) -> {o}
+  %r = nn.relu %y : {o}
+  func.return %r : {o}
+}}"""
+    module = ir.parse_ir(text)
+    PassManager("dce,fuse-kernels,dce").run(module)
+    fused = [op for op in module.main.block.ops if op.name == "kernel.fused"]
+    assert len(fused) == 1
+    kernel = kernel_for(fused[0])
+    assert isinstance(kernel, MatmulKernel) and not kernel.integer
+    want = np.maximum(np.matmul(x.astype(np.float32), w.astype(np.float32)) * np.float32(0.125), 0)
+    got = torch.empty(out, dtype=torch.float32)
+    kernel([from_numpy(x), from_numpy(w)], [got])
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-4)
+    if len(b_shape) == 2 and all(d % 16 == 0 for d in (*b_shape, np.prod(a_shape[:-1]))):
+        # the library tactic (torch._scaled_mm: cuBLASLt's FP8 GEMM), the weight K-major, and the
+        # epilogue by the kernel's twin
+        assert kernel.library == "epilogue"
+        got = torch.empty(out, dtype=torch.float32)
+        kernel([from_numpy(x), from_numpy(w).t().contiguous().t()], [got], kernel.library_config())
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-4)
+
+
+def fp8_mlp(dt: str, rng: np.random.Generator) -> bytes:
+    """An ONNX model quantized to float 8 as TensorRT's FP8 recipe does: Q/DQ on each Gemm's input
+    (one scale) and weight (one scale per output column, transB), bias, ReLU, and a quantized output."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    ftype = {"f8E4M3FN": TensorProto.FLOAT8E4M3FN, "f8E5M2": TensorProto.FLOAT8E5M2}[dt]
+
+    def f8(name: str, arr: np.ndarray):
+        return helper.make_tensor(name, ftype, arr.shape, arr.view(np.uint8).tobytes(), raw=True)
+
+    top = float(ml_dtypes.finfo(F8[dt]).max)
+    inits, nodes, x = [f8("zero", np.zeros((), F8[dt]))], [], "x"
+    for i, (k, n) in enumerate(((48, 64), (64, 40))):
+        w = (rng.standard_normal((n, k)) * 0.1).astype(np.float32)
+        sw = (np.abs(w).max(axis=1) / top).astype(np.float32)
+        inits += [
+            f8(f"wq{i}", (w / sw[:, None]).astype(F8[dt])),
+            numpy_helper.from_array(sw, f"sw{i}"),
+            numpy_helper.from_array(np.array(0.01 * (i + 1), np.float32), f"sx{i}"),
+            numpy_helper.from_array((rng.standard_normal(n) * 0.1).astype(np.float32), f"b{i}"),
+        ]
+        nodes += [
+            helper.make_node("QuantizeLinear", [x, f"sx{i}", "zero"], [f"xq{i}"]),
+            helper.make_node("DequantizeLinear", [f"xq{i}", f"sx{i}", "zero"], [f"xd{i}"]),
+            helper.make_node("DequantizeLinear", [f"wq{i}", f"sw{i}"], [f"wd{i}"], axis=0),
+            helper.make_node("Gemm", [f"xd{i}", f"wd{i}", f"b{i}"], [f"g{i}"], transB=1),
+            helper.make_node("Relu", [f"g{i}"], [f"h{i}"]),
+        ]
+        x = f"h{i}"
+    inits.append(numpy_helper.from_array(np.array(0.02, np.float32), "sy"))
+    nodes += [
+        helper.make_node("QuantizeLinear", [x, "sy", "zero"], ["yq"]),
+        helper.make_node("DequantizeLinear", ["yq", "sy", "zero"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "fp8_mlp",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 48])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 40])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)])
+    model.ir_version = 10
+    return model.SerializeToString()
+
+
+@pytest.mark.parametrize("dt", sorted(F8))
+@pytest.mark.parametrize("fp16", [False, True])
+def test_fp8_quantized_mlp_as_onnxruntime(dt: str, fp16: bool, tmp_path, rng: np.random.Generator) -> None:
+    """A float 8 Q/DQ model: its Gemms run as float 8 GEMMs (none on the host), and the output is
+    onnxruntime's (and the onnx reference evaluator's) to the last float 8 step: the products are
+    exact, so only the f32 summation order separates them (a value near a rounding boundary of the
+    output quantization may land one step away); fp16 builds add the biases in f16."""
+    import onnxruntime as ort
+    from onnx.reference import ReferenceEvaluator
+
+    model = fp8_mlp(dt, rng)
+    path = tmp_path / "fp8.onnx"
+    path.write_bytes(model)
+    x = rng.standard_normal((24, 48)).astype(np.float32)
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    want = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    np.testing.assert_array_equal(ReferenceEvaluator(model).run(None, {"x": x})[0], want)
+    engine = tr.compile(str(path), fp16=fp16)
+    assert engine.host_steps({"x": x.shape}) == []
+    kernels = " ".join(
+        layer["kernel"] for layer in engine.inspect({"x": x.shape})["layers"] if "kernel" in layer
+    )
+    assert kernels.count("matmul_float8") == 2, kernels
+    got = engine({"x": x})["y"]
+    step = np.abs(want - got)
+    if fp16:  # the bias adds in f16 move a value across a rounding boundary now and then (and on)
+        assert (step > 0).mean() < 0.1 and step.mean() < 0.02 * np.abs(want).mean()
+        return
+    assert_within_one_step(got, want, dt, 0.02)
+
+
+def assert_within_one_step(got: np.ndarray, want: np.ndarray, dt: str, scale: float) -> None:
+    """``got`` dequantized float 8 values (of ``scale``) at most one step of the type from ``want``'s,
+    and on under 2% of them."""
+    mantissa = 3 if dt == "f8E4M3FN" else 2
+    spacing = np.float32(scale) * np.abs(want.astype(F8[dt]).astype(np.float32)) * 2.0**-mantissa
+    assert (np.abs(got - want) <= spacing * 1.01 + 1e-6).all()
+    assert np.mean(got != want) < 0.02
