@@ -431,10 +431,6 @@ def int8(rows: list[dict[str, Any]], dev: str) -> None:
     record(rows[-1])
 
 
-if __name__ == "__main__":
-    main()
-
-
 def fp8(rows: list[dict[str, Any]], dev: str) -> None:
     """e4m3 x e4m3 products with f32 sums, scaled and cast to f16 in the epilogue (what lower-quant
     makes of a float 8 QDQ model), against cuBLASLt's FP8 GEMM (torch._scaled_mm scaling to f16
@@ -490,3 +486,7 @@ def fp8(rows: list[dict[str, Any]], dev: str) -> None:
             }
         )
         record(rows[-1])
+
+
+if __name__ == "__main__":
+    main()

@@ -528,6 +528,81 @@ HELPERS = {
 }
 
 
+# Inverse trigonometric and hyperbolic functions (Triton has no portable ones: libdevice's are GPU
+# only, and the interpreter has none): Cephes' single-precision reductions and minimax polynomials
+# (asinf, atanf, asinhf, acoshf, atanhf; relative error about 2e-7 on their intervals).
+_ASIN_P = "((((4.2163199048e-2 * z + 2.4181311049e-2) * z + 4.5470025998e-2) * z + 7.4953002686e-2) * z + 1.6666752422e-1)"
+_INVERSE = {
+    "asin_f32": [
+        "    # asin: |x| <= 0.5 by the odd polynomial, else pi/2 - 2 asin(sqrt((1 - |x|) / 2))",
+        "    a = tl.abs(x)",
+        "    z = tl.where(a > 0.5, 0.5 * (1.0 - a), a * a)",
+        "    s = tl.where(a > 0.5, tl.sqrt(z), a)",
+        f"    p = {_ASIN_P} * z * s + s",
+        "    r = tl.where(a > 0.5, 1.5707963267948966 - 2.0 * p, p)",
+        "    r = tl.where(a > 1.0, float('nan'), r)",
+        "    return tl.where(x < 0, -r, r)",
+    ],
+    "acos_f32": [
+        "    # acos: pi/2 - asin(x) for |x| <= 0.5, else 2 asin(sqrt((1 - |x|) / 2)) (from pi if x < 0)",
+        "    a = tl.abs(x)",
+        "    z = tl.where(a > 0.5, 0.5 * (1.0 - a), x * x)",
+        "    s = tl.where(a > 0.5, tl.sqrt(z), x)",
+        f"    p = {_ASIN_P} * z * s + s",
+        "    r = tl.where(a > 0.5, tl.where(x < 0, 3.141592653589793 - 2.0 * p, 2.0 * p), 1.5707963267948966 - p)",
+        "    return tl.where(a > 1.0, float('nan'), r)",
+    ],
+    "atan_f32": [
+        "    # atan: reduced to |t| <= tan(pi/8) by atan(a) = pi/4 + atan((a - 1) / (a + 1)), pi/2 - atan(1 / a)",
+        "    a = tl.abs(x)",
+        "    big = a > 2.414213562373095",
+        "    mid = a > 0.41421356237309503",
+        "    y0 = tl.where(big, 1.5707963267948966, tl.where(mid, 0.7853981633974483, 0.0))",
+        "    t = tl.where(big, -1.0 / a, tl.where(mid, (a - 1.0) / (a + 1.0), a))",
+        "    z = t * t",
+        "    p = (((8.05374449538e-2 * z - 1.38776856032e-1) * z + 1.99777106478e-1) * z - 3.33329491539e-1) * z * t + t",
+        "    r = y0 + p",
+        "    return tl.where(x < 0, -r, r)",
+    ],
+    "asinh_f32": [
+        "    # asinh: an odd polynomial below 0.5, log(a + sqrt(a^2 + 1)), and log(a) + log(2) past 1500",
+        "    a = tl.abs(x)",
+        "    z = a * a",
+        "    p = (((2.0122003309e-2 * z - 4.2699340972e-2) * z + 7.4847586088e-2) * z - 1.6666288134e-1) * z * a + a",
+        "    q = tl.where(a > 1500.0, tl.log(a) + 0.6931471805599453, tl.log(a + tl.sqrt(z + 1.0)))",
+        "    r = tl.where(a < 0.5, p, q)",
+        "    return tl.where(x < 0, -r, r)",
+    ],
+    "acosh_f32": [
+        "    # acosh: sqrt(x - 1) times a polynomial below 1.5, log(x + sqrt(x^2 - 1)), log(x) + log(2) past 1500",
+        "    z = x - 1.0",
+        "    p = ((((1.7596881071e-3 * z - 7.5272886713e-3) * z + 2.6454905019e-2) * z - 1.1784741703e-1) * z"
+        " + 1.4142135263) * tl.sqrt(tl.maximum(z, 0.0))",
+        "    q = tl.where(x > 1500.0, tl.log(x) + 0.6931471805599453, tl.log(x + tl.sqrt(z * (x + 1.0))))",
+        "    r = tl.where(z < 0.5, p, q)",
+        "    return tl.where(x < 1.0, float('nan'), r)",
+    ],
+    "atanh_f32": [
+        "    # atanh: an odd polynomial below 0.5, else log((1 + a) / (1 - a)) / 2 (inf at 1, NaN past it)",
+        "    a = tl.abs(x)",
+        "    z = a * a",
+        "    p = ((((1.81740078349e-1 * z + 8.24370301058e-2) * z + 1.46691431730e-1) * z + 1.99782164500e-1) * z"
+        " + 3.33337300303e-1) * z * a + a",
+        "    q = 0.5 * tl.log((1.0 + a) / (1.0 - a))",
+        "    r = tl.where(a < 0.5, p, tl.where(a > 1.0, float('nan'), q))",
+        "    return tl.where(x < 0, -r, r)",
+    ],
+}
+HELPERS.update({name: "\n".join(["@triton.jit", f"def {name}(x):", *body]) + "\n" for name, body in _INVERSE.items()})
+
+
+@rule("nn.asin", "nn.acos", "nn.atan", "nn.asinh", "nn.acosh", "nn.atanh")
+def _inverse(op: Operation, a: list[str]) -> str:
+    if op.results[0].type.dtype.name == "f64":  # type: ignore[attr-defined]
+        raise NotImplementedError(f"{op.name} in f64 has no generated kernel (its polynomials are float32's)")
+    return f"{op.name.removeprefix('nn.')}_f32({a[0]}.to(tl.float32))"
+
+
 PDL_PROLOGUE = [
     "    if PDL:  # programmatic dependent launch: wait for the previous kernel's writes",
     "        tl.extra.cuda.gdc_wait()",

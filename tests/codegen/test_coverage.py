@@ -19,12 +19,6 @@ from tritium.passes.fusion_policy import classify
 # Elementwise ops without a Triton lowering rule yet, and why. Everything else elementwise must generate.
 HOST_FALLBACK: dict[str, str] = {
     "nn.pow": "integer exponents of integer bases have no rule",
-    "nn.asin": "no rule yet (needs libdevice)",
-    "nn.acos": "no rule yet (needs libdevice)",
-    "nn.atan": "no rule yet (needs libdevice)",
-    "nn.asinh": "no rule yet",
-    "nn.acosh": "no rule yet",
-    "nn.atanh": "no rule yet",
     "nn.bit_cast": "reinterpretation has no rule",
     "nn.binarizer": "classic-ML op (ai.onnx.ml)",
     "nn.label_encoder": "classic-ML op on strings",

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+import tritium as tr
 import tritium.ir as ir
 from tritium.codegen import PointwiseKernel, kernel_for
 from tritium.passes import PassManager
@@ -335,3 +336,41 @@ def test_pinned_division_by_a_constant_is_correctly_rounded(scale: float, rng: n
     with np.errstate(all="ignore"):
         want = x / s
     np.testing.assert_array_equal(got.numpy().view(np.int32), want.view(np.int32))
+
+
+INVERSE = {
+    "nn.asin": (np.arcsin, -1.0, 1.0),
+    "nn.acos": (np.arccos, -1.0, 1.0),
+    "nn.atan": (np.arctan, -50.0, 50.0),
+    "nn.asinh": (np.arcsinh, -3000.0, 3000.0),
+    "nn.acosh": (np.arccosh, 1.0, 3000.0),
+    "nn.atanh": (np.arctanh, -1.0, 1.0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(INVERSE))
+def test_inverse_trigonometric_functions_to_float32_accuracy(name: str) -> None:
+    """The inverse trigonometric and hyperbolic kernels (Cephes' reductions and polynomials) against
+    numpy in float64 over their domain, at each branch boundary, near 0, far out, at and past the
+    domain's ends (NaN and infinities as numpy has them): within 8 float32 ulps, relative (the
+    reference rounds once to float32; the kernel's few operations round each)."""
+    fn, lo, hi = INVERSE[name]
+    edges = [0.0, -0.0, 1e-30, 1e-8, 0.4142135, 0.4142136, 0.5, 0.5000001, 0.4999999, 1.0, 1.5, 2.4142134]
+    edges += [2.4142137, 1499.9999, 1500.0001, 1e10, 1e30, 3e38, np.inf, 1.0000001, 0.9999999]
+    x = np.concatenate([np.linspace(lo, hi, 4001), edges, np.negative(edges), [np.nan]]).astype(np.float32)
+    t = ty(x.shape, "f32")
+    text = f"""func.func @main(%x: {t}) -> {t} {{
+  %y = {name} %x : {t}
+  func.return %y : {t}
+}}"""
+    engine = tr.compile(ir.parse_ir(text))
+    assert engine.host_steps({"x": x.shape}) == []
+    got = engine({"x": x})["output_0"]
+    with np.errstate(all="ignore"):
+        want = fn(x.astype(np.float64))
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    finite = np.isfinite(want)
+    np.testing.assert_array_equal(got[~finite & ~np.isnan(want)], want[~finite & ~np.isnan(want)])
+    ulp = np.spacing(np.abs(want[finite]).astype(np.float32)).astype(np.float64)
+    err = np.abs(got[finite] - want[finite]) / ulp
+    assert err.max() <= 8, f"{err.max():.1f} ulps at x = {x[finite][err.argmax()]!r}"
