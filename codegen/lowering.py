@@ -593,7 +593,9 @@ _INVERSE = {
         "    return tl.where(x < 0, -r, r)",
     ],
 }
-HELPERS.update({name: "\n".join(["@triton.jit", f"def {name}(x):", *body]) + "\n" for name, body in _INVERSE.items()})
+HELPERS.update(
+    {name: "\n".join(["@triton.jit", f"def {name}(x):", *body]) + "\n" for name, body in _INVERSE.items()}
+)
 
 
 @rule("nn.asin", "nn.acos", "nn.atan", "nn.asinh", "nn.acosh", "nn.atanh")

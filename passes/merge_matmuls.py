@@ -56,6 +56,8 @@ class _Branch:
     bias: np.ndarray | None
     bias_value: Value | None
     end: Value  # what the rest of the graph reads: the bias add's result, or the matmul's
+    scale: np.ndarray | None = None  # a float 8 product's per-column scale (its weight's and input's)
+    scale_op: Operation | None = None
 
     @property
     def width(self) -> int:
@@ -67,16 +69,27 @@ def _branch(mm: Operation) -> _Branch | None:
     if w is None or w.ndim != 2:
         return None
     end, bias, bias_value = mm.results[0], None, None
+    scale, scale_op = None, None
+    if mm.name == "nn.matmul_float8":  # lower-quant's dequantizing scale follows it (per column or one)
+        users = end.users
+        if len(users) != 1 or users[0].name != "nn.mul":
+            return None
+        scale_op = users[0]
+        other = scale_op.operand(1) if scale_op.operand(0) is end else scale_op.operand(0)
+        s = constant_value(other)
+        if s is None or s.size not in (1, w.shape[1]) or s.ndim > 1:
+            return None
+        scale, end = np.broadcast_to(s.reshape(-1), (w.shape[1],)), scale_op.results[0]
     users = end.users
     if len(users) == 1 and users[0].name == "nn.add":
         add = users[0]
         other = add.operand(1) if add.operand(0) is end else add.operand(0)
         b = constant_value(other)
-        if b is not None and b.shape == (w.shape[1],) and b.dtype == w.dtype:
+        if b is not None and b.shape == (w.shape[1],) and b.dtype == end.type.dtype.np_dtype:  # type: ignore[attr-defined]
             end, bias, bias_value = add.results[0], b, other
     if not _feeds_attention(end):
         return None
-    return _Branch(mm, w, bias, bias_value, end)
+    return _Branch(mm, w, bias, bias_value, end, scale, scale_op)
 
 
 def _source(v: Value) -> str:
@@ -110,9 +123,20 @@ def _merge(module: Any, rw: Rewriter, x: Value, group: list[_Branch], pos: dict[
         ("concat_columns", *w_names),
     )
     with rw.at(before=first):
-        y = rw.create(nn.MatMul, x, w, loc=loc).results[0]
+        product = rw.create(type(first), x, w, loc=loc)
+        product.attributes.update(first.attributes)  # (a float 8 product is pinned to f32)
+        y = product.results[0]
+    if group[0].scale is not None:  # float 8: the columns' scales, concatenated, pinned as they were
+        scale = np.concatenate([b.scale for b in group]).astype(np.float32)  # type: ignore[misc]
+        s = new_weight(
+            rw, module, scale, "+".join(_name(b.matmul.operand(1)) + ".scale" for b in group), first
+        )
+        with rw.at(before=first):
+            mul = rw.create(nn.Mul, y, s, loc=loc)
+        mul.attributes.update(group[0].scale_op.attributes)  # type: ignore[union-attr]
+        y = mul.results[0]
     if any(b.bias is not None for b in group):
-        dtype = group[0].weight.dtype
+        dtype = y.type.dtype.np_dtype  # type: ignore[attr-defined]
         biases = [b.bias if b.bias is not None else np.zeros(b.width, dtype) for b in group]
         bias = new_weight(
             rw,
@@ -132,11 +156,10 @@ def _merge(module: Any, rw: Rewriter, x: Value, group: list[_Branch], pos: dict[
                 rw.create(nn.Slice, y, index[i], index[i + 1], index[-1], loc=b.matmul.loc).results[0]
             )
     for b, part in zip(group, parts):
-        producer = b.end.defining_op
         rw.replace_all_uses_with(b.end, part)
-        rw.erase_op(producer)
-        if producer is not b.matmul:
-            rw.erase_op(b.matmul)
+        chain = [b.end.defining_op, b.scale_op, b.matmul]  # the bias add, the scale, the product
+        for op in dict.fromkeys(o for o in chain if o is not None):
+            rw.erase_op(op)
 
 
 @register_pass
@@ -148,7 +171,9 @@ class MergeParallelMatmuls(Pass):
     ``matmul(x, W)`` (W a 2-D constant, the same dtype and inner size, each optionally followed by
     ``+ b`` with a constant 1-D bias) whose results reach attention's q, k or v through view-like
     ops only, one matmul with the concatenated weights (and biases; zeros where a branch had none)
-    and one slice per branch over the last axis replace them. Values are unchanged.
+    and one slice per branch over the last axis replace them. Float 8 products (``matmul_float8``,
+    each followed by its dequantizing ``* scale``) merge the same way, their scales concatenated.
+    Values are unchanged.
     """
 
     name = "merge-parallel-matmuls"
@@ -160,16 +185,17 @@ class MergeParallelMatmuls(Pass):
             ops = list(func.block.ops)
             pos = {op: i for i, op in enumerate(ops)}
             for op in ops:
-                if op.parent is None or op.name != "nn.matmul":
+                if op.parent is None or op.name not in ("nn.matmul", "nn.matmul_float8"):
                     continue
                 x = op.operand(0)
                 found: dict[tuple, list[_Branch]] = {}
                 for user in dict.fromkeys(x.users):
                     top = user in pos  # not inside a nested region
-                    if top and user.name == "nn.matmul" and user.operand(0) is x and user.operand(1) is not x:
+                    if top and user.name == op.name and user.operand(0) is x and user.operand(1) is not x:
                         b = _branch(user)
                         if b is not None:
-                            found.setdefault((b.weight.shape[0], b.weight.dtype.str), []).append(b)
+                            key = (b.weight.shape[0], b.weight.dtype.str, b.end.type.dtype)  # type: ignore[attr-defined]
+                            found.setdefault(key, []).append(b)
                 for group in found.values():
                     if len(group) >= 2:
                         _merge(module, rw, x, group, pos)
