@@ -113,7 +113,7 @@ def main() -> None:
         model, tuple(example.values()), str(fp32), input_names=list(example), output_names=["out"],
         opset_version=19, dynamo=False,
     )  # fmt: skip
-    calibration = [{k: v.numpy() for k, v in inputs(8).items()} for _ in range(2)]
+    calibration = [{k: v.numpy() for k, v in inputs(b).items()} for _ in range(2)]  # (the export's batch)
     t0 = time.perf_counter()
     quantized = quantize_fp8(fp32, fp8, calibration)
     res: dict = {"card": torch.cuda.get_device_name(), "batch": b, "quantized_matmuls": quantized}
