@@ -421,20 +421,20 @@ def test_space_to_depth_stem_on_the_gpu(rng: np.random.Generator) -> None:
     assert rel(engine({"x": x})["y"], want.numpy()) < 5e-3
 
 
-@pytest.mark.parametrize("kmajor", [True, False], ids=["k-major", "n-major"])
+_F8_FORMS = {
+    "pointers": {},
+    "tma": {"TMA": 1},
+    "persistent": {"TMA": 1, "PERSISTENT": 1},
+    "ws": {"TMA": 1, "PERSISTENT": 1, "WS": 1},
+    "tma-store": {"TMA": 1, "TMA_STORE": 1},
+}
+_F8_CASES = [(f, k) for f in _F8_FORMS for k in (True, False)] + [("library", True)]  # cuBLASLt: K-major only
+
+
 @pytest.mark.parametrize(
-    "form",
-    [
-        {},
-        {"TMA": 1},
-        {"TMA": 1, "PERSISTENT": 1},
-        {"TMA": 1, "PERSISTENT": 1, "WS": 1},
-        {"TMA": 1, "TMA_STORE": 1},
-        {"LIBRARY": 1},
-    ],
-    ids=["pointers", "tma", "persistent", "ws", "tma-store", "library"],
+    "name,kmajor", _F8_CASES, ids=[f"{f}-{'k' if k else 'n'}-major" for f, k in _F8_CASES]
 )
-def test_float8_gemm_forms_on_the_gpu(form: dict, kmajor: bool) -> None:
+def test_float8_gemm_forms_on_the_gpu(name: str, kmajor: bool) -> None:
     """A float 8 (e4m3) GEMM with a scaling epilogue in each form the tuner may pick (the FP8 tensor
     cores, f32 sums; the weight K-major as the runtime holds it, or row-major) against exact sums of
     the same values: the products are exact, the FP8 tensor cores sum them in fewer bits than f32,
@@ -445,12 +445,11 @@ def test_float8_gemm_forms_on_the_gpu(form: dict, kmajor: bool) -> None:
     from tritium.codegen.triton_env import persistent_available, tma_available
     from tritium.passes import PassManager
 
+    form = {"LIBRARY": 1} if name == "library" else _F8_FORMS[name]
     if (form.get("TMA") and not tma_available()) or (form.get("PERSISTENT") and not persistent_available()):
         pytest.skip("this GPU or Triton has no TMA / persistent form")
     if torch.cuda.get_device_capability() < (8, 9):
         pytest.skip("float 8 tensor cores need sm_89 or later")
-    if form.get("LIBRARY") and not kmajor:
-        pytest.skip("cuBLASLt's FP8 GEMM takes a K-major weight only")
     m, k, n = 333, 256, 208
     o = ty((m, n), "f32")
     text = f"""func.func @main(%a: {ty((m, k), "f8E4M3FN")}, %b: {ty((k, n), "f8E4M3FN")}) -> {o} {{
