@@ -324,32 +324,25 @@ def quantize(op: quant.QuantizeLinear, rw: Rewriter) -> bool:
         return False
     if not _lowerable(op) or (dt in FLOAT8 and _per_tensor_or_axis(op, op.x) is None):
         return False
-    if dt in FLOAT8:
-        with rw.at(before=op):
-            s, z = _scale_and_zero_point(rw, op, op.x)
-            y = op.x
-            if y.type.dtype != D.f32:  # type: ignore[attr-defined]
-                y = _f32(rw, op, nn.Cast, y, to=D.f32)
-            y = _f32(rw, op, nn.Div, y, s)
-            if z is not None:
-                y = _f32(rw, op, nn.Add, y, z)
-            y = _f32(rw, op, nn.Cast, y, to=dt, saturate=op.saturate)  # (rounds once, from f32)
-        rw.replace_op(op, [y])
-        return True
-    info = np.iinfo(dt.np_dtype)
     with rw.at(before=op):
         s, z = _scale_and_zero_point(rw, op, op.x)
         y = op.x
         if y.type.dtype != D.f32:  # type: ignore[attr-defined]
             y = _f32(rw, op, nn.Cast, y, to=D.f32)
         y = _f32(rw, op, nn.Div, y, s)
-        y = _f32(rw, op, nn.Round, y)
-        if z is not None:
-            y = _f32(rw, op, nn.Add, y, z)
-        lo = _const(rw, op, np.array(info.min, np.float32), "min")
-        hi = _const(rw, op, np.array(info.max, np.float32), "max")
-        y = _f32(rw, op, nn.Clip, y, lo, hi)
-        y = rw.create(nn.Cast, y, to=dt, loc=op.loc).results[0]
+        if dt in FLOAT8:  # the cast rounds (nearest even) and saturates, once, from f32
+            if z is not None:
+                y = _f32(rw, op, nn.Add, y, z)
+            y = _f32(rw, op, nn.Cast, y, to=dt, saturate=op.saturate)
+        else:
+            info = np.iinfo(dt.np_dtype)
+            y = _f32(rw, op, nn.Round, y)
+            if z is not None:
+                y = _f32(rw, op, nn.Add, y, z)
+            lo = _const(rw, op, np.array(info.min, np.float32), "min")
+            hi = _const(rw, op, np.array(info.max, np.float32), "max")
+            y = _f32(rw, op, nn.Clip, y, lo, hi)
+            y = rw.create(nn.Cast, y, to=dt, loc=op.loc).results[0]
     rw.replace_op(op, [y])
     return True
 

@@ -323,7 +323,26 @@ def _dequantize_blocked(x, s, z) -> list[np.ndarray]:
     return [((x.astype(np.float32) - z[rows].astype(np.float32)) * s[rows]).astype(np.float32)]
 
 
+def _float8(g: np.random.Generator) -> list[np.ndarray]:
+    import ml_dtypes
+
+    return [
+        (g.standard_normal((2, 4, 8)) * 8).astype(ml_dtypes.float8_e4m3fn),
+        (g.standard_normal((8, 3)) * 8).astype(ml_dtypes.float8_e5m2),
+    ]
+
+
 CASES: dict[str, list[OpCase]] = {
+    "nn.matmul_float8": [
+        simple(
+            "nn.matmul_float8",
+            [("a", ty((2, 4, 8), "f8E4M3FN")), ("b", ty((8, 3), "f8E5M2"))],
+            "",
+            [ty((2, 4, 3))],
+            _float8,
+            lambda a, b: [np.matmul(a.astype(np.float64), b.astype(np.float64)).astype(np.float32)],
+        )
+    ],
     "nn.matmul_integer": [
         simple(
             "nn.matmul_integer",
