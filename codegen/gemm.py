@@ -12,7 +12,8 @@ not broadcast, the batch dims fold into M: one large GEMM instead of many small 
 (bias, activation, residual add, scale, cast: any elementwise chain) runs on the accumulator before
 the single store, with its extra inputs indexed by broadcasting.
 
-For f16 and bf16 (and i8, through ``torch._int_mm``) a library tactic competes in tuning (config
+For f16 and bf16 (i8 through ``torch._int_mm``, e4m3 by a K-major constant weight through
+``torch._scaled_mm``) a library tactic competes in tuning (config
 ``LIBRARY``): cuBLAS through torch computes the product (with the bias when that is the whole
 epilogue), and the kernel's twin, ``<name>_epilogue``, applies any other epilogue to it in one more
 pass. On Hopper the tiles load by tensor descriptors (``<name>_tma``), also in persistent and
@@ -376,7 +377,7 @@ class MatmulKernel:
         kernel is the bare product, written straight into the output; "addmm": the product plus a
         row-vector bias (cuBLASLt's bias epilogue); "epilogue": any other epilogue, applied by this
         kernel's epilogue-alone twin to the library's product."""
-        float8 = self.dtype.name in TMA_TYPES and self.dtype.itemsize == 1 and not self.integer
+        float8 = self.dtype.name == "f8E4M3FN" and self._kmajor_weight()  # cuBLASLt's FP8 GEMM's terms
         if self.dtype.name not in ("f16", "bf16", "i8") and not float8:
             return None
         if ((self.integer or float8) and not self.fold) or self.corrected:
@@ -396,6 +397,12 @@ class MatmulKernel:
                     self.bias_index = list(self.fused.body.block.args).index(bias[0])
                     return "addmm"
         return "epilogue"
+
+    def _kmajor_weight(self) -> bool:
+        """Whether ``b`` is a matrix the runtime may hold K-major (K, N multiples of 16; a weight is
+        held so, ``views.k_major``; a row-major one fails the call, and tuning drops the candidate)."""
+        dims = _shape(self.fused.operands[self.b_index])
+        return len(dims) == 2 and all(d % 16 == 0 for d in dims)
 
     def library_config(self) -> dict[str, int] | None:
         """The cuBLAS tactic as a config (its tile sizes are the epilogue twin's), or None."""
@@ -446,11 +453,8 @@ class MatmulKernel:
     def _precision(self) -> str:
         if self.integer:  # Triton < 3.7 types the product float32 unless told
             return ", out_dtype=tl.int32"
-        if self.dtype.itemsize == 1:
-            # Hopper's FP8 tensor cores sum a product's terms in fewer bits than float32; Triton
-            # otherwise chains every step of the K loop in them (cuBLASLt's "fast accumulation": a
-            # relative error of 1.3e-3 at K = 4096 on an H200). Summing each BLOCK_K step apart and
-            # adding it to the float32 accumulator, as cuBLASLt does by default, gives 1.3e-4.
+        if self.dtype.itemsize == 1:  # FP8 tensor cores add in fewer bits than f32: each BLOCK_K
+            # step summed apart (as cuBLASLt by default; chained over K: 10x the error, README)
             return ", max_num_imprecise_acc=BLOCK_K"
         return ', input_precision="ieee"' if self.dtype.name in ("f32", "f64") else ""
 

@@ -541,7 +541,7 @@ _INVERSE = {
         f"    p = {_ASIN_P} * z * s + s",
         "    r = tl.where(a > 0.5, 1.5707963267948966 - 2.0 * p, p)",
         "    r = tl.where(a > 1.0, float('nan'), r)",
-        "    return tl.where(x < 0, -r, r)",
+        "    return tl.where(x < 0, -r, tl.where(x == 0, x, r))  # (odd: -0 stays -0)",
     ],
     "acos_f32": [
         "    # acos: pi/2 - asin(x) for |x| <= 0.5, else 2 asin(sqrt((1 - |x|) / 2)) (from pi if x < 0)",
@@ -562,7 +562,7 @@ _INVERSE = {
         "    z = t * t",
         "    p = (((8.05374449538e-2 * z - 1.38776856032e-1) * z + 1.99777106478e-1) * z - 3.33329491539e-1) * z * t + t",
         "    r = y0 + p",
-        "    return tl.where(x < 0, -r, r)",
+        "    return tl.where(x < 0, -r, tl.where(x == 0, x, r))  # (odd: -0 stays -0)",
     ],
     "asinh_f32": [
         "    # asinh: an odd polynomial below 0.5, log(a + sqrt(a^2 + 1)), and log(a) + log(2) past 1500",
@@ -571,7 +571,7 @@ _INVERSE = {
         "    p = (((2.0122003309e-2 * z - 4.2699340972e-2) * z + 7.4847586088e-2) * z - 1.6666288134e-1) * z * a + a",
         "    q = tl.where(a > 1500.0, tl.log(a) + 0.6931471805599453, tl.log(a + tl.sqrt(z + 1.0)))",
         "    r = tl.where(a < 0.5, p, q)",
-        "    return tl.where(x < 0, -r, r)",
+        "    return tl.where(x < 0, -r, tl.where(x == 0, x, r))  # (odd: -0 stays -0)",
     ],
     "acosh_f32": [
         "    # acosh: sqrt(x - 1) times a polynomial below 1.5, log(x + sqrt(x^2 - 1)), log(x) + log(2) past 1500",
@@ -590,7 +590,7 @@ _INVERSE = {
         " + 3.33337300303e-1) * z * a + a",
         "    q = 0.5 * tl.log((1.0 + a) / (1.0 - a))",
         "    r = tl.where(a < 0.5, p, tl.where(a > 1.0, float('nan'), q))",
-        "    return tl.where(x < 0, -r, r)",
+        "    return tl.where(x < 0, -r, tl.where(x == 0, x, r))  # (odd: -0 stays -0)",
     ],
 }
 HELPERS.update(

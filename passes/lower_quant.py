@@ -215,11 +215,11 @@ def integer_matmul(op: nn.MatMul, rw: Rewriter) -> bool:
 @pattern
 def float8_matmul(op: nn.MatMul, rw: Rewriter) -> bool:
     """matmul(DQ(aq, sa), DQ(wq, sw)) -> matmul_float8(aq, wq) * (sa * sw)   for float 8 aq and wq
-    (e4m3fn or e5m2) without zero points, one scale for aq and one for wq or one per column of a 2-D
+    (both e4m3fn or both e5m2) without zero points, one scale for aq and one for wq or one per column of a 2-D
     wq (which may be transposed after its DQ)"""
     a, w = _int8_operand(op.operand(0), FLOAT8), _matmul_weight(op, FLOAT8)
-    if a is None or w is None or a[1].size != 1:
-        return False
+    if a is None or w is None or a[1].size != 1 or a[0].type.dtype != w[0].type.dtype:  # type: ignore[attr-defined]
+        return False  # (tl.dot takes one float 8 type: e4m3 x e5m2 stays a float product)
     (aq, sa), (wq, sw, t) = a, w
     with rw.at(before=op):
         if t is not None:

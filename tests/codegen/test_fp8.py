@@ -104,9 +104,8 @@ def test_float8_tensors_cross_to_torch_and_back() -> None:
         ((2, 3, 40), (40, 24), "f8E4M3FN"),
         ((2, 19, 64), (2, 64, 9), "f8E5M2"),
         ((17, 32), (32, 8), "f8E5M2"),
-        ((2, 24, 32), (32, 48), "f8E4M3FN"),
     ],
-    ids=["odd", "folded-batch", "batched-e5m2", "small-e5m2", "library"],
+    ids=["odd", "folded-batch", "batched-e5m2", "small-e5m2"],
 )
 def test_float8_gemm(a_shape, b_shape, dt: str, rng: np.random.Generator) -> None:
     """matmul_float8 with a scale and ReLU epilogue in one kernel: the products of float 8 values are
@@ -132,13 +131,9 @@ def test_float8_gemm(a_shape, b_shape, dt: str, rng: np.random.Generator) -> Non
     got = torch.empty(out, dtype=torch.float32)
     kernel([from_numpy(x), from_numpy(w)], [got])
     np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-4)
-    if len(b_shape) == 2 and all(d % 16 == 0 for d in (*b_shape, np.prod(a_shape[:-1]))):
-        # the library tactic (torch._scaled_mm: cuBLASLt's FP8 GEMM), the weight K-major, and the
-        # epilogue by the kernel's twin
-        assert kernel.library == "epilogue"
-        got = torch.empty(out, dtype=torch.float32)
-        kernel([from_numpy(x), from_numpy(w).t().contiguous().t()], [got], kernel.library_config())
-        np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-4)
+    # cuBLASLt's FP8 GEMM competes only for e4m3 with a 2-D b of K and N multiples of 16: none here
+    # (the MLP test below has one)
+    assert kernel.library is None
 
 
 def fp8_mlp(dt: str, rng: np.random.Generator) -> bytes:
@@ -211,6 +206,9 @@ def test_fp8_quantized_mlp_as_onnxruntime(dt: str, fp16: bool, tmp_path, rng: np
         layer["kernel"] for layer in engine.inspect({"x": x.shape})["layers"] if "kernel" in layer
     )
     assert kernels.count("matmul_float8") == 2, kernels
+    gemms = [s.kernel for s in engine.program({"x": x.shape}).steps if isinstance(s.kernel, MatmulKernel)]
+    # cuBLASLt's FP8 GEMM competes where it can run: e4m3 with K and N multiples of 16 (48x64, 64x40: not N)
+    assert [k.library for k in gemms] == (["epilogue", None] if dt == "f8E4M3FN" else [None, None])
     got = engine({"x": x})["y"]
     step = np.abs(want - got)
     if fp16:  # the bias adds in f16 move a value across a rounding boundary now and then (and on)

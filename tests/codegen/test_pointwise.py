@@ -369,6 +369,8 @@ def test_inverse_trigonometric_functions_to_float32_accuracy(name: str) -> None:
     with np.errstate(all="ignore"):
         want = fn(x.astype(np.float64))
     np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    zero = want == 0
+    np.testing.assert_array_equal(np.signbit(got[zero]), np.signbit(want[zero]))  # asin(-0) = -0
     finite = np.isfinite(want)
     np.testing.assert_array_equal(got[~finite & ~np.isnan(want)], want[~finite & ~np.isnan(want)])
     ulp = np.spacing(np.abs(want[finite]).astype(np.float32)).astype(np.float64)
