@@ -79,6 +79,20 @@ class Grouping:
             if takes_side_inputs(p.kind):
                 self.fuse_side_inputs(p, op, v)
             return
+        self.fuse_as_extra_output(g, op)
+
+    def fuse_as_extra_output(self, g: _Group, op: Operation) -> None:
+        """Merge elementwise ``op`` into the reduction group computing its one tensor operand when
+        others read that value too and ``op`` reads nothing else but scalar constants (the quantize
+        of a LayerNorm's output, which the residual add also reads): the reduction kernel stores
+        both, and no kernel of its own reads the value back."""
+        tensors = [v for v in op.operands if not _scalar_constant(v)]
+        p = self.producer_group(tensors[0]) if len(tensors) == 1 else None
+        if p is None or p is g or p.kind != "reduction" or any(o.name in WINDOWED for o in p.ops):
+            return
+        if op.results[0].type.shape != tensors[0].type.shape or self.would_cycle(p, g):  # type: ignore[attr-defined]
+            return
+        self.merge(p, g)
 
     def fuse_side_inputs(self, p: _Group, op: Operation, v: Value) -> None:
         """Merge into anchor group ``p`` the elementwise groups computing ``op``'s other operands
@@ -103,14 +117,9 @@ class Grouping:
         if not any(o.name in WINDOWED for o in p.ops):
             return False
         inside = set(p.ops)
-
-        def scalar_constant(o: Value) -> bool:  # one the kernel gets as a literal (see _inline)
-            c = o.defining_op
-            return (
-                isinstance(c, Constant) and isinstance(c.value, Dense) and getattr(o.type, "numel", None) == 1
-            )
-
-        return any(o is not v and o.defining_op not in inside and not scalar_constant(o) for o in op.operands)
+        return any(
+            o is not v and o.defining_op not in inside and not _scalar_constant(o) for o in op.operands
+        )
 
     def fuse_prologues(self, g: _Group, op: Operation) -> None:
         """Merge elementwise-only producer groups whose value only this reduction reads."""
@@ -167,6 +176,12 @@ class Grouping:
 
     def live_groups(self) -> list[_Group]:
         return [g for g in self.groups if g.ops]
+
+
+def _scalar_constant(v: Value) -> bool:
+    """A constant of one value, which a kernel gets as a literal (see ``_inline``)."""
+    c = v.defining_op
+    return isinstance(c, Constant) and isinstance(c.value, Dense) and getattr(v.type, "numel", None) == 1
 
 
 def _top_level(op: Operation, block: Block) -> Operation:

@@ -231,3 +231,34 @@ def assert_within_one_step(got: np.ndarray, want: np.ndarray, dt: str, scale: fl
     far = np.abs(got - want) > step * 1.001
     assert not far.any(), f"{far.sum()} values over one step away: {got[far][:5]} for {want[far][:5]}"
     assert np.mean(got != want) < 0.02, f"{np.mean(got != want):.3f} of the values differ"
+
+
+def test_layer_norm_stores_its_quantized_output_too(rng: np.random.Generator) -> None:
+    """A LayerNorm read by a residual add and by a float 8 quantize: one kernel stores both (the
+    quantize joins the norm as a second output), and both equal the reference (the float 8 codes
+    bit for bit)."""
+    t, q = ty((64, 96), "f32"), ty((64, 96), "f8E4M3FN")
+    text = f"""func.func @main(%x: {t}, %r: {t}) -> ({t}, {q}, {t}) {{
+  %g = nn.constant dense<1.5> : tensor<96xf32>
+  %b = nn.constant dense<0.25> : tensor<96xf32>
+  %n, %m, %v = nn.layer_normalization %x, %g, %b {{axis = -1, epsilon = 1.0e-05}} : ({t}, tensor<96xf32>, tensor<96xf32>) -> ({t}, tensor<64x1xf32>, tensor<64x1xf32>)
+  %s = nn.constant dense<0.0078125> : tensor<f32>
+  %z = nn.constant dense<0.0> : tensor<f8E4M3FN>
+  %xq = quant.quantize_linear %n, %s, %z : ({t}, tensor<f32>, tensor<f8E4M3FN>) -> {q}
+  %y = nn.add %n, %r : ({t}, {t}) -> {t}
+  func.return %y, %xq, %n : {t}, {q}, {t}
+}}"""
+    x, r = (rng.standard_normal((64, 96)).astype(np.float32) for _ in range(2))
+    want = ir.run_reference(ir.parse_ir(text), [x, r])
+    engine = tr.compile(ir.parse_ir(text))
+    layers = engine.inspect({"x": x.shape, "r": r.shape})["layers"]
+    assert len([layer for layer in layers if layer.get("kernel")]) == 2, (
+        layers
+    )  # the norm (two outputs), the add
+    got = engine({"x": x, "r": r})
+    np.testing.assert_allclose(got["output_0"], want[0], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(got["output_2"], want[2], rtol=1e-5, atol=1e-5)
+    # the codes are the quantized norm the kernel stored (bit for bit: from the same float32 values;
+    # the reference's norm may differ in the last bit and so, rarely, cross a rounding boundary)
+    same_bits(got["output_1"], np.clip(got["output_2"] * 128, -448, 448).astype(F8["f8E4M3FN"]))
+    assert np.mean(got["output_1"] != want[1]) < 0.001
