@@ -60,7 +60,7 @@ class Refitter:
                 arr = arr.reshape(current.shape)
             else:
                 raise RefitError(f"weight '{name}' has shape {list(current.shape)}, got {list(arr.shape)}")
-        self._pending[name] = np.ascontiguousarray(arr)
+        self._pending[name] = np.require(arr, requirements="C")  # (a 0-d weight stays 0-d)
         return True
 
     def get_named_weights(self, name: str) -> np.ndarray:

@@ -98,10 +98,12 @@ def measure(engine: Any, host_inputs: dict[str, np.ndarray], args: argparse.Name
     """Time ``engine`` on ``host_inputs``; returns the summary numbers and the last outputs."""
     import torch
 
+    from tritium.runtime.program import from_numpy
+
     ctx = engine.create_execution_context()
     device = engine.device
     cuda = device.type == "cuda"
-    host = {n: torch.from_numpy(np.ascontiguousarray(a)) for n, a in host_inputs.items()}
+    host = {n: from_numpy(a) for n, a in host_inputs.items()}  # (0-d, bf16 and float 8 arrays too)
     if cuda:
         host = {n: t.pin_memory() for n, t in host.items()}
     dev = {n: torch.empty_like(t, device=device) for n, t in host.items()}

@@ -93,7 +93,9 @@ class _Emitter:
     def weight(self, arr: np.ndarray, role: str) -> Value:
         """A named weight resource ``<layer>.<role>`` (the name Refitter uses)."""
         module = self.network.module
-        key = module.add_resource(f"{self.layer.name}.{role}", np.ascontiguousarray(arr))
+        key = module.add_resource(
+            f"{self.layer.name}.{role}", np.require(arr, requirements="C")
+        )  # (0-d stays 0-d)
         from tritium.ir.attributes import ResourceRef
 
         t = TensorType(arr.shape, D.DType.from_numpy(arr.dtype))
