@@ -465,3 +465,56 @@ def test_integer_convolution_of_u8_with_a_zero_point(
     source = "\n".join(s.kernel.source for s in steps)
     assert ("bsum" in source) == (group != c) and "other=zx" in source  # (depthwise: no tensor cores)
     np.testing.assert_array_equal(engine(dict(zip(engine.input_names, inputs)))["output_0"], want)
+
+
+@pytest.mark.parametrize("dt", ["i8", "ui8", "i16", "ui16"])
+def test_small_integers_convert_to_float_exactly(dt: str) -> None:
+    """Integers of 16 bits or fewer become float32 by arithmetic on the bits (0x4B400000 + n is
+    1.5 * 2^23 + n), not the conversion instruction: every value of the type, exactly."""
+    info = np.iinfo({"i8": np.int8, "ui8": np.uint8, "i16": np.int16, "ui16": np.uint16}[dt])
+    x = np.arange(info.min, info.max + 1).astype(info.dtype)
+    t, f = ty(x.shape, dt), ty(x.shape, "f32")
+    text = f"""func.func @main(%x: {t}) -> {f} {{
+  %y = nn.cast %x {{to = f32}} : ({t}) -> {f}
+  func.return %y : {f}
+}}"""
+    engine = tr.compile(ir.parse_ir(text))
+    steps = [s for s in engine.program({"x": x.shape}).steps if s.mode == "kernel"]
+    assert len(steps) == 1 and "0x4B400000" in steps[0].kernel.source
+    np.testing.assert_array_equal(engine({"x": x})["output_0"], x.astype(np.float32))
+
+
+@pytest.mark.parametrize("k,magic", [(255, True), (256, False)])
+def test_integer_product_converts_by_arithmetic_below_2_22(k: int, magic: bool) -> None:
+    """An i8 x i8 product's int32 sum becomes float32 by the bits where K * 128 * 128 < 2^22 (K 255:
+    the largest sums, 255 * 2^14, exact), by the conversion instruction beyond (K 256 reaches 2^22);
+    the requantized result (round, clip, then to int8, also by the bits) as the reference has it."""
+    a, b, o, q = ty((4, k), "i8"), ty((k, 3), "i8"), ty((4, 3), "f32"), ty((4, 3), "i8")
+    text = f"""func.func @main(%a: {a}, %b: {b}) -> ({o}, {q}) {{
+  %p = nn.matmul_integer %a, %b : ({a}, {b}) -> {ty((4, 3), "i32")}
+  %f = nn.cast %p {{to = f32}} : ({ty((4, 3), "i32")}) -> {o}
+  %s = nn.constant dense<0.0001> : tensor<f32>
+  %d = nn.mul %f, %s : ({o}, tensor<f32>) -> {o}
+  %r = nn.round %d : {o}
+  %lo = nn.constant dense<-128.0> : tensor<f32>
+  %hi = nn.constant dense<127.0> : tensor<f32>
+  %c = nn.clip %r, %lo, %hi : ({o}, tensor<f32>, tensor<f32>) -> {o}
+  %y = nn.cast %c {{to = i8}} : ({o}) -> {q}
+  func.return %f, %y : {o}, {q}
+}}"""
+    x = np.full((4, k), -128, np.int8)
+    x[1] = 127
+    x[2, ::2] = 5
+    w = np.full((k, 3), -128, np.int8)
+    w[:, 1] = 127
+    engine = tr.compile(ir.parse_ir(text))
+    kernels = [s.kernel for s in engine.program({"a": x.shape, "b": w.shape}).steps if s.mode == "kernel"]
+    gemm = next(k for k in kernels if isinstance(k, MatmulKernel))
+    assert ("0x4B400000).to(tl.float32, bitcast=True)" in gemm.source) == magic
+    # the clipped, rounded result, wherever it is computed
+    assert any("12582912.0).to(tl.int32, bitcast=True)" in k.source for k in kernels)
+    want = ir.run_reference(ir.parse_ir(text), [x, w])
+    got = engine({"a": x, "b": w})
+    np.testing.assert_array_equal(got["output_0"], want[0])
+    np.testing.assert_array_equal(got["output_1"], want[1])
+    assert want[0].max() == k * 2**14  # the extreme sums are in the test
