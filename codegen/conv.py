@@ -22,7 +22,7 @@ from typing import Any
 
 from tritium.codegen.conv_forms import conv_descriptors, tma_form, tma_loop, tma_space, valid_loop, valid_rows
 from tritium.codegen.indexing import Space, Unsupported
-from tritium.codegen.lowering import compute_type
+from tritium.codegen.lowering import compute_type, dot_precision, is_float8
 from tritium.codegen.pointwise import jit_function, kernel_name, kernel_source, lower_elementwise, namer
 from tritium.codegen.triton_env import pdl_kwargs, register_cap
 from tritium.ir.core import Value
@@ -50,7 +50,11 @@ class ConvKernel:
     def __init__(self, fused: Fused) -> None:
         self.fused = fused
         body = [op for op in fused.body.block.ops if not isinstance(op, (Yield, Constant))]
-        anchors = [op for op in body if op.name in ("nn.conv", "nn.conv_transpose", "nn.conv_integer")]
+        anchors = [
+            op
+            for op in body
+            if op.name in ("nn.conv", "nn.conv_transpose", "nn.conv_integer", "nn.conv_float8")
+        ]
         if len(anchors) != 1 or any(classify(op) != "elementwise" for op in body if op is not anchors[0]):
             raise Unsupported("not a conv with elementwise ops")  # (ops before it compute epilogue inputs)
         self.conv = cv = anchors[0]
@@ -63,8 +67,8 @@ class ConvKernel:
             raise Unsupported("only 2-D convolutions have a generated kernel")
         dt = cv.operand(0).type.dtype  # type: ignore[attr-defined]
         self.integer = cv.name == "nn.conv_integer"
-        """i8 or u8 x i8 (nn.conv_integer, from lower-quant), NCHW: int32 accumulation on the int8
-        tensor cores, the dequantizing scale in the epilogue."""
+        """i8 or u8 x i8 (nn.conv_integer, from lower-quant): int32 accumulation on the int8 tensor
+        cores, the dequantizing scale in the epilogue (float 8, nn.conv_float8: f32 sums)."""
         if not dt.is_float and not self.integer:
             raise Unsupported("integer convolutions run on the host")
         self.dtype = dt
@@ -104,7 +108,7 @@ class ConvKernel:
         self.library = "cudnn" if dt.name in ("f16", "bf16") and symmetric and not self.transposed else None
         """The library tactic (torch's conv2d: cuDNN on the GPU) when it can stand in: f16/bf16 (f32
         would round through TF32 by torch's default) and symmetric padding."""
-        tma_ok = dt.name in ("f16", "bf16") or (dt.name == "i8" and not self.corrected)
+        tma_ok = dt.name in ("f16", "bf16", "f8E4M3FN", "f8E5M2") or (dt.name == "i8" and not self.corrected)
         self.tma = tma_form(cv, x_shape, self.out_shape, _w_shape, dt.itemsize) if tma_ok else None
         """The TMA form generated beside the pointer kernel (``conv_forms``: pixel-row boxes per tap;
         "same" or "valid"), or None. Integer convolutions have one when no zero point corrects them
@@ -147,7 +151,8 @@ class ConvKernel:
         if self.library is not None:
             more.append(jit_function(self.name + "_epilogue", *self._kernel_text("epilogue")))
             title += " and its epilogue alone (the cuDNN tactic: a library call computes the convolution)"
-        return kernel_source(title, self.fused, self.name, params, body, after="\n\n".join(more))
+        source = kernel_source(title, self.fused, self.name, params, body, after="\n\n".join(more))
+        return source.replace("other=0)", "other=0.0)") if is_float8(self.dtype) else source  # (0 -> f8: no)
 
     def _kernel_text(self, mode: str) -> tuple[list[str], list[str]]:
         """The jitted function: the implicit GEMM then the epilogue, its tiles loaded through pointers
@@ -191,7 +196,7 @@ class ConvKernel:
         # contiguous run of S * CG elements. NCHW: one flat loop over the whole window.
         self.rowwise = self.layout == "NHWC" and cg < 16 and not self.depthwise
         if mode == "tma":
-            prec = self._precision()
+            prec = dot_precision(self.dtype)
             loop = tma_loop(dh, dw, ph, pw, self.acc_type, prec) if self.tma == "same" else valid_loop(prec)
         elif self.transposed:
             loop = self._transposed_loop(sh, sw, ph, pw, dh, dw)
@@ -353,7 +358,7 @@ class ConvKernel:
             "        b_mask = (rk[:, None] < KRED) & (rj[None, :] < NG)",
             f"        b = tl.load(in{self.w_i}_ptr + kout[None, :] * ws_k + c[:, None] * ws_c + r[:, None] * ws_r"
             " + s[:, None] * ws_s, mask=b_mask, other=0)",
-            f"        acc = tl.dot(a, b, acc{self._precision()})",
+            f"        acc = tl.dot(a, b, acc{dot_precision(self.dtype)})",
         ]
 
     def _corrected(self, loop: list[str]) -> list[str]:
@@ -405,7 +410,7 @@ class ConvKernel:
             "        b_mask = (rk[:, None] < KRED) & (rj[None, :] < NG)",
             f"        b = tl.load(in{self.w_i}_ptr + rj[None, :] * ws_k + (g * CG + c[:, None]) * ws_c + r[:, None] * ws_r"
             " + s[:, None] * ws_s, mask=b_mask, other=0)",
-            f"        acc = tl.dot(a, b, acc{self._precision()})",
+            f"        acc = tl.dot(a, b, acc{dot_precision(self.dtype)})",
         ]
 
     def _row_loop(self, dh: int, dw: int) -> list[str]:
@@ -431,7 +436,7 @@ class ConvKernel:
             "            a_mask = (m_ok & (ih >= 0) & (ih < H))[:, None] & a_cols",
             "            a = tl.load(x_base[:, None] + (ih * xs_h)[:, None] + a_off, mask=a_mask, other=0)",
             "            b = tl.load(w_base[None, :] + r * ws_r + b_off, mask=b_mask, other=0)",
-            f"            acc = tl.dot(a, b, acc{self._precision()})",
+            f"            acc = tl.dot(a, b, acc{dot_precision(self.dtype)})",
         ]
 
     def _nhwc_loop(self, dh: int, dw: int) -> list[str]:
@@ -461,13 +466,8 @@ class ConvKernel:
             "            b_mask = (cc[:, None] < CG) & j_ok[None, :]",
             "        a = tl.load(x_base[:, None] + (ih * xs_h + iw * xs_w)[:, None] + cc[None, :] * xs_c, mask=a_mask, other=0)",
             "        b = tl.load(w_base[None, :] + r * ws_r + s * ws_s + cc[:, None] * ws_c, mask=b_mask, other=0)",
-            f"        acc = tl.dot(a, b, acc{self._precision()})",
+            f"        acc = tl.dot(a, b, acc{dot_precision(self.dtype)})",
         ]
-
-    def _precision(self) -> str:
-        if self.integer:  # Triton < 3.7 types the product float32 unless told
-            return ", out_dtype=tl.int32"
-        return ', input_precision="ieee"' if self.dtype.name in ("f32", "f64") else ""
 
     def library_config(self) -> dict[str, int] | None:
         """The cuDNN tactic as a config (its tile sizes are the epilogue twin's), or None."""

@@ -24,7 +24,7 @@ def tma_form(conv: Any, x_shape: tuple, out_shape: tuple, w_shape: tuple, itemsi
     a = conv.attributes
     if not (
         a.get("layout") == "NHWC"
-        and conv.name in ("nn.conv", "nn.conv_integer")
+        and conv.name in ("nn.conv", "nn.conv_integer", "nn.conv_float8")
         and a.get("group", 1) == 1
         and list(a["strides"]) == [1, 1]
         and (x_shape[3] * itemsize) % 16 == 0

@@ -37,7 +37,7 @@ from tritium.codegen.gemm_forms import (
 )
 from tritium.codegen.gemm_library import LibraryTactic
 from tritium.codegen.indexing import Space, Unsupported
-from tritium.codegen.lowering import compute_type
+from tritium.codegen.lowering import compute_type, dot_precision
 from tritium.codegen.pointwise import jit_function, kernel_name, kernel_source, lower_elementwise, namer
 from tritium.codegen.triton_env import pdl_kwargs, register_cap
 from tritium.ir.core import Value
@@ -372,12 +372,7 @@ class MatmulKernel(LibraryTactic):
         return operand_descriptors(a, b, cfg) if self.fold else None
 
     def _precision(self) -> str:
-        if self.integer:  # Triton < 3.7 types the product float32 unless told
-            return ", out_dtype=tl.int32"
-        if self.dtype.itemsize == 1:  # FP8 tensor cores add in fewer bits than f32: each BLOCK_K
-            # step summed apart (as cuBLASLt by default; chained over K: 10x the error, README)
-            return ", max_num_imprecise_acc=BLOCK_K"
-        return ', input_precision="ieee"' if self.dtype.name in ("f32", "f64") else ""
+        return dot_precision(self.dtype)
 
     def config_space(self, level: int) -> list[dict[str, int]]:
         from tritium.codegen.triton_env import persistent_available, sm_count, tma_available

@@ -17,6 +17,7 @@ ANCHORS = {
     "nn.conv": "conv",
     "nn.conv_transpose": "conv",
     "nn.conv_integer": "conv",
+    "nn.conv_float8": "conv",
     "nn.matmul": "matmul",
     "nn.matmul_integer": "matmul",
     "nn.matmul_float8": "matmul",
@@ -93,7 +94,10 @@ def classify(op: Operation) -> str:
     """One of: conv, matmul, attention, reduction, elementwise, view, data_movement, other."""
     if op.name in ("nn.matmul_integer", "nn.conv_integer") and not _generated_integer_product(op):
         return "other"
-    if op.name == "nn.matmul_float8" and op.operand(0).type.dtype != op.operand(1).type.dtype:  # type: ignore[attr-defined]
+    if (
+        op.name in ("nn.matmul_float8", "nn.conv_float8")
+        and op.operand(0).type.dtype != op.operand(1).type.dtype
+    ):  # type: ignore[attr-defined]
         return "other"  # e4m3 x e5m2: tl.dot takes one float 8 type
     if op.name in ANCHORS:
         return ANCHORS[op.name]

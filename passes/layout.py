@@ -231,13 +231,21 @@ def _strided_pixels(op: nn.Conv, rw: Rewriter) -> list[Value]:
     return [int64_constant(rw, op, v) for v in ([0, 0], [big, big], [1, 2], list(op.strides))]
 
 
+QUANTIZED = {
+    nn.ConvInteger: (nn.ConvInteger, nn.MatMulInteger),
+    nn.ConvFloat8: (nn.ConvFloat8, nn.MatMulFloat8),
+}
+"""The quantized convolutions convert-layout moves too, and the product a 1x1 one becomes."""
+
+
 @register_pass
 @dataclass(frozen=True)
 class ConvertLayout(Pass):
     """Run 2-D convolutions in NHWC.
 
     Requires: nn IR. Guarantees: every 2-D ``nn.conv`` (and ``nn.conv_integer`` without a weight zero
-    point, whose 1x1 form becomes an ``nn.matmul_integer``) whose weight is a constant has
+    point, whose 1x1 form becomes an ``nn.matmul_integer``; ``nn.conv_float8``, ``nn.matmul_float8``)
+    whose weight is a constant has
     ``layout = "NHWC"`` (weight permuted to ``(M, R, S, C)``), except 1x1 convolutions with no
     padding and one group, which become a matmul by the ``(C, M)`` weight (plus the bias) on the
     channels-last pixels (every stride-th one, sliced), and strided convolutions over at most 4
@@ -253,18 +261,21 @@ class ConvertLayout(Pass):
         rw = Rewriter()
         converted = 0
         for op in list(module.walk()):
-            integer = isinstance(op, nn.ConvInteger)
-            if not isinstance(op, (nn.Conv, nn.ConvInteger)) or op.layout == "NHWC" or op.parent is None:
+            integer = isinstance(op, (nn.ConvInteger, nn.ConvFloat8))  # (a product of its own type)
+            if not isinstance(op, (nn.Conv, *QUANTIZED)) or op.layout == "NHWC" or op.parent is None:
                 continue
-            if integer and op.w_zero_point is not None:
+            if isinstance(op, nn.ConvInteger) and op.w_zero_point is not None:
                 continue
-            zx = op.x_zero_point if integer else None  # (one value: the layout does not change it)
+            zx = getattr(op, "x_zero_point", None)  # (one value: the layout does not change it)
+            conv_type, matmul_type = QUANTIZED.get(type(op), (nn.Conv, nn.MatMul))
             x_t, w = op.x.type, constant_value(op.w)
             if not isinstance(x_t, TensorType) or x_t.rank != 4 or w is None or np.asarray(w).ndim != 4:
                 continue
             src = op.w.defining_op.attributes.get("value") if op.w.defining_op is not None else None
             pointwise = _is_pointwise(op, np.asarray(w))
-            stem = None if pointwise else space_to_depth.plan(op, np.asarray(w))
+            stem = (
+                None if pointwise or isinstance(op, nn.ConvFloat8) else space_to_depth.plan(op, np.asarray(w))
+            )
             name = (src.name if isinstance(src, ResourceRef) else op.w.name_hint or "conv.w") + (
                 ".t" if pointwise else ".s2d" if stem else ".nhwc"
             )
@@ -299,16 +310,20 @@ class ConvertLayout(Pass):
                 if pointwise and tuple(op.strides) != (1, 1):  # every stride-th pixel
                     xt = rw.create(nn.Slice, xt.out, *_strided_pixels(op, rw), loc=op.loc)
                 if pointwise and integer:
-                    y = rw.create(nn.MatMulInteger, xt.out, wv.out, zx, None, loc=op.loc).results[0]
+                    zeros = (zx, None) if matmul_type is nn.MatMulInteger else ()
+                    mm = rw.create(matmul_type, xt.out, wv.out, *zeros, loc=op.loc)
+                    mm.attributes.update({k: v for k, v in op.attributes.items() if k == "precision"})
+                    y = mm.results[0]
                 elif pointwise:
                     y = rw.create(nn.MatMul, xt.out, wv.out, loc=op.loc).results[0]
                     if op.b is not None:
                         y = rw.create(nn.Add, y, op.b, loc=op.loc).results[0]
                 elif integer:
-                    attrs = {k: v for k, v in op.attributes.items() if k != "layout"}
-                    y = rw.create(
-                        nn.ConvInteger, xt.out, wv.out, zx, None, **attrs, layout="NHWC", loc=op.loc
-                    ).out
+                    attrs = {k: v for k, v in op.attributes.items() if k not in ("layout", "precision")}
+                    zeros = (zx, None) if conv_type is nn.ConvInteger else ()
+                    new = rw.create(conv_type, xt.out, wv.out, *zeros, **attrs, layout="NHWC", loc=op.loc)
+                    new.attributes.update({k: v for k, v in op.attributes.items() if k == "precision"})
+                    y = new.out
                 else:
                     attrs = {k: v for k, v in op.attributes.items() if k != "layout"}
                     y = rw.create(nn.Conv, xt.out, wv.out, op.b, **attrs, layout="NHWC", loc=op.loc).out

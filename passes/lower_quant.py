@@ -237,7 +237,20 @@ def integer_conv(op: nn.Conv, rw: Rewriter) -> bool:
     x, w = _activation_operand(op.x), _int8_operand(op.w)
     if x is None or w is None or op.channels_last:
         return False
-    (xq, sx, zx), (wq, sw) = x, w
+    xq, sx, zx = x
+
+    def product(xq: Value, wq: Value, attrs: dict[str, Any]) -> Value:
+        return rw.create(
+            nn.ConvInteger, xq, wq, _zero_point(rw, op, zx, xq), None, loc=op.loc, **attrs
+        ).results[0]
+
+    return _quantized_conv(op, rw, (xq, sx), w, product)
+
+
+def _quantized_conv(op: nn.Conv, rw: Rewriter, x: tuple, w: tuple, product: Any) -> bool:
+    """Replace ``op`` by ``product(xq, wq, attrs)`` (an integer or float 8 convolution) cast to f32,
+    times the activation's scale and the weight's (one, or one per output channel), plus the bias."""
+    (xq, sx), (wq, sw) = x, w
     k = wq.type.shape[0]  # type: ignore[attr-defined]
     if not isinstance(k, int):
         return False
@@ -248,9 +261,7 @@ def integer_conv(op: nn.Conv, rw: Rewriter) -> bool:
     per_channel = (k, *([1] * (rank - 2)))
     with rw.at(before=op):
         attrs = {a: op.attributes[a] for a in ("strides", "pads", "dilations", "group")}
-        zero = _zero_point(rw, op, zx, xq)
-        product = rw.create(nn.ConvInteger, xq, wq, zero, None, loc=op.loc, **attrs).results[0]
-        y = _scaled(rw, op, product, _product_scale(sx, sw), per_channel)
+        y = _scaled(rw, op, product(xq, wq, attrs), _product_scale(sx, sw), per_channel)
         if op.b is not None:
             shape = _const(rw, op, np.array(per_channel, np.int64), "bias_shape")
             bias = rw.create(nn.Reshape, op.b, shape, loc=op.loc).results[0]
@@ -261,6 +272,16 @@ def integer_conv(op: nn.Conv, rw: Rewriter) -> bool:
             y = rw.create(nn.Cast, y, to=out, loc=op.loc).results[0]
     rw.replace_op(op, [y])
     return True
+
+
+@pattern
+def float8_conv(op: nn.Conv, rw: Rewriter) -> bool:
+    """conv(DQ(xq, sx), DQ(wq, sw), b) -> conv_float8(xq, wq) * (sx * sw) + b   for float 8 xq and wq
+    of one type, without zero points, NCHW, one scale for xq and one for wq or one per output channel"""
+    x, w = _int8_operand(op.x, FLOAT8), _int8_operand(op.w, FLOAT8)
+    if x is None or w is None or x[1].size != 1 or op.channels_last or x[0].type.dtype != w[0].type.dtype:  # type: ignore[attr-defined]
+        return False
+    return _quantized_conv(op, rw, x, w, lambda xq, wq, attrs: _f32(rw, op, nn.ConvFloat8, xq, wq, **attrs))
 
 
 @pattern
@@ -460,7 +481,14 @@ class LowerQuant(Pass):
             # integers straight through: relu and max pool on them, no requantize to the same scale
             [requantize_unchanged, relu_on_integers, max_pool_on_integers],
             # the products next, while the DQs they read are still there
-            [integer_matmul, float8_matmul, integer_conv, zero_zero_points, conv_zero_zero_points],
+            [
+                integer_matmul,
+                float8_matmul,
+                integer_conv,
+                float8_conv,
+                zero_zero_points,
+                conv_zero_zero_points,
+            ],
             [dequantize, quantize],
         ):
             for k, v in apply_patterns_greedily(module, patterns).items():

@@ -262,3 +262,58 @@ def test_layer_norm_stores_its_quantized_output_too(rng: np.random.Generator) ->
     # the reference's norm may differ in the last bit and so, rarely, cross a rounding boundary)
     same_bits(got["output_1"], np.clip(got["output_2"] * 128, -448, 448).astype(F8["f8E4M3FN"]))
     assert np.mean(got["output_1"] != want[1]) < 0.001
+
+
+def fp8_conv_case(c: int, k: int, h: int, r: int, stride: int, pad: int, group: int, dt: str, rng) -> tuple:
+    """A convolution of float 8 Q/DQ operands (activation: one scale; weight: one per output
+    channel) with a bias and ReLU: (module text, resources, input)."""
+    oh = (h + 2 * pad - r) // stride + 1
+    t, tq, o = ty((2, c, h, h), "f32"), ty((2, c, h, h), dt), ty((2, k, oh, oh), "f32")
+    wt, wf, vk = ty((k, c // group, r, r), dt), ty((k, c // group, r, r), "f32"), ty((k,), "f32")
+    text = f"""func.func @main(%x: {t}) -> {o} {{
+  %s = nn.constant dense<0.05> : tensor<f32>
+  %z = nn.constant dense<0.0> : tensor<{dt}>
+  %q = quant.quantize_linear %x, %s, %z : ({t}, tensor<f32>, tensor<{dt}>) -> {tq}
+  %d = quant.dequantize_linear %q, %s, %z : ({tq}, tensor<f32>, tensor<{dt}>) -> {t}
+  %wq = nn.constant dense_resource<wq> : {wt}
+  %sw = nn.constant dense_resource<sw> : {vk}
+  %w = quant.dequantize_linear %wq, %sw {{axis = 0}} : ({wt}, {vk}) -> {wf}
+  %b = nn.constant dense_resource<b> : {vk}
+  %y = nn.conv %d, %w, %b {{strides = [{stride}, {stride}], pads = [{pad}, {pad}, {pad}, {pad}], dilations = [1, 1], group = {group}}} : ({t}, {wf}, {vk}) -> {o}
+  %r = nn.relu %y : {o}
+  func.return %r : {o}
+}}"""
+    resources = {
+        "wq": (rng.standard_normal((k, c // group, r, r)) * 30).astype(F8[dt]),
+        "sw": (rng.random(k) * 0.01 + 0.001).astype(np.float32),
+        "b": (rng.standard_normal(k) * 0.1).astype(np.float32),
+    }
+    return text, resources, rng.standard_normal((2, c, h, h)).astype(np.float32)
+
+
+FP8_CONVS = {  # c, k, h, r, stride, pad, group, type -> the product the engine runs
+    "3x3-same": ((16, 32, 8, 3, 1, 1, 1, "f8E4M3FN"), "conv_float8"),
+    "1x1": ((16, 32, 8, 1, 1, 0, 1, "f8E4M3FN"), "matmul_float8"),
+    "depthwise-strided": ((16, 16, 8, 3, 2, 1, 16, "f8E4M3FN"), "conv_float8"),
+    "3x3-valid-e5m2": ((16, 32, 9, 3, 1, 0, 1, "f8E5M2"), "conv_float8"),
+    "stem-3-channels": ((3, 16, 16, 3, 2, 1, 1, "f8E4M3FN"), "conv_float8"),
+}
+
+
+@pytest.mark.parametrize("case", list(FP8_CONVS))
+def test_fp8_convolutions(case: str, rng: np.random.Generator) -> None:
+    """Float 8 Q/DQ convolutions run as float 8 products (channels-last implicit GEMM, a 1x1 as a
+    GEMM; depthwise, strided, unpadded, a 3-channel stem) with the scales, bias and ReLU in the
+    epilogue, as the reference (exact products, f32 sums)."""
+    shape, product = FP8_CONVS[case]
+    text, resources, x = fp8_conv_case(*shape, rng)
+    module = ir.parse_ir(text)
+    module.resources.update(resources)
+    want = ir.run_reference(module, [x])[0]
+    module = ir.parse_ir(text)
+    module.resources.update(resources)
+    engine = tr.compile(module)
+    assert engine.host_steps({"x": x.shape}) == []
+    kernels = [layer.get("kernel") or "" for layer in engine.inspect({"x": x.shape})["layers"]]
+    assert any(k.startswith(product) for k in kernels), kernels
+    np.testing.assert_allclose(engine({"x": x})["output_0"], want, rtol=1e-5, atol=1e-5)

@@ -514,3 +514,27 @@ def test_fp8_quantized_mlp_on_the_gpu(dt: str, tmp_path, rng: np.random.Generato
     # a few output steps. So: nearly all values equal, and the output close as a whole.
     assert np.mean(got != want) < 0.05, f"{np.mean(got != want):.3f} of the values differ"
     assert np.linalg.norm(got - want) <= 0.02 * np.linalg.norm(want)
+
+
+@pytest.mark.parametrize(
+    "case", ["3x3-same", "1x1", "depthwise-strided", "3x3-valid-e5m2", "stem-3-channels"]
+)
+@pytest.mark.parametrize("level", [0, 2])
+def test_fp8_convolutions_on_the_gpu(case: str, level: int, rng: np.random.Generator) -> None:
+    """The float 8 convolutions of the CPU tests on the GPU (level 2: tuned, the TMA forms among the
+    candidates): the products exact, the sums the FP8 tensor cores' (each BLOCK_K step apart)."""
+    import torch
+
+    from tests.codegen.test_fp8 import FP8_CONVS, fp8_conv_case
+
+    if torch.cuda.get_device_capability() < (8, 9):
+        pytest.skip("float 8 tensor cores need sm_89 or later")
+    text, resources, x = fp8_conv_case(*FP8_CONVS[case][0], rng)
+    module = ir.parse_ir(text)
+    module.resources.update(resources)
+    want = ir.run_reference(module, [x])[0]
+    module = ir.parse_ir(text)
+    module.resources.update(resources)
+    engine = tr.compile(module, device="cuda", opt_level=level)
+    assert not engine.host_steps({"x": x.shape})
+    assert rel(engine({"x": x})["output_0"], want) < 1e-4

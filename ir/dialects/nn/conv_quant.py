@@ -1,5 +1,6 @@
-"""Quantized convolutions: integer convolution with zero points (ConvInteger) and the fully quantized
-convolution with scales and zero points (QLinearConv). Accumulation is exact in int64."""
+"""Quantized convolutions: integer convolution with zero points (ConvInteger), the float 8 convolution
+(ConvFloat8, f32 sums) and the fully quantized convolution with scales and zero points (QLinearConv).
+Integer accumulation is exact in int64."""
 
 from __future__ import annotations
 
@@ -103,6 +104,33 @@ class ConvInteger(QuantConvBase):
             out = self.int_conv(x, x_zero_point, w, w_zero_point).transpose(0, 2, 3, 1)
             return np.ascontiguousarray(out).astype(np.int32)
         return self.int_conv(x, x_zero_point, w, w_zero_point).astype(np.int32)
+
+
+class ConvFloat8(QuantConvBase):
+    """``conv(x, w)`` of float 8 operands (e4m3fn or e5m2, each) summed in f32: the FP8 tensor core
+    convolution that lower-quant forms from dequantized float 8 operands. With ``layout = "NHWC"``
+    (2-D, set by convert-layout) x, w and the result are channels-last."""
+
+    name = "nn.conv_float8"
+    x = operand([D.f8E4M3FN, D.f8E5M2])
+    w = operand([D.f8E4M3FN, D.f8E5M2])
+    out = result()
+    layout = attr(one_of("NCHW", "NHWC"), default=None, doc="NHWC: channels-last (absent: NCHW)")
+
+    def verify_op(self) -> None:
+        self.check_geometry(self.x, self.w)
+
+    def infer(self) -> TensorType:
+        return TensorType(self.out_shape(self.x, self.w), D.f32)
+
+    def reference(self, x, w):  # type: ignore[no-untyped-def]
+        x, w = x.astype(np.float64), w.astype(np.float64)
+        if self.layout == "NHWC":
+            x, w = x.transpose(0, 3, 1, 2), w.transpose(0, 3, 1, 2)
+        out = conv_nd(x, w, None, self.strides, self.pads, self.dilations, self.group)
+        if self.layout == "NHWC":
+            out = out.transpose(0, 2, 3, 1)
+        return np.ascontiguousarray(out).astype(np.float32)
 
 
 class QLinearConv(QuantConvBase):

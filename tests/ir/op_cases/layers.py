@@ -100,6 +100,12 @@ def ints(lo: int, hi: int, shape: tuple[int, ...], dtype) -> object:  # type: ig
     return lambda g: np.asarray(g.integers(lo, hi, shape)).astype(dtype)
 
 
+def float8(shape: tuple[int, ...]) -> object:  # type: ignore[no-untyped-def]
+    import ml_dtypes
+
+    return lambda g: (g.standard_normal(shape) * 8).astype(ml_dtypes.float8_e4m3fn)
+
+
 def gens(*parts):  # type: ignore[no-untyped-def]
     """An input generator from one generator per input."""
     return lambda g: [p(g) for p in parts]
@@ -184,6 +190,20 @@ CONV = {
                 ints(-10, 10, (3,), np.int8),
             ),
             rtol=0,
+        )
+    ],
+    "nn.conv_float8": [
+        case(
+            "nn.conv_float8",
+            "x:1x2x5x5xf8E4M3FN w:3x2x2x2xf8E4M3FN",
+            "1x3x6x3xf32",
+            "strides = [1, 2], pads = [1, 1, 1, 1], dilations = [1, 1]",
+            lambda x, w: [
+                N(
+                    F.conv2d(T(x.astype(np.float64)), T(w.astype(np.float64)), stride=(1, 2), padding=1)
+                ).astype(np.float32)
+            ],
+            gens(float8((1, 2, 5, 5)), float8((3, 2, 2, 2))),
         )
     ],
     "nn.qlinear_conv": [
