@@ -486,6 +486,34 @@ def fp8(rows: list[dict[str, Any]], dev: str) -> None:
             }
         )
         record(rows[-1])
+    # ResNet-50's 3x3 convolutions in float 8, channels-last (what convert-layout makes of a float 8
+    # QDQ model's), against cuDNN in f16 channels-last
+    for c, h in ((64, 56), (128, 28), (256, 14)):
+        xs, ws, ys = (32, h, h, c), (c, 3, 3, c), (32, h, h, c)
+        text = f"""func.func @main(%x: {ty(xs, "f8E4M3FN")}, %w: {ty(ws, "f8E4M3FN")}) -> {ty(ys)} attributes {{input_names = ["x", "w"], output_names = ["y"]}} {{
+  %p = nn.conv_float8 %x, %w {{strides = [1, 1], pads = [1, 1, 1, 1], dilations = [1, 1], layout = "NHWC"}} : ({ty(xs, "f8E4M3FN")}, {ty(ws, "f8E4M3FN")}) -> {ty(ys, "f32")}
+  %s = nn.constant dense<0.001> : tensor<f32>
+  %d = nn.mul %p, %s : ({ty(ys, "f32")}, tensor<f32>) -> {ty(ys, "f32")}
+  %y = nn.cast %d {{to = f16}} : ({ty(ys, "f32")}) -> {ty(ys)}
+  func.return %y : {ty(ys)}
+}}"""
+        x = torch.randn(xs, device=dev).to(torch.float8_e4m3fn)
+        w = torch.randn(ws, device=dev).to(torch.float8_e4m3fn)
+        step, run = kernel_of(text, {"x": x, "w": w})
+        xh = x.half().permute(0, 3, 1, 2)  # NCHW views of the channels-last tensors
+        wh = w.half().permute(0, 3, 1, 2)
+        t_ours, t_torch = bench(run), bench(lambda: torch.nn.functional.conv2d(xh, wh, padding=1))
+        rows.append(
+            {
+                "kernel": f"fp8 conv 3x3 {c}ch {h}x{h} b32 (NHWC)",
+                "tritium_ms": t_ours,
+                "fp16_cudnn_ms": t_torch,
+                "ratio_vs_fp16": t_torch / t_ours,
+                "tflops": 2 * 32 * c * h * h * c * 9 / (t_ours * 1e9),
+                "config": step.config,
+            }
+        )
+        record(rows[-1])
 
 
 if __name__ == "__main__":
