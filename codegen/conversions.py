@@ -80,5 +80,5 @@ def _integral(v: Any, depth: int = 0) -> bool:
     if op.name == "nn.round":
         return True
     if op.name in ("nn.add", "nn.sub", "nn.max", "nn.min", "nn.relu", "nn.clip"):
-        return all(_integral(x, depth + 1) for x in op.operands[: 1 if op.name == "nn.clip" else None])
+        return all(x is None or _integral(x, depth + 1) for x in op.operands)  # (a clip's bounds too)
     return False

@@ -20,6 +20,7 @@ from tritium.ir.opdef import Terminator
 from tritium.ir.rewriter import Rewriter
 from tritium.passes.base import Pass, register_pass
 from tritium.passes.fusion_policy import (
+    EXTRA_OUTPUT_REDUCTIONS,
     SIDE_CHAIN_OPS,
     WINDOWED,
     classify,
@@ -49,6 +50,7 @@ class Grouping:
             if Terminator in op.TRAITS or isinstance(op, Constant):
                 continue
             self.add(op)
+        self.fuse_extra_outputs()
 
     def producer_group(self, v: Value) -> _Group | None:
         op = v.defining_op
@@ -79,20 +81,33 @@ class Grouping:
             if takes_side_inputs(p.kind):
                 self.fuse_side_inputs(p, op, v)
             return
-        self.fuse_as_extra_output(g, op)
 
-    def fuse_as_extra_output(self, g: _Group, op: Operation) -> None:
-        """Merge elementwise ``op`` into the reduction group computing its one tensor operand when
-        others read that value too and ``op`` reads nothing else but scalar constants (the quantize
-        of a LayerNorm's output, which the residual add also reads): the reduction kernel stores
-        both, and no kernel of its own reads the value back."""
-        tensors = [v for v in op.operands if not _scalar_constant(v)]
-        p = self.producer_group(tensors[0]) if len(tensors) == 1 else None
-        if p is None or p is g or p.kind != "reduction" or any(o.name in WINDOWED for o in p.ops):
-            return
-        if op.results[0].type.shape != tensors[0].type.shape or self.would_cycle(p, g):  # type: ignore[attr-defined]
-            return
-        self.merge(p, g)
+    def fuse_extra_outputs(self) -> None:
+        """Merge into a norm's or softmax's group each elementwise group left on its own whose one
+        tensor input is that group's result (others read it too) and whose other inputs are scalar
+        constants, of plain arithmetic at that result's shape (the quantize of a LayerNorm's output,
+        which the residual add also reads): the reduction kernel stores both, and no kernel of its
+        own reads the value back. Run last, so that it takes no op from a fusion made by the rules
+        above (a prologue of the next reduction, a side input of a GEMM)."""
+        for g in self.live_groups():
+            if g.kind != "elementwise" or any(o.name not in SIDE_CHAIN_OPS for o in g.ops):
+                continue
+            if any(o.name == "nn.cast" and not o.attributes.get("saturate", True) for o in g.ops):
+                continue  # (a non-saturating cast to float 8 may have no generated kernel)
+            inside = set(g.ops)
+            reads = {v for o in g.ops for v in o.operands if v is not None and v.defining_op not in inside}
+            tensors = [v for v in reads if not _scalar_constant(v)]
+            p = self.producer_group(tensors[0]) if len(tensors) == 1 else None
+            if (
+                p is None
+                or p.kind != "reduction"
+                or not any(o.name in EXTRA_OUTPUT_REDUCTIONS for o in p.ops)
+            ):
+                continue
+            shape = tensors[0].type.shape  # type: ignore[attr-defined]
+            if any(r.type.shape != shape for o in g.ops for r in o.results) or self.would_cycle(p, g):  # type: ignore[attr-defined]
+                continue
+            self.merge(p, g)
 
     def fuse_side_inputs(self, p: _Group, op: Operation, v: Value) -> None:
         """Merge into anchor group ``p`` the elementwise groups computing ``op``'s other operands

@@ -98,7 +98,7 @@ def measure(engine: Any, host_inputs: dict[str, np.ndarray], args: argparse.Name
     """Time ``engine`` on ``host_inputs``; returns the summary numbers and the last outputs."""
     import torch
 
-    from tritium.runtime.program import from_numpy
+    from tritium.runtime.program import from_numpy, torch_dtype
 
     ctx = engine.create_execution_context()
     device = engine.device
@@ -112,7 +112,7 @@ def measure(engine: Any, host_inputs: dict[str, np.ndarray], args: argparse.Name
     outs = {}
     for n in engine.output_names:
         shape = tuple(ctx.get_tensor_shape(n))
-        dtype = torch.from_numpy(np.zeros(0, engine.get_tensor_dtype(n).dtype.np_dtype)).dtype
+        dtype = torch_dtype(engine.get_tensor_dtype(n).dtype)
         outs[n] = torch.empty(shape, dtype=dtype, device=device)
     for n, t in {**dev, **outs}.items():
         ctx.set_tensor_address(n, t)

@@ -518,3 +518,25 @@ def test_integer_product_converts_by_arithmetic_below_2_22(k: int, magic: bool) 
     np.testing.assert_array_equal(got["output_0"], want[0])
     np.testing.assert_array_equal(got["output_1"], want[1])
     assert want[0].max() == k * 2**14  # the extreme sums are in the test
+
+
+def test_a_clip_to_fractional_bounds_is_not_integral(rng: np.random.Generator) -> None:
+    """to i8 of clip(clip(round(x), 1.5, 11.5), -128, 127): the inner bounds are not integers, so
+    the value is not integral and the cast truncates (1.5 -> 1, 11.5 -> 11), by the conversion
+    instruction, not the bits (which would round)."""
+    t, q = ty((64,), "f32"), ty((64,), "i8")
+    text = f"""func.func @main(%x: {t}) -> {q} {{
+  %r = nn.round %x : {t}
+  %a = nn.constant dense<1.5> : tensor<f32>
+  %b = nn.constant dense<11.5> : tensor<f32>
+  %c = nn.clip %r, %a, %b : ({t}, tensor<f32>, tensor<f32>) -> {t}
+  %lo = nn.constant dense<-128.0> : tensor<f32>
+  %hi = nn.constant dense<127.0> : tensor<f32>
+  %d = nn.clip %c, %lo, %hi : ({t}, tensor<f32>, tensor<f32>) -> {t}
+  %y = nn.cast %d {{to = i8}} : ({t}) -> {q}
+  func.return %y : {q}
+}}"""
+    x = (rng.standard_normal(64) * 20).astype(np.float32)
+    want = ir.run_reference(ir.parse_ir(text), [x])[0]
+    assert set(want.tolist()) >= {1, 11}
+    np.testing.assert_array_equal(tr.compile(ir.parse_ir(text))({"x": x})["output_0"], want)
