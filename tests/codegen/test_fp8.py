@@ -199,7 +199,8 @@ def test_fp8_quantized_mlp_as_onnxruntime(dt: str, fp16: bool, tmp_path, rng: np
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     want = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
-    np.testing.assert_array_equal(ReferenceEvaluator(model).run(None, {"x": x})[0], want)
+    # the two oracles agree to their own summation orders (a value at a rounding boundary, rarely)
+    assert_within_one_step(ReferenceEvaluator(model).run(None, {"x": x})[0], want, dt, 0.02)
     engine = tr.compile(str(path), fp16=fp16)
     assert engine.host_steps({"x": x.shape}) == []
     kernels = " ".join(
