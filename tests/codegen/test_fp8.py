@@ -182,6 +182,22 @@ def fp8_mlp(dt: str, rng: np.random.Generator) -> bytes:
     return model.SerializeToString()
 
 
+def fp8_mlp_case(dt: str, batch: int, tmp_path, rng: np.random.Generator) -> tuple:
+    """``fp8_mlp`` written to a file, an input of ``batch`` rows, and onnxruntime's output for it
+    (graph optimizations off: its ReLU-into-quantize fusion is wrong for float 8): (model, path, x,
+    want)."""
+    import onnxruntime as ort
+
+    model = fp8_mlp(dt, rng)
+    path = tmp_path / "fp8.onnx"
+    path.write_bytes(model)
+    x = rng.standard_normal((batch, 48)).astype(np.float32)
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    want = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    return model, path, x, want
+
+
 @pytest.mark.parametrize("dt", sorted(F8))
 @pytest.mark.parametrize("fp16", [False, True])
 def test_fp8_quantized_mlp_as_onnxruntime(dt: str, fp16: bool, tmp_path, rng: np.random.Generator) -> None:
@@ -189,16 +205,9 @@ def test_fp8_quantized_mlp_as_onnxruntime(dt: str, fp16: bool, tmp_path, rng: np
     onnxruntime's (and the onnx reference evaluator's) to the last float 8 step: the products are
     exact, so only the f32 summation order separates them (a value near a rounding boundary of the
     output quantization may land one step away); fp16 builds add the biases in f16."""
-    import onnxruntime as ort
     from onnx.reference import ReferenceEvaluator
 
-    model = fp8_mlp(dt, rng)
-    path = tmp_path / "fp8.onnx"
-    path.write_bytes(model)
-    x = rng.standard_normal((24, 48)).astype(np.float32)
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    want = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    model, path, x, want = fp8_mlp_case(dt, 24, tmp_path, rng)
     # the two oracles agree to their own summation orders (a value at a rounding boundary, rarely)
     assert_within_one_step(ReferenceEvaluator(model).run(None, {"x": x})[0], want, dt, 0.02)
     engine = tr.compile(str(path), fp16=fp16)

@@ -494,17 +494,9 @@ def test_fp8_quantized_mlp_on_the_gpu(dt: str, tmp_path, rng: np.random.Generato
     """The float 8 Q/DQ MLP of the CPU tests built for the GPU and tuned (level 2: the cuBLASLt FP8
     tactic competing): float 8 GEMMs throughout, the output onnxruntime's (graph optimizations
     off) on 95% of the values and within 2% of it as a whole."""
-    import onnxruntime as ort
+    from tests.codegen.test_fp8 import fp8_mlp_case
 
-    from tests.codegen.test_fp8 import fp8_mlp
-
-    model = fp8_mlp(dt, rng)
-    path = tmp_path / "fp8.onnx"
-    path.write_bytes(model)
-    x = rng.standard_normal((64, 48)).astype(np.float32)
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    want = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    _, path, x, want = fp8_mlp_case(dt, 64, tmp_path, rng)
     engine = tr.compile(str(path), device="cuda", opt_level=2)
     assert not engine.host_steps({"x": x.shape})
     got = engine({"x": x})["y"]
