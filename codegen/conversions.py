@@ -44,11 +44,11 @@ def integer_bound(v: Any) -> float:
     def largest(t: Any, zero: Any) -> int:
         return 128 if t.type.dtype.name == "i8" and zero is None else 255
 
-    return float(
-        k
-        * largest(x, op.operand(2) if op.num_operands > 2 else None)
-        * largest(w, op.operand(3) if op.num_operands > 3 else None)
-    )
+    if op.name == "nn.matmul_integer":
+        zx, zw = op.a_zero_point, op.b_zero_point  # type: ignore[attr-defined]
+    else:
+        zx, zw = op.x_zero_point, op.w_zero_point  # type: ignore[attr-defined]
+    return float(k * largest(x, zx) * largest(w, zw))
 
 
 def integral_below(v: Any, limit: float) -> bool:

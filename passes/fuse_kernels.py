@@ -104,8 +104,11 @@ class Grouping:
                 or not any(o.name in EXTRA_OUTPUT_REDUCTIONS for o in p.ops)
             ):
                 continue
-            shape = tensors[0].type.shape  # type: ignore[attr-defined]
-            if any(r.type.shape != shape for o in g.ops for r in o.results) or self.would_cycle(p, g):  # type: ignore[attr-defined]
+            # at the reduction's full (row) shape: not its statistics, nor a reduced output
+            shape = next(o for o in p.ops if o.name in EXTRA_OUTPUT_REDUCTIONS).results[0].type.shape  # type: ignore[attr-defined]
+            if any(r.type.shape != shape for r in [tensors[0], *(r for o in g.ops for r in o.results)]):  # type: ignore[attr-defined]
+                continue
+            if self.would_cycle(p, g):
                 continue
             self.merge(p, g)
 
