@@ -22,7 +22,7 @@ from typing import Any
 
 from tritium.codegen.conv_forms import conv_descriptors, tma_form, tma_loop, tma_space, valid_loop, valid_rows
 from tritium.codegen.indexing import Space, Unsupported
-from tritium.codegen.lowering import compute_type, dot_precision, is_float8
+from tritium.codegen.lowering import compute_type, dot_precision
 from tritium.codegen.pointwise import jit_function, kernel_name, kernel_source, lower_elementwise, namer
 from tritium.codegen.triton_env import pdl_kwargs, register_cap
 from tritium.ir.core import Value
@@ -72,6 +72,7 @@ class ConvKernel:
         if not dt.is_float and not self.integer:
             raise Unsupported("integer convolutions run on the host")
         self.dtype = dt
+        self.zero = "0.0" if dt.is_float else "0"  # masked loads' padding (0 -> float 8: no)
         args = list(fused.body.block.args)
         self.x_shift, self.x_zero = 0, "0"
         """u8 inputs load shifted by ``x_shift`` (128) into int8, and an input zero point ``x_zero`` (a
@@ -151,8 +152,7 @@ class ConvKernel:
         if self.library is not None:
             more.append(jit_function(self.name + "_epilogue", *self._kernel_text("epilogue")))
             title += " and its epilogue alone (the cuDNN tactic: a library call computes the convolution)"
-        source = kernel_source(title, self.fused, self.name, params, body, after="\n\n".join(more))
-        return source.replace("other=0)", "other=0.0)") if is_float8(self.dtype) else source  # (0 -> f8: no)
+        return kernel_source(title, self.fused, self.name, params, body, after="\n\n".join(more))
 
     def _kernel_text(self, mode: str) -> tuple[list[str], list[str]]:
         """The jitted function: the implicit GEMM then the epilogue, its tiles loaded through pointers
@@ -339,8 +339,8 @@ class ConvKernel:
             f"            iw = iw0 + s * {dw}",
             "            row_ok = m_ok & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)",
             "            a = tl.load(x_base[:, None] + (ih * xs_h + iw * xs_w)[:, None] + kout[None, :] * xs_c,"
-            " mask=row_ok[:, None] & j_ok[None, :], other=0)",
-            f"            b = tl.load(in{self.w_i}_ptr + kout * ws_k + r * ws_r + s * ws_s, mask=j_ok, other=0)",
+            f" mask=row_ok[:, None] & j_ok[None, :], other={self.zero})",
+            f"            b = tl.load(in{self.w_i}_ptr + kout * ws_k + r * ws_r + s * ws_s, mask=j_ok, other={self.zero})",
             f"            acc += a.to({self.acc_type}) * b.to({self.acc_type})[None, :]",
         ]
 
@@ -354,10 +354,10 @@ class ConvKernel:
             f"        ih = ih0[:, None] + r[None, :] * {dh}",
             f"        iw = iw0[:, None] + s[None, :] * {dw}",
             "        a_mask = (rm[:, None] < M) & (rk[None, :] < KRED) & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)",
-            "        a = tl.load(x_base[:, None] + c[None, :] * xs_c + ih * xs_h + iw * xs_w, mask=a_mask, other=0)",
+            f"        a = tl.load(x_base[:, None] + c[None, :] * xs_c + ih * xs_h + iw * xs_w, mask=a_mask, other={self.zero})",
             "        b_mask = (rk[:, None] < KRED) & (rj[None, :] < NG)",
             f"        b = tl.load(in{self.w_i}_ptr + kout[None, :] * ws_k + c[:, None] * ws_c + r[:, None] * ws_r"
-            " + s[:, None] * ws_s, mask=b_mask, other=0)",
+            f" + s[:, None] * ws_s, mask=b_mask, other={self.zero})",
             f"        acc = tl.dot(a, b, acc{dot_precision(self.dtype)})",
         ]
 
@@ -406,10 +406,10 @@ class ConvKernel:
             f"        iw = tw // {sw}",
             "        a_mask = (rm[:, None] < M) & (rk[None, :] < KRED) & (th >= 0) & (tw >= 0)",
             f"        a_mask = a_mask & (th % {sh} == 0) & (tw % {sw} == 0) & (ih < H) & (iw < W)",
-            "        a = tl.load(x_base[:, None] + c[None, :] * xs_c + ih * xs_h + iw * xs_w, mask=a_mask, other=0)",
+            f"        a = tl.load(x_base[:, None] + c[None, :] * xs_c + ih * xs_h + iw * xs_w, mask=a_mask, other={self.zero})",
             "        b_mask = (rk[:, None] < KRED) & (rj[None, :] < NG)",
             f"        b = tl.load(in{self.w_i}_ptr + rj[None, :] * ws_k + (g * CG + c[:, None]) * ws_c + r[:, None] * ws_r"
-            " + s[:, None] * ws_s, mask=b_mask, other=0)",
+            f" + s[:, None] * ws_s, mask=b_mask, other={self.zero})",
             f"        acc = tl.dot(a, b, acc{dot_precision(self.dtype)})",
         ]
 
@@ -434,8 +434,8 @@ class ConvKernel:
             "        for r in range(0, R):",
             f"            ih = ih0 + r * {dh}",
             "            a_mask = (m_ok & (ih >= 0) & (ih < H))[:, None] & a_cols",
-            "            a = tl.load(x_base[:, None] + (ih * xs_h)[:, None] + a_off, mask=a_mask, other=0)",
-            "            b = tl.load(w_base[None, :] + r * ws_r + b_off, mask=b_mask, other=0)",
+            f"            a = tl.load(x_base[:, None] + (ih * xs_h)[:, None] + a_off, mask=a_mask, other={self.zero})",
+            f"            b = tl.load(w_base[None, :] + r * ws_r + b_off, mask=b_mask, other={self.zero})",
             f"            acc = tl.dot(a, b, acc{dot_precision(self.dtype)})",
         ]
 
@@ -464,8 +464,8 @@ class ConvKernel:
             "        else:",
             "            a_mask = row_ok[:, None] & (cc[None, :] < CG)",
             "            b_mask = (cc[:, None] < CG) & j_ok[None, :]",
-            "        a = tl.load(x_base[:, None] + (ih * xs_h + iw * xs_w)[:, None] + cc[None, :] * xs_c, mask=a_mask, other=0)",
-            "        b = tl.load(w_base[None, :] + r * ws_r + s * ws_s + cc[:, None] * ws_c, mask=b_mask, other=0)",
+            f"        a = tl.load(x_base[:, None] + (ih * xs_h + iw * xs_w)[:, None] + cc[None, :] * xs_c, mask=a_mask, other={self.zero})",
+            f"        b = tl.load(w_base[None, :] + r * ws_r + s * ws_s + cc[:, None] * ws_c, mask=b_mask, other={self.zero})",
             f"        acc = tl.dot(a, b, acc{dot_precision(self.dtype)})",
         ]
 

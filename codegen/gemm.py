@@ -36,6 +36,7 @@ from tritium.codegen.gemm_forms import (
     tile_placement,
 )
 from tritium.codegen.gemm_library import LibraryTactic
+from tritium.codegen.gemm_library import shape_of as _shape
 from tritium.codegen.indexing import Space, Unsupported
 from tritium.codegen.lowering import compute_type, dot_precision
 from tritium.codegen.pointwise import jit_function, kernel_name, kernel_source, lower_elementwise, namer
@@ -43,7 +44,6 @@ from tritium.codegen.triton_env import pdl_kwargs, register_cap
 from tritium.ir.core import Value
 from tritium.ir.dialects.kernel import Fused, Yield
 from tritium.ir.dialects.nn.constant import Constant
-from tritium.ir.types import TensorType
 from tritium.passes.fusion_policy import GEMM_ANCHORS, classify
 
 DEFAULT_CONFIG = {"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_K": 32, "GROUP_M": 8, "num_warps": 4, "num_stages": 3}
@@ -81,13 +81,6 @@ def _side_mask(space: Space, j: int, seg_m: int) -> str:
     if not along_n:
         return "em < M"
     return "mask"
-
-
-def _shape(v: Value) -> tuple:
-    t = v.type
-    if not isinstance(t, TensorType) or t.shape is None:
-        raise Unsupported(f"value of type {t}")
-    return t.shape
 
 
 class MatmulKernel(LibraryTactic):

@@ -10,10 +10,15 @@ from typing import Any
 from tritium.codegen.indexing import Unsupported
 from tritium.ir.core import Value
 from tritium.ir.dialects.nn.constant import Constant
+from tritium.ir.types import TensorType
 
 
-def _shape(v: Value) -> tuple:
-    return tuple(v.type.shape)  # type: ignore[attr-defined]
+def shape_of(v: Value) -> tuple:
+    """A GEMM value's shape (Unsupported for a value that is not a ranked tensor)."""
+    t = v.type
+    if not isinstance(t, TensorType) or t.shape is None:
+        raise Unsupported(f"value of type {t}")
+    return t.shape
 
 
 class LibraryTactic:
@@ -53,7 +58,7 @@ class LibraryTactic:
             bias = [v for v in ops[0].operands if v is not self.anchor.results[0]]
             n = self.out_shape[-1]
             if len(bias) == 1 and bias[0] in self.extra and ops[0].results[0].type.dtype == self.dtype:  # type: ignore[attr-defined]
-                shape = _shape(bias[0])
+                shape = shape_of(bias[0])
                 if shape[-1:] == (n,) and all(d == 1 for d in shape[:-1]):
                     self.bias_index = list(self.fused.body.block.args).index(bias[0])
                     return "addmm"
@@ -62,7 +67,7 @@ class LibraryTactic:
     def _kmajor_weight(self) -> bool:
         """Whether ``b`` is a matrix the runtime may hold K-major (K, N multiples of 16; a weight is
         held so, ``views.k_major``; a row-major one fails the call, and tuning drops the candidate)."""
-        dims = _shape(self.fused.operands[self.b_index])
+        dims = shape_of(self.fused.operands[self.b_index])
         return len(dims) == 2 and all(d % 16 == 0 for d in dims)
 
     def library_config(self) -> dict[str, int] | None:

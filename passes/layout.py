@@ -235,7 +235,16 @@ QUANTIZED = {
     nn.ConvInteger: (nn.ConvInteger, nn.MatMulInteger),
     nn.ConvFloat8: (nn.ConvFloat8, nn.MatMulFloat8),
 }
-"""The quantized convolutions convert-layout moves too, and the product a 1x1 one becomes."""
+"""The quantized convolutions convert-layout moves too: (the convolution, the product a 1x1 one becomes)."""
+
+
+def _product(rw: Rewriter, op: Any, cls: Any, x: Value, w: Value, **attrs: Any) -> Value:
+    """A quantized product of class ``cls`` like ``op``: its input zero point (integers; one value,
+    which the layout does not change) and its pinned precision."""
+    zeros = (op.x_zero_point, None) if cls in (nn.ConvInteger, nn.MatMulInteger) else ()
+    new = rw.create(cls, x, w, *zeros, **attrs, loc=op.loc)
+    new.attributes.update({k: v for k, v in op.attributes.items() if k == "precision"})
+    return new.results[0]
 
 
 @register_pass
@@ -261,13 +270,13 @@ class ConvertLayout(Pass):
         rw = Rewriter()
         converted = 0
         for op in list(module.walk()):
-            integer = isinstance(op, (nn.ConvInteger, nn.ConvFloat8))  # (a product of its own type)
+            quantized = type(op) in QUANTIZED  # (a product of its own type)
             if not isinstance(op, (nn.Conv, *QUANTIZED)) or op.layout == "NHWC" or op.parent is None:
                 continue
             if isinstance(op, nn.ConvInteger) and op.w_zero_point is not None:
                 continue
-            zx = getattr(op, "x_zero_point", None)  # (one value: the layout does not change it)
-            conv_type, matmul_type = QUANTIZED.get(type(op), (nn.Conv, nn.MatMul))
+            zx = getattr(op, "x_zero_point", None)  # (the stem's padding value)
+
             x_t, w = op.x.type, constant_value(op.w)
             if not isinstance(x_t, TensorType) or x_t.rank != 4 or w is None or np.asarray(w).ndim != 4:
                 continue
@@ -296,10 +305,8 @@ class ConvertLayout(Pass):
                 if stem:
                     xs = space_to_depth.input_nhwc(op, rw, stem, zx)
                     unpadded = {"strides": [1, 1], "pads": [0, 0, 0, 0], "dilations": [1, 1], "group": 1}
-                    if integer:
-                        y = rw.create(
-                            nn.ConvInteger, xs, wv.out, zx, None, **unpadded, layout="NHWC", loc=op.loc
-                        ).out
+                    if quantized:
+                        y = _product(rw, op, type(op), xs, wv.out, **unpadded, layout="NHWC")
                     else:
                         y = rw.create(nn.Conv, xs, wv.out, op.b, **unpadded, layout="NHWC", loc=op.loc).out
                     back = rw.create(nn.Transpose, y, perm=TO_NCHW, loc=op.loc)
@@ -309,21 +316,15 @@ class ConvertLayout(Pass):
                 xt = rw.create(nn.Transpose, op.x, perm=TO_NHWC, loc=op.loc)
                 if pointwise and tuple(op.strides) != (1, 1):  # every stride-th pixel
                     xt = rw.create(nn.Slice, xt.out, *_strided_pixels(op, rw), loc=op.loc)
-                if pointwise and integer:
-                    zeros = (zx, None) if matmul_type is nn.MatMulInteger else ()
-                    mm = rw.create(matmul_type, xt.out, wv.out, *zeros, loc=op.loc)
-                    mm.attributes.update({k: v for k, v in op.attributes.items() if k == "precision"})
-                    y = mm.results[0]
+                if pointwise and quantized:
+                    y = _product(rw, op, QUANTIZED[type(op)][1], xt.out, wv.out)
                 elif pointwise:
                     y = rw.create(nn.MatMul, xt.out, wv.out, loc=op.loc).results[0]
                     if op.b is not None:
                         y = rw.create(nn.Add, y, op.b, loc=op.loc).results[0]
-                elif integer:
+                elif quantized:
                     attrs = {k: v for k, v in op.attributes.items() if k not in ("layout", "precision")}
-                    zeros = (zx, None) if conv_type is nn.ConvInteger else ()
-                    new = rw.create(conv_type, xt.out, wv.out, *zeros, **attrs, layout="NHWC", loc=op.loc)
-                    new.attributes.update({k: v for k, v in op.attributes.items() if k == "precision"})
-                    y = new.out
+                    y = _product(rw, op, type(op), xt.out, wv.out, **attrs, layout="NHWC")
                 else:
                     attrs = {k: v for k, v in op.attributes.items() if k != "layout"}
                     y = rw.create(nn.Conv, xt.out, wv.out, op.b, **attrs, layout="NHWC", loc=op.loc).out

@@ -117,9 +117,9 @@ def _constant_quantization(op: quant.QuantOp) -> tuple[np.ndarray, np.ndarray] |
     return scale, zp
 
 
-def _int8_operand(v: Value, types: tuple[Any, ...] = (D.i8,)) -> tuple[Value, np.ndarray] | None:
-    """(the i8 tensor, its scale) when ``v`` is a zero-point-free DequantizeLinear of i8 (or of one
-    of ``types``)."""
+def _quantized_operand(v: Value, types: tuple[Any, ...] = (D.i8,)) -> tuple[Value, np.ndarray] | None:
+    """(the quantized tensor, its scale) when ``v`` is a zero-point-free DequantizeLinear of one of
+    ``types`` (i8 unless told)."""
     dq = v.defining_op
     if not isinstance(dq, quant.DequantizeLinear) or dq.x.type.dtype not in types:  # type: ignore[attr-defined]
         return None
@@ -133,7 +133,7 @@ def _activation_operand(v: Value) -> tuple[Value, np.ndarray, int] | None:
     """(the 8-bit tensor, its one scale, its zero point) when ``v`` is a per-tensor DequantizeLinear of
     i8 without a zero point, or of u8 with one constant zero point (onnxruntime's default
     activations: asymmetric u8). The integer kernels shift u8 by 128 into int8 and correct the sum."""
-    i8 = _int8_operand(v)
+    i8 = _quantized_operand(v)
     if i8 is not None:
         return (*i8, 0) if i8[1].size == 1 else None
     dq = v.defining_op
@@ -171,10 +171,10 @@ def _matmul_weight(op: nn.MatMul, types: tuple[Any, ...]) -> tuple[Value, np.nda
     """(the quantized weight, its scale, the transpose after its DQ or None) when ``op``'s right
     operand is a zero-point-free DQ of one of ``types`` with one scale or one per column of a 2-D
     weight, which may be transposed after its DQ (ONNX Gemm's transB)."""
-    w, t = _int8_operand(op.operand(1), types), op.operand(1).defining_op
+    w, t = _quantized_operand(op.operand(1), types), op.operand(1).defining_op
     transposed = w is None and isinstance(t, nn.Transpose) and tuple(t.perm) == (1, 0)
     if transposed:
-        w = _int8_operand(t.x, types)  # type: ignore[union-attr]
+        w = _quantized_operand(t.x, types)  # type: ignore[union-attr]
     if w is None or w[0].type.shape is None:  # type: ignore[attr-defined]
         return None
     wq, sw = w
@@ -217,7 +217,7 @@ def float8_matmul(op: nn.MatMul, rw: Rewriter) -> bool:
     """matmul(DQ(aq, sa), DQ(wq, sw)) -> matmul_float8(aq, wq) * (sa * sw)   for float 8 aq and wq
     (both e4m3fn or both e5m2) without zero points, one scale for aq and one for wq or one per column of a 2-D
     wq (which may be transposed after its DQ)"""
-    a, w = _int8_operand(op.operand(0), FLOAT8), _matmul_weight(op, FLOAT8)
+    a, w = _quantized_operand(op.operand(0), FLOAT8), _matmul_weight(op, FLOAT8)
     if a is None or w is None or a[1].size != 1 or a[0].type.dtype != w[0].type.dtype:  # type: ignore[attr-defined]
         return False  # (tl.dot takes one float 8 type: e4m3 x e5m2 stays a float product)
     (aq, sa), (wq, sw, t) = a, w
@@ -234,7 +234,7 @@ def integer_conv(op: nn.Conv, rw: Rewriter) -> bool:
     """conv(DQ(xq, sx, zx), DQ(wq, sw), b) -> cast(conv_integer(xq, wq, zx), f32) * (sx * sw) + b   for
     i8 xq without a zero point or u8 xq with one, i8 wq without, NCHW, one scale for xq and one for
     wq or one per output channel"""
-    x, w = _activation_operand(op.x), _int8_operand(op.w)
+    x, w = _activation_operand(op.x), _quantized_operand(op.w)
     if x is None or w is None or op.channels_last:
         return False
     xq, sx, zx = x
@@ -278,7 +278,7 @@ def _quantized_conv(op: nn.Conv, rw: Rewriter, x: tuple, w: tuple, product: Any)
 def float8_conv(op: nn.Conv, rw: Rewriter) -> bool:
     """conv(DQ(xq, sx), DQ(wq, sw), b) -> conv_float8(xq, wq) * (sx * sw) + b   for float 8 xq and wq
     of one type, without zero points, NCHW, one scale for xq and one for wq or one per output channel"""
-    x, w = _int8_operand(op.x, FLOAT8), _int8_operand(op.w, FLOAT8)
+    x, w = _quantized_operand(op.x, FLOAT8), _quantized_operand(op.w, FLOAT8)
     if x is None or w is None or x[1].size != 1 or op.channels_last or x[0].type.dtype != w[0].type.dtype:  # type: ignore[attr-defined]
         return False
     return _quantized_conv(op, rw, x, w, lambda xq, wq, attrs: _f32(rw, op, nn.ConvFloat8, xq, wq, **attrs))
