@@ -241,7 +241,13 @@ def test_onnxruntime_quantized_cnn(activations: str, tmp_path, rng: np.random.Ge
     assert all(str(o.operand(0).type).endswith(f"x{'ui8' if activations == 'u8' else 'i8'}>") for o in convs)
     assert [o.name for o in ops].count("nn.matmul_integer") == 2
     assert not {"nn.conv", "nn.matmul"} & {o.name for o in ops} and engine.host_steps({"x": x.shape}) == []
-    np.testing.assert_allclose(engine({"x": x})["y"], want, rtol=1e-6, atol=1e-6)
+    got = engine({"x": x})["y"]
+    # the generated kernels compute what the reference interpreter does, bit for bit
+    np.testing.assert_array_equal(got, tr.compile(int8, backend="reference")({"x": x})["y"])
+    # onnxruntime sums the global mean in another order: a pooled value at a rounding boundary of its
+    # quantization may land one step away, which the Linear carries to a few outputs (seed 1759356192)
+    np.testing.assert_allclose(got, want, rtol=0, atol=0.02 * np.abs(want).max())
+    assert np.mean(got == want) >= 0.8
 
 
 @pytest.mark.parametrize("pool", ["MaxPool", "AveragePool"])
