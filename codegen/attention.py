@@ -5,7 +5,9 @@ a running row maximum and normalizer (the online softmax) and a float32 accumula
 the score tile lives only in registers. Masks (additive float, or boolean) broadcast over batch,
 heads and queries through zero strides; causal masking skips the tiles above the diagonal. Grouped
 and multi-query attention map query head h to key/value head h // (Hq / Hkv). A row whose keys are
-all masked gives zeros, as nn.attention defines.
+all masked gives zeros, as nn.attention defines. An elementwise epilogue with scalar constants (the
+quantize of an FP8 network's attention output: ``x / s`` cast to e4m3) runs on the output tile
+before its one store.
 """
 
 from __future__ import annotations
@@ -13,12 +15,14 @@ from __future__ import annotations
 from typing import Any
 
 from tritium.codegen.indexing import Unsupported
-from tritium.codegen.lowering import finish_source
-from tritium.codegen.pointwise import ir_comment, kernel_name
+from tritium.codegen.lowering import finish_source, storage_type
+from tritium.codegen.pointwise import ir_comment, kernel_name, lower_elementwise, namer
 from tritium.codegen.triton_env import pdl_kwargs
+from tritium.ir.core import Value
 from tritium.ir.dialects.kernel import Fused, Yield
 from tritium.ir.dialects.nn.constant import Constant
 from tritium.ir.types import TensorType
+from tritium.passes.fusion_policy import classify
 
 INTERPRETER_CONFIG = {"BLOCK_M": 16, "BLOCK_N": 16, "num_warps": 4, "num_stages": 1}
 
@@ -36,18 +40,26 @@ class AttentionKernel:
     def __init__(self, fused: Fused) -> None:
         self.fused = fused
         ops = [op for op in fused.body.block.ops if not isinstance(op, (Yield, Constant))]
-        if len(ops) != 1 or ops[0].name != "nn.attention":
-            raise Unsupported("not a single attention op")
+        if not ops or ops[0].name != "nn.attention":
+            raise Unsupported("not an attention op")
         att = self.att = ops[0]
+        self.epilogue = [op for op in fused.body.block.ops if op is not att and not isinstance(op, Yield)]
+        inside = {att.results[0], *(r for op in self.epilogue for r in op.results)}
+        if any(classify(op) != "elementwise" for op in ops[1:]) or any(
+            v not in inside for op in ops[1:] for v in op.operands
+        ):
+            raise Unsupported("an attention epilogue reading more than the output and scalar constants")
         a = att.attributes
         if a.get("softcap", 0.0) or a.get("left_window_size", -1) >= 0 or a.get("right_window_size", -1) >= 0:
             raise Unsupported("softcap and sliding windows run on the host")
         if att.past_key is not None or att.nonpad_kv_seqlen is not None:  # type: ignore[attr-defined]
             raise Unsupported("KV caches run on the host")
-        if any(r.uses and r is not att.results[0] for r in att.results) or list(fused.yield_op().values) != [
-            att.results[0]
-        ]:
+        yields = list(fused.yield_op().values)
+        if any(r.uses and r is not att.results[0] for r in att.results[1:]) or len(yields) != 1:
             raise Unsupported("only the attention output may be used")
+        if getattr(yields[0].type, "shape", None) != att.results[0].type.shape:  # type: ignore[attr-defined]
+            raise Unsupported("an attention epilogue that changes the output's shape")
+        self.result = yields[0]
         args = list(fused.body.block.args)
         for v in (att.q, att.k, att.v):  # type: ignore[attr-defined]
             if v not in args:
@@ -130,8 +142,9 @@ class AttentionKernel:
             "    for start in range(full, end, BLOCK_N):",
             *self._key_block(q, k, v, dot_prec, masked=True),
             "    out = tl.where(l_i[:, None] > 0, acc / tl.where(l_i[:, None] > 0, l_i[:, None], 1.0), 0.0)",
+            *self._epilogue(params),
             "    tl.store(out0_ptr + b * so_b + h * so_h + rm[:, None] * so_s + rdv[None, :],"
-            " out.to(out0_ptr.dtype.element_ty),"
+            f" {self.names[self.result]}.to(out0_ptr.dtype.element_ty),"
             f" mask=(rm[:, None] < SQ) & (rdv[None, :] < {self.dv}))",
         ]
         self.params = params
@@ -147,6 +160,19 @@ class AttentionKernel:
             "BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, CAUSAL: tl.constexpr):",
         ]
         return finish_source("\n".join(header + lines) + "\n")
+
+    def _epilogue(self, params: list[str]) -> list[str]:
+        """The epilogue's lines on the output tile ``out`` (rounded to the attention's type first, so
+        that a quantize after it rounds exactly as the reference's does), indented one level;
+        ``self.names`` maps each value to its variable."""
+        self.names: dict[Value, str] = {self.att.results[0]: "out"}
+        used = {"out", "acc", "b", "h", "hk", "bh", "rm", "rd", "rdv", "rn", "q", "kt", "vt", "s", "p"}
+        used |= {"m_i", "l_i", "m_new", "m_safe", "alpha", "end", "full", "start", "valid", "keep", "bias"}
+        fresh = namer(self.names, used | {p.split(":")[0] for p in params})
+        lines = lower_elementwise(self.epilogue, self.names, fresh, self.att)
+        if lines and self.dtype.name in ("f16", "bf16"):  # the output as nn.attention rounds it first
+            lines.insert(0, f"out = out.to({storage_type(self.dtype)}).to(tl.float32)")
+        return ["    " + ln for ln in lines]
 
     def _key_block(self, q: str, k: str, v: str, dot_prec: str, masked: bool) -> list[str]:
         """The loop body over one tile of BLOCK_N keys (indented two levels). Scores are kept in base 2

@@ -12,6 +12,7 @@ from tritium.ir.core import Operation
 from tritium.ir.dialects import nn
 from tritium.ir.opdef import Commutative, constant_value
 from tritium.ir.rewriter import Rewriter
+from tritium.passes.fusion_policy import classify
 from tritium.passes.patterns import RewritePattern, pattern
 
 
@@ -413,6 +414,65 @@ def transposes_that_keep_the_order(op: nn.Transpose, rw: Rewriter) -> bool:
     return True
 
 
+def _scalar(v: object) -> bool:
+    shape = _static_shape(v)
+    return shape is not None and int(np.prod(shape)) == 1 and constant_value(v) is not None  # type: ignore[arg-type]
+
+
+@pattern
+def elementwise_before_head_merge(op: nn.Attention, rw: Rewriter) -> bool:
+    """f(reshape/transpose...(attention(q, k, v)), scalars) -> reshape/transpose...(f(attention(...), scalars))
+    for an elementwise f whose other operands are scalar constants, the views each read by the next
+    alone (and by shape queries): f then reads the attention output itself and runs in the attention
+    kernel's epilogue (an FP8 network's quantize of the merged heads: x / s cast to e4m3), and the
+    head merge moves the smaller values."""
+
+    def uses(v: object) -> list:
+        return [u for u in v.uses if u.op.name not in ("nn.shape", "nn.size")]  # type: ignore[attr-defined]
+
+    def scalar_operands(use: object) -> bool:  # an elementwise op reading v and scalar constants
+        f = use.op  # type: ignore[attr-defined]
+        ok = classify(f) == "elementwise" and len(f.results) == 1
+        return ok and all(i == use.index or _scalar(w) for i, w in enumerate(f.operands))  # type: ignore[attr-defined]
+
+    v = op.results[0]
+    while len(uses(v)) == 1 and len(v.uses) == 1 and scalar_operands(uses(v)[0]):  # (moved already)
+        v = uses(v)[0].op.results[0]
+    start, views = v, []
+    while len(uses(v)) == 1 and isinstance(uses(v)[0].op, (nn.Reshape, nn.Transpose)):
+        views.append(uses(v)[0].op)
+        v = views[-1].results[0]
+    if not views or len(uses(v)) != 1:
+        return False
+    chain = []  # the elementwise ops after the views, each reading the one before
+    while len(uses(v)) == 1 and len(v.uses) == 1 and scalar_operands(uses(v)[0]):
+        chain.append(uses(v)[0])
+        v = chain[-1].op.results[0]
+    if not chain:
+        return False
+    moved = start
+    with rw.at(before=chain[-1].op):
+        for use in chain:
+            f = use.op
+            operands = [moved if i == use.index else w for i, w in enumerate(f.operands)]
+            declared = {k: a for k, a in f.attributes.items() if k in type(f).ATTRS}  # type: ignore[attr-defined]
+            g = rw.create(type(f), *operands, **declared, loc=f.loc)
+            g.attributes.update({k: a for k, a in f.attributes.items() if k not in declared})  # (precision)
+            moved = g.results[0]
+        for view in views:
+            if isinstance(view, nn.Reshape):
+                moved = rw.create(nn.Reshape, moved, view.shape, allowzero=view.allowzero, loc=view.loc).out
+            else:
+                moved = rw.create(nn.Transpose, moved, perm=view.perm, loc=view.loc).out
+            for u in list(view.results[0].uses):  # shape queries read the new view (same shape)
+                if u.op.name in ("nn.shape", "nn.size"):
+                    rw.set_operand(u.op, u.index, moved)
+    rw.replace_op(chain[-1].op, [moved])
+    for dead in [use.op for use in reversed(chain[:-1])] + list(reversed(views)):
+        rw.erase_op(dead)
+    return True
+
+
 NN_PATTERNS: list[RewritePattern] = [
     global_pool_to_reduce,
     global_max_pool_to_reduce,
@@ -428,4 +488,5 @@ NN_PATTERNS: list[RewritePattern] = [
     transpose_of_trailing_reshape,
     transpose_between_reshapes,
     transposes_that_keep_the_order,
+    elementwise_before_head_merge,
 ]

@@ -24,6 +24,7 @@ from tritium.passes.fusion_policy import (
     SIDE_CHAIN_OPS,
     WINDOWED,
     classify,
+    epilogue_reads_only_scalars,
     takes_epilogue,
     takes_prologue,
     takes_side_inputs,
@@ -76,6 +77,10 @@ class Grouping:
             if p is None or p is g or not takes_epilogue(p.kind) or not self.sole_user_is(v, op):
                 continue
             if self.would_cycle(p, g) or self.reads_past_a_window(p, op, v):
+                continue
+            if epilogue_reads_only_scalars(p.kind) and not all(
+                w is v or _scalar_constant(w) for w in op.operands
+            ):
                 continue
             self.merge(p, g)
             if takes_side_inputs(p.kind):

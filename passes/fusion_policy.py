@@ -114,12 +114,13 @@ def classify(op: Operation) -> str:
 
 def takes_epilogue(kind: str) -> bool:
     """Kernels of this kind can apply elementwise ops to their result before storing it."""
-    return kind in (
-        "conv",
-        "matmul",
-        "reduction",
-        "elementwise",
-    )  # the attention template has no epilogue yet
+    return kind in ("conv", "matmul", "reduction", "elementwise", "attention")
+
+
+def epilogue_reads_only_scalars(kind: str) -> bool:
+    """Kernels of this kind take epilogue ops whose other operands are scalar constants only (the
+    attention template computes nothing but its output tile: a quantizing ``x / s``, a cast)."""
+    return kind == "attention"
 
 
 def takes_side_inputs(kind: str) -> bool:

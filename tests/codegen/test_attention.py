@@ -88,3 +88,57 @@ def test_attention_matches_reference(
     kernel([env[x] for x in fused.operands], [got])
     err = np.linalg.norm(got.numpy().astype(np.float64) - want) / np.linalg.norm(want)
     assert err < (2e-3 if dt == "f16" else 1e-5), err
+
+
+def _quantized_attention(b: int, h: int, s: int, d: int, extra: str = "", quantize: bool = True) -> str:
+    """Attention, then x / s cast to e4m3 (or, without ``quantize``, the f16 attention output)."""
+    o, f, q8 = ty((b, h, s, d), "f16"), ty((b, h, s, d)), ty((b, h, s, d), "f8E4M3FN")
+    ret = f"%z : {q8}" if quantize else f"%y : {o}"
+    return f"""func.func @main(%q: {o}, %k: {o}, %v: {o}{extra}) -> {ret.split(" : ")[1]} {{
+  %y, %pk, %pv, %qk = nn.attention %q, %k, %v : ({o}, {o}, {o}) -> ({o}, {o}, {o}, {ty((b, h, s, s), "f16")})
+  %x = nn.cast %y {{to = f32}} : ({o}) -> {f}
+  %c = nn.constant dense<0.004> : tensor<f32>
+  %t = nn.div %x, {"%w" if extra else "%c"} : ({f}, {ty((d,)) if extra else "tensor<f32>"}) -> {f}
+  %z = nn.cast %t {{to = f8E4M3FN, saturate = true}} : ({f}) -> {q8}
+  func.return {ret}
+}}"""
+
+
+def test_attention_epilogue_quantizes_its_own_output(rng: np.random.Generator) -> None:
+    """An FP8 network's quantize of the attention output (x / s, a saturating cast to e4m3) runs in
+    the attention kernel's epilogue, on the output rounded to f16 first: bit for bit what quantizing
+    the kernel's f16 output gives (30 queries and keys: whole and partial tiles)."""
+    import ml_dtypes
+
+    b, h, s, d = 2, 3, 30, 16
+    module = ir.parse_ir(_quantized_attention(b, h, s, d))
+    PassManager("fuse-kernels,dce").run(module)
+    fused = [op for op in module.main.block.ops if op.name == "kernel.fused"]
+    assert len(fused) == 1, fused  # the quantize joined the attention kernel
+    kernel = kernel_for(fused[0])
+    assert isinstance(kernel, AttentionKernel) and "tl.float8e4nv" in kernel.source
+    inputs = [torch.from_numpy(rng.standard_normal((b, h, s, d)).astype(np.float16)) for _ in range(3)]
+    got = torch.empty((b, h, s, d), dtype=torch.float8_e4m3fn)
+    kernel(inputs, [got])
+    plain = ir.parse_ir(_quantized_attention(b, h, s, d, quantize=False))
+    PassManager("dce,fuse-kernels,dce").run(plain)
+    y = torch.empty((b, h, s, d), dtype=torch.float16)
+    kernel_for(next(op for op in plain.main.block.ops if op.name == "kernel.fused"))(inputs, [y])
+    want = np.clip(y.numpy().astype(np.float32) / np.float32(0.004), -448, 448).astype(
+        ml_dtypes.float8_e4m3fn
+    )
+    assert np.array_equal(got.view(torch.uint8).numpy(), want.view(np.uint8))
+    ref = ir.run_reference(ir.parse_ir(_quantized_attention(b, h, s, d)), [x.numpy() for x in inputs])[0]
+    close = (
+        np.abs(ref.astype(np.float32) - want.astype(np.float32)) <= np.abs(ref.astype(np.float32)) / 8 + 1e-3
+    )
+    assert close.mean() > 0.99  # (the f16 attention itself is within an f16 step of the reference)
+
+
+def test_attention_epilogue_takes_scalar_constants_only() -> None:
+    """A per-column divisor is an input the attention kernel does not load: the division stays out."""
+    module = ir.parse_ir(_quantized_attention(1, 2, 8, 16, extra=f", %w: {ty((16,))}"))
+    PassManager("fuse-kernels,dce").run(module)
+    fused = [op for op in module.main.block.ops if op.name == "kernel.fused"]
+    kinds = [kernel_for(op).kind for op in fused]
+    assert kinds[0] == "flash_attention" and len(fused) == 2, kinds

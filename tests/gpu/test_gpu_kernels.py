@@ -530,3 +530,38 @@ def test_fp8_convolutions_on_the_gpu(case: str, level: int, rng: np.random.Gener
     engine = tr.compile(module, device="cuda", opt_level=level)
     assert not engine.host_steps({"x": x.shape})
     assert rel(engine({"x": x})["output_0"], want) < 1e-4
+
+
+def test_quantizing_attention_epilogue_on_the_gpu(rng: np.random.Generator) -> None:
+    """Attention whose output is quantized to e4m3 after the head merge (an FP8 network's out-
+    projection input): the quantize runs in the attention kernel's epilogue (canonicalize moves it
+    above the merge), bit for bit what quantizing the engine's own f16 attention output gives."""
+    import ml_dtypes
+
+    b, h, s, d = 4, 12, 128, 64
+    o, m, f, q8 = ty((b, h, s, d)), ty((b, s, h, d)), ty((b, s, h * d), "f32"), ty((b, s, h * d), "f8E4M3FN")
+    shape = "dense<[4, 128, 768]> : tensor<3xi64>"
+    head = f"""func.func @main(%q: {o}, %k: {o}, %v: {o}) -> RET attributes {{input_names = ["q", "k", "v"], output_names = ["y"]}} {{
+  %y, %pk, %pv, %qk = nn.attention %q, %k, %v : ({o}, {o}, {o}) -> ({o}, {o}, {o}, {ty((b, h, s, s))})
+  %t = nn.transpose %y {{perm = [0, 2, 1, 3]}} : ({o}) -> {m}
+  %sh = nn.constant {shape}
+  %r = nn.reshape %t, %sh : ({m}, tensor<3xi64>) -> {ty((b, s, h * d))}"""
+    quant = f"""{head}
+  %x = nn.cast %r {{to = f32}} : ({ty((b, s, h * d))}) -> {f}
+  %c = nn.constant dense<0.004> : tensor<f32>
+  %e = nn.div %x, %c : ({f}, tensor<f32>) -> {f}
+  %z = nn.cast %e {{to = f8E4M3FN, saturate = true}} : ({f}) -> {q8}
+  func.return %z : {q8}
+}}""".replace("RET", q8)
+    plain = f"""{head}
+  func.return %r : {ty((b, s, h * d))}
+}}""".replace("RET", ty((b, s, h * d)))
+    ins = {n: rng.standard_normal((b, h, s, d)).astype(np.float16) for n in "qkv"}
+    engine = tr.compile(ir.parse_ir(quant), device="cuda", opt_level=2)
+    layers = engine.inspect({n: x.shape for n, x in ins.items()})["layers"]
+    kernels = [layer["kernel"] for layer in layers if layer["kernel"]]  # (the head merge: views)
+    assert kernels == ["attention_cast_div_cast"], kernels
+    got = np.asarray(engine(ins)["y"])
+    y = np.asarray(tr.compile(ir.parse_ir(plain), device="cuda", opt_level=2)(ins)["y"]).astype(np.float32)
+    want = np.clip(y / np.float32(0.004), -448, 448).astype(ml_dtypes.float8_e4m3fn)
+    assert np.array_equal(got.view(np.uint8), want.view(np.uint8))
