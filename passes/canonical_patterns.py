@@ -432,8 +432,12 @@ def elementwise_before_head_merge(op: nn.Attention, rw: Rewriter) -> bool:
 
     def scalar_operands(use: object) -> bool:  # an elementwise op reading v and scalar constants
         f = use.op  # type: ignore[attr-defined]
-        ok = classify(f) == "elementwise" and len(f.results) == 1
-        return ok and all(i == use.index or _scalar(w) for i, w in enumerate(f.operands))  # type: ignore[attr-defined]
+        if classify(f) != "elementwise" or len(f.results) != 1:
+            return False
+        rank = getattr(f.operands[use.index].type, "rank", None)  # type: ignore[attr-defined]
+        if rank is None or getattr(f.results[0].type, "rank", None) != rank:
+            return False  # (a scalar of higher rank would broadcast to more dims)
+        return all(i == use.index or _scalar(w) for i, w in enumerate(f.operands))  # type: ignore[attr-defined]
 
     v = op.results[0]
     while len(uses(v)) == 1 and len(v.uses) == 1 and scalar_operands(uses(v)[0]):  # (moved already)
