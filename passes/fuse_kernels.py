@@ -78,8 +78,10 @@ class Grouping:
                 continue
             if self.would_cycle(p, g) or self.reads_past_a_window(p, op, v):
                 continue
-            if epilogue_reads_only_scalars(p.kind) and not all(
-                w is v or _scalar_constant(w) for w in op.operands
+            if epilogue_reads_only_scalars(p.kind) and not (
+                op.name in SIDE_CHAIN_OPS
+                and op.attributes.get("saturate", True)  # (a non-saturating float 8 cast runs on the host)
+                and all(w is v or _scalar_constant(w) for w in op.operands)
             ):
                 continue
             self.merge(p, g)

@@ -118,8 +118,10 @@ def takes_epilogue(kind: str) -> bool:
 
 
 def epilogue_reads_only_scalars(kind: str) -> bool:
-    """Kernels of this kind take epilogue ops whose other operands are scalar constants only (the
-    attention template computes nothing but its output tile: a quantizing ``x / s``, a cast)."""
+    """Kernels of this kind take epilogue ops whose other operands are scalar constants only, of
+    plain arithmetic (``SIDE_CHAIN_OPS``: an op without a generated form would send the whole kernel
+    to the host). The attention template computes nothing but its output tile: a quantizing
+    ``x / s``, a cast."""
     return kind == "attention"
 
 

@@ -142,3 +142,18 @@ def test_attention_epilogue_takes_scalar_constants_only() -> None:
     fused = [op for op in module.main.block.ops if op.name == "kernel.fused"]
     kinds = [kernel_for(op).kind for op in fused]
     assert kinds[0] == "flash_attention" and len(fused) == 2, kinds
+
+
+def test_attention_epilogue_takes_plain_arithmetic_only() -> None:
+    """An op outside the templates' plain arithmetic (a non-saturating cast to e5m2, which has no
+    generated form) stays out: in the epilogue it would send the attention itself to the host."""
+    o, q8 = ty((1, 2, 8, 16), "f16"), ty((1, 2, 8, 16), "f8E5M2")
+    text = f"""func.func @main(%q: {o}, %k: {o}, %v: {o}) -> {q8} {{
+  %y, %pk, %pv, %qk = nn.attention %q, %k, %v : ({o}, {o}, {o}) -> ({o}, {o}, {o}, {ty((1, 2, 8, 8), "f16")})
+  %z = nn.cast %y {{to = f8E5M2, saturate = false}} : ({o}) -> {q8}
+  func.return %z : {q8}
+}}"""
+    module = ir.parse_ir(text)
+    PassManager("fuse-kernels,dce").run(module)
+    fused = [op for op in module.main.block.ops if op.name == "kernel.fused"]
+    assert len(fused) == 2 and isinstance(kernel_for(fused[0]), AttentionKernel)
