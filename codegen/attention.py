@@ -27,6 +27,11 @@ from tritium.passes.fusion_policy import classify
 INTERPRETER_CONFIG = {"BLOCK_M": 16, "BLOCK_N": 16, "num_warps": 4, "num_stages": 1}
 
 
+_TEMPLATE_NAMES = {"out", "acc", "b", "h", "hk", "bh", "rm", "rd", "rdv", "rn", "q", "kt", "vt", "s", "p"}
+_TEMPLATE_NAMES |= {"m_i", "l_i", "m_new", "m_safe", "alpha", "end", "full", "start", "valid", "keep", "bias"}
+"""The kernel's own variables (``_generate``, ``_key_block``), which an epilogue's never shadow."""
+
+
 def _pow2(n: int) -> int:
     return 1 << max(4, (int(n) - 1).bit_length())
 
@@ -55,7 +60,7 @@ class AttentionKernel:
         if att.past_key is not None or att.nonpad_kv_seqlen is not None:  # type: ignore[attr-defined]
             raise Unsupported("KV caches run on the host")
         yields = list(fused.yield_op().values)
-        if any(r.uses and r is not att.results[0] for r in att.results[1:]) or len(yields) != 1:
+        if any(r.uses for r in att.results[1:]) or len(yields) != 1:
             raise Unsupported("only the attention output may be used")
         if getattr(yields[0].type, "shape", None) != att.results[0].type.shape:  # type: ignore[attr-defined]
             raise Unsupported("an attention epilogue that changes the output's shape")
@@ -116,6 +121,7 @@ class AttentionKernel:
             "so_s",
         ]
         q, k, v = f"in{i['q']}_ptr", f"in{i['k']}_ptr", f"in{i['v']}_ptr"
+        epilogue, result = self._epilogue(params)
         lines = [
             "    pid_m = tl.program_id(0)",
             "    bh = tl.program_id(1)",
@@ -142,9 +148,9 @@ class AttentionKernel:
             "    for start in range(full, end, BLOCK_N):",
             *self._key_block(q, k, v, dot_prec, masked=True),
             "    out = tl.where(l_i[:, None] > 0, acc / tl.where(l_i[:, None] > 0, l_i[:, None], 1.0), 0.0)",
-            *self._epilogue(params),
+            *epilogue,
             "    tl.store(out0_ptr + b * so_b + h * so_h + rm[:, None] * so_s + rdv[None, :],"
-            f" {self.names[self.result]}.to(out0_ptr.dtype.element_ty),"
+            f" {result}.to(out0_ptr.dtype.element_ty),"
             f" mask=(rm[:, None] < SQ) & (rdv[None, :] < {self.dv}))",
         ]
         self.params = params
@@ -161,18 +167,16 @@ class AttentionKernel:
         ]
         return finish_source("\n".join(header + lines) + "\n")
 
-    def _epilogue(self, params: list[str]) -> list[str]:
+    def _epilogue(self, params: list[str]) -> tuple[list[str], str]:
         """The epilogue's lines on the output tile ``out`` (rounded to the attention's type first, so
-        that a quantize after it rounds exactly as the reference's does), indented one level;
-        ``self.names`` maps each value to its variable."""
-        self.names: dict[Value, str] = {self.att.results[0]: "out"}
-        used = {"out", "acc", "b", "h", "hk", "bh", "rm", "rd", "rdv", "rn", "q", "kt", "vt", "s", "p"}
-        used |= {"m_i", "l_i", "m_new", "m_safe", "alpha", "end", "full", "start", "valid", "keep", "bias"}
-        fresh = namer(self.names, used | {p.split(":")[0] for p in params})
-        lines = lower_elementwise(self.epilogue, self.names, fresh, self.att)
+        that a quantize after it rounds exactly as the reference's does), indented one level, and
+        the variable holding the kernel's result."""
+        names: dict[Value, str] = {self.att.results[0]: "out"}
+        fresh = namer(names, _TEMPLATE_NAMES | {p.split(":")[0] for p in params})
+        lines = lower_elementwise(self.epilogue, names, fresh, self.att)
         if lines and self.dtype.name in ("f16", "bf16"):  # the output as nn.attention rounds it first
             lines.insert(0, f"out = out.to({storage_type(self.dtype)}).to(tl.float32)")
-        return ["    " + ln for ln in lines]
+        return ["    " + ln for ln in lines], names[self.result]
 
     def _key_block(self, q: str, k: str, v: str, dot_prec: str, masked: bool) -> list[str]:
         """The loop body over one tile of BLOCK_N keys (indented two levels). Scores are kept in base 2

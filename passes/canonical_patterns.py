@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from tritium.ir.core import Operation
+from tritium.ir.core import Operation, Use, Value
 from tritium.ir.dialects import nn
 from tritium.ir.opdef import Commutative, constant_value
 from tritium.ir.rewriter import Rewriter
-from tritium.passes.fusion_policy import classify
+from tritium.ir.types import TensorType
+from tritium.passes.fusion_policy import scalar_epilogue_op
 from tritium.passes.patterns import RewritePattern, pattern
 
 
@@ -414,44 +415,37 @@ def transposes_that_keep_the_order(op: nn.Transpose, rw: Rewriter) -> bool:
     return True
 
 
-def _scalar(v: object) -> bool:
-    shape = _static_shape(v)
-    return shape is not None and int(np.prod(shape)) == 1 and constant_value(v) is not None  # type: ignore[arg-type]
-
-
 @pattern
 def elementwise_before_head_merge(op: nn.Attention, rw: Rewriter) -> bool:
     """f(reshape/transpose...(attention(q, k, v)), scalars) -> reshape/transpose...(f(attention(...), scalars))
-    for an elementwise f whose other operands are scalar constants, the views each read by the next
-    alone (and by shape queries): f then reads the attention output itself and runs in the attention
-    kernel's epilogue (an FP8 network's quantize of the merged heads: x / s cast to e4m3), and the
-    head merge moves the smaller values."""
+    for f plain arithmetic with scalar constants (``scalar_epilogue_op``), the views each read by
+    the next alone: f then reads the attention output itself and runs in the attention kernel's
+    epilogue (an FP8 network's quantize of the merged heads: x / s cast to e4m3, after which the head
+    merge moves 1-byte values). The attention output may have shape queries; the views may not."""
 
-    def uses(v: object) -> list:
-        return [u for u in v.uses if u.op.name not in ("nn.shape", "nn.size")]  # type: ignore[attr-defined]
+    def sole_use(v: Value) -> Use | None:
+        return next(iter(v.uses)) if len(v.uses) == 1 else None
 
-    def scalar_operands(use: object) -> bool:  # an elementwise op reading v and scalar constants
-        f = use.op  # type: ignore[attr-defined]
-        if classify(f) != "elementwise" or len(f.results) != 1:
+    def movable(use: Use | None, rank: int | None) -> bool:
+        if use is None or not scalar_epilogue_op(use.op, use.op.operand(use.index)):
             return False
-        rank = getattr(f.operands[use.index].type, "rank", None)  # type: ignore[attr-defined]
-        if rank is None or getattr(f.results[0].type, "rank", None) != rank:
-            return False  # (a scalar of higher rank would broadcast to more dims)
-        return all(i == use.index or _scalar(w) for i, w in enumerate(f.operands))  # type: ignore[attr-defined]
+        return rank is not None and all(getattr(w.type, "rank", 99) <= rank for w in use.op.operands)  # type: ignore[attr-defined]
 
+    rank = getattr(op.results[0].type, "rank", None)
+    queries = [u for u in op.results[0].uses if u.op.name in ("nn.shape", "nn.size")]
     v = op.results[0]
-    while len(uses(v)) == 1 and len(v.uses) == 1 and scalar_operands(uses(v)[0]):  # (moved already)
-        v = uses(v)[0].op.results[0]
+    use = next(iter(u for u in v.uses if u not in queries), None) if len(v.uses) == len(queries) + 1 else None
+    while movable(use, rank):  # (moved already: the chain continues after them)
+        v = use.op.results[0]  # type: ignore[union-attr]
+        use = sole_use(v)
     start, views = v, []
-    while len(uses(v)) == 1 and isinstance(uses(v)[0].op, (nn.Reshape, nn.Transpose)):
-        views.append(uses(v)[0].op)
-        v = views[-1].results[0]
-    if not views or len(uses(v)) != 1:
-        return False
-    chain = []  # the elementwise ops after the views, each reading the one before
-    while len(uses(v)) == 1 and len(v.uses) == 1 and scalar_operands(uses(v)[0]):
-        chain.append(uses(v)[0])
-        v = chain[-1].op.results[0]
+    while use is not None and isinstance(use.op, (nn.Reshape, nn.Transpose)):
+        views.append(use.op)
+        use = sole_use(use.op.results[0])
+    chain = []  # the ops after the views, each reading the one before
+    while views and movable(use, rank):
+        chain.append(use)
+        use = sole_use(use.op.results[0])  # type: ignore[union-attr]
     if not chain:
         return False
     moved = start
@@ -468,9 +462,9 @@ def elementwise_before_head_merge(op: nn.Attention, rw: Rewriter) -> bool:
                 moved = rw.create(nn.Reshape, moved, view.shape, allowzero=view.allowzero, loc=view.loc).out
             else:
                 moved = rw.create(nn.Transpose, moved, perm=view.perm, loc=view.loc).out
-            for u in list(view.results[0].uses):  # shape queries read the new view (same shape)
-                if u.op.name in ("nn.shape", "nn.size"):
-                    rw.set_operand(u.op, u.index, moved)
+            known = view.results[0].type
+            if isinstance(known, TensorType) and known.shape is not None:  # (what inference knew)
+                rw.set_type(moved, TensorType(known.shape, moved.type.dtype))  # type: ignore[attr-defined]
     rw.replace_op(chain[-1].op, [moved])
     for dead in [use.op for use in reversed(chain[:-1])] + list(reversed(views)):
         rw.erase_op(dead)

@@ -25,6 +25,8 @@ from tritium.passes.fusion_policy import (
     WINDOWED,
     classify,
     epilogue_reads_only_scalars,
+    scalar_constant,
+    scalar_epilogue_op,
     takes_epilogue,
     takes_prologue,
     takes_side_inputs,
@@ -78,11 +80,7 @@ class Grouping:
                 continue
             if self.would_cycle(p, g) or self.reads_past_a_window(p, op, v):
                 continue
-            if epilogue_reads_only_scalars(p.kind) and not (
-                op.name in SIDE_CHAIN_OPS
-                and op.attributes.get("saturate", True)  # (a non-saturating float 8 cast runs on the host)
-                and all(w is v or _scalar_constant(w) for w in op.operands)
-            ):
+            if epilogue_reads_only_scalars(p.kind) and not scalar_epilogue_op(op, v):
                 continue
             self.merge(p, g)
             if takes_side_inputs(p.kind):
@@ -103,7 +101,7 @@ class Grouping:
                 continue  # (a non-saturating cast to float 8 may have no generated kernel)
             inside = set(g.ops)
             reads = {v for o in g.ops for v in o.operands if v is not None and v.defining_op not in inside}
-            tensors = [v for v in reads if not _scalar_constant(v)]
+            tensors = [v for v in reads if not scalar_constant(v)]
             p = self.producer_group(tensors[0]) if len(tensors) == 1 else None
             if (
                 p is None
@@ -142,9 +140,7 @@ class Grouping:
         if not any(o.name in WINDOWED for o in p.ops):
             return False
         inside = set(p.ops)
-        return any(
-            o is not v and o.defining_op not in inside and not _scalar_constant(o) for o in op.operands
-        )
+        return any(o is not v and o.defining_op not in inside and not scalar_constant(o) for o in op.operands)
 
     def fuse_prologues(self, g: _Group, op: Operation) -> None:
         """Merge elementwise-only producer groups whose value only this reduction reads."""
@@ -201,12 +197,6 @@ class Grouping:
 
     def live_groups(self) -> list[_Group]:
         return [g for g in self.groups if g.ops]
-
-
-def _scalar_constant(v: Value) -> bool:
-    """A constant of one value, which a kernel gets as a literal (see ``_inline``)."""
-    c = v.defining_op
-    return isinstance(c, Constant) and isinstance(c.value, Dense) and getattr(v.type, "numel", None) == 1
 
 
 def _top_level(op: Operation, block: Block) -> Operation:

@@ -118,11 +118,29 @@ def takes_epilogue(kind: str) -> bool:
 
 
 def epilogue_reads_only_scalars(kind: str) -> bool:
-    """Kernels of this kind take epilogue ops whose other operands are scalar constants only, of
-    plain arithmetic (``SIDE_CHAIN_OPS``: an op without a generated form would send the whole kernel
-    to the host). The attention template computes nothing but its output tile: a quantizing
-    ``x / s``, a cast."""
+    """Kernels of this kind take only ``scalar_epilogue_op``s as epilogue: the attention template
+    computes nothing but its output tile (a quantizing ``x / s``, a cast)."""
     return kind == "attention"
+
+
+def scalar_constant(v: Any) -> bool:
+    """A constant of one value, which a kernel gets as a literal."""
+    from tritium.ir.attributes import Dense
+    from tritium.ir.dialects.nn.constant import Constant
+
+    c = v.defining_op
+    return isinstance(c, Constant) and isinstance(c.value, Dense) and getattr(v.type, "numel", None) == 1
+
+
+def scalar_epilogue_op(op: Operation, v: Any) -> bool:
+    """``op`` applied to ``v`` is plain arithmetic (``SIDE_CHAIN_OPS``, a saturating cast: an op
+    without a generated form would send the whole kernel to the host) with scalar constants as its
+    other operands, at ``v``'s shape: what an attention kernel's epilogue computes."""
+    if op.name not in SIDE_CHAIN_OPS or not op.attributes.get("saturate", True) or len(op.results) != 1:
+        return False
+    if getattr(op.results[0].type, "shape", None) != getattr(v.type, "shape", None):
+        return False  # (a scalar of higher rank broadcasts to more dims)
+    return getattr(op, "_segments", None) is None and all(w is v or scalar_constant(w) for w in op.operands)
 
 
 def takes_side_inputs(kind: str) -> bool:

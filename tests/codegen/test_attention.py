@@ -4,6 +4,8 @@ the blocks, f16."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -157,3 +159,46 @@ def test_attention_epilogue_takes_plain_arithmetic_only() -> None:
     PassManager("fuse-kernels,dce").run(module)
     fused = [op for op in module.main.block.ops if op.name == "kernel.fused"]
     assert len(fused) == 2 and isinstance(kernel_for(fused[0]), AttentionKernel)
+
+
+CASES = Path(__file__).parent / "attention_cases"
+EPILOGUE_CASES = {  # case -> the attention kernel's name after the default pipeline
+    "clip_max": "attention",  # a clip with its upper bound only (an optional operand left out)
+    "dyn_shapeq": "attention_mul",  # a shape query of the head merge: moved once the shapes are fixed
+    "dyn_reshape_from_shape": "attention_mul",  # the merge's shape computed from the tensor's own
+    "rank5": "attention",  # a scalar of rank 5: the op cannot move onto the rank-4 attention output
+    "host_rank": "attention",  # ... nor join its epilogue (it would broadcast the output)
+    "twice": "attention_mul_sub",  # one op before the merge, one after
+    "host_via_views": "attention",  # a non-saturating cast to e5m2 (runs on the host) stays after it
+    "twochains": "attention",  # the output read twice: nothing moves
+    "where": "attention",  # an op outside the plain arithmetic
+    "prec": "attention_mul",
+    "shapeq": "attention_mul",  # a shape query of the attention output itself
+    "argshape": "attention_mul",  # the merge's shape an input: the moved reshape keeps its type
+}
+
+
+@pytest.mark.parametrize("case", sorted(EPILOGUE_CASES))
+def test_attention_epilogue_cases_match_reference(case: str, rng: np.random.Generator) -> None:
+    """Whole pipelines (canonicalize moving ops above the head merge, fusion into the attention
+    kernel's epilogue) on the cases a review built to break them: the outputs equal the reference's
+    (to f32 rounding), the attention always runs generated, and fuses what it should."""
+    import tritium as tr
+
+    text = (CASES / f"{case}.tir").read_text()
+    fn = ir.parse_ir(text).main
+    inputs = []
+    for a in fn.args:
+        shape = tuple(d if isinstance(d, int) else 2 for d in a.type.shape)
+        x = np.array([1, 8, 32]) if a.type.dtype.name == "i64" else rng.standard_normal(shape)  # (argshape)
+        inputs.append(x.astype(a.type.dtype.np_dtype))
+    want = tr.compile(ir.parse_ir(text), backend="reference")(inputs)
+    engine = tr.compile(ir.parse_ir(text))
+    got = engine(inputs)
+    for k in want:
+        w, g = np.asarray(want[k]).astype(np.float64), np.asarray(got[k]).astype(np.float64)
+        assert w.shape == g.shape and np.allclose(g, w, rtol=1e-5, atol=1e-6), (k, np.abs(g - w).max())
+    layers = engine.inspect({n: x.shape for n, x in zip(engine.input_names, inputs)})["layers"]
+    attention = [layer for layer in layers if (layer["kernel"] or "").startswith("attention")]
+    assert [layer["kernel"] for layer in attention] == [EPILOGUE_CASES[case]], layers
+    assert attention[0]["tactic"] == "generated Triton"
