@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import tritium.ir as ir
+from tests.codegen import fused_kernels
 from tritium.codegen import AttentionKernel, kernel_for
 from tritium.passes import PassManager
 
@@ -113,19 +114,16 @@ def test_attention_epilogue_quantizes_its_own_output(rng: np.random.Generator) -
     import ml_dtypes
 
     b, h, s, d = 2, 3, 30, 16
-    module = ir.parse_ir(_quantized_attention(b, h, s, d))
-    PassManager("fuse-kernels,dce").run(module)
-    fused = [op for op in module.main.block.ops if op.name == "kernel.fused"]
+    fused = fused_kernels(_quantized_attention(b, h, s, d))
     assert len(fused) == 1, fused  # the quantize joined the attention kernel
     kernel = kernel_for(fused[0])
     assert isinstance(kernel, AttentionKernel) and "tl.float8e4nv" in kernel.source
     inputs = [torch.from_numpy(rng.standard_normal((b, h, s, d)).astype(np.float16)) for _ in range(3)]
     got = torch.empty((b, h, s, d), dtype=torch.float8_e4m3fn)
     kernel(inputs, [got])
-    plain = ir.parse_ir(_quantized_attention(b, h, s, d, quantize=False))
-    PassManager("dce,fuse-kernels,dce").run(plain)
+    plain = fused_kernels(_quantized_attention(b, h, s, d, quantize=False), "dce,fuse-kernels,dce")
     y = torch.empty((b, h, s, d), dtype=torch.float16)
-    kernel_for(next(op for op in plain.main.block.ops if op.name == "kernel.fused"))(inputs, [y])
+    kernel_for(plain[0])(inputs, [y])
     want = np.clip(y.numpy().astype(np.float32) / np.float32(0.004), -448, 448).astype(
         ml_dtypes.float8_e4m3fn
     )
@@ -139,9 +137,7 @@ def test_attention_epilogue_quantizes_its_own_output(rng: np.random.Generator) -
 
 def test_attention_epilogue_takes_scalar_constants_only() -> None:
     """A per-column divisor is an input the attention kernel does not load: the division stays out."""
-    module = ir.parse_ir(_quantized_attention(1, 2, 8, 16, extra=f", %w: {ty((16,))}"))
-    PassManager("fuse-kernels,dce").run(module)
-    fused = [op for op in module.main.block.ops if op.name == "kernel.fused"]
+    fused = fused_kernels(_quantized_attention(1, 2, 8, 16, extra=f", %w: {ty((16,))}"))
     kinds = [kernel_for(op).kind for op in fused]
     assert kinds[0] == "flash_attention" and len(fused) == 2, kinds
 
@@ -155,9 +151,7 @@ def test_attention_epilogue_takes_plain_arithmetic_only() -> None:
   %z = nn.cast %y {{to = f8E5M2, saturate = false}} : ({o}) -> {q8}
   func.return %z : {q8}
 }}"""
-    module = ir.parse_ir(text)
-    PassManager("fuse-kernels,dce").run(module)
-    fused = [op for op in module.main.block.ops if op.name == "kernel.fused"]
+    fused = fused_kernels(text)
     assert len(fused) == 2 and isinstance(kernel_for(fused[0]), AttentionKernel)
 
 

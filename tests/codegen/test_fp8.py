@@ -13,8 +13,8 @@ import torch
 
 import tritium as tr
 import tritium.ir as ir
+from tests.codegen import fused_kernels
 from tritium.codegen import MatmulKernel, kernel_for
-from tritium.passes import PassManager
 from tritium.runtime.program import from_numpy, to_numpy
 
 F8 = {"f8E4M3FN": ml_dtypes.float8_e4m3fn, "f8E5M2": ml_dtypes.float8_e5m2}
@@ -121,9 +121,7 @@ def test_float8_gemm(a_shape, b_shape, dt: str, rng: np.random.Generator) -> Non
   %r = nn.relu %y : {o}
   func.return %r : {o}
 }}"""
-    module = ir.parse_ir(text)
-    PassManager("dce,fuse-kernels,dce").run(module)
-    fused = [op for op in module.main.block.ops if op.name == "kernel.fused"]
+    fused = fused_kernels(text, "dce,fuse-kernels,dce")
     assert len(fused) == 1
     kernel = kernel_for(fused[0])
     assert isinstance(kernel, MatmulKernel) and not kernel.integer

@@ -10,6 +10,7 @@ import torch
 
 import tritium as tr
 import tritium.ir as ir
+from tests.codegen import fused_kernels
 from tritium.codegen import MatmulKernel, kernel_for
 from tritium.passes import PassManager
 
@@ -41,9 +42,7 @@ def test_integer_gemm_is_exact(a_shape, b_shape, rng: np.random.Generator) -> No
   %r = nn.relu %y : {o}
   func.return {result} : {o}
 }}"""
-        module = ir.parse_ir(text)
-        PassManager("dce,fuse-kernels,dce").run(module)
-        fused = [op for op in module.main.block.ops if op.name == "kernel.fused"]
+        fused = fused_kernels(text, "dce,fuse-kernels,dce")
         assert len(fused) == 1
         kernel = kernel_for(fused[0])
         assert isinstance(kernel, MatmulKernel) and kernel.integer and "dtype=tl.int32" in kernel.source
