@@ -1,6 +1,7 @@
 """Every tile config of one fused GEMM, timed on the GPU: which configs hide an epilogue's cost.
 
     python benchmarks/gemm_configs.py [--shape 4096,768,3072] [--epilogues none,gelu] [--top 12] [--kmajor]
+                                      [--space N] [--streamk N]
 
 For each epilogue (none: the bare product; bias; gelu: + bias, GELU(erf); residual: + bias +
 residual) the script generates Tritium's GEMM kernel, times each candidate of its level-3 tuning
@@ -36,6 +37,17 @@ def ty(shape: tuple[int, ...]) -> str:
     return "tensor<" + "".join(f"{d}x" for d in shape) + "f16>"
 
 
+def reference(epilogue: str, a, b, c, r):
+    """The fused kernel's result in float32 by torch."""
+    y = a.float() @ b.float()
+    if epilogue == "none":
+        return y
+    y = y + c.float()
+    if epilogue == "gelu":
+        return torch.nn.functional.gelu(y)
+    return y + r.float() if epilogue == "residual" else y
+
+
 def kernel(m: int, k: int, n: int, epilogue: str, kmajor: bool = False):
     o, c = ty((m, n)), ty((n,))
     body = EPILOGUES[epilogue].format(o=o, c=c)
@@ -60,7 +72,7 @@ def kernel(m: int, k: int, n: int, epilogue: str, kmajor: bool = False):
         "r": torch.randn(m, n, device="cuda", dtype=torch.float16),
     }
     by_arg = dict(zip(module.main.args, tensors.values()))
-    return kernel_for(fused), [by_arg[v] for v in fused.operands]
+    return kernel_for(fused), [by_arg[v] for v in fused.operands], tensors
 
 
 def main() -> None:
@@ -69,6 +81,8 @@ def main() -> None:
     ap.add_argument("--epilogues", default="none,gelu")
     ap.add_argument("--top", type=int, default=12)
     ap.add_argument("--kmajor", action="store_true", help="the weight held transposed (a tied embedding)")
+    ap.add_argument("--space", type=int, default=0, help="only the first N configs of the space (0: all)")
+    ap.add_argument("--streamk", type=int, default=0, help="also the stream-K form of the first N tiles")
     args = ap.parse_args()
     m, k, n = (int(x) for x in args.shape.split(","))
     two_per_sm = [
@@ -87,13 +101,26 @@ def main() -> None:
     ]
     results: dict[str, list] = {}
     for epi in args.epilogues.split(","):
-        kern, inputs = kernel(m, k, n, epi, args.kmajor)
+        kern, inputs, tensors = kernel(m, k, n, epi, args.kmajor)
         out = torch.empty(m, n, device="cuda", dtype=torch.float16)
-        space = [c for c in kern.config_space(3) if not c.get("LIBRARY")]
+        space = [c for c in kern.config_space(3) if not c.get("LIBRARY")][: args.space or None]
         space += [c for c in (kern._store_by_tma(c) for c in two_per_sm) if c not in space]
+        whole = [
+            c
+            for c in space
+            if c.get("TMA") and not (c.get("PERSISTENT") or c.get("SPLIT") or c.get("STREAMK"))
+        ]
+        space += [c for c in ({**c, "STREAMK": 1} for c in whole[: args.streamk]) if c not in space]
+        want = reference(epi, **tensors)
         rows = []
         for cfg in space:
             try:
+                out.fill_(float("nan"))
+                kern(inputs, [out], cfg)
+                err = float((out.float() - want).abs().max() / want.abs().max())
+                if not err < 1e-2:
+                    print(epi, cfg, f"WRONG: max error {err:.3g} of the largest value", flush=True)
+                    continue
                 ms = bench_ms(lambda cfg=cfg: kern(inputs, [out], cfg))
             except Exception as e:  # a config this card or Triton cannot build: reported, not timed
                 print(epi, cfg, "failed:", str(e).split("\n")[0][:120], flush=True)

@@ -49,14 +49,20 @@ def persistent_loop(lines: list[str], main_end: int) -> list[str]:
 
 
 def streamk_loop(lines: list[str], main_end: int) -> list[str]:
-    """The one-tile-per-program body ``lines`` as stream-K: one program per SM (at most one per K
-    iteration, so that none is idle) splits the tiles' K iterations evenly with the others (a
-    contiguous run each), so a GEMM with too few tiles for whole
-    waves (BERT's 4096 x 768 outputs: 96 tiles of 128 x 256 for 132 SMs) keeps every SM busy. A
-    program that ends inside a tile writes its partial sum to its own workspace slot and raises its
-    flag; the program that finishes the tile waits for the flags of the programs before it (they run
-    at the same time: NUM_SMS programs of one block per SM), adds their partials in program order
-    (the same sum every run) and runs the epilogue. Flags are cleared by their reader, so the next
+    """The one-tile-per-program body ``lines`` as stream-K with data-parallel waves (Osama et al.,
+    "Stream-K", 2023: "two-tile stream-K + DP"): one program per SM (at most one per K iteration)
+    first runs whole tiles for all but the last one or two waves' worth, then the K iterations of
+    the remaining tiles are split evenly between the programs, a contiguous run each. So a GEMM
+    with too few tiles for whole waves (BERT's 4096 x 768 outputs: 96 tiles of 128 x 256 for 132
+    SMs; 4096^3: 3.9 waves of 128 x 256) keeps every SM busy to the end.
+
+    A tile split between programs is finished by the program holding its first K iterations: those
+    come last in that program's run, while the tile's later iterations come first in the runs of
+    the programs after it, which hand their partial sums over through their workspace slot and raise
+    their flag before doing anything else. So the finisher's waits are short; it adds the partials
+    in program order (the same sum every run) and runs the epilogue. Programs take their runs in
+    reverse program-id order (``v``): the Triton interpreter runs programs one after another in id
+    order, so the contributors run first there too. Flags are cleared by their reader, so the next
     launch (or CUDA-graph replay) finds them at zero."""
     place = 3 + len(tile_placement("pid"))
     assert lines[3:place] == tile_placement("pid")
@@ -64,35 +70,47 @@ def streamk_loop(lines: list[str], main_end: int) -> list[str]:
     loop = "    for k in range(0, tl.cdiv(K, BLOCK_K)):"
     assert loop in main
     main = ["    for k in range(k_first, k_last):" if ln == loop else ln for ln in main]
-    slot = "BLOCK_M * BLOCK_N"
+    # a program's slot, addressed from the tile's rows and columns (a tile-sized offset tensor made
+    # once would stay live in registers across the whole loop: 64-128 of them, and spills)
+    slot = "BLOCK_M * BLOCK_N + (rm[:, None] % BLOCK_M) * BLOCK_N + rn[None, :] % BLOCK_N"
     return [
         *lines[1:3],
         "    k_iters = tl.cdiv(K, BLOCK_K)",
-        "    total = num_pid_m * num_pid_n * k_iters",
-        "    pid = tl.program_id(0)",
+        "    tiles = num_pid_m * num_pid_n",
         "    programs = tl.num_programs(0)  # at most the iterations: every program has some",
-        "    it = pid * total // programs",
-        "    it_end = (pid + 1) * total // programs",
-        "    offs = tl.arange(0, BLOCK_M)[:, None] * BLOCK_N + tl.arange(0, BLOCK_N)[None, :]",
+        "    v = programs - 1 - tl.program_id(0)",
+        "    dp_rounds = tl.maximum(tiles // programs - 1, 0)  # whole tiles; the rest split",
+        "    sk_first = dp_rounds * programs * k_iters",
+        "    sk_total = tiles * k_iters - sk_first",
+        "    it = sk_first + v * sk_total // programs",
+        "    it_end = sk_first + (v + 1) * sk_total // programs",
+        "    dp = 0",
         "    while it < it_end:",
-        "        tile = it // k_iters",
-        "        k_first = it - tile * k_iters",
-        "        k_last = tl.minimum(k_iters, k_first + it_end - it)",
-        *("    " + ln for ln in [*tile_placement("tile"), *main]),
-        "        it += k_last - k_first",
-        "        if k_last < k_iters:  # the tile goes on in the next program: hand over the partial sum",
-        f"            tl.store(ws_ptr + pid * {slot} + offs, acc)",
-        "            tl.debug_barrier()  # every thread's part of the partial is written before the flag",
-        '            tl.atomic_xchg(flags_ptr + pid, 1, sem="release")',
+        "        if dp < dp_rounds:",
+        "            tile = dp * programs + v",
+        "            k_first = 0",
+        "            k_last = k_iters",
+        "            dp += 1",
         "        else:",
-        "            if k_first > 0:  # the tile began in earlier programs: add their partials, in order",
-        "                p = ((tile * k_iters + 1) * programs - 1) // total",
-        "                while p < pid:",
+        "            tile = it // k_iters",
+        "            k_first = it - tile * k_iters",
+        "            k_last = tl.minimum(k_iters, k_first + it_end - it)",
+        "            it += k_last - k_first",
+        *("    " + ln for ln in [*tile_placement("tile"), *main]),
+        "        if k_first > 0:  # the tile began in an earlier program: hand over the partial sum",
+        f"            tl.store(ws_ptr + v * {slot}, acc)",
+        "            tl.debug_barrier()  # every thread's part of the partial is written before the flag",
+        '            tl.atomic_xchg(flags_ptr + v, 1, sem="release")',
+        "        else:",
+        "            if k_last < k_iters:  # the tile goes on in the next programs: add their partials",
+        "                last = ((tile * k_iters + k_iters - sk_first) * programs - 1) // sk_total",
+        "                p = v + 1",
+        "                while p <= last:",
         '                    ready = tl.atomic_add(flags_ptr + p, 0, sem="acquire")',
         "                    while ready == 0:",
         '                        ready = tl.atomic_add(flags_ptr + p, 0, sem="acquire")',
         "                    tl.debug_barrier()",
-        f'                    acc += tl.load(ws_ptr + p * {slot} + offs, cache_modifier=".cg")',
+        f'                    acc += tl.load(ws_ptr + p * {slot}, cache_modifier=".cg")',
         "                    tl.atomic_xchg(flags_ptr + p, 0)",
         "                    p += 1",
         *("        " + ln for ln in tail),

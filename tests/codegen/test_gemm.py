@@ -238,15 +238,22 @@ def test_store_descriptors_only_where_tma_addresses_the_output() -> None:
 
 @pytest.mark.parametrize(
     "m,n,k,kmajor,store",
-    [(33, 40, 48, False, 0), (33, 40, 80, True, 1), (33, 40, 16, False, 1), (9, 16, 32, False, 0)],
+    [
+        (33, 40, 48, False, 0),
+        (33, 40, 80, True, 1),
+        (33, 40, 16, False, 1),
+        (9, 16, 32, False, 0),
+        (100, 40, 48, False, 1),
+    ],
 )
 def test_streamk_variant(m: int, n: int, k: int, kmajor: bool, store: int, rng: np.random.Generator) -> None:
-    """Stream-K: 4 programs under the interpreter share 3 x 3 tiles of k / 16 K steps each, so most
-    tiles are split between programs (partials handed over through the workspace, added in program
-    order by the program that ends the tile, which runs the epilogue); 16: one K step per tile, no
-    tile split; 9 x 16 x 32: one tile of two K steps, fewer than 4 programs (two run: an idle one
-    would never raise the flag its tile's last program waits for). Twice in a row: the flags must be
-    back at zero after each launch."""
+    """Stream-K: 4 programs under the interpreter. 3 x 3 tiles of k / 16 K steps: one round of whole
+    tiles (4), then the other 5 tiles' K steps split between the programs (partials handed over
+    through the workspace to the program holding the tile's first K steps, which adds them in
+    program order and runs the epilogue); 16: one K step per tile, no tile split; 9 x 16 x 32: one
+    tile of two K steps, fewer than 4 programs (two run: an idle one would never raise the flag its
+    tile's finisher waits for); 100 x 40: 21 tiles, four rounds of whole tiles before the split.
+    Twice in a row: the flags must be back at zero after each launch."""
     kernel, fused, env, want, _ = bias_gemm((1, m, k), n, kmajor, rng)
     assert f"def {kernel.name}_streamk(" in kernel.source
     o = (1, m, n)

@@ -257,20 +257,41 @@ def test_onnxruntime_quantized_cnn_on_the_gpu(activations: str, tmp_path, rng: n
         "tma-store",
     ],
 )
-def test_every_gemm_form_on_the_gpu(form: dict, rng: np.random.Generator) -> None:
+def test_every_gemm_form_on_the_gpu(form: dict) -> None:
     """Each form the tuner may pick (Hopper: TMA, persistent, warp-specialized; the epilogue on the
     whole tile or on its column halves) compiles on this card's Triton and computes GEMM + bias +
     GELU + residual as torch does; 333 rows, 200 columns: partial tiles in both directions."""
-    import torch
-
-    from tritium.codegen import kernel_for
     from tritium.codegen.triton_env import persistent_available, tma_available
-    from tritium.passes import PassManager
 
     needs_persistent = form.get("PERSISTENT") or form.get("STREAMK")
     if (form.get("TMA") and not tma_available()) or (needs_persistent and not persistent_available()):
         pytest.skip("this GPU or Triton has no TMA / persistent form")
-    m, k, n = 333, 256, 200
+    check_gemm_form((333, 256, 200), {"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_K": 64, **form})
+
+
+@pytest.mark.parametrize("tile", [(64, 64, 4), (128, 128, 4), (128, 256, 8)])
+def test_streamk_waves_on_the_gpu(tile: tuple[int, int, int]) -> None:
+    """Stream-K on 2100 x 512 x 1000: at 64 x 64, 528 tiles make rounds of whole tiles before the
+    last waves' K steps are split; at 128 x 256, 68 tiles of 8 K steps are all split, a tile over up
+    to three programs."""
+    from tritium.codegen.triton_env import persistent_available
+
+    if not persistent_available():
+        pytest.skip("this GPU or Triton has no TMA / persistent form")
+    bm, bn, warps = tile
+    form = {"BLOCK_M": bm, "BLOCK_N": bn, "BLOCK_K": 64, "num_warps": warps, "TMA": 1, "STREAMK": 1}
+    check_gemm_form((2100, 512, 1000), form)
+
+
+def check_gemm_form(shape: tuple[int, int, int], form: dict) -> None:
+    """GEMM + bias + GELU + residual in config ``form`` against torch in float32, three launches in
+    a row (stream-K: its flags are back at zero after each launch)."""
+    import torch
+
+    from tritium.codegen import kernel_for
+    from tritium.passes import PassManager
+
+    m, k, n = shape
     text = f"""func.func @main(%a: {ty((m, k))}, %b: {ty((k, n))}, %c: {ty((n,))}, %r: {ty((m, n))}) -> {ty((m, n))} {{
   %y = nn.matmul %a, %b : ({ty((m, k))}, {ty((k, n))}) -> {ty((m, n))}
   %z = nn.add %y, %c : ({ty((m, n))}, {ty((n,))}) -> {ty((m, n))}
@@ -287,9 +308,9 @@ def test_every_gemm_form_on_the_gpu(form: dict, rng: np.random.Generator) -> Non
     )
     env = dict(zip(module.main.args, [a, b, c, r]))
     got = torch.empty(m, n, dtype=torch.float16, device="cuda")
-    cfg = {"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_K": 64, "GROUP_M": 8, "num_warps": 4, "num_stages": 3, **form}
+    cfg = {"GROUP_M": 8, "num_warps": 4, "num_stages": 3, **form}
     want = torch.nn.functional.gelu(a.float() @ b.float() + c.float()) + r.float()
-    for _ in range(3):  # stream-K: its flags are back at zero after each launch
+    for _ in range(3):
         got.fill_(float("nan"))
         kernel([env[v] for v in fused.operands], [got], cfg)
         assert rel(got.cpu().float(), want.cpu()) < 5e-3
