@@ -4,38 +4,81 @@ portable version of: libdevice's run on the GPU only, and the CPU interpreter ha
 
 from __future__ import annotations
 
-_GELU_P = (  # log2 Phi(-a) on [0, 7.75], degree 11 (fitted to mpmath's normal CDF), highest first
-    6.360153514961553e-10,
-    -2.989884961834832e-08,
-    6.119607292021101e-07,
-    -7.0583864726359025e-06,
-    4.83219264424406e-05,
-    -0.00016517285257577896,
-    -0.00027843788848258555,
-    0.007349608466029167,
-    -0.05277002230286598,
-    -0.4590863883495331,
-    -1.1511253118515015,
-    -0.999999463558197,
-)
-HELPERS = {
-    "gelu_erf": "\n".join(
+# GELU, x * Phi(x) (Phi: the normal CDF, 0.5 * (1 + erf(x / sqrt(2)))), as Phi(-|x|) = 2^p(|x|) with
+# p a polynomial fitted to log2 Phi(-a) (mpmath's normal CDF; iteratively reweighted least squares
+# towards the minimax fit, coefficients rounded to float32), highest degree first. One fit per
+# result type, each as short as that type's precision allows:
+# - float32: degree 11 on [0, 7.75]; relative error under 3e-6 for x > -5 (torch's float32 1 + erf
+#   cancels to 100% there), 4e-3 at x = -7.7 (values of 5e-14);
+# - float16: degree 7 on [0, 6], relative error under 6e-6, a 90th of a float16 ulp; below -6 the
+#   values (under 6e-9) round to zero in float16 anyway;
+# - bfloat16 (float32's range): degree 7 on [0, 7.75], relative error under 3e-5, a 70th of its ulp.
+# Below the fitted range the result is 0 (-inf too, where 1 + erf gives NaN); NaN stays NaN.
+_GELU_FITS = {
+    "gelu_erf": (
+        7.75,
+        (
+            6.360153514961553e-10,
+            -2.989884961834832e-08,
+            6.119607292021101e-07,
+            -7.0583864726359025e-06,
+            4.83219264424406e-05,
+            -0.00016517285257577896,
+            -0.00027843788848258555,
+            0.007349608466029167,
+            -0.05277002230286598,
+            -0.4590863883495331,
+            -1.1511253118515015,
+            -0.999999463558197,
+        ),
+    ),
+    "gelu_erf_f16": (
+        6.0,
+        (
+            -1.8348215462538064e-06,
+            6.159848271636292e-05,
+            -0.0009305262356065214,
+            0.008507895283401012,
+            -0.053960077464580536,
+            -0.4584643840789795,
+            -1.1512510776519775,
+            -0.9999952912330627,
+        ),
+    ),
+    "gelu_erf_bf16": (
+        7.75,
+        (
+            -1.3412085309028043e-06,
+            5.0215119699714705e-05,
+            -0.0008273319690488279,
+            0.008043414913117886,
+            -0.05288352072238922,
+            -0.45966196060180664,
+            -1.1507407426834106,
+            -1.0000336170196533,
+        ),
+    ),
+}
+GELU_HELPERS = {"f32": "gelu_erf", "f16": "gelu_erf_f16", "bf16": "gelu_erf_bf16"}
+
+
+def _gelu_helper(name: str) -> str:
+    bound, coeffs = _GELU_FITS[name]
+    return "\n".join(
         [
             "@triton.jit",
-            "def gelu_erf(x):",
-            "    # GELU, x * Phi(x) (Phi: the normal CDF, 0.5 * (1 + erf(x / sqrt(2)))), as",
-            "    # Phi(-|x|) = 2^p(|x|): 18 instructions, where libdevice's erf takes 32. Relative error",
-            "    # under 3e-6 for x > -5 (torch's float32 1 + erf cancels to 100% there), 4e-3 at",
-            "    # x = -7.7 (values of 5e-14); below -7.75, 0 (-inf too, where 1 + erf gives NaN).",
-            "    a = tl.minimum(tl.abs(x), 7.75)",
-            f"    p = {_GELU_P[0]!r}",
-            *(f"    p = p * a {'-' if c < 0 else '+'} {abs(c)!r}" for c in _GELU_P[1:]),
+            f"def {name}(x):",
+            f"    # GELU by Phi(-|x|) = 2^p(|x|), p of degree {len(coeffs) - 1} on [0, {bound}] (device_math.py)",
+            f"    a = tl.minimum(tl.abs(x), {bound})",
+            f"    p = {coeffs[0]!r}",
+            *(f"    p = p * a {'-' if c < 0 else '+'} {abs(c)!r}" for c in coeffs[1:]),
             "    e = tl.math.exp2(p)",
-            "    return tl.where(x >= 0, x * (1.0 - e), tl.where(x < -7.75, 0.0, x * e))",
+            f"    return tl.where(x < -{bound}, 0.0, x * tl.where(x >= 0, 1.0 - e, e))",
         ]
     )
-    + "\n",
-}
+
+
+HELPERS = {name: _gelu_helper(name) + "\n" for name in _GELU_FITS}
 
 
 # Inverse trigonometric and hyperbolic functions (Triton has no portable ones: libdevice's are GPU

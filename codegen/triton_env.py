@@ -112,15 +112,19 @@ def load_source(source: str, stem: str) -> ModuleType:
         return _load(source, stem)
 
 
-def _patch_interpreter_fp8() -> None:
-    """Make the CPU interpreter convert to and from float 8 (e4m3fn, e5m2) as the GPU does.
+def _patch_interpreter_floats() -> None:
+    """Make the CPU interpreter convert to and from float 8 (e4m3fn, e5m2) and bfloat16 as the GPU
+    does.
 
     Triton's interpreter converts floats by bit arithmetic (``interpreter._convert_float``) that
     rounds a carry out of the mantissa wrongly (-31.3 to e4m3 gives -16, not -32), reads e4m3's NaN
-    as 480 and e5m2's infinities and NaNs as numbers. On the GPU (sm_89 and later) the conversion is
-    the ``cvt.rn.satfinite`` instruction: round to nearest even, out-of-range values and infinities
-    clamped to the largest finite value, NaN kept. Those semantics, by ml_dtypes, replace the
-    interpreter's for the two float 8 types (the others keep Triton's function)."""
+    as 480 and e5m2's infinities and NaNs as numbers, truncates float32 to bfloat16 (the GPU rounds
+    to nearest even, so results came out an ulp low half of the time) and misreads subnormal
+    bfloat16s. On the GPU (sm_89 and later) the float 8 conversion is the ``cvt.rn.satfinite``
+    instruction: round to nearest even, out-of-range values and infinities clamped to the largest
+    finite value, NaN kept; bfloat16's is ``cvt.rn.bf16``. Those semantics, by ml_dtypes, replace
+    the interpreter's for these types (a conversion asking to round toward zero, and the other
+    types, keep Triton's function)."""
     import ml_dtypes
     import numpy as np
     import triton.language as tl
@@ -129,24 +133,30 @@ def _patch_interpreter_fp8() -> None:
     original = getattr(interpreter, "_convert_float", None)
     if original is None or getattr(original, "_tritium", False):
         return
-    f8 = {tl.float8e4nv: ml_dtypes.float8_e4m3fn, tl.float8e5: ml_dtypes.float8_e5m2}
+    narrow = {
+        tl.float8e4nv: ml_dtypes.float8_e4m3fn,
+        tl.float8e5: ml_dtypes.float8_e5m2,
+        tl.bfloat16: ml_dtypes.bfloat16,
+    }
     wide = {
         tl.float16: np.float16,
         tl.bfloat16: ml_dtypes.bfloat16,
         tl.float32: np.float32,
         tl.float64: np.float64,
     }
+    bits = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
 
     def convert(data: Any, src: Any, dst: Any, rounding: Any) -> Any:
-        if (src in f8 and dst in wide) or (src in wide and dst in f8):
-            bits = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
-            x = np.ascontiguousarray(data).view(f8.get(src) or wide[src])
-            if dst in f8:
-                top = float(ml_dtypes.finfo(f8[dst]).max)
-                y = np.clip(x.astype(np.float64), -top, top).astype(f8[dst])  # NaN stays NaN
-            else:
-                y = x.astype(wide[dst])
-            return y.view(bits[y.dtype.itemsize]).reshape(np.shape(data))
+        toward_zero = rounding is not None and "RTZ" in str(rounding)
+        if src != dst and src in {**narrow, **wide} and dst in {**narrow, **wide} and not toward_zero:
+            if src in narrow or dst in narrow:
+                x = np.ascontiguousarray(data).view(narrow.get(src) or wide[src])
+                if dst in narrow and dst != tl.bfloat16:
+                    top = float(ml_dtypes.finfo(narrow[dst]).max)
+                    y = np.clip(x.astype(np.float64), -top, top).astype(narrow[dst])  # NaN stays NaN
+                else:
+                    y = x.astype(narrow.get(dst) or wide[dst])
+                return y.view(bits[y.dtype.itemsize]).reshape(np.shape(data))
         return original(data, src, dst, rounding)
 
     convert._tritium = True  # type: ignore[attr-defined]
@@ -155,7 +165,7 @@ def _patch_interpreter_fp8() -> None:
 
 def _load(source: str, stem: str) -> ModuleType:
     if os.environ.get("TRITON_INTERPRET") == "1":
-        _patch_interpreter_fp8()
+        _patch_interpreter_floats()
     key = f"{stem}_{source_hash(source)}"
     mod = _loaded.get(key)
     if mod is not None:
