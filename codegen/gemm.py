@@ -408,8 +408,10 @@ class MatmulKernel(LibraryTactic):
                 {**c, "SPLIT": 1} for c in [*tma[:2], *persistent[:2]] if long_epilogue and c["BLOCK_N"] >= 64
             ]
             # from level 3, stream-K for the two likeliest tiles where whole tiles would leave SMs idle
-            # in the last wave (under 85% of it busy: BERT's 4096 x 768 GEMMs make 96 or 192 tiles);
-            # on an H200 it lost to the TMA tiles on every GEMM of BERT and ViT-B/16 at batch 32
+            # in the last wave (under 85% of it busy: BERT's 4096 x 768 GEMMs make 96 or 192 tiles).
+            # On an H200 it still loses to the best whole tiles (BERT's FFN2 0.050 against 0.033 ms,
+            # ViT-B/16's 0.064 against 0.060): handing the 128 x 256 partials over costs ~14 us there
+            # (likely the float32 tile's layout conversions through shared memory, seen in the TTGIR)
             streamk = []
             if deep and not self.integer and persistent_available():
                 for c in tma[:4]:
