@@ -8,11 +8,12 @@ from __future__ import annotations
 # p a polynomial fitted to log2 Phi(-a) (mpmath's normal CDF; iteratively reweighted least squares
 # towards the minimax fit, coefficients rounded to float32), highest degree first. One fit per
 # result type, each as short as that type's precision allows:
-# - float32: degree 11 on [0, 7.75]; relative error under 3e-6 for x > -5 (torch's float32 1 + erf
-#   cancels to 100% there), 4e-3 at x = -7.7 (values of 5e-14);
-# - float16: degree 7 on [0, 6], relative error under 6e-6, a 90th of a float16 ulp; below -6 the
+# - float32: degree 11 on [0, 7.75]; relative error of Phi under 3e-6 for x > -5 (torch's float32
+#   1 + erf cancels to 100% there), under 1e-5 down to -7.75 (values of 5e-14);
+# - float16: degree 7 on [0, 6], relative error under 7e-6, a 70th of a float16 ulp; below -6 the
 #   values (under 6e-9) round to zero in float16 anyway;
 # - bfloat16 (float32's range): degree 7 on [0, 7.75], relative error under 3e-5, a 70th of its ulp.
+# (Errors of float32 Horner steps without FMA, the worse case; tests/codegen/test_pointwise.py.)
 # Below the fitted range the result is 0 (-inf too, where 1 + erf gives NaN); NaN stays NaN.
 _GELU_FITS = {
     "gelu_erf": (

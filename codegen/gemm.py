@@ -65,8 +65,8 @@ _RESERVED = {"M", "N", "K", "a_desc", "b_desc", "acc_ptr", "NUM_SMS", "WS", *_CO
 _RESERVED |= {"B_KMAJOR", "SPLIT", "TMA_STORE"}
 # names the placement, the persistent and the stream-K loops define
 _RESERVED |= {"num_pid_m", "num_pid_n", "group", "first_m", "group_size", "pid_m", "pid_n", "tile", "tile_c"}
-_RESERVED |= {"k_iters", "total", "it", "it_end", "offs", "k_first", "k_last", "p", "ready", "ws_ptr"}
-_RESERVED |= {"flags_ptr"}
+_RESERVED |= {"k_iters", "tiles", "programs", "v", "dp_rounds", "sk_first", "sk_total", "it", "it_end", "dp"}
+_RESERVED |= {"k_first", "k_last", "last", "p", "ready", "ws_ptr", "flags_ptr"}
 _RESERVED |= {f"{d}{i}" for d in "mne" for i in range(8)}  # the index decomposition's names
 
 

@@ -57,9 +57,10 @@ def streamk_loop(lines: list[str], main_end: int) -> list[str]:
     SMs; 4096^3: 3.9 waves of 128 x 256) keeps every SM busy to the end.
 
     A tile split between programs is finished by the program holding its first K iterations: those
-    come last in that program's run, while the tile's later iterations come first in the runs of
-    the programs after it, which hand their partial sums over through their workspace slot and raise
-    their flag before doing anything else. So the finisher's waits are short; it adds the partials
+    come last in that program's run, while the tile's later iterations come first in the split part
+    of the runs of the programs after it (after their whole tiles), which hand their partial sums
+    over through their workspace slot and raise their flag before anything else of the split part.
+    So the finisher's waits are short, and they only go to programs of lower id: it adds the partials
     in program order (the same sum every run) and runs the epilogue. Programs take their runs in
     reverse program-id order (``v``): the Triton interpreter runs programs one after another in id
     order, so the contributors run first there too. Flags are cleared by their reader, so the next

@@ -123,8 +123,10 @@ def _patch_interpreter_floats() -> None:
     bfloat16s. On the GPU (sm_89 and later) the float 8 conversion is the ``cvt.rn.satfinite``
     instruction: round to nearest even, out-of-range values and infinities clamped to the largest
     finite value, NaN kept; bfloat16's is ``cvt.rn.bf16``. Those semantics, by ml_dtypes, replace
-    the interpreter's for these types (a conversion asking to round toward zero, and the other
-    types, keep Triton's function)."""
+    the interpreter's for these types (a conversion to bfloat16 asking to round toward zero, and the
+    other types, keep Triton's function). Casts the interpreter does not route through this function
+    (float64 or integers straight to bfloat16) stay wrong there; generated kernels go through
+    float32."""
     import ml_dtypes
     import numpy as np
     import triton.language as tl
@@ -147,8 +149,8 @@ def _patch_interpreter_floats() -> None:
     bits = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
 
     def convert(data: Any, src: Any, dst: Any, rounding: Any) -> Any:
-        toward_zero = rounding is not None and "RTZ" in str(rounding)
-        if src != dst and src in {**narrow, **wide} and dst in {**narrow, **wide} and not toward_zero:
+        bf16_toward_zero = dst == tl.bfloat16 and rounding is not None and "RTZ" in str(rounding)
+        if src != dst and src in {**narrow, **wide} and dst in {**narrow, **wide} and not bf16_toward_zero:
             if src in narrow or dst in narrow:
                 x = np.ascontiguousarray(data).view(narrow.get(src) or wide[src])
                 if dst in narrow and dst != tl.bfloat16:
