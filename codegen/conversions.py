@@ -12,9 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
-
-from tritium.ir.opdef import constant_value
+from tritium.passes.integral import integral_within
 
 
 def small_int_to_f32(x: str) -> str:
@@ -52,33 +50,6 @@ def integer_bound(v: Any) -> float:
 
 
 def integral_below(v: Any, limit: float) -> bool:
-    """Whether the float value ``v`` holds an integer of magnitude below ``limit``: a clip to
-    integer constants inside it of an integral value (a rounding, a sum or difference, max or min
-    of integral values and integer constants: a quantize's round + zero point)."""
-    op = v.defining_op
-    if op is None or op.name != "nn.clip" or op.num_operands < 3:
-        return False
-    bounds = [constant_value(b) for b in op.operands[1:3]]
-    if any(
-        b is None
-        or b.size != 1
-        or not float(b.reshape(-1)[0]).is_integer()
-        or abs(float(b.reshape(-1)[0])) >= limit
-        for b in bounds
-    ):
-        return False
-    return _integral(op.operand(0))
-
-
-def _integral(v: Any, depth: int = 0) -> bool:
-    c = constant_value(v)
-    if c is not None:
-        return bool(np.all(np.mod(c, 1) == 0))
-    op = v.defining_op
-    if op is None or depth > 4:
-        return False
-    if op.name == "nn.round":
-        return True
-    if op.name in ("nn.add", "nn.sub", "nn.max", "nn.min", "nn.relu", "nn.clip"):
-        return all(x is None or _integral(x, depth + 1) for x in op.operands)  # (a clip's bounds too)
-    return False
+    """Whether the float value ``v`` holds integers of magnitude below ``limit`` only (a quantize's
+    clip, round and zero point: ``passes/integral.py``)."""
+    return integral_within(v, -limit + 1, limit - 1) if limit > 1 else False

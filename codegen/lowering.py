@@ -24,6 +24,7 @@ from tritium.ir.core import Operation
 from tritium.ir.dtypes import DType
 from tritium.ir.opdef import constant_value
 from tritium.ir.types import TensorType
+from tritium.passes.integral import value_range
 
 Rule = Callable[[Operation, list[str]], str]
 RULES: dict[str, Rule] = {}
@@ -496,7 +497,9 @@ def _sign(op: Operation, a: list[str]) -> str:
 
 @rule("nn.round")
 def _round(op: Operation, a: list[str]) -> str:
-    """Half to even. When the operand is a correctly rounded division (a quantize's x / scale) or a
+    """Half to even. An operand known to lie within 2^22 (a quantize's x / scale, clipped to the
+    integer type's range first) rounds in one addition: three operations with the zero's sign.
+    When the operand is a correctly rounded division or a
     loaded value, by the hardware's own rounding: below 2^23 (2^52 in f64) x + copysign(2^23, x)
     lands where the spacing is 1, so the addition rounds x to an integer and subtracting back is
     exact (five operations). Otherwise the compiler may fuse a product into that addition (an FMA
@@ -504,7 +507,18 @@ def _round(op: Operation, a: list[str]) -> str:
     back where that landed on an odd number from a tie. Larger values are integers already; a zero
     result keeps the input's sign."""
     x = a[0]
-    big = "4503599627370496.0" if op.results[0].type.dtype.name == "f64" else "8388608.0"  # type: ignore[attr-defined]
+    f64 = op.results[0].type.dtype.name == "f64"  # type: ignore[attr-defined]  # (others compute in f32)
+    lo, hi = value_range(op.operand(0))
+    if not f64 and lo >= -(2.0**22) and hi <= 2.0**22:
+        # 1.5 * 2^23 + x lands where the spacing is 1 whatever x's sign, so one addition rounds it
+        # (no product can fuse into it: what value_range bounds is a clip, max, min, sum or
+        # difference); the zero's sign is x's
+        r = f"(({x} + 12582912.0) - 12582912.0)"
+        bits = (
+            f"({r}.to(tl.int32, bitcast=True) & 0x7FFFFFFF) | ({x}.to(tl.int32, bitcast=True) & -2147483648)"
+        )
+        return f"({bits}).to(tl.float32, bitcast=True)"
+    big = "4503599627370496.0" if f64 else "8388608.0"
     src = op.operand(0).defining_op
     if src is None or _correctly_rounded_div(src):
         r = f"(({x} + tl.where({x} < 0, -{big}, {big})) - tl.where({x} < 0, -{big}, {big}))"

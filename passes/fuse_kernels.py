@@ -31,6 +31,8 @@ from tritium.passes.fusion_policy import (
     takes_prologue,
     takes_side_inputs,
 )
+from tritium.passes.integral import cast_through_integer
+from tritium.passes.patterns import apply_patterns_greedily
 
 
 class _Group:
@@ -214,7 +216,8 @@ class FuseKernels(Pass):
     inside exactly one kernel.fused; anchors (conv/matmul/attention) carry their elementwise
     epilogues, reductions their elementwise prologues and epilogues, elementwise chains are one
     kernel; no op is duplicated (small inline constants are copied into the kernels that use them);
-    the kernel graph has no cycles; values and types are unchanged.
+    the kernel graph has no cycles; values and types are unchanged. Inside a kernel, a cast to an
+    integer type and back of a value the type holds is dropped (``integral.cast_through_integer``).
     """
 
     name = "fuse-kernels"
@@ -228,6 +231,9 @@ class FuseKernels(Pass):
                 stats["kernels"] += 1
                 stats["ops fused"] += len(outlined.ops)
             sort_topologically(func.block)
+        # inside a kernel, a quantize's integers dequantized again need no conversion at all
+        for k, v in apply_patterns_greedily(module, [cast_through_integer]).items():
+            stats[k] = v
         return stats
 
 

@@ -17,7 +17,7 @@ every other integer Q/DQ with constant scales becomes the elementwise ops that d
 fuses into the kernels around it (a quantize into the epilogue of the kernel producing its input):
 
     dequantize_linear(x, s, zp) -> (cast(x) - zp) * s
-    quantize_linear(x, s, zp)   -> cast(clip(round_half_even(x / s) + zp, lo, hi))
+    quantize_linear(x, s, zp)   -> cast(round_half_even(clip(x / s, lo - zp, hi - zp)) + zp)
 
 Float 8 (e4m3fn, e5m2) goes the same way: a product of dequantized float 8 operands (one scale for
 the activation, one or one per output column for the weight) becomes ``nn.matmul_float8`` (the FP8
@@ -336,8 +336,9 @@ def dequantize(op: quant.DequantizeLinear, rw: Rewriter) -> bool:
 
 @pattern
 def quantize(op: quant.QuantizeLinear, rw: Rewriter) -> bool:
-    """quantize_linear(x, s, zp) -> cast(clip(round(x / s) + zp, lo, hi))   (to i8 / u8; constant
-    s and zp, or one of each computed at run time; the division in f32 when the scale is f32)
+    """quantize_linear(x, s, zp) -> cast(round(clip(x / s, lo - zp, hi - zp)) + zp)   (to i8 / u8;
+    constant s and zp; the division in f32 when the scale is f32; with s or zp computed at run time
+    cast(clip(round(x / s) + zp, lo, hi)), the same values)
     quantize_linear(x, s, zp) -> cast(x / s + zp, f8, saturate)   (to float 8; constant s and zp)"""
     dt = op.results[0].type.dtype  # type: ignore[attr-defined]
     prec = op.precision or op.scale.type.dtype  # type: ignore[attr-defined]
@@ -357,12 +358,22 @@ def quantize(op: quant.QuantizeLinear, rw: Rewriter) -> bool:
             y = _f32(rw, op, nn.Cast, y, to=dt, saturate=op.saturate)
         else:
             info = np.iinfo(dt.np_dtype)
-            y = _f32(rw, op, nn.Round, y)
-            if z is not None:
+            zc = constant_value(z) if z is not None else np.zeros((), np.float32)
+            if zc is not None:
+                # clip(round(x) + z, lo, hi) = round(clip(x, lo - z, hi - z)) + z for integer z, lo,
+                # hi (NaN and infinities too): the rounding then sees a bounded value (one addition
+                # in a kernel, codegen's nn.round) and the result is a known integer range
+                lo = _const(rw, op, (info.min - zc).astype(np.float32), "min")
+                hi = _const(rw, op, (info.max - zc).astype(np.float32), "max")
+                y = _f32(rw, op, nn.Round, _f32(rw, op, nn.Clip, y, lo, hi))
+                if z is not None:
+                    y = _f32(rw, op, nn.Add, y, z)
+            else:  # a zero point computed at run time
+                y = _f32(rw, op, nn.Round, y)
                 y = _f32(rw, op, nn.Add, y, z)
-            lo = _const(rw, op, np.array(info.min, np.float32), "min")
-            hi = _const(rw, op, np.array(info.max, np.float32), "max")
-            y = _f32(rw, op, nn.Clip, y, lo, hi)
+                lo = _const(rw, op, np.array(info.min, np.float32), "min")
+                hi = _const(rw, op, np.array(info.max, np.float32), "max")
+                y = _f32(rw, op, nn.Clip, y, lo, hi)
             y = rw.create(nn.Cast, y, to=dt, loc=op.loc).results[0]
     rw.replace_op(op, [y])
     return True

@@ -545,3 +545,32 @@ def test_a_clip_to_fractional_bounds_is_not_integral(rng: np.random.Generator) -
     want = ir.run_reference(ir.parse_ir(text), [x])[0]
     assert set(want.tolist()) >= {1, 11}
     np.testing.assert_array_equal(tr.compile(ir.parse_ir(text))({"x": x})["output_0"], want)
+
+
+def test_a_clipped_value_rounds_in_one_addition() -> None:
+    """round(clip(x, -128, 127)), a quantize's order since lower-quant clamps first: the operand is
+    bounded, so 1.5 * 2^23 + x rounds it (half to even) in one addition, with the zero keeping x's
+    sign; against the reference on ties, signed zeros, the bounds, infinities and NaN."""
+    ties = np.arange(-130, 130) + 0.5
+    x = np.concatenate([ties, -ties, [-0.0, 0.0, -0.3, 0.3, -0.5, 0.5, 126.7, -127.6, 1e30, -1e30]])
+    x = np.concatenate([x, [np.inf, -np.inf, np.nan], np.nextafter(ties, 0), np.nextafter(ties, 1000)])
+    x = x.astype(np.float32)
+    t = ty(x.shape, "f32")
+    text = f"""func.func @main(%x: {t}) -> {t} {{
+  %lo = nn.constant dense<-128.0> : tensor<f32>
+  %hi = nn.constant dense<127.0> : tensor<f32>
+  %c = nn.clip %x, %lo, %hi : ({t}, tensor<f32>, tensor<f32>) -> {t}
+  %r = nn.round %c : {t}
+  func.return %r : {t}
+}}"""
+    engine = tr.compile(ir.parse_ir(text))
+    (step,) = [s for s in engine.program({"x": x.shape}).steps if s.mode == "kernel"]
+    assert "+ 12582912.0) - 12582912.0)" in step.kernel.source and "tl.abs" not in step.kernel.source
+    got = engine({"x": x})["output_0"]
+    want = ir.run_reference(ir.parse_ir(text), [x])[0]
+    finite = ~np.isnan(x)
+    np.testing.assert_array_equal(got[finite], want[finite])
+    assert np.array_equal(np.signbit(got[finite]), np.signbit(want[finite]))  # -0.0 stays -0.0
+    assert (
+        np.isnan(got[~finite]).all() or (got[~finite] == -128).all()
+    )  # NaN: the clip's (GPU: max(NaN, lo) is lo)
