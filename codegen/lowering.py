@@ -497,8 +497,9 @@ def _sign(op: Operation, a: list[str]) -> str:
 
 @rule("nn.round")
 def _round(op: Operation, a: list[str]) -> str:
-    """Half to even. An operand known to lie within 2^22 (a quantize's x / scale, clipped to the
-    integer type's range first) rounds in one addition: three operations with the zero's sign.
+    """Half to even. An operand known to lie within 2^22 (a per-tensor quantize's x / scale,
+    clipped to the integer type's range first) rounds in one addition and its subtraction back,
+    the zero's sign then copied from the operand by bit operations.
     When the operand is a correctly rounded division or a
     loaded value, by the hardware's own rounding: below 2^23 (2^52 in f64) x + copysign(2^23, x)
     lands where the spacing is 1, so the addition rounds x to an integer and subtracting back is
@@ -509,7 +510,7 @@ def _round(op: Operation, a: list[str]) -> str:
     x = a[0]
     f64 = op.results[0].type.dtype.name == "f64"  # type: ignore[attr-defined]  # (others compute in f32)
     lo, hi = value_range(op.operand(0))
-    if not f64 and lo >= -(2.0**22) and hi <= 2.0**22:
+    if not f64 and lo >= -(2.0**22) and hi <= 2.0**22 and constant_value(op.operand(0)) is None:
         # 1.5 * 2^23 + x lands where the spacing is 1 whatever x's sign, so one addition rounds it
         # (no product can fuse into it: what value_range bounds is a clip, max, min, sum or
         # difference); the zero's sign is x's

@@ -37,9 +37,21 @@ def integral(v: Any, depth: int = 0) -> bool:
     return False
 
 
+_EXACT = {"f64": 2.0**53, "f32": 2.0**24, "f16": 2.0**11, "bf16": 2.0**8}
+"""Below these magnitudes every integer is representable in the type: integer sums stay exact."""
+
+
 def value_range(v: Any, depth: int = 0) -> tuple[float, float]:
     """Bounds ``(lo, hi)`` of the values of ``v`` (NaN aside; infinite where unknown): constants,
-    clips to constant bounds, roundings, sums and differences, max, min and relu of bounded values."""
+    clips, roundings, sums and differences, max, min and relu of bounded values, where every bound
+    stays below the magnitude up to which ``v``'s type holds all integers (beyond it a sum may
+    round, and no bound is claimed)."""
+    lo, hi = _range(v, depth)
+    limit = _EXACT.get(getattr(v.type, "dtype", None) and v.type.dtype.name, 0.0)  # type: ignore[union-attr]
+    return (lo, hi) if -limit <= lo and hi <= limit else (-math.inf, math.inf)
+
+
+def _range(v: Any, depth: int) -> tuple[float, float]:
     c = constant_value(v)
     if c is not None:
         c = np.asarray(c, np.float64)
@@ -47,22 +59,24 @@ def value_range(v: Any, depth: int = 0) -> tuple[float, float]:
     op = v.defining_op
     if op is None or depth > _DEPTH:
         return -math.inf, math.inf
-    if op.name == "nn.clip":  # (a bound may be left out)
+    if op.name == "nn.clip":  # min(max(x, m), M), elementwise; a bound may be left out
         lo, hi = value_range(op.x, depth + 1)  # type: ignore[attr-defined]
         if op.min is not None:  # type: ignore[attr-defined]
-            lo = max(lo, value_range(op.min, depth + 1)[0])  # type: ignore[attr-defined]
+            mlo, mhi = value_range(op.min, depth + 1)  # type: ignore[attr-defined]
+            lo, hi = max(lo, mlo), max(hi, mhi)
         if op.max is not None:  # type: ignore[attr-defined]
-            hi = min(hi, value_range(op.max, depth + 1)[1])  # type: ignore[attr-defined]
-        return (lo, hi) if lo <= hi else (-math.inf, math.inf)  # (crossed bounds: no claim)
+            Mlo, Mhi = value_range(op.max, depth + 1)  # type: ignore[attr-defined]
+            lo, hi = min(lo, Mlo), min(hi, Mhi)
+        return lo, hi
     ranges = [value_range(x, depth + 1) for x in op.operands]
     if op.name == "nn.round":
-        lo, hi = ranges[0]  # type: ignore[misc]
+        lo, hi = ranges[0]
         return float(np.round(lo)), float(np.round(hi))
     if op.name == "nn.relu":
-        lo, hi = ranges[0]  # type: ignore[misc]
+        lo, hi = ranges[0]
         return max(lo, 0.0), max(hi, 0.0)
     if op.name in ("nn.add", "nn.sub", "nn.max", "nn.min") and len(ranges) == 2:
-        (alo, ahi), (blo, bhi) = ranges  # type: ignore[misc]
+        (alo, ahi), (blo, bhi) = ranges
         if op.name == "nn.add":
             return _sum(alo, blo, -1), _sum(ahi, bhi, 1)
         if op.name == "nn.sub":
@@ -87,10 +101,13 @@ def integral_within(v: Any, lo: float, hi: float) -> bool:
 
 @pattern
 def cast_through_integer(op: nn.Cast, rw: Rewriter) -> bool:
-    """cast<f>(cast<int>(v)) -> v   for v of type f holding integers that the int type holds (a
-    quantize's rounded, clipped value dequantized again in the same epilogue)"""
+    """cast<f>(cast<int>(v)) -> v + 0.0   for v of type f holding integers that the int type holds
+    (a quantize's rounded, clipped value dequantized again in the same epilogue; adding +0.0 turns
+    -0.0 into +0.0 as the integer does; NaN, whose cast to an integer is undefined, stays NaN)"""
     inner = op.x.defining_op  # type: ignore[attr-defined]
-    if not isinstance(inner, nn.Cast) or not op.to.is_float or not inner.to.is_int or inner.to.bits > 32:
+    if not isinstance(inner, nn.Cast) or not op.to.is_float or not inner.to.is_int:
+        return False
+    if inner.to.bits not in (8, 16, 32):  # (4-bit types have no numpy limits; i1 is a bool)
         return False
     v = inner.x
     if v.type != op.results[0].type or not v.type.dtype.is_float:  # type: ignore[attr-defined]
@@ -98,5 +115,9 @@ def cast_through_integer(op: nn.Cast, rw: Rewriter) -> bool:
     info = np.iinfo(inner.to.np_dtype)
     if not integral_within(v, float(info.min), float(info.max)):
         return False
-    rw.replace_op(op, [v])
+    with rw.at(before=op):
+        zero = rw.insert(nn.Constant.of(np.zeros((), v.type.dtype.np_dtype), loc=op.loc)).out  # type: ignore[attr-defined]
+        plus = rw.create(nn.Add, v, zero, loc=op.loc)
+        plus.attributes.update({k: a for k, a in op.attributes.items() if k == "precision"})
+    rw.replace_op(op, [plus.results[0]])
     return True

@@ -336,9 +336,9 @@ def dequantize(op: quant.DequantizeLinear, rw: Rewriter) -> bool:
 
 @pattern
 def quantize(op: quant.QuantizeLinear, rw: Rewriter) -> bool:
-    """quantize_linear(x, s, zp) -> cast(round(clip(x / s, lo - zp, hi - zp)) + zp)   (to i8 / u8;
-    constant s and zp; the division in f32 when the scale is f32; with s or zp computed at run time
-    cast(clip(round(x / s) + zp, lo, hi)), the same values)
+    """quantize_linear(x, s, zp) -> cast(round(clip(x / s, lo - zp, hi - zp)) + zp)   (to i8 / u8,
+    zp a constant or absent; the division in f32 when the scale is f32; with a zero point that is
+    not a constant, cast(clip(round(x / s) + zp, lo, hi)): the same values)
     quantize_linear(x, s, zp) -> cast(x / s + zp, f8, saturate)   (to float 8; constant s and zp)"""
     dt = op.results[0].type.dtype  # type: ignore[attr-defined]
     prec = op.precision or op.scale.type.dtype  # type: ignore[attr-defined]

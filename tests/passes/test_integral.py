@@ -42,6 +42,11 @@ CHAIN = f"""func.func @main(%x: {T}, %y: {T}) -> {T} {{
   %u = nn.round %y : {T}
   %k = nn.clip %x, %hi, %lo : ({T}, {S}, {S}) -> {T}
   %p = nn.mul %r, %z : ({T}, {S}) -> {T}
+  %bounds = nn.constant dense<[10.0, -200.0, 10.0, 10.0, 10.0, 10.0, 10.0, 10.0]> : {T}
+  %zero = nn.constant dense<0.0> : {S}
+  %t = nn.clip %x, %zero, %bounds : ({T}, {S}, {T}) -> {T}
+  %big = nn.constant dense<2147483520.0> : {S}
+  %g = nn.clip %x, %zero, %big : ({T}, {S}, {S}) -> {T}
   func.return %a : {T}
 }}"""
 
@@ -56,8 +61,10 @@ CHAIN = f"""func.func @main(%x: {T}, %y: {T}) -> {T} {{
         ("m", True, 0.0, 258.0),
         ("f", False, -127.5, 127.5),  # plus a half: not integral
         ("u", True, -math.inf, math.inf),  # rounded, unbounded
-        ("k", False, -math.inf, math.inf),  # crossed bounds: no claim
+        ("k", False, -128.0, -128.0),  # crossed bounds: min(max(x, 127), -128) is -128
         ("p", False, -math.inf, math.inf),  # products are not followed
+        ("t", False, -200.0, 10.0),  # a tensor bound below the other bound
+        ("g", False, -math.inf, math.inf),  # past 2^24 float32 sums round: no claim
     ],
 )
 def test_integral_values_and_their_ranges(name: str, whole: bool, lo: float, hi: float) -> None:
@@ -107,8 +114,30 @@ def test_cast_through_integer_only_inside_a_kernel(where: str) -> None:
         consumer = next(k for k in kernels if any(op.name == "nn.mul" for op in k.body.block.ops))
         assert any(a.type.dtype.name == "i8" for a in consumer.body.block.args)  # type: ignore[attr-defined]
         assert len(back) == 1
-    x = np.array([-1e9, -40.1, -0.1, 0.0, 0.125, 2.37, 31.9, np.inf], np.float32)
+    x = np.array([-1e9, -40.1, -0.1, -0.0, 0.125, 2.37, 31.9, np.inf], np.float32)
     want = ir.run_reference(ir.parse_ir(q_dq(where)), [x])
     got = ir.run_reference(module, [x])
     for w, g in zip(want, got):
         np.testing.assert_array_equal(g, w)
+        assert np.array_equal(np.signbit(g), np.signbit(w))  # -0.1 / 0.25 rounds to -0.0; the integer is +0
+
+
+@pytest.mark.parametrize("dt", ["i4", "ui4", "i8"])
+def test_casts_to_small_integers_and_back(dt: str) -> None:
+    """A cast to a 4-bit integer and back inside a kernel stays (no numpy limits for those types);
+    to i8 and back of an unbounded value stays too; the engine computes what the reference does."""
+    import tritium as tr
+
+    q = ty((8,), dt)
+    text = f"""func.func @main(%x: {T}) -> {T} {{
+  %q = nn.cast %x {{to = {dt}}} : ({T}) -> {q}
+  %d = nn.cast %q {{to = f32}} : ({q}) -> {T}
+  func.return %d : {T}
+}}"""
+    x = np.array([-3.0, -1.0, 0.0, 1.0, 2.0, 3.0, -2.0, 1.0], np.float32)
+    module = ir.parse_ir(text)
+    PassManager("fuse-kernels,dce").run(module)
+    (k,) = [op for op in module.main.block.ops if op.name == "kernel.fused"]
+    assert [op.name for op in k.body.block.ops].count("nn.cast") == 2
+    want = ir.run_reference(ir.parse_ir(text), [x])[0]
+    np.testing.assert_array_equal(tr.compile(ir.parse_ir(text))({"x": x})["output_0"], want)
