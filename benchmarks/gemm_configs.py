@@ -110,11 +110,11 @@ def main() -> None:
             for c in space
             if c.get("TMA") and not (c.get("PERSISTENT") or c.get("SPLIT") or c.get("STREAMK"))
         ]
-        streamk = (
+        streamk = [
             kern._store_by_tma({**{k: v for k, v in c.items() if k != "TMA_STORE"}, "STREAMK": 1})
-            for c in whole
-        )
-        space += [c for c in list(streamk)[: args.streamk] if c not in space]
+            for c in whole[: args.streamk]
+        ]
+        space += [c for c in streamk if c not in space]
         want = reference(epi, **tensors)
         rows = []
         for cfg in space:

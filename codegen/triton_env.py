@@ -135,31 +135,26 @@ def _patch_interpreter_floats() -> None:
     original = getattr(interpreter, "_convert_float", None)
     if original is None or getattr(original, "_tritium", False):
         return
-    narrow = {
+    narrow = {  # what Triton's function gets wrong
         tl.float8e4nv: ml_dtypes.float8_e4m3fn,
         tl.float8e5: ml_dtypes.float8_e5m2,
         tl.bfloat16: ml_dtypes.bfloat16,
     }
-    wide = {
-        tl.float16: np.float16,
-        tl.bfloat16: ml_dtypes.bfloat16,
-        tl.float32: np.float32,
-        tl.float64: np.float64,
-    }
+    floats = {tl.float16: np.float16, tl.float32: np.float32, tl.float64: np.float64, **narrow}
     bits = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
 
     def convert(data: Any, src: Any, dst: Any, rounding: Any) -> Any:
         bf16_toward_zero = dst == tl.bfloat16 and rounding is not None and "RTZ" in str(rounding)
-        if src != dst and src in {**narrow, **wide} and dst in {**narrow, **wide} and not bf16_toward_zero:
-            if src in narrow or dst in narrow:
-                x = np.ascontiguousarray(data).view(narrow.get(src) or wide[src])
-                if dst in narrow and dst != tl.bfloat16:
-                    top = float(ml_dtypes.finfo(narrow[dst]).max)
-                    y = np.clip(x.astype(np.float64), -top, top).astype(narrow[dst])  # NaN stays NaN
-                else:
-                    y = x.astype(narrow.get(dst) or wide[dst])
-                return y.view(bits[y.dtype.itemsize]).reshape(np.shape(data))
-        return original(data, src, dst, rounding)
+        ours = src != dst and src in floats and dst in floats and (src in narrow or dst in narrow)
+        if not ours or bf16_toward_zero:
+            return original(data, src, dst, rounding)
+        x = np.ascontiguousarray(data).view(floats[src])
+        if dst in narrow and dst != tl.bfloat16:  # float 8: saturating
+            top = float(ml_dtypes.finfo(narrow[dst]).max)
+            y = np.clip(x.astype(np.float64), -top, top).astype(narrow[dst])  # NaN stays NaN
+        else:
+            y = x.astype(floats[dst])
+        return y.view(bits[y.dtype.itemsize]).reshape(np.shape(data))
 
     convert._tritium = True  # type: ignore[attr-defined]
     interpreter._convert_float = convert

@@ -47,7 +47,8 @@ def value_range(v: Any, depth: int = 0) -> tuple[float, float]:
     stays below the magnitude up to which ``v``'s type holds all integers (beyond it a sum may
     round, and no bound is claimed)."""
     lo, hi = _range(v, depth)
-    limit = _EXACT.get(getattr(v.type, "dtype", None) and v.type.dtype.name, 0.0)  # type: ignore[union-attr]
+    dtype = getattr(v.type, "dtype", None)
+    limit = _EXACT.get(dtype.name, 0.0) if dtype is not None else 0.0
     return (lo, hi) if -limit <= lo and hi <= limit else (-math.inf, math.inf)
 
 
@@ -68,6 +69,8 @@ def _range(v: Any, depth: int) -> tuple[float, float]:
             Mlo, Mhi = value_range(op.max, depth + 1)  # type: ignore[attr-defined]
             lo, hi = min(lo, Mlo), min(hi, Mhi)
         return lo, hi
+    if op.name not in ("nn.round", "nn.relu", "nn.add", "nn.sub", "nn.max", "nn.min"):
+        return -math.inf, math.inf
     ranges = [value_range(x, depth + 1) for x in op.operands]
     if op.name == "nn.round":
         lo, hi = ranges[0]
