@@ -86,7 +86,8 @@ class BinaryOp(Op):
 
 
 def _fold_identity(op: BinaryOp) -> list[Value | np.ndarray] | None:
-    """x + 0, x - 0, x * 1, x / 1, x ** 1 -> x when the result type is x's type."""
+    """x + 0, x - 0, x * 1, x / 1, x ** 1 -> x when the result type is x's type. For floats the
+    zero's sign counts: -0.0 + (+0.0) is +0.0, so only x + (-0.0) and x - (+0.0) are x for every x."""
     identity = getattr(type(op), "right_identity", None)
     sides = [(op.lhs, op.rhs)]
     if Commutative in op.TRAITS:
@@ -95,8 +96,12 @@ def _fold_identity(op: BinaryOp) -> list[Value | np.ndarray] | None:
         if identity is None or x.type != op.results[0].type:
             continue
         val = op.const(c)
-        if val is not None and val.size > 0 and np.all(val == identity):
-            return [x]
+        if val is None or val.size == 0 or not np.all(val == identity):
+            continue
+        if identity == 0 and x.type.dtype.is_float:  # type: ignore[attr-defined]
+            if np.any(np.signbit(val.astype(np.float32)) != (type(op) is Add)):
+                continue
+        return [x]
     return None
 
 
