@@ -55,14 +55,20 @@ def _nested(arr: np.ndarray, dtype: DType) -> str:
     return "[" + ", ".join(_nested(a, dtype) for a in arr) + "]"
 
 
+def _splat(arr: np.ndarray, dt: DType) -> bool:
+    """Whether ``arr`` prints as one value: all equal, no NaN, and its zeros of one sign."""
+    if arr.size <= 1 or not (arr.flat[0] == arr).all():
+        return False
+    if not dt.is_float:
+        return True
+    wide = arr.astype(np.float64)
+    return not np.isnan(wide).any() and np.signbit(wide).all() == np.signbit(wide).any()
+
+
 def dense_text(d: Dense) -> str:
     arr = d.array
     dt = d.type.dtype
-    if (
-        arr.size > 1
-        and (arr.flat[0] == arr).all()
-        and not (dt.is_float and np.isnan(arr.astype(np.float64)).any())
-    ):
+    if _splat(arr, dt):
         body = _scalar_text(arr.flat[0], dt)
     elif arr.size <= DENSE_LITERAL_LIMIT:
         body = _nested(arr, dt)

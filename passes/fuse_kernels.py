@@ -236,7 +236,7 @@ class FuseKernels(Pass):
         for func in module.functions:
             for op in func.block.ops:
                 if isinstance(op, Fused):
-                    # (no folds: nn.add's would take x + 0.0 for x, and -0.0 + 0.0 is +0.0)
+                    # (no folds: only the rewrite asked for, on kernel bodies already folded)
                     for k, v in apply_patterns_greedily(op, [cast_through_integer], fold=False).items():
                         stats[k] = stats.get(k, 0) + v
         return stats

@@ -98,7 +98,8 @@ def _fold_identity(op: BinaryOp) -> list[Value | np.ndarray] | None:
         val = op.const(c)
         if val is None or val.size == 0 or not np.all(val == identity):
             continue
-        if identity == 0 and x.type.dtype.is_float:  # type: ignore[attr-defined]
+        dt = x.type.dtype  # type: ignore[attr-defined]
+        if identity == 0 and dt.is_float and not dt.name.endswith("FNUZ"):  # (FNUZ types have no -0)
             if np.any(np.signbit(val.astype(np.float32)) != (type(op) is Add)):
                 continue
         return [x]

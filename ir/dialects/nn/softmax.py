@@ -30,11 +30,12 @@ class AxisOp(Op):
 
 
 def _shifted(op: AxisOp, x: np.ndarray) -> np.ndarray:
-    """``x - max(x)`` along the axis, in f32 (f64 for f64 inputs); a row of -inf stays -inf rather
-    than NaN. Computing in the input's own f32 precision matches what f32 graphs do elsewhere."""
+    """``x - max(x)`` along the axis, in f32 (f64 for f64 inputs), as ONNX's formula (and
+    onnxruntime, and the generated row kernels) compute it: a row holding +inf, or only -inf, gives
+    NaNs. Computing in the input's own f32 precision matches what f32 graphs do elsewhere."""
     xc = x.astype(np.float64 if x.dtype == np.float64 else np.float32)
-    m = np.max(xc, axis=op.axis, keepdims=True)
-    return xc - np.where(np.isfinite(m), m, 0).astype(xc.dtype)
+    with np.errstate(invalid="ignore"):
+        return xc - np.max(xc, axis=op.axis, keepdims=True)
 
 
 class Softmax(AxisOp):

@@ -1,0 +1,107 @@
+"""Every pass keeps the reference semantics on IEEE special values too: inputs where a third of the
+entries are +-0, +-inf, NaN, the float16 maximum or tiny values give outputs with NaNs and
+infinities in the same places, zeros of the same sign, and the same finite values (as
+test_numerics.py compares them). An identity fold once turned ``x + 0.0`` into ``x``, which is
+wrong for x = -0.0; this is the test that would have caught it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import tritium.ir as ir
+from tritium.passes import PassManager
+
+from .test_numerics import PASS_FILES, pipelines
+
+SPECIALS = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1.0, -1.0, 65504.0, 1e-8, -1e-8])
+NOT_EXACT = {
+    (
+        "convert-layout.tir",
+        "stem",
+    ): "the space-to-depth kernel's zero-padded taps turn an infinite pixel into NaN",
+    ("convert-layout.tir", "stem_one_channel"): "the same, with one input channel",
+    (
+        "recognize-attention.tir",
+        "sdpa",
+    ): "where(isnan(p), 0, p) also zeroed rows made NaN by non-finite q or k; "
+    "and nn.attention's reference computes the scores in float64, the decomposed graph in float32",
+}
+"""Rewrites exact for ordinary finite inputs only (README, "exact for finite inputs only"): these
+functions are left to test_numerics.py."""
+
+
+def special_inputs(func: ir.Operation, rng: np.random.Generator, trial: int) -> list[np.ndarray]:
+    """Random normals with specials in random places: the ``trial``-th run of SPECIALS (so that over
+    ``trials(func)`` trials every special lands in every input), and a few more at random."""
+    out = []
+    for a in func.args:
+        t = a.type
+        shape = [d if isinstance(d, int) else 3 for d in t.shape]
+        if t.dtype.is_float:
+            x = rng.standard_normal(shape).reshape(-1)
+            extra = rng.random(x.size) < 0.1
+            x[extra] = rng.choice(SPECIALS, size=int(extra.sum()))
+            k = min(x.size, len(SPECIALS))
+            x[rng.permutation(x.size)[:k]] = SPECIALS[(np.arange(k) + trial * k) % len(SPECIALS)]
+            out.append(x.reshape(shape).astype(t.dtype.np_dtype))
+        else:
+            out.append(rng.integers(-5, 6, shape).astype(t.dtype.np_dtype))
+    return out
+
+
+def trials(func: ir.Operation) -> int:
+    """Enough runs for every special to reach every float input (at least two)."""
+    sizes = [
+        int(np.prod([d if isinstance(d, int) else 3 for d in a.type.shape]))
+        for a in func.args
+        if a.type.dtype.is_float
+    ]
+    return max([2, *(-(-len(SPECIALS) // max(n, 1)) for n in sizes)])
+
+
+def check_same(want: np.ndarray, got: np.ndarray, where: str) -> None:
+    assert want.shape == got.shape, where
+    if not (np.issubdtype(want.dtype, np.floating) or want.dtype.kind == "V"):  # V: ml_dtypes' floats
+        assert np.array_equal(want, got), where
+        return
+    w, g = want.astype(np.float64), got.astype(np.float64)
+    assert np.array_equal(np.isnan(w), np.isnan(g)), f"{where}: NaNs in other places"
+    w, g = (
+        np.nan_to_num(w, nan=0.0, posinf=np.inf, neginf=-np.inf),
+        np.nan_to_num(g, nan=0.0, posinf=np.inf, neginf=-np.inf),
+    )
+    assert np.array_equal(np.isinf(w) * np.sign(w), np.isinf(g) * np.sign(g)), f"{where}: infinities differ"
+    zeros = (w == 0) & (g == 0)
+    assert np.array_equal(np.signbit(w[zeros]), np.signbit(g[zeros])), f"{where}: a zero changed sign"
+    finite = np.isfinite(w) & np.isfinite(g)
+    scale = max(np.linalg.norm(w[finite]), 1e-30)
+    assert np.linalg.norm(w[finite] - g[finite]) / scale <= 1e-5, f"{where}: finite values differ"
+
+
+@pytest.mark.parametrize("path", PASS_FILES, ids=[p.name for p in PASS_FILES])
+def test_pass_preserves_special_values(path: Path, rng: np.random.Generator) -> None:
+    checked = 0
+    for pipeline in pipelines(path):
+        if "lower-precision" in pipeline or "lower-quant" in pipeline:
+            continue  # they change the arithmetic's precision: test_numerics.py compares them
+        before = ir.parse_ir(path.read_text())
+        after = ir.parse_ir(path.read_text())
+        PassManager(pipeline).run(after)
+        for f_before in before.functions:
+            f_after = after.lookup(f_before.sym_name)
+            if (path.name, f_before.sym_name) in NOT_EXACT:
+                continue
+            for trial in range(trials(f_after)):
+                inputs = special_inputs(f_after, rng, trial)
+                with np.errstate(all="ignore"):
+                    want = ir.Interpreter(before).run(inputs, f_before)
+                    got = ir.Interpreter(after).run(inputs, f_after)
+                for i, (w, g) in enumerate(zip(want, got)):
+                    check_same(np.asarray(w), np.asarray(g), f"{pipeline} @{f_before.sym_name} result {i}")
+                    checked += 1
+    if not any("lower-precision" not in p and "lower-quant" not in p for p in pipelines(path)):
+        pytest.skip("only precision-changing pipelines in this file")
+    assert checked > 0
