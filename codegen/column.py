@@ -32,8 +32,11 @@ TERM = {
     "l1": "tl.abs({x})",
 }
 TERM |= {"l2": "{x} * {x}", "log_sum": "{x}"}
-COMBINE = {"max": "tl.maximum(acc, {t})", "min": "tl.minimum(acc, {t})"}
-FINAL = {"max": "tl.max(acc, 0)", "min": "tl.min(acc, 0)"}
+COMBINE = {  # max and min keep NaN, as numpy's do (Triton's drop it)
+    "max": "tl.maximum(acc, {t}, propagate_nan=tl.PropagateNan.ALL)",
+    "min": "tl.minimum(acc, {t}, propagate_nan=tl.PropagateNan.ALL)",
+}
+FINAL = {"max": "tl.reduce(acc, 0, max_with_nan)", "min": "tl.reduce(acc, 0, min_with_nan)"}
 AFTER = {"mean": "res = res / R", "l2": "res = tl.sqrt(res)", "log_sum": "res = tl.log(res)"}
 RESERVED = {"tl", "triton", "row", "cols", "imask", "rr", "mask", "start", "R", "I", "acc", "res"}
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 #   values (under 6e-9) round to zero in float16 anyway;
 # - bfloat16 (float32's range): degree 7 on [0, 7.75], relative error under 3e-5, a 70th of its ulp.
 # (Errors of float32 Horner steps without FMA, the worse case; tests/codegen/test_pointwise.py.)
-# Below the fitted range the result is 0 (-inf too, where 1 + erf gives NaN); NaN stays NaN.
+# Below the fitted range the result is x * 0: -0.0, and NaN for -inf, as x * Phi(x) gives; NaN stays NaN.
 _GELU_FITS = {
     "gelu_erf": (
         7.75,
@@ -74,7 +74,7 @@ def _gelu_helper(name: str) -> str:
             f"    p = {coeffs[0]!r}",
             *(f"    p = p * a {'-' if c < 0 else '+'} {abs(c)!r}" for c in coeffs[1:]),
             "    e = tl.math.exp2(p)",
-            f"    return tl.where(x < -{bound}, 0.0, x * tl.where(x >= 0, 1.0 - e, e))",
+            f"    return x * tl.where(x < -{bound}, 0.0, tl.where(x >= 0, 1.0 - e, e))",
         ]
     )
 
@@ -149,4 +149,21 @@ _INVERSE = {
 }
 HELPERS.update(
     {name: "\n".join(["@triton.jit", f"def {name}(x):", *body]) + "\n" for name, body in _INVERSE.items()}
+)
+
+
+# Reductions' combine functions that keep NaN (numpy's max and min do; Triton's tl.max and tl.min
+# drop it): ``tl.reduce(x, axis, max_with_nan)``.
+HELPERS.update(
+    {
+        f"{fn}_with_nan": "\n".join(
+            [
+                "@triton.jit",
+                f"def {fn}_with_nan(a, b):",
+                f"    return tl.{fn}imum(a, b, propagate_nan=tl.PropagateNan.ALL)",
+            ]
+        )
+        + "\n"
+        for fn in ("max", "min")
+    }
 )

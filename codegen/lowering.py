@@ -161,14 +161,24 @@ def _reciprocal_of_constant(op: Operation) -> str | None:
     return repr(1.0 / s) if math.isfinite(s) and s != 0.0 else None
 
 
+def fmax(a: str, b: str) -> str:
+    """max(a, b) that is NaN where either is (numpy's and ONNX's; Triton's default drops NaNs)."""
+    return f"tl.maximum({a}, {b}, propagate_nan=tl.PropagateNan.ALL)"
+
+
+def fmin(a: str, b: str) -> str:
+    """min(a, b) that is NaN where either is."""
+    return f"tl.minimum({a}, {b}, propagate_nan=tl.PropagateNan.ALL)"
+
+
 @rule("nn.max")
 def _max(op: Operation, a: list[str]) -> str:
-    return f"tl.maximum({a[0]}, {a[1]})"
+    return fmax(a[0], a[1])
 
 
 @rule("nn.min")
 def _min(op: Operation, a: list[str]) -> str:
-    return f"tl.minimum({a[0]}, {a[1]})"
+    return fmin(a[0], a[1])
 
 
 @rule("nn.pow")
@@ -189,17 +199,32 @@ def _pow(op: Operation, a: list[str]) -> str:
         if e == 0.5:
             return f"tl.sqrt({x})"
         mag = f"tl.exp2({e!r} * tl.log2(tl.abs({x})))"
-        if e.is_integer():  # negative bases are fine; odd powers keep the sign
-            sign = f"tl.where({x} < 0, -1.0, 1.0)" if int(e) % 2 else "1.0"
-            zero = "0.0" if e > 0 else "float('inf')"
+        if e.is_integer():  # negative bases are fine; odd powers keep the sign (of -0.0 too)
+            odd = int(e) % 2
+            sign = f"tl.where({x} < 0, -1.0, 1.0)" if odd else "1.0"
+            zero = ("0.0" if e > 0 else "float('inf')") + (
+                f" * tl.where(1.0 / {x} < 0, -1.0, 1.0)" if odd else ""
+            )
             return f"tl.where({x} == 0, {zero}, {mag} * {sign})" if e != 0 else "1.0"
-        return f"tl.where({x} == 0, 0.0, {mag})"  # negative base, fractional power: NaN from log2, as numpy
-    # x ** y for a tensor y: exp2(y log2 |x|), negative sign for odd integral y
-    odd_sign = f"tl.where(tl.floor({y}) == {y}, tl.where(tl.floor({y} * 0.5) * 2.0 != {y}, -1.0, 1.0), 1.0)"
-    return (
-        f"tl.where({x} == 0, tl.where({y} == 0, 1.0, tl.where({y} > 0, 0.0, float('inf'))), "
-        f"tl.exp2({y} * tl.log2(tl.abs({x}))) * tl.where({x} < 0, {odd_sign}, 1.0))"
+        # a fractional power: NaN for a negative finite base, as numpy (C99's pow) gives
+        zero = "0.0" if e > 0 else "float('inf')"
+        nan = f"({x} < 0) & ({x} > float('-inf'))"
+        return f"tl.where({x} == 0, {zero}, tl.where({nan}, float('nan'), {mag}))"
+    # x ** y for a tensor y: exp2(y log2 |x|), negative for a negative base and odd integral y, NaN
+    # for a negative finite base and fractional y; C99's 1 for x = 1, y = 0 and (-1) ** +-inf
+    integral = f"(tl.floor({y}) == {y})"
+    odd = f"({integral} & (tl.floor({y} * 0.5) * 2.0 != {y}))"
+    neg = (
+        f"tl.where({integral}, tl.where({odd}, -1.0, 1.0), tl.where({x} == float('-inf'), 1.0, float('nan')))"
     )
+    one = f"({x} == 1.0) | ({y} == 0) | (({x} == -1.0) & (tl.abs({y}) == float('inf')))"
+    # 0 or inf by y's sign (NaN for a NaN y), negative for -0.0 and odd y
+    zero_base = (
+        f"tl.where({y} > 0, 0.0, tl.where({y} < 0, float('inf'), {y}))"
+        f" * tl.where((1.0 / {x} < 0) & {odd}, -1.0, 1.0)"
+    )
+    general = f"tl.exp2({y} * tl.log2(tl.abs({x}))) * tl.where({x} < 0, {neg}, 1.0)"
+    return f"tl.where({one}, 1.0, tl.where({x} == 0, {zero_base}, {general}))"
 
 
 @rule("nn.neg")
@@ -234,7 +259,7 @@ def _erf(op: Operation, a: list[str]) -> str:
 
 @rule("nn.relu")
 def _relu(op: Operation, a: list[str]) -> str:
-    return f"tl.maximum({a[0]}, 0)"
+    return fmax(a[0], "0")
 
 
 @rule("nn.sigmoid")
@@ -295,22 +320,28 @@ def _leaky(op: Operation, a: list[str]) -> str:
     return f"tl.where({a[0]} >= 0, {a[0]}, {a[0]} * {_attr(op, 'alpha')})"
 
 
+def expm1(x: str) -> str:
+    """e^x - 1 without the cancellation near 0 (elu(-1e-8) came out 0): the series to x^5 below
+    |x| = 0.1 (relative error under 2e-9)."""
+    series = f"{x} * (1.0 + {x} * (0.5 + {x} * (0.16666666666666666 + {x} * (0.041666666666666664 + {x} * 0.008333333333333333))))"
+    return f"tl.where(tl.abs({x}) < 0.1, {series} + 0.0, tl.exp({x}) - 1.0)"  # (+0.0 for -0.0, as e^-0 - 1)
+
+
 @rule("nn.elu")
 def _elu(op: Operation, a: list[str]) -> str:
-    return f"tl.where({a[0]} > 0, {a[0]}, {_attr(op, 'alpha')} * (tl.exp({a[0]}) - 1.0))"
+    return f"tl.where({a[0]} > 0, {a[0]}, {_attr(op, 'alpha')} * {expm1(a[0])})"
 
 
 @rule("nn.celu")
 def _celu(op: Operation, a: list[str]) -> str:
     al = _attr(op, "alpha")
-    return f"(tl.maximum({a[0]}, 0.0) + tl.minimum(0.0, {al} * (tl.exp({a[0]} / {al}) - 1.0)))"
+    negative = f"{al} * {expm1(f'({a[0]} / {al})')}"
+    return f"({fmax(a[0], '0.0')} + {fmin('0.0', negative)})"
 
 
 @rule("nn.selu")
 def _selu(op: Operation, a: list[str]) -> str:
-    return (
-        f"{_attr(op, 'gamma')} * tl.where({a[0]} > 0, {a[0]}, {_attr(op, 'alpha')} * (tl.exp({a[0]}) - 1.0))"
-    )
+    return f"{_attr(op, 'gamma')} * tl.where({a[0]} > 0, {a[0]}, {_attr(op, 'alpha')} * {expm1(a[0])})"
 
 
 @rule("nn.thresholded_relu")
@@ -320,7 +351,7 @@ def _threlu(op: Operation, a: list[str]) -> str:
 
 @rule("nn.hard_sigmoid")
 def _hsig(op: Operation, a: list[str]) -> str:
-    return f"tl.minimum(tl.maximum({_attr(op, 'alpha')} * {a[0]} + {_attr(op, 'beta')}, 0.0), 1.0)"
+    return fmin(fmax(f"{_attr(op, 'alpha')} * {a[0]} + {_attr(op, 'beta')}", "0.0"), "1.0")
 
 
 @rule("nn.hard_swish")
@@ -330,8 +361,11 @@ def _hswish(op: Operation, a: list[str]) -> str:
 
 @rule("nn.softplus")
 def _softplus(op: Operation, a: list[str]) -> str:
-    # log(1 + e^x) without overflow: max(x, 0) + log(1 + e^-|x|)
-    return f"(tl.maximum({a[0]}, 0.0) + tl.log(1.0 + tl.exp(-tl.abs({a[0]}))))"
+    # log(1 + e^x) without overflow: max(x, 0) + log(1 + t), t = e^-|x|; log(1 + t) by its series
+    # below t = 1e-3, where 1 + t would round t away (softplus(-12) was 0.4% off)
+    t = f"tl.exp(-tl.abs({a[0]}))"
+    log1p = f"tl.where({t} < 1e-3, {t} * (1.0 - {t} * (0.5 - {t} * 0.3333333333333333)), tl.log(1.0 + {t}))"
+    return f"({fmax(a[0], '0.0')} + {log1p})"
 
 
 @rule("nn.softsign")
@@ -381,9 +415,9 @@ def _clip(op: Operation, a: list[str]) -> str:
     x, lo, hi = groups
     out = x
     if lo is not None:
-        out = f"tl.maximum({out}, {lo})"
+        out = fmax(out, lo)
     if hi is not None:
-        out = f"tl.minimum({out}, {hi})"
+        out = fmin(out, hi)
     return out
 
 
@@ -478,7 +512,6 @@ _MATH = {
     "nn.floor": "tl.floor({0})",
     "nn.ceil": "tl.ceil({0})",
     "nn.reciprocal": "(1.0 / {0})",
-    "nn.sinh": "(0.5 * (tl.exp({0}) - tl.exp(-{0})))",
     "nn.cosh": "(0.5 * (tl.exp({0}) + tl.exp(-{0})))",
 }
 
@@ -488,11 +521,21 @@ def _math(op: Operation, a: list[str]) -> str:
     return _MATH[op.name].format(a[0])
 
 
+@rule("nn.sinh")
+def _sinh(op: Operation, a: list[str]) -> str:
+    # (e^x - e^-x) / 2 cancels near 0 (sinh(1e-8) came out 0): below 0.5 the odd series to x^7
+    # (relative error under 1e-8), which also keeps -0.0
+    x = a[0]
+    series = f"({x} + {x} * ({x} * {x}) * (0.16666666666666666 + ({x} * {x}) * (0.008333333333333333 + ({x} * {x}) * 0.0001984126984126984)))"
+    return f"tl.where(tl.abs({x}) < 0.5, {series}, 0.5 * (tl.exp({x}) - tl.exp(-{x})))"
+
+
 @rule("nn.sign")
 def _sign(op: Operation, a: list[str]) -> str:
     zero = "0.0" if _is_float(op) else "0"
     one = "1.0" if _is_float(op) else "1"
-    return f"tl.where({a[0]} > 0, {one}, tl.where({a[0]} < 0, -{one}, {zero}))"
+    rest = f"({a[0]} + 0.0)" if _is_float(op) else zero  # +0.0 for +-0, NaN for NaN (numpy's sign)
+    return f"tl.where({a[0]} > 0, {one}, tl.where({a[0]} < 0, -{one}, {rest}))"
 
 
 @rule("nn.round")
@@ -570,5 +613,5 @@ def finish_source(source: str) -> str:
             out.append(line)
     source = "\n".join(out)
     code = source[source.find("\nimport triton\n") :]  # not the header comment: the IR is user data
-    used = [h for name, h in HELPERS.items() if re.search(rf"\b{name}\(", code)]
+    used = [h for name, h in HELPERS.items() if re.search(rf"\b{name}\b", code)]  # called or passed
     return source + "".join("\n\n" + h for h in used)

@@ -12,7 +12,7 @@ import itertools
 from typing import Any
 
 from tritium.codegen.indexing import Unsupported
-from tritium.codegen.lowering import finish_source
+from tritium.codegen.lowering import finish_source, fmax
 from tritium.codegen.pointwise import ir_comment, kernel_name, lower_elementwise, namer
 from tritium.codegen.triton_env import pdl_kwargs
 from tritium.ir.dialects.kernel import Fused, Yield
@@ -133,7 +133,7 @@ class PoolKernel:
                 *tap,
             ]
             if is_max:
-                lines.append(f"    acc = tl.where(ok, tl.maximum(acc, {tapped}), acc)")
+                lines.append(f"    acc = tl.where(ok, {fmax('acc', tapped)}, acc)")  # (NaN kept)
             else:
                 lines += [f"    acc += tl.where(ok, {tapped}, 0.0)", "    cnt += tl.where(ok, 1.0, 0.0)"]
         if is_max:

@@ -284,8 +284,11 @@ class _Emitter:
         return ", mask=rmask, other=0.0" if self.single and off != "0" else ""
 
     def total(self, fn: str, x: str) -> str:
-        """The reduction of ``x`` over the row (one value per row: a column in the rows form)."""
-        return f"tl.{fn}({x}, 1)[:, None]" if self.single else f"tl.{fn}({x}, 0)"
+        """The reduction of ``x`` over the row (one value per row: a column in the rows form); max
+        and min keep NaN, as numpy's do."""
+        axis = 1 if self.single else 0
+        call = f"tl.reduce({x}, {axis}, {fn}_with_nan)" if fn in ("max", "min") else f"tl.{fn}({x}, {axis})"
+        return f"{call}[:, None]" if self.single else call
 
     def sweep(self, consume: list[str], other: str = "0.0") -> list[str]:
         """A loop over the row's chunks that loads the inputs, runs the prologue, then ``consume``
@@ -352,8 +355,8 @@ class _Emitter:
                 "log_sum": "{x}",
             }[kind]
             combine = {
-                "max": "acc = tl.maximum(acc, {t})",
-                "min": "acc = tl.minimum(acc, {t})",
+                "max": "acc = tl.maximum(acc, {t}, propagate_nan=tl.PropagateNan.ALL)",
+                "min": "acc = tl.minimum(acc, {t}, propagate_nan=tl.PropagateNan.ALL)",
                 "prod": "acc = acc * {t}",
             }.get(kind, "acc += {t}")
             ident_ = IDENTITY[kind]

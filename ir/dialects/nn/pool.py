@@ -187,8 +187,8 @@ class MaxPool(PoolOp):
                 flat = flat + (pos[i][:, k[i]] * mult[i]).reshape(shape)
             if best is None:
                 best, idx = view, np.broadcast_to(flat, view.shape)
-            else:
-                take = view > best
+            else:  # NaN wins (and stays), as max and reduce_max keep it; its index is the first NaN's
+                take = (view > best) | (np.isnan(view) & ~np.isnan(best))
                 best = np.where(take, view, best)
                 idx = np.where(take, flat, idx)
         nc = x.shape[0] * x.shape[1]

@@ -1,0 +1,132 @@
+"""Generated elementwise kernels on IEEE special values: every op case of tests/ir/op_cases whose
+kernel is generated runs with +-0, +-inf, NaN, 65504, 1e-8, +-0.5 and +-100 in every float input
+(over a few trials), and must put NaNs, infinities and signed zeros where the reference does, with
+the finite values close. It found relu, max, min, clip, sign, hard_sigmoid and celu dropping NaN
+(Triton's maximum and minimum ignore a NaN operand unless told otherwise), GELU giving 0 for -inf,
+sinh(1e-8) = 0, softplus 0.4% off at -12, and negative bases with fractional powers taken as
+positive."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tritium as tr
+from tests.codegen.test_coverage import ELEMENTWISE_CASES
+from tritium.ir import parse_ir
+
+SPECIALS = [0.0, -0.0, np.inf, -np.inf, np.nan, 1.0, -1.0, 65504.0, 1e-8, -1e-8, 0.5, -0.5, 100.0, -100.0]
+ZERO_SIGN_DIFFERS = {"nn.mod": "0.0 mod -inf: numpy gives -0.0 (the divisor's sign), the kernel +0.0"}
+
+
+def _float_inputs(text: str) -> bool:
+    return any(a.type.dtype.is_float for a in parse_ir(text).functions[0].args)
+
+
+CASES = [(n, i, c) for n, i, c in ELEMENTWISE_CASES if "xstring>" not in c.ir and _float_inputs(c.ir)]
+
+
+def laced(x: np.ndarray, rng: np.random.Generator, trial: int) -> np.ndarray:
+    """``x`` with the ``trial``-th run of SPECIALS written over random places (float inputs only)."""
+    if x.dtype.kind != "f" or x.size == 0:
+        return x
+    x = np.array(x, copy=True)
+    flat = x.reshape(-1)
+    k = min(flat.size, len(SPECIALS))
+    picks = (np.arange(k) + trial * k) % len(SPECIALS)
+    flat[rng.permutation(flat.size)[:k]] = np.asarray(SPECIALS, np.float64)[picks].astype(x.dtype)
+    return x
+
+
+def compare(want: np.ndarray, got: np.ndarray, signed_zeros: bool) -> str | None:
+    """What differs between the reference's ``want`` and the kernel's ``got`` (the first place), or
+    None."""
+    if want.dtype.kind == "V":  # ml_dtypes' floats
+        want, got = want.astype(np.float32), got.astype(np.float32)
+    if want.dtype.kind not in "fc":
+        return None if np.array_equal(want, got) else "values"
+    w, g = want.astype(np.float64), got.astype(np.float64)
+    wn, gn = np.where(np.isnan(w), 0.0, w), np.where(np.isnan(g), 0.0, g)
+    finite = np.isfinite(w) & np.isfinite(g)
+    checks = {
+        "NaNs in other places": np.isnan(w) != np.isnan(g),
+        "infinities differ": np.isinf(wn) * np.sign(wn) != np.isinf(gn) * np.sign(gn),
+        "a zero changed sign": (w == 0) & (g == 0) & (np.signbit(w) != np.signbit(g)) & signed_zeros,
+        "finite values differ": finite & (np.abs(wn - gn) > 1e-3 * (np.abs(wn) + 1e-5)),
+    }
+    for what, bad in checks.items():
+        if bad.any():
+            at = tuple(int(i) for i in np.argwhere(bad)[0])
+            return f"{what} at {at}: want {w[at]!r}, got {g[at]!r}"
+    return None
+
+
+@pytest.mark.parametrize("name,index,case", CASES, ids=[f"{n}-{i}" for n, i, _ in CASES])
+def test_generated_kernels_keep_special_values(name: str, index: int, case, rng: np.random.Generator) -> None:
+    base = case.inputs(rng)
+    floats = [x.size for x in base if np.asarray(x).dtype.kind == "f" and np.asarray(x).size]
+    assert floats, "a float input in the signature, but none among the case's inputs"
+    engine = tr.compile(parse_ir(case.ir))
+    reference = tr.compile(parse_ir(case.ir), backend="reference")
+    for trial in range(max(2, -(-len(SPECIALS) // min(floats)))):
+        inputs = [laced(np.asarray(x), rng, trial) for x in base]
+        with np.errstate(all="ignore"):
+            want, got = reference(inputs), engine(inputs)
+        for k in want:
+            problem = compare(np.asarray(want[k]), np.asarray(got[k]), name not in ZERO_SIGN_DIFFERS)
+            assert problem is None, (
+                f"{name} case {index}, output {k}, trial {trial}: {problem}; inputs {inputs}"
+            )
+
+
+REDUCTIONS = {
+    "row max": ("nn.reduce_max", "2x37", [1], "2x1"),
+    "row min": ("nn.reduce_min", "2x37", [1], "2x1"),
+    "column max": ("nn.reduce_max", "37x5", [0], "1x5"),
+    "column min": ("nn.reduce_min", "37x5", [0], "1x5"),
+}
+
+
+@pytest.mark.parametrize("label", list(REDUCTIONS))
+def test_max_and_min_reductions_keep_nan(label: str, rng: np.random.Generator) -> None:
+    """A NaN in a reduced row or column makes its max and min NaN (numpy's, onnxruntime's); an
+    infinity wins over numbers."""
+    op, shape, axes, out = REDUCTIONS[label]
+    text = f"""func.func @main(%x: tensor<{shape}xf32>) -> tensor<{out}xf32> attributes {{input_names = ["x"], output_names = ["y"]}} {{
+  %ax = nn.constant dense<{axes}> : tensor<1xi64>
+  %y = {op} %x, %ax : (tensor<{shape}xf32>, tensor<1xi64>) -> tensor<{out}xf32>
+  func.return %y : tensor<{out}xf32>
+}}"""
+    engine = tr.compile(parse_ir(text))
+    assert engine.host_steps({"x": tuple(int(d) for d in shape.split("x"))}) == []
+    x = rng.standard_normal([int(d) for d in shape.split("x")]).astype(np.float32)
+    flat = x.reshape(-1) if axes == [1] else x.T.reshape(-1)  # (the reduced lines, one after another)
+    line = 37
+    flat[5] = np.nan  # line 0: a NaN
+    flat[line + 3] = np.inf  # line 1: +inf
+    flat[line + 7] = -np.inf  # and -inf
+    if axes == [0]:
+        x[:] = flat.reshape(x.shape[1], x.shape[0]).T
+    want = tr.compile(parse_ir(text), backend="reference")({"x": x})["y"].reshape(-1)
+    got = engine({"x": x})["y"].reshape(-1)
+    assert np.isnan(want[0]) and np.isnan(got[0])
+    assert np.array_equal(want, got, equal_nan=True)
+
+
+def test_max_pooling_keeps_nan() -> None:
+    """A window holding NaN pools to NaN wherever the NaN sits (as max and reduce_max keep it, and
+    torch's max_pool2d; onnxruntime's MaxPool keeps or drops it by its place in the window)."""
+    text = """func.func @main(%x: tensor<1x2x4x4xf32>) -> tensor<1x2x2x2xf32> attributes {input_names = ["x"], output_names = ["y"]} {
+  %y, %i = nn.max_pool %x {dilations = [1, 1], kernel_shape = [2, 2], pads = [0, 0, 0, 0], strides = [2, 2]} : (tensor<1x2x4x4xf32>) -> (tensor<1x2x2x2xf32>, tensor<1x2x2x2xi64>)
+  func.return %y : tensor<1x2x2x2xf32>
+}"""
+    engine = tr.compile(parse_ir(text))
+    assert engine.host_steps({"x": (1, 2, 4, 4)}) == []
+    x = np.arange(32, dtype=np.float32).reshape(1, 2, 4, 4) - 16
+    x[0, 0, 0, 0] = np.nan  # first in channel 0's first window
+    x[0, 0, 1, 3] = np.nan  # last in its second window
+    x[0, 1, 3, 3] = np.inf  # the last window of channel 1
+    want = tr.compile(parse_ir(text), backend="reference")({"x": x})["y"]
+    got = engine({"x": x})["y"]
+    assert np.isnan(got[0, 0, 0, 0]) and np.isnan(got[0, 0, 0, 1]) and got[0, 1, 1, 1] == np.inf
+    assert np.array_equal(want, got, equal_nan=True)
