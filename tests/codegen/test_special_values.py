@@ -3,8 +3,7 @@ kernel is generated runs with +-0, +-inf, NaN, 65504, 1e-8, +-0.5 and +-100 in e
 (over a few trials), and must put NaNs, infinities and signed zeros where the reference does, with
 the finite values close. It found relu, max, min, clip, sign, hard_sigmoid and celu dropping NaN
 (Triton's maximum and minimum ignore a NaN operand unless told otherwise), GELU giving 0 for -inf,
-sinh(1e-8) = 0, softplus 0.4% off at -12, and negative bases with fractional powers taken as
-positive."""
+sinh(1e-8) = 0, softplus 0.4% off at -12, and (-1) ** inf = NaN where C99's pow gives 1."""
 
 from __future__ import annotations
 
