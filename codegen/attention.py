@@ -147,7 +147,8 @@ class AttentionKernel:
             *self._key_block(q, k, v, dot_prec, masked=False),
             "    for start in range(full, end, BLOCK_N):",
             *self._key_block(q, k, v, dot_prec, masked=True),
-            "    out = tl.where(l_i[:, None] > 0, acc / tl.where(l_i[:, None] > 0, l_i[:, None], 1.0), 0.0)",
+            # zeros for a row with no key (all masked); NaN, not 0, for a row made NaN by its inputs
+            "    out = tl.where(l_i[:, None] == 0, 0.0, acc / tl.where(l_i[:, None] == 0, 1.0, l_i[:, None]))",
             *epilogue,
             "    tl.store(out0_ptr + b * so_b + h * so_h + rm[:, None] * so_s + rdv[None, :],"
             f" {result}.to(out0_ptr.dtype.element_ty),"
@@ -232,7 +233,7 @@ class AttentionKernel:
                 if not natural:
                     lines.append(
                         "        bias = tl.where(bias == float('-inf'), bias,"
-                        " tl.maximum(bias * 1.4426950408889634, -3.4028234663852886e38))"
+                        " tl.maximum(bias * 1.4426950408889634, -3.4028234663852886e38, propagate_nan=tl.PropagateNan.ALL))"
                     )
                 lines.append(f"        s = tl.fma(s, {c}, bias)")
         if not additive:

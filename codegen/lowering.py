@@ -188,6 +188,13 @@ def _pow(op: Operation, a: list[str]) -> str:
 
     x, y = a
     c = constant_value(op.operand(1))
+    if c is not None and c.size == 1 and not math.isfinite(float(c.reshape(-1)[0])):
+        e = float(c.reshape(-1)[0])  # C99: |x| = 1 gives 1; otherwise 0 or inf by |x| against 1
+        if e != e:
+            return f"tl.where({x} == 1.0, 1.0, float('nan'))"
+        big, small = ("float('inf')", "0.0") if e > 0 else ("0.0", "float('inf')")
+        m = f"tl.abs({x})"
+        return f"tl.where({m} == 1.0, 1.0, tl.where({m} > 1.0, {big}, tl.where({m} < 1.0, {small}, {x})))"
     if c is not None and c.size == 1:
         e = float(c.reshape(-1)[0])
         if e == 1.0:
@@ -212,6 +219,8 @@ def _pow(op: Operation, a: list[str]) -> str:
         return f"tl.where({x} == 0, {zero}, tl.where({nan}, float('nan'), {mag}))"
     # x ** y for a tensor y: exp2(y log2 |x|), negative for a negative base and odd integral y, NaN
     # for a negative finite base and fractional y; C99's 1 for x = 1, y = 0 and (-1) ** +-inf
+    if not op.operand(1).type.dtype.is_float:  # type: ignore[attr-defined]  # (integer exponents)
+        y = f"({y}).to({'tl.float64' if _dtype(op).name == 'f64' else 'tl.float32'})"
     integral = f"(tl.floor({y}) == {y})"
     odd = f"({integral} & (tl.floor({y} * 0.5) * 2.0 != {y}))"
     neg = (
@@ -321,10 +330,21 @@ def _leaky(op: Operation, a: list[str]) -> str:
 
 
 def expm1(x: str) -> str:
-    """e^x - 1 without the cancellation near 0 (elu(-1e-8) came out 0): the series to x^5 below
-    |x| = 0.1 (relative error under 2e-9)."""
-    series = f"{x} * (1.0 + {x} * (0.5 + {x} * (0.16666666666666666 + {x} * (0.041666666666666664 + {x} * 0.008333333333333333))))"
-    return f"tl.where(tl.abs({x}) < 0.1, {series} + 0.0, tl.exp({x}) - 1.0)"  # (+0.0 for -0.0, as e^-0 - 1)
+    """e^x - 1 without the cancellation near 0 (elu(-1e-8) came out 0), in any float type: Kahan's
+    (u - 1) x / log(u) with u = e^x, whose rounding errors cancel (x itself where u rounds to 1,
+    +0.0 for -0.0 as e^-0 - 1 gives; -1 and inf at the ends, where the quotient is NaN)."""
+    u = f"tl.exp({x})"
+    return (
+        f"tl.where({u} == 1.0, {x} + 0.0, tl.where({u} == 0.0, -1.0, "
+        f"tl.where({u} == float('inf'), {u}, ({u} - 1.0) * {x} / tl.log({u}))))"
+    )
+
+
+def log1p(t: str) -> str:
+    """log(1 + t) for t >= 0 without losing t to the addition, in any float type (Goldberg:
+    log(u) t / (u - 1) with u = 1 + t; t itself where u rounds to 1)."""
+    u = f"(1.0 + {t})"
+    return f"tl.where({u} == 1.0, {t}, tl.log({u}) * ({t} / ({u} - 1.0)))"
 
 
 @rule("nn.elu")
@@ -361,11 +381,9 @@ def _hswish(op: Operation, a: list[str]) -> str:
 
 @rule("nn.softplus")
 def _softplus(op: Operation, a: list[str]) -> str:
-    # log(1 + e^x) without overflow: max(x, 0) + log(1 + t), t = e^-|x|; log(1 + t) by its series
-    # below t = 1e-3, where 1 + t would round t away (softplus(-12) was 0.4% off)
-    t = f"tl.exp(-tl.abs({a[0]}))"
-    log1p = f"tl.where({t} < 1e-3, {t} * (1.0 - {t} * (0.5 - {t} * 0.3333333333333333)), tl.log(1.0 + {t}))"
-    return f"({fmax(a[0], '0.0')} + {log1p})"
+    # log(1 + e^x) without overflow: max(x, 0) + log1p(e^-|x|) (1 + t would round a small t away:
+    # softplus(-12) was 0.4% off)
+    return f"({fmax(a[0], '0.0')} + {log1p(f'tl.exp(-tl.abs({a[0]}))')})"
 
 
 @rule("nn.softsign")
@@ -512,7 +530,8 @@ _MATH = {
     "nn.floor": "tl.floor({0})",
     "nn.ceil": "tl.ceil({0})",
     "nn.reciprocal": "(1.0 / {0})",
-    "nn.cosh": "(0.5 * (tl.exp({0}) + tl.exp(-{0})))",
+    # e^(x - ln 2) = e^x / 2 without overflowing where e^x alone would (88.7 < x < 89.4 in float32)
+    "nn.cosh": "(tl.exp({0} - 0.6931471805599453) + tl.exp(-{0} - 0.6931471805599453))",
 }
 
 
@@ -523,11 +542,13 @@ def _math(op: Operation, a: list[str]) -> str:
 
 @rule("nn.sinh")
 def _sinh(op: Operation, a: list[str]) -> str:
-    # (e^x - e^-x) / 2 cancels near 0 (sinh(1e-8) came out 0): below 0.5 the odd series to x^7
-    # (relative error under 1e-8), which also keeps -0.0
+    # (e^x - e^-x) / 2 cancels near 0 (sinh(1e-8) came out 0): below 1, E (E + 2) / (2 (E + 1))
+    # with E = expm1(x), exact in form; beyond, e^(x - ln 2) - e^(-x - ln 2); zeros keep their sign
     x = a[0]
-    series = f"({x} + {x} * ({x} * {x}) * (0.16666666666666666 + ({x} * {x}) * (0.008333333333333333 + ({x} * {x}) * 0.0001984126984126984)))"
-    return f"tl.where(tl.abs({x}) < 0.5, {series}, 0.5 * (tl.exp({x}) - tl.exp(-{x})))"
+    e = expm1(x)
+    near = f"({e}) * ({e} + 2.0) / (2.0 * ({e} + 1.0))"
+    far = f"(tl.exp({x} - 0.6931471805599453) - tl.exp(-{x} - 0.6931471805599453))"
+    return f"tl.where({x} == 0, {x}, tl.where(tl.abs({x}) < 1.0, {near}, {far}))"
 
 
 @rule("nn.sign")

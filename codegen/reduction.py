@@ -338,6 +338,7 @@ class _Emitter:
             lines = [ln.replace("{x}", xs()) if "{x}" in ln else ln for ln in lines]
             lines += [
                 f"    m = {self.total('max', 'm_acc')}",
+                "    m = tl.where((m == float('inf')) | (m == float('-inf')), 0.0, m)  # (inf, -inf: unshifted)",
                 f"    s_acc = tl.zeros({self.vec}, tl.float32)",
             ]
             lines += self._fmt(self.sweep(["s_acc += tl.where(cmask, tl.exp({x} - m), 0.0)"]), xs)
