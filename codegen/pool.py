@@ -11,8 +11,9 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+from tritium.codegen.float_math import fmax
 from tritium.codegen.indexing import Unsupported
-from tritium.codegen.lowering import finish_source, fmax
+from tritium.codegen.lowering import finish_source
 from tritium.codegen.pointwise import ir_comment, kernel_name, lower_elementwise, namer
 from tritium.codegen.triton_env import pdl_kwargs
 from tritium.ir.dialects.kernel import Fused, Yield

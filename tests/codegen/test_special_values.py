@@ -12,9 +12,9 @@ import pytest
 
 import tritium as tr
 from tests.codegen.test_coverage import ELEMENTWISE_CASES
+from tests.special_values import laced, special_mismatch, trials
 from tritium.ir import parse_ir
 
-SPECIALS = [0.0, -0.0, np.inf, -np.inf, np.nan, 1.0, -1.0, 65504.0, 1e-8, -1e-8, 0.5, -0.5, 100.0, -100.0]
 ZERO_SIGN_DIFFERS = {
     "nn.mod": "0.0 mod -inf: numpy gives -0.0 (the divisor's sign), the kernel +0.0",
     **dict.fromkeys(
@@ -31,38 +31,17 @@ def _float_inputs(text: str) -> bool:
 CASES = [(n, i, c) for n, i, c in ELEMENTWISE_CASES if "xstring>" not in c.ir and _float_inputs(c.ir)]
 
 
-def laced(x: np.ndarray, rng: np.random.Generator, trial: int) -> np.ndarray:
-    """``x`` with the ``trial``-th run of SPECIALS written over random places (float inputs only)."""
-    if x.dtype.kind != "f" or x.size == 0:
-        return x
-    x = np.array(x, copy=True)
-    flat = x.reshape(-1)
-    k = min(flat.size, len(SPECIALS))
-    picks = (np.arange(k) + trial * k) % len(SPECIALS)
-    flat[rng.permutation(flat.size)[:k]] = np.asarray(SPECIALS, np.float64)[picks].astype(x.dtype)
-    return x
-
-
 def compare(want: np.ndarray, got: np.ndarray, signed_zeros: bool) -> str | None:
     """What differs between the reference's ``want`` and the kernel's ``got`` (the first place), or
-    None."""
-    if want.dtype.kind == "V":  # ml_dtypes' floats
-        want, got = want.astype(np.float32), got.astype(np.float32)
-    if want.dtype.kind not in "fc":
-        return None if np.array_equal(want, got) else "values"
-    w, g = want.astype(np.float64), got.astype(np.float64)
-    wn, gn = np.where(np.isnan(w), 0.0, w), np.where(np.isnan(g), 0.0, g)
-    finite = np.isfinite(w) & np.isfinite(g)
-    checks = {
-        "NaNs in other places": np.isnan(w) != np.isnan(g),
-        "infinities differ": np.isinf(wn) * np.sign(wn) != np.isinf(gn) * np.sign(gn),
-        "a zero changed sign": (w == 0) & (g == 0) & (np.signbit(w) != np.signbit(g)) & signed_zeros,
-        "finite values differ": finite & (np.abs(wn - gn) > 1e-3 * (np.abs(wn) + 1e-5)),
-    }
-    for what, bad in checks.items():
-        if bad.any():
-            at = tuple(int(i) for i in np.argwhere(bad)[0])
-            return f"{what} at {at}: want {w[at]!r}, got {g[at]!r}"
+    None: special values as ``special_mismatch``, finite values within 1e-3 (relative, past 1e-5)."""
+    problem, finite = special_mismatch(want, got, signed_zeros)
+    if problem or not finite.any():
+        return problem
+    w, g = want.astype(np.float64)[finite], got.astype(np.float64)[finite]
+    bad = np.abs(w - g) > 1e-3 * (np.abs(w) + 1e-5)
+    if bad.any():
+        at = tuple(int(i) for i in np.argwhere(finite)[np.argmax(bad)])
+        return f"finite values differ at {at}: want {want[at]!r}, got {got[at]!r}"
     return None
 
 
@@ -73,7 +52,7 @@ def test_generated_kernels_keep_special_values(name: str, index: int, case, rng:
     assert floats, "a float input in the signature, but none among the case's inputs"
     engine = tr.compile(parse_ir(case.ir))
     reference = tr.compile(parse_ir(case.ir), backend="reference")
-    for trial in range(max(2, -(-len(SPECIALS) // min(floats)))):
+    for trial in range(trials(floats)):
         inputs = [laced(np.asarray(x), rng, trial) for x in base]
         with np.errstate(all="ignore"):
             want, got = reference(inputs), engine(inputs)
