@@ -329,12 +329,14 @@ def _softsign(op: Operation, a: list[str]) -> str:
 @rule("nn.gelu")
 def _gelu(op: Operation, a: list[str]) -> str:
     x = a[0]
-    if op.attributes.get("approximate", "none") == "tanh":
-        # 0.5 x (1 + tanh(u)) = x sigmoid(2u) = x / (1 + exp(-2u)): one exp and one division, no
-        # cancellation near 0 (a GEMM epilogue's cost; the tanh form was ~3x the instructions), with
-        # -2u / ln 2 = x (c1 + c2 x^2) for the base-2 exp (c1 = -2 sqrt(2 / pi) / ln 2, c2 = 0.044715 c1)
-        return f"({x} / (1.0 + tl.math.exp2({x} * (-2.302208198144325 - 0.1029432395800235 * {x} * {x}))))"
     dtype = op.results[0].type.dtype.name  # type: ignore[attr-defined]
+    if op.attributes.get("approximate", "none") == "tanh":
+        # x sigmoid(2u) (device_math.py; the tanh form was ~3x the instructions); float64 divides
+        if dtype == "f64":
+            return (
+                f"({x} / (1.0 + tl.math.exp2({x} * (-2.302208198144325 - 0.1029432395800235 * {x} * {x}))))"
+            )
+        return f"gelu_tanh({x})"
     if dtype == "f64":  # the fits are float32's
         return f"(0.5 * {x} * (1.0 + tl.erf({x} * 0.7071067811865476)))"
     # a fit as precise as the result type needs: float16's is 4 multiply-adds shorter than float32's
