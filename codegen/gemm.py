@@ -83,6 +83,29 @@ def _side_mask(space: Space, j: int, seg_m: int) -> str:
     return "mask"
 
 
+def row_stride(y: Any) -> int | None:
+    """The distance between consecutive rows of ``y`` seen as the matrix of its last dimension's rows
+    (unit column stride, leading dimensions that merge), or None where there is none. An engine
+    output with unaligned rows has a padded one (``Program.padded``)."""
+    n = y.shape[-1] if y.dim() else 1
+    if y.dim() <= 1 or y.numel() == 0:
+        return n
+    if n > 1 and y.stride(-1) != 1:
+        return None
+    rows = expected = None
+    for size, stride in reversed(list(zip(y.shape[:-1], y.stride()[:-1]))):
+        if size == 1:
+            continue
+        if rows is None:
+            rows = expected = stride
+        if stride != expected:
+            return None
+        expected = stride * size
+    if rows is None:  # one row
+        return n
+    return rows if rows >= n else None
+
+
 class MatmulKernel(LibraryTactic):
     kind = "gemm"
     tactic_source = "cublas"
@@ -199,7 +222,7 @@ class MatmulKernel(LibraryTactic):
         mm = self.anchor
         n_out = len(self.fused.results)
         params = [f"in{i}_ptr" for i in range(len(args))] + [f"out{i}_ptr" for i in range(n_out)]
-        params += ["M", "N", "K", "stride_am", "stride_ak", "stride_bk", "stride_bn"]
+        params += ["M", "N", "K", "stride_am", "stride_ak", "stride_bk", "stride_bn", "stride_om", "N_out"]
         lines = [
             "    pid = tl.program_id(0)",
             "    num_pid_m = tl.cdiv(M, BLOCK_M)",
@@ -296,10 +319,14 @@ class MatmulKernel(LibraryTactic):
         def epilogue(acc: str, rn: str, col: str | None = None) -> list[str]:
             """The epilogue on the tile ``acc`` (BLOCK_M x the columns ``rn``), indented one level.
             ``col``: the tile's first column, where TMA may store it (TMA_STORE)."""
-            out_off = "em * N + en" if self.fold else "batch * M * N + em * N + en"
+            # the outputs' rows may be padded (stride_om >= N: ``row_stride``), and where their padding
+            # may be written (N_out: the padded row, a multiple of 16) the stores are 16-byte vectors
+            out_off = "em * stride_om + en" if self.fold else "batch * M * N + em * N + en"
+            acc_off = "em * N + en" if self.fold else "batch * M * N + em * N + en"
             body = ["em = rm[:, None]", f"en = {rn}[None, :]", "mask = (em < M) & (en < N)"]
+            body += ["out_mask = (em < M) & (en < N_out)"]
             if library:
-                body += [f"{acc} = tl.load(acc_ptr + {out_off}, mask=mask, other=0).to({acc_type})"]
+                body += [f"{acc} = tl.load(acc_ptr + {acc_off}, mask=mask, other=0).to({acc_type})"]
             body += sp.decompose(seg_m, "em", "m") + sp.decompose(seg_m + 1, "en", "n")
             names: dict[Value, str] = {mm.results[0]: acc}
             fresh = namer(names, set(used))
@@ -311,7 +338,7 @@ class MatmulKernel(LibraryTactic):
                 body.append(f"{fresh(a, f'x{i}')} = tl.load(in{i}_ptr + {off}{m}).to({ct})")
             body += lower_elementwise(self.epilogue, names, fresh, mm)
             stores = [
-                f"tl.store(out{i}_ptr + {out_off}, {names[v]}.to(out{i}_ptr.dtype.element_ty), mask=mask)"
+                f"tl.store(out{i}_ptr + {out_off}, {names[v]}.to(out{i}_ptr.dtype.element_ty), mask=out_mask)"
                 for i, v in enumerate(self.fused.yield_op().values)
             ]
             if col is None:
@@ -444,6 +471,14 @@ class MatmulKernel(LibraryTactic):
             for i, x in enumerate(inputs)
         ]
         a, b = inputs[self.a_index], inputs[self.b_index]
+        strides = {row_stride(y) for y in outputs}
+        if len(strides) != 1 or None in strides or (not self.fold and not outputs[0].is_contiguous()):
+            # outputs the kernel cannot address (unmergeable or different row strides): written dense
+            dense = [y.new_empty(y.shape) for y in outputs]
+            self(inputs, dense, config)
+            for y, d in zip(outputs, dense):
+                y.copy_(d)
+            return
         product = None
         if cfg.get("LIBRARY"):
             product = self._library_product(inputs, outputs)
@@ -464,7 +499,9 @@ class MatmulKernel(LibraryTactic):
         if self.fold:
             m = int(np.prod(out_shape[:-1]))
         b_strides = [b.stride(0), b.stride(1)] if b.dim() == 2 else [n, 1]
-        argv: list[Any] = [*inputs, *outputs, m, n, k, k, 1, *b_strides]
+        row = row_stride(outputs[0])
+        n_out = row if cfg.get("PAD_STORES") and self.fold and row is not None and row % 16 == 0 else n
+        argv: list[Any] = [*inputs, *outputs, m, n, k, k, 1, *b_strides, row, n_out]
         if not self.fold:
             bs = self.batch_space
             assert bs is not None

@@ -172,6 +172,22 @@ class ExecutionContext:
         t = f.function_type.outputs[idx]
         return tuple(d if isinstance(d, int) else -1 for d in t.shape)
 
+    def get_tensor_strides(self, name: str) -> tuple[int, ...]:
+        """The element strides the engine uses for an I/O tensor at the current shapes: dense, but for
+        an output whose unaligned rows its GEMM writes padded (``runtime/views.py``). Bind such an
+        output with these strides (``torch.empty_strided``) for the padded rows' speed; a dense buffer
+        works too."""
+        shape = self.get_tensor_shape(name)
+        row = shape[-1] if shape else 1
+        if name in self.engine.output_names:
+            prog = self.program()
+            row = prog.padded.get(prog.returned[self.engine.output_names.index(name)], row)
+        strides, step = [], 1
+        for i, d in enumerate(reversed(shape)):
+            strides.append(step)
+            step = row if i == 0 else step * d
+        return tuple(reversed(strides))
+
     # -- memory ------------------------------------------------------------------------------------------
     @property
     def device_memory_size(self) -> int:
@@ -216,16 +232,23 @@ class ExecutionContext:
         a = self._addresses.get(name)
         return int(a.data_ptr()) if hasattr(a, "data_ptr") else int(a or 0)
 
-    def _bound(self, name: str, shape: tuple[int, ...]) -> Any:
+    def _bound(self, name: str, shape: tuple[int, ...], any_rows: bool = False) -> Any:
+        """The memory bound to ``name`` as a tensor of ``shape``. ``any_rows``: an output that its GEMM
+        writes at any row stride (padded rows, as ``get_tensor_strides`` gives, among them)."""
         import torch
+
+        from tritium.codegen.gemm import row_stride
 
         a = self._addresses[name]
         dtype = torch_dtype(self.engine._type(name).dtype)
         if isinstance(a, torch.Tensor):
-            if a.dtype != dtype or not a.is_contiguous():
+            rows_ok = any_rows and tuple(a.shape) == shape and row_stride(a) is not None
+            if a.dtype != dtype or not (a.is_contiguous() or rows_ok):
+                layout = "" if a.is_contiguous() else f"non-contiguous (strides {tuple(a.stride())}) "
+                want = "contiguous or with padded rows" if any_rows else "contiguous"
                 raise InputError(
-                    f"tensor '{name}' is bound to a {'' if a.is_contiguous() else 'non-contiguous '}{a.dtype} "
-                    f"tensor; the engine reads and writes it as contiguous {dtype}"
+                    f"tensor '{name}' is bound to a {layout}{a.dtype} tensor of shape {tuple(a.shape)}; "
+                    f"the engine reads and writes it as {want} {dtype} of shape {shape}"
                 )
             return a.view(shape) if tuple(a.shape) != shape else a
         return _wrap_address(int(a), shape, dtype, self.engine.device)
@@ -240,7 +263,7 @@ class ExecutionContext:
         outs = {}
         for n, v in zip(self.engine.output_names, prog.returned):
             if n in self._addresses:
-                outs[v] = self._bound(n, tuple(v.type.shape))  # type: ignore[attr-defined]
+                outs[v] = self._bound(n, tuple(v.type.shape), v in prog.row_writers)  # type: ignore[attr-defined]
         if self.engine.device.type == "cuda" and stream_handle:
             with torch.cuda.stream(torch.cuda.ExternalStream(stream_handle)):
                 self._execute(prog, ins, outs)
@@ -307,7 +330,7 @@ class ExecutionContext:
         key: tuple = tuple(tuple(t.shape) for t in ins.values())
         if outs:  # bound I/O (execute_async_v3): a graph reads and writes the caller's own memory
             key += ("bound", *((t.data_ptr(), t.dtype, tuple(t.stride())) for t in ins.values()))
-            key += tuple((t.data_ptr(), t.dtype, tuple(t.shape)) for t in outs.values())
+            key += tuple((t.data_ptr(), t.dtype, tuple(t.shape), tuple(t.stride())) for t in outs.values())
         cudagraph = (
             self.use_cuda_graph
             and self.engine.device.type == "cuda"

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from tritium.codegen import kernel_for
+from tritium.codegen.gemm import row_stride
 from tritium.ir.core import Operation, Value
 from tritium.ir.diagnostics import TritiumError
 from tritium.ir.dialects.kernel import Fused
@@ -24,7 +25,7 @@ from tritium.ir.interpreter import Interpreter
 from tritium.ir.opdef import Terminator
 from tritium.ir.types import TensorType
 from tritium.passes.plan_memory import plan_function
-from tritium.runtime.views import find_views, inverse, k_major
+from tritium.runtime.views import find_views, inverse, k_major, padded_empty, padded_outputs
 
 
 class ExecutionError(TritiumError):
@@ -147,6 +148,20 @@ class PluginLauncher:
             ) from e
 
 
+class PaddedStores:
+    """A GEMM kernel launched with ``PAD_STORES``: it may write its outputs' row padding
+    (``Program._pads``), whatever the config tuning tries or chose."""
+
+    def __init__(self, kernel: Any) -> None:
+        self.kernel = kernel
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.kernel, name)
+
+    def __call__(self, inputs: list[Any], outputs: list[Any], config: dict[str, int] | None = None) -> None:
+        self.kernel(inputs, outputs, {**(config or {}), "PAD_STORES": 1})
+
+
 class Program:
     def __init__(
         self,
@@ -204,6 +219,8 @@ class Program:
         self.configs = configs if configs is not None else {}
         self.arena_bytes = self.plan.arena_bytes if self.plan is not None else 0
         self.returned = list(self.func.return_op.operands)
+        # outputs that GEMMs write at any row stride, and those written with padded rows (views.py)
+        self.row_writers, self.padded = padded_outputs(self.steps, self.returned, self.device)
 
     def _constant(self, op: Constant, weights: dict[Any, Any], k_major: bool = False) -> Any:
         """Device copy of a constant; weights are uploaded once per array, whatever the programs.
@@ -267,11 +284,10 @@ class Program:
                 step.kernel(list(args), outs, None)
             elif step.mode == "kernel":
                 outs = self._destinations(step, args, arena, outputs)
+                kernel = PaddedStores(step.kernel) if self._pads(step, outs) else step.kernel
                 if tuner is not None:
                     strided = getattr(step.kernel, "strided_inputs", False)
-                    step.config = tuner.choose(
-                        step.kernel, [a if strided else a.contiguous() for a in args], outs
-                    )
+                    step.config = tuner.choose(kernel, [a if strided else a.contiguous() for a in args], outs)
                     if step.config is not None:
                         from tritium.codegen.triton_env import kernel_identity
 
@@ -280,7 +296,7 @@ class Program:
                     args = [a.contiguous() for a in args]
                 try:
                     with self.launch_lock:
-                        step.kernel(args, outs, step.config)
+                        kernel(args, outs, step.config)
                 except Exception as e:
                     cause = e.__cause__  # Triton's compile errors say why only in their cause
                     why = f" (caused by {type(cause).__name__}: {cause})" if cause is not None else ""
@@ -371,6 +387,20 @@ class Program:
         with ThreadPoolExecutor(workers) as pool:
             list(pool.map(compile_one, jobs))
 
+    def _pads(self, step: Step, outs: list[Any]) -> bool:
+        """Whether the step's GEMM may write the row padding of its outputs, which makes its stores
+        16-byte vectors: every output is one the engine pads, in a buffer with the padded row length
+        whose memory holds each row's padding (the engine's own, or a bound one with the strides of
+        ``get_tensor_strides``: the engine owns that padding, as TensorRT a vectorized format's)."""
+        if not self.padded or not step.outputs or any(v not in self.padded for v in step.outputs):
+            return False
+        for v, t in zip(step.outputs, outs):
+            rows = t.numel() // max(t.shape[-1], 1)
+            span = (t.storage_offset() + rows * self.padded[v]) * t.element_size()
+            if row_stride(t) != self.padded[v] or t.untyped_storage().nbytes() < span:
+                return False
+        return True
+
     def _destinations(self, step: Step, args: list[Any], arena: Any, outputs: dict[Value, Any]) -> list[Any]:
         """Where a step writes its results: the user's buffers, the arena, or fresh tensors."""
         import torch
@@ -380,6 +410,9 @@ class Program:
             perm = self.written_permuted.get(v)
             if v in outputs:
                 outs.append(outputs[v])
+            elif v in self.padded:  # an engine output whose rows the GEMM writes padded
+                shape = self._shape(v, args)
+                outs.append(padded_empty(shape, self.padded[v], torch_dtype(v.type.dtype), self.device))  # type: ignore[attr-defined]
             elif perm is not None:  # written in the layout its only reader, a transpose, wants
                 shape = tuple(self._shape(v, args)[p] for p in perm)
                 buf = (

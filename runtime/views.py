@@ -13,6 +13,11 @@ Attention writes ``[B, S, H, D]`` directly, and the head merge after it costs no
 And a 2-D transpose read only as the right-hand operand of GEMMs (GPT-2's LM head multiplies by
 the transposed embedding table) is a view: the GEMM template reads that operand through its strides.
 
+Last, engine outputs with unaligned rows (GPT-2's 50257 logits: rows of 100514 bytes) that a GEMM
+writes get rows padded to a multiple of 16 elements, as torch.compile's outputs have: the GEMM's
+stores are then 16-byte vectors (``padded_outputs``). The caller sees a tensor of the output's shape
+whose rows are padded; ``ExecutionContext.get_tensor_strides`` tells the strides to bind.
+
 Views alias their input in the memory plan (``plan_function(func, also_views)``), so the input
 stays alive as long as they are read. Whatever the graph, the results are the same: a consumer
 that needs a contiguous tensor copies it.
@@ -22,6 +27,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from tritium.ir.core import Operation, Value
 from tritium.ir.dialects.kernel import Fused
@@ -196,6 +203,49 @@ def k_major(v: Value) -> bool:
     if size == 1:
         return (k * size) % 16 == 0 and read_as_gemm_b(v)
     return (n * size) % 16 != 0 and (k * size) % 16 == 0 and read_as_gemm_b(v)
+
+
+PAD_ROWS_TO = 16  # elements: Triton takes integer arguments divisible by 16 as such (vector stores)
+
+
+def padded_outputs(
+    steps: list[Any], returned: list[Value], device: Any
+) -> tuple[set[Value], dict[Value, int]]:
+    """The engine outputs that GEMM kernels write over merged rows, which accept any row stride
+    (``codegen.gemm.row_stride``), and among them those given padded rows, with the padded row
+    length: static ones of at least two rows of 256 elements or more whose bytes are not a multiple
+    of 16, read by nothing else. On a GPU; ``TRITIUM_PAD_OUTPUTS=0`` turns the padding off, ``=1`` on
+    everywhere (the CPU's tests)."""
+    import os
+
+    from tritium.codegen.gemm import MatmulKernel
+
+    setting = os.environ.get("TRITIUM_PAD_OUTPUTS")
+    on = setting == "1" or (setting != "0" and getattr(device, "type", "") == "cuda")
+    writers: set[Value] = set()
+    padded: dict[Value, int] = {}
+    for step in steps:
+        if step.mode != "kernel" or not (isinstance(step.kernel, MatmulKernel) and step.kernel.fold):
+            continue
+        for v in step.outputs:
+            if v not in returned:
+                continue
+            writers.add(v)
+            t = v.type
+            if not (on and isinstance(t, TensorType) and t.is_static and t.rank >= 2 and len(v.uses) == 1):
+                continue
+            n, rows = t.shape[-1], int(np.prod(t.shape[:-1]))  # type: ignore[index, arg-type]
+            if n >= 256 and rows >= 2 and (n * t.dtype.itemsize) % 16:  # type: ignore[attr-defined, operator]
+                padded[v] = -(-n // PAD_ROWS_TO) * PAD_ROWS_TO  # type: ignore[operator]
+    return writers, padded
+
+
+def padded_empty(shape: tuple[int, ...], row: int, dtype: Any, device: Any) -> Any:
+    """An uninitialized tensor of ``shape`` whose rows are ``row`` elements apart."""
+    import torch
+
+    rows = int(np.prod(shape[:-1]))
+    return torch.empty(rows * row, dtype=dtype, device=device).view(rows, row)[:, : shape[-1]].view(shape)
 
 
 def inverse(perm: tuple[int, ...]) -> tuple[int, ...]:

@@ -197,3 +197,43 @@ def test_programmatic_dependent_launch_gives_the_same_results(rng: np.random.Gen
     for run in got:
         for g, w in zip(run, want):
             assert torch.equal(g, w)
+
+
+def test_unaligned_logits_get_padded_rows_on_the_gpu(rng: np.random.Generator) -> None:
+    """A GEMM output of 300 f16 columns (600-byte rows) is written with rows 304 apart on the GPU
+    (runtime/views.py): run() and bound buffers (padded with room for the padding, padded without,
+    dense) give torch's values, CUDA graphs included (the second call captures one, the third
+    replays it)."""
+    from tritium.ir import parse_ir
+
+    m = parse_ir(
+        """func.func @main(%x: tensor<4x64x128xf16>) -> tensor<4x64x300xf16> attributes {input_names = ["x"], output_names = ["logits"]} {
+  %w = nn.constant dense_resource<head.weight> : tensor<128x300xf16> loc("head")
+  %y = nn.matmul %x, %w : (tensor<4x64x128xf16>, tensor<128x300xf16>) -> tensor<4x64x300xf16> loc("head")
+  func.return %y : tensor<4x64x300xf16>
+}"""
+    )
+    w = (rng.standard_normal((128, 300)) / 8).astype(np.float16)
+    m.resources["head.weight"] = w
+    engine = tr.compile(m, device="cuda")
+    x = torch.randn(4, 64, 128, device="cuda", dtype=torch.float16)
+    want = (x.float() @ torch.from_numpy(w).cuda().float()).cpu()
+    ctx = engine.create_execution_context()
+    for _ in range(3):
+        got = ctx.run({"x": x})["logits"]
+        assert (got.float().cpu() - want).abs().max().item() < 2e-2
+    ctx.set_input_shape("x", (4, 64, 128))
+    strides = ctx.get_tensor_strides("logits")
+    assert strides == (64 * 304, 304, 1)
+    ctx.set_tensor_address("x", x)
+    for out in (
+        torch.empty(4 * strides[0], dtype=torch.float16, device="cuda").as_strided((4, 64, 300), strides),
+        torch.empty_strided((4, 64, 300), strides, dtype=torch.float16, device="cuda"),
+        torch.empty(4, 64, 300, dtype=torch.float16, device="cuda"),
+    ):
+        ctx.set_tensor_address("logits", out)
+        for _ in range(3):
+            out.fill_(float("nan"))
+            assert ctx.execute_async_v3(torch.cuda.current_stream().cuda_stream)
+            torch.cuda.synchronize()
+            assert (out.float().cpu() - want).abs().max().item() < 2e-2
