@@ -376,19 +376,17 @@ def print_traces(results: dict[str, Any], top: int = 12) -> None:
 def bound_call(engine: Any, dev: dict[str, torch.Tensor]) -> Any:
     """Tritium as TensorRT is run at its fastest: inputs and outputs bound to device buffers once
     (set_tensor_address), each call an execute_async_v3, replayed from a CUDA graph that reads and
-    writes those buffers in place. The outputs are allocated with the strides the engine asks for
-    (get_tensor_strides: GPT-2's logits get padded rows, as torch.compile's do) and room for every
-    row's padding, which the GEMM may then write with whole vectors. ``engine(dev)``
+    writes those buffers in place. The outputs are the context's own (allocate_output: GPT-2's
+    logits get padded rows, as torch.compile's do, whose padding the GEMM may write with whole
+    vectors). ``engine(dev)``
     (run()) copies the inputs into the graph's own buffers and returns fresh output tensors: that
     costs a copy of each, timed as "run()"."""
     ctx = engine.create_execution_context()
     for name, t in dev.items():
         ctx.set_input_shape(name, tuple(t.shape))
         ctx.set_tensor_address(name, t)
-    for name, t in engine(dev).items():
-        shape, strides = tuple(t.shape), ctx.get_tensor_strides(name)
-        memory = torch.empty(shape[0] * strides[0] if shape else 1, dtype=t.dtype, device=t.device)
-        ctx.set_tensor_address(name, memory.as_strided(shape, strides))
+    for name in engine(dev):
+        ctx.set_tensor_address(name, ctx.allocate_output(name))
     ctx.execute_async_v3(0)
     return lambda: ctx.execute_async_v3(0)
 

@@ -340,7 +340,12 @@ def _gelu(op: Operation, a: list[str]) -> str:
     if dtype == "f64":  # the fits are float32's
         return f"(0.5 * {x} * (1.0 + tl.erf({x} * 0.7071067811865476)))"
     # a fit as precise as the result type needs: float16's is 4 multiply-adds shorter than float32's
-    return f"{GELU_HELPERS.get(dtype, 'gelu_erf')}({x})"
+    value = f"{GELU_HELPERS.get(dtype, 'gelu_erf')}({x})"
+    if dtype == "f16" and any(use.op.name != "kernel.yield" for use in op.results[0].uses):
+        # float16's fit runs unclamped: below -6 it leaves values under 6e-9 that only the store's
+        # rounding makes -0.0; an op reading it in the kernel gets it rounded, as the reference does
+        return f"{value}.to(tl.float16).to(tl.float32)"
+    return value
 
 
 @rule("nn.mish")

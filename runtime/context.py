@@ -102,6 +102,7 @@ class ExecutionContext:
         self._profile = 0
         self._generation = engine.generation
         self._addresses: dict[str, Any] = {}
+        self._allocated: dict[str, Any] = {}  # allocate_output's buffers, whose padding is the engine's
         self._arena: Any = None
         self._user_memory: Any = None
         self._graphs: dict[tuple, Any] = {}
@@ -174,9 +175,9 @@ class ExecutionContext:
 
     def get_tensor_strides(self, name: str) -> tuple[int, ...]:
         """The element strides the engine uses for an I/O tensor at the current shapes: dense, but for
-        an output whose unaligned rows its GEMM writes padded (``runtime/views.py``). Bind such an
-        output with these strides (``torch.empty_strided``) for the padded rows' speed; a dense buffer
-        works too."""
+        an output whose unaligned rows its GEMM writes padded (``runtime/views.py``). A buffer bound
+        with these strides is written without its padding; ``allocate_output`` makes one whose
+        padding the engine may write (16-byte vector stores). A dense buffer works too."""
         shape = self.get_tensor_shape(name)
         row = shape[-1] if shape else 1
         if name in self.engine.output_names:
@@ -187,6 +188,36 @@ class ExecutionContext:
             strides.append(step)
             step = row if i == 0 else step * d
         return tuple(reversed(strides))
+
+    def allocate_output(self, name: str) -> Any:
+        """A device tensor for output ``name`` at the current shapes, laid out as ``get_tensor_strides``
+        says, with memory for every row's padding. Bound (``set_tensor_address``), its padding is the
+        engine's to write, as the buffer of a vectorized format is in TensorRT: its GEMM then stores
+        whole 16-byte vectors. The context keeps the latest one per output (and only that one counts
+        as its own)."""
+        import torch
+
+        if name not in self.engine.output_names:
+            raise InputError(f"no output named '{name}'; the engine's outputs are {self.engine.output_names}")
+        shape, strides = self.get_tensor_shape(name), self.get_tensor_strides(name)
+        if any(d < 0 for d in shape):
+            raise InputError(f"output '{name}' has shape {shape}: set every input's shape first")
+        size = shape[0] * strides[0] if shape else 1
+        dtype = torch_dtype(self.engine._type(name).dtype)
+        memory = torch.empty(size, dtype=dtype, device=self.engine.device)
+        self._allocated[name] = memory.as_strided(shape, strides)
+        return self._allocated[name]
+
+    def _allocated_here(self, name: str, t: Any) -> bool:
+        """Whether ``t`` is the memory ``allocate_output(name)`` made (all of it, from its start)."""
+        mine = self._allocated.get(name)
+        return (
+            mine is not None
+            and t.data_ptr() == mine.data_ptr()
+            and t.untyped_storage().data_ptr() == mine.untyped_storage().data_ptr()
+            and t.untyped_storage().nbytes() == mine.untyped_storage().nbytes()
+            and t.stride() == mine.stride()
+        )
 
     # -- memory ------------------------------------------------------------------------------------------
     @property
@@ -260,15 +291,17 @@ class ExecutionContext:
 
         prog = self.program()
         ins = {a: self._bound(n, self._shapes[n]) for n, a in zip(self.engine.input_names, prog.func.args)}
-        outs = {}
+        outs, owned = {}, set()
         for n, v in zip(self.engine.output_names, prog.returned):
             if n in self._addresses:
                 outs[v] = self._bound(n, tuple(v.type.shape), v in prog.row_writers)  # type: ignore[attr-defined]
+                if self._allocated_here(n, outs[v]):
+                    owned.add(v)
         if self.engine.device.type == "cuda" and stream_handle:
             with torch.cuda.stream(torch.cuda.ExternalStream(stream_handle)):
-                self._execute(prog, ins, outs)
+                self._execute(prog, ins, outs, frozenset(owned))
         else:
-            self._execute(prog, ins, outs)
+            self._execute(prog, ins, outs, frozenset(owned))
         return True
 
     def run(self, inputs: Mapping[str, Any] | Sequence[Any]) -> dict[str, Any]:
@@ -299,23 +332,24 @@ class ExecutionContext:
         kind = "torch" if "torch" in kinds else "numpy"
         return {n: as_kind(result[v], kind) for n, v in zip(self.engine.output_names, prog.returned)}
 
-    def _execute(self, prog: Program, ins: dict, outs: dict) -> dict:
-        """Run on this context's stream, ordered after the caller's current stream and before it."""
+    def _execute(self, prog: Program, ins: dict, outs: dict, owned: frozenset = frozenset()) -> dict:
+        """Run on this context's stream, ordered after the caller's current stream and before it.
+        ``owned``: the bound outputs in memory this context allocated (``allocate_output``)."""
         if self._stream is None:
-            return self._run(prog, ins, outs)
+            return self._run(prog, ins, outs, owned)
         import torch
 
         caller = torch.cuda.current_stream()
         self._stream.wait_stream(caller)  # inputs were produced on the caller's stream
         with torch.cuda.stream(self._stream):
-            result = self._run(prog, ins, outs)
+            result = self._run(prog, ins, outs, owned)
         caller.wait_stream(self._stream)  # the caller sees finished outputs
         for t in list(result.values()) + list(ins.values()):
             if isinstance(t, torch.Tensor) and t.is_cuda:
                 t.record_stream(self._stream)
         return result
 
-    def _run(self, prog: Program, ins: dict, outs: dict) -> dict:
+    def _run(self, prog: Program, ins: dict, outs: dict, owned: frozenset = frozenset()) -> dict:
 
         if self._generation != self.engine.generation:  # refit: graphs hold the old weights
             self._graphs.clear()
@@ -330,7 +364,10 @@ class ExecutionContext:
         key: tuple = tuple(tuple(t.shape) for t in ins.values())
         if outs:  # bound I/O (execute_async_v3): a graph reads and writes the caller's own memory
             key += ("bound", *((t.data_ptr(), t.dtype, tuple(t.stride())) for t in ins.values()))
-            key += tuple((t.data_ptr(), t.dtype, tuple(t.shape), tuple(t.stride())) for t in outs.values())
+            key += tuple(
+                (t.data_ptr(), t.dtype, tuple(t.shape), tuple(t.stride()), v in owned)
+                for v, t in outs.items()
+            )
         cudagraph = (
             self.use_cuda_graph
             and self.engine.device.type == "cuda"
@@ -341,7 +378,7 @@ class ExecutionContext:
             entry = self._graphs.get(key)
             room = not outs or sum("bound" in k for k in self._graphs) < MAX_BOUND_GRAPHS
             if entry is None and room and self._runs.get(key, 0) >= 1:  # capture after a first run
-                entry = self._capture(prog, arena, ins, key, outs or None)
+                entry = self._capture(prog, arena, ins, key, outs or None, owned)
             if entry is not None:
                 graph, static_in, static_out = entry
                 if outs:
@@ -354,7 +391,7 @@ class ExecutionContext:
         timer = None
         if self.profiler is not None:
             timer = _StepTimer(self.engine.device)
-        result = prog.run(arena, ins, outs, timer)
+        result = prog.run(arena, ins, outs, timer, owned=owned)
         if outs and len(self._runs) > 4 * MAX_BOUND_GRAPHS:  # addresses seen once and not again
             for k in [k for k in self._runs if "bound" in k and k not in self._graphs]:
                 del self._runs[k]
@@ -364,7 +401,15 @@ class ExecutionContext:
                 self.profiler.report_layer_time(name, ms)  # type: ignore[union-attr]
         return result
 
-    def _capture(self, prog: Program, arena: Any, ins: dict, key: tuple, outs: dict | None = None) -> Any:
+    def _capture(
+        self,
+        prog: Program,
+        arena: Any,
+        ins: dict,
+        key: tuple,
+        outs: dict | None = None,
+        owned: frozenset = frozenset(),
+    ) -> Any:
         """Capture the program into a CUDA graph on this context's stream. One capture at a time in
         the process, and without torch.cuda.graph's device-wide synchronize: a device sync (or a
         second capture) in another thread while this one captures would invalidate it. A failed
@@ -384,7 +429,7 @@ class ExecutionContext:
             try:
                 graph.capture_begin(capture_error_mode="thread_local")
                 try:
-                    static_out = prog.run(arena, static_in, outs or {})
+                    static_out = prog.run(arena, static_in, outs or {}, owned=owned)
                 finally:
                     graph.capture_end()
             except Exception as e:

@@ -269,8 +269,10 @@ class Program:
         outputs: dict[Value, Any],
         profiler: Any = None,
         tuner: Any = None,
+        owned: frozenset = frozenset(),
     ) -> dict[Value, Any]:
-        """Run every step; ``outputs`` may hold user buffers for graph outputs (written in place)."""
+        """Run every step; ``outputs`` may hold user buffers for graph outputs (written in place),
+        ``owned`` the ones among them whose row padding is the engine's (``_pads``)."""
         env: dict[Value, Any] = {**self.constants, **inputs}
         for step in self.steps:
             t0 = profiler.start(step) if profiler is not None else None
@@ -284,7 +286,7 @@ class Program:
                 step.kernel(list(args), outs, None)
             elif step.mode == "kernel":
                 outs = self._destinations(step, args, arena, outputs)
-                kernel = PaddedStores(step.kernel) if self._pads(step, outs) else step.kernel
+                kernel = PaddedStores(step.kernel) if self._pads(step, outs, outputs, owned) else step.kernel
                 if tuner is not None:
                     strided = getattr(step.kernel, "strided_inputs", False)
                     step.config = tuner.choose(kernel, [a if strided else a.contiguous() for a in args], outs)
@@ -375,7 +377,9 @@ class Program:
                 with torch.cuda.stream(side):
                     ins = [sample(v) for v in step.inputs]
                     outs = self._destinations(step, ins, None, {})
-                    step.kernel(ins, outs, step.config)
+                    (PaddedStores(step.kernel) if self._pads(step, outs) else step.kernel)(
+                        ins, outs, step.config
+                    )
                 side.synchronize()  # not a device-wide sync: another context may be capturing a graph
             except Exception:  # the real run reports it, with the step's name
                 pass
@@ -387,12 +391,17 @@ class Program:
         with ThreadPoolExecutor(workers) as pool:
             list(pool.map(compile_one, jobs))
 
-    def _pads(self, step: Step, outs: list[Any]) -> bool:
+    def _pads(
+        self, step: Step, outs: list[Any], bound: dict | None = None, owned: frozenset = frozenset()
+    ) -> bool:
         """Whether the step's GEMM may write the row padding of its outputs, which makes its stores
-        16-byte vectors: every output is one the engine pads, in a buffer with the padded row length
-        whose memory holds each row's padding (the engine's own, or a bound one with the strides of
-        ``get_tensor_strides``: the engine owns that padding, as TensorRT a vectorized format's)."""
+        16-byte vectors: every output is one the engine pads, in memory that is the engine's (its
+        own, or a bound buffer of ``ExecutionContext.allocate_output``: ``owned``; never the caller's
+        other memory, which a slice of a wider matrix could put there), with the padded row length
+        and room for each row's padding."""
         if not self.padded or not step.outputs or any(v not in self.padded for v in step.outputs):
+            return False
+        if any(v in (bound or {}) and v not in owned for v in step.outputs):
             return False
         for v, t in zip(step.outputs, outs):
             rows = t.numel() // max(t.shape[-1], 1)

@@ -211,10 +211,10 @@ PAD_ROWS_TO = 16  # elements: Triton takes integer arguments divisible by 16 as 
 def padded_outputs(
     steps: list[Any], returned: list[Value], device: Any
 ) -> tuple[set[Value], dict[Value, int]]:
-    """The engine outputs that GEMM kernels write over merged rows, which accept any row stride
-    (``codegen.gemm.row_stride``), and among them those given padded rows, with the padded row
-    length: static ones of at least two rows of 256 elements or more whose bytes are not a multiple
-    of 16, read by nothing else. On a GPU; ``TRITIUM_PAD_OUTPUTS=0`` turns the padding off, ``=1`` on
+    """The engine outputs that GEMM kernels write over merged rows and nothing else reads, which
+    accept any row stride (``codegen.gemm.row_stride``), and among them those given padded rows,
+    with the padded row length: static ones of at least two rows of 256 elements or more whose
+    bytes are not a multiple of 16. On a GPU; ``TRITIUM_PAD_OUTPUTS=0`` turns the padding off, ``=1`` on
     everywhere (the CPU's tests)."""
     import os
 
@@ -228,11 +228,11 @@ def padded_outputs(
         if step.mode != "kernel" or not (isinstance(step.kernel, MatmulKernel) and step.kernel.fold):
             continue
         for v in step.outputs:
-            if v not in returned:
+            if v not in returned or len(v.uses) != 1:  # (another kernel reading it takes it dense)
                 continue
             writers.add(v)
             t = v.type
-            if not (on and isinstance(t, TensorType) and t.is_static and t.rank >= 2 and len(v.uses) == 1):
+            if not (on and isinstance(t, TensorType) and t.is_static and t.rank >= 2):
                 continue
             n, rows = t.shape[-1], int(np.prod(t.shape[:-1]))  # type: ignore[index, arg-type]
             if n >= 256 and rows >= 2 and (n * t.dtype.itemsize) % 16:  # type: ignore[attr-defined, operator]

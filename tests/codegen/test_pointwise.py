@@ -425,6 +425,8 @@ def check_erf_gelu_16(dt: str, device: str = "cpu") -> None:
     fit gives values under 6e-9 there, which round to -0.0.)"""
     x = every_16_bit_input(dt, [-65504.0, 60000.0, float("-inf"), float("inf")])
     out = gelu_16_bit(x, dt, "", device)
+    far = (x < -7.75) & x.isfinite()
+    assert bool((out[far] == 0).all() and out[far].float().signbit().all())  # -0.0, as x * Phi(x)
     exact = [0.5 * v * math.erfc(-v / math.sqrt(2)) if v >= -7.75 else v * 0.0 for v in x.double().numpy()]
     want = torch.tensor([v if math.isfinite(v) or v > 0 else math.nan for v in exact], dtype=torch.float64)
     assert_rounded_or_neighbour(out, want.to(x.dtype))
@@ -458,6 +460,27 @@ def test_gelu_of_16_bit_results_on_every_input(dt: str) -> None:
 @pytest.mark.parametrize("dt", ["f16", "bf16"])
 def test_tanh_gelu_of_16_bit_results_on_every_input(dt: str) -> None:
     check_tanh_gelu_16(dt)
+
+
+def test_float16_gelu_read_by_another_op_is_rounded_first() -> None:
+    """Below -6 float16's unclamped GELU leaves values under 6e-9 that its store rounds to -0.0; an op
+    reading it inside the kernel gets it rounded to float16 first, as the reference's tensors are
+    (sign(gelu(-7)) is 0, not -1). A GELU that is only stored is not rounded twice."""
+    text = f"""func.func @main(%x: {ty((4,), "f16")}) -> ({ty((4,), "f16")}, {ty((4,), "f16")}) {{
+  %g = nn.gelu %x : {ty((4,), "f16")}
+  %s = nn.sign %g : {ty((4,), "f16")}
+  %h = nn.gelu %x : {ty((4,), "f16")}
+  func.return %s, %h : {ty((4,), "f16")}, {ty((4,), "f16")}
+}}"""
+    chained, alone = fused_kernels(text)
+    rounded = "gelu_erf_f16(x0).to(tl.float16).to(tl.float32)"
+    assert rounded in chained.source and "gelu_erf_f16(x0)" in alone.source and rounded not in alone.source
+    x = torch.tensor([-7.0, -10.0, -6.5, 1.0], dtype=torch.float16)
+    sign, gelu = torch.empty(4, dtype=torch.float16), torch.empty(4, dtype=torch.float16)
+    chained([x], [sign])
+    alone([x], [gelu])
+    assert sign.tolist() == [0.0, 0.0, 0.0, 1.0]
+    assert gelu[:3].tolist() == [0.0, 0.0, 0.0] and bool(gelu[:3].float().signbit().all())
 
 
 def test_float16_gelu_fit_falls_past_its_interval() -> None:

@@ -201,9 +201,9 @@ def test_programmatic_dependent_launch_gives_the_same_results(rng: np.random.Gen
 
 def test_unaligned_logits_get_padded_rows_on_the_gpu(rng: np.random.Generator) -> None:
     """A GEMM output of 300 f16 columns (600-byte rows) is written with rows 304 apart on the GPU
-    (runtime/views.py): run() and bound buffers (padded with room for the padding, padded without,
-    dense) give torch's values, CUDA graphs included (the second call captures one, the third
-    replays it)."""
+    (runtime/views.py): run() and bound buffers (the context's own, whose padding it writes; the
+    caller's padded one; a dense one) give torch's values, CUDA graphs included (the second call
+    captures one, the third replays it)."""
     from tritium.ir import parse_ir
 
     m = parse_ir(
@@ -227,7 +227,7 @@ def test_unaligned_logits_get_padded_rows_on_the_gpu(rng: np.random.Generator) -
     assert strides == (64 * 304, 304, 1)
     ctx.set_tensor_address("x", x)
     for out in (
-        torch.empty(4 * strides[0], dtype=torch.float16, device="cuda").as_strided((4, 64, 300), strides),
+        ctx.allocate_output("logits"),
         torch.empty_strided((4, 64, 300), strides, dtype=torch.float16, device="cuda"),
         torch.empty(4, 64, 300, dtype=torch.float16, device="cuda"),
     ):

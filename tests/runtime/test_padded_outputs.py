@@ -60,7 +60,8 @@ def test_gemm_writes_padded_rows(
     """Every form of the GEMM template, and each of the library's (the product alone, with a bias,
     and with a generated epilogue after it), writes an output whose rows are 304 elements apart: the
     values of the dense output, the padding untouched; with ``PAD_STORES`` the generated stores may
-    write the padding too (whole 16-byte vectors), the values the same."""
+    write the padding too (whole 16-byte vectors), the values the same. The weight is held K-major,
+    as the runtime holds one with unaligned rows, so the TMA forms run (their descriptors exist)."""
     monkeypatch.setattr("tritium.codegen.triton_env.sm_count", lambda: 4)  # (several rounds of tiles)
     m, k, n = 6, 64, 300
     text = GEMM.format(a=ty((2, 3, k)), w=ty((k, n)), o=ty((2, 3, n)), bias=ty((n,)))
@@ -71,9 +72,12 @@ def test_gemm_writes_padded_rows(
     library, reference = EPILOGUES[result]
     assert isinstance(kernel, MatmulKernel) and kernel.fold and kernel.library == library
     a, w, c = ((rng.standard_normal(s) / 4).astype(np.float16) for s in [(2, 3, k), (k, n), (n,)])
-    env = dict(zip(module.main.args, map(torch.from_numpy, (a, w, c))))
+    wk = torch.from_numpy(w).t().contiguous().t()  # K-major (runtime/views.py, k_major)
+    env = dict(zip(module.main.args, (torch.from_numpy(a), wk, torch.from_numpy(c))))
     ins = [env[v] for v in fused.operands]
     cfg = {"GROUP_M": 8, "num_warps": 4, "num_stages": 2, **FORMS[form]}
+    if cfg.get("TMA"):
+        assert kernel._descriptors(ins[kernel.a_index], wk, cfg) is not None
     dense = torch.empty(2, 3, n, dtype=torch.float16)
     kernel(ins, [dense], cfg)
     buf = torch.full((m, 304), float("nan"), dtype=torch.float16)
@@ -122,8 +126,9 @@ def engine_and_input(rng: np.random.Generator) -> tuple:
 
 
 def test_engine_output_with_padded_rows(monkeypatch: pytest.MonkeyPatch, rng: np.random.Generator) -> None:
-    """The logits (rows of 600 bytes) are written 304 elements apart; the context says so, and a
-    buffer bound with those strides, or a dense one, receives the same values."""
+    """The logits (rows of 600 bytes) are written 304 elements apart; the context says so. Bound, the
+    context's own buffer (``allocate_output``) gets its padding written; the caller's buffers of any
+    evenly spaced rows, or dense, get the same values and keep everything else."""
     monkeypatch.setenv("TRITIUM_PAD_OUTPUTS", "1")
     engine, x, want = engine_and_input(rng)
     out = engine.create_execution_context().run({"x": torch.from_numpy(x)})["logits"]
@@ -136,38 +141,52 @@ def test_engine_output_with_padded_rows(monkeypatch: pytest.MonkeyPatch, rng: np
     ctx.set_tensor_address("x", torch.from_numpy(x))
     ctx.set_tensor_address("act", torch.empty(2, 3, 64, dtype=torch.float16))
     nan = float("nan")
-    for logits, buf, written in (
-        # the engine's strides with room for every row's padding: the GEMM may write the padding
-        (None, torch.full((6, 304), nan, dtype=torch.float16), True),
-        # other evenly spaced rows (a slice of the caller's wider matrix): its other columns kept
-        (None, torch.full((6, 320), nan, dtype=torch.float16), False),
-        (torch.empty(2, 3, 300, dtype=torch.float16), None, False),  # dense
+    mine = ctx.allocate_output("logits")  # the engine's padding: the GEMM may write it
+    assert mine.stride() == (3 * 304, 304, 1)
+    mine.as_strided((6 * 304,), (1,)).fill_(nan)
+    ctx.set_tensor_address("logits", mine)
+    assert ctx.execute_async_v3(0)
+    np.testing.assert_allclose(mine.float().numpy(), out.float().numpy(), rtol=0, atol=0)
+    assert not bool(mine.as_strided((6, 4), (304, 1), 300).isnan().any())
+    for rows in (
+        torch.full((6, 304), nan, dtype=torch.float16),  # the caller's matrix of the engine's row length
+        torch.full((6, 320), nan, dtype=torch.float16),  # a wider one
+        torch.full((12, 304), nan, dtype=torch.float16)[6:],  # rows of a taller one
     ):
-        if logits is None:
-            logits = buf[:, :300].view(2, 3, 300)
+        logits = rows[:, :300].view(2, 3, 300)
         ctx.set_tensor_address("logits", logits)
         assert ctx.execute_async_v3(0)
         np.testing.assert_allclose(logits.float().numpy(), out.float().numpy(), rtol=0, atol=0)
-        if buf is not None:
-            assert bool(buf[:, 300:].isnan().all()) == (not written)
-    # the engine's strides, the last row's padding past the memory (torch.empty_strided): none written
+        assert bool(rows[:, 300:].isnan().all())  # the caller's other columns are kept
+    # the engine's strides, the last row's padding past the memory (torch.empty_strided)
     logits = torch.empty_strided((2, 3, 300), ctx.get_tensor_strides("logits"), dtype=torch.float16)
     logits.as_strided((1820,), (1,)).fill_(nan)
     ctx.set_tensor_address("logits", logits)
     assert ctx.execute_async_v3(0)
     np.testing.assert_allclose(logits.float().numpy(), out.float().numpy(), rtol=0, atol=0)
     assert bool(logits.as_strided((5, 4), (304, 1), 300).isnan().all())
+    dense = torch.empty(2, 3, 300, dtype=torch.float16)
+    ctx.set_tensor_address("logits", dense)
+    assert ctx.execute_async_v3(0)
+    np.testing.assert_allclose(dense.float().numpy(), out.float().numpy(), rtol=0, atol=0)
 
 
-def test_padding_off_and_layouts_refused(monkeypatch: pytest.MonkeyPatch, rng: np.random.Generator) -> None:
+@pytest.mark.parametrize("setting", [None, "0"])
+def test_padding_off_and_layouts_refused(
+    setting: str | None, monkeypatch: pytest.MonkeyPatch, rng: np.random.Generator
+) -> None:
     """``TRITIUM_PAD_OUTPUTS=0`` (and the CPU's default) keep dense rows; an output that no GEMM
     writes takes no padded buffer, and the error names the tensor and both layouts."""
-    monkeypatch.setenv("TRITIUM_PAD_OUTPUTS", "0")
+    if setting is None:
+        monkeypatch.delenv("TRITIUM_PAD_OUTPUTS", raising=False)
+    else:
+        monkeypatch.setenv("TRITIUM_PAD_OUTPUTS", setting)
     engine, x, _ = engine_and_input(rng)
     ctx = engine.create_execution_context()
     ctx.set_input_shape("x", (2, 3, 64))
     assert ctx.get_tensor_strides("logits") == (3 * 300, 300, 1)
-    assert engine({"x": x})["logits"].shape == (2, 3, 300)
+    assert ctx.allocate_output("logits").is_contiguous()
+    assert engine({"x": x})["logits"].strides == (2 * 900, 2 * 300, 2)  # (numpy's, in bytes)
     ctx.set_tensor_address("x", torch.from_numpy(x))
     ctx.set_tensor_address("logits", torch.empty(2, 3, 300, dtype=torch.float16))
     ctx.set_tensor_address("act", torch.empty(6, 72, dtype=torch.float16)[:, :64].view(2, 3, 64))
