@@ -330,20 +330,20 @@ def _softsign(op: Operation, a: list[str]) -> str:
 def _gelu(op: Operation, a: list[str]) -> str:
     x = a[0]
     dtype = op.results[0].type.dtype.name  # type: ignore[attr-defined]
-    if op.attributes.get("approximate", "none") == "tanh":
-        # x sigmoid(2u) (device_math.py; the tanh form was ~3x the instructions); float64 divides
-        if dtype == "f64":
+    tanh = op.attributes.get("approximate", "none") == "tanh"
+    if dtype == "f64":  # (the fits are float32's)
+        if tanh:
             return (
                 f"({x} / (1.0 + tl.math.exp2({x} * (-2.302208198144325 - 0.1029432395800235 * {x} * {x}))))"
             )
-        return f"gelu_tanh({x})"
-    if dtype == "f64":  # the fits are float32's
         return f"(0.5 * {x} * (1.0 + tl.erf({x} * 0.7071067811865476)))"
-    # a fit as precise as the result type needs: float16's is 4 multiply-adds shorter than float32's
-    value = f"{GELU_HELPERS.get(dtype, 'gelu_erf')}({x})"
+    # the tanh form as x sigmoid(2u) (device_math.py; the tanh form was ~3x the instructions), the erf
+    # form by a fit as precise as the result type needs (float16's: 4 multiply-adds fewer than float32's)
+    value = f"gelu_tanh({x})" if tanh else f"{GELU_HELPERS.get(dtype, 'gelu_erf')}({x})"
     if dtype == "f16" and any(use.op.name != "kernel.yield" for use in op.results[0].uses):
-        # float16's fit runs unclamped: below -6 it leaves values under 6e-9 that only the store's
-        # rounding makes -0.0; an op reading it in the kernel gets it rounded, as the reference does
+        # far below 0 both leave float32 values (under 6e-9) that only the store's rounding makes -0.0
+        # (float16's erf fit runs unclamped; the tanh form does not cancel): an op reading it in the
+        # kernel gets it rounded first, as the reference's float16 tensor is
         return f"{value}.to(tl.float16).to(tl.float32)"
     return value
 

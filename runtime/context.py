@@ -179,6 +179,8 @@ class ExecutionContext:
         with these strides is written without its padding; ``allocate_output`` makes one whose
         padding the engine may write (16-byte vector stores). A dense buffer works too."""
         shape = self.get_tensor_shape(name)
+        if any(d < 0 for d in shape):
+            raise InputError(f"tensor '{name}' has shape {shape}: set every input's shape first")
         row = shape[-1] if shape else 1
         if name in self.engine.output_names:
             prog = self.program()
@@ -200,8 +202,6 @@ class ExecutionContext:
         if name not in self.engine.output_names:
             raise InputError(f"no output named '{name}'; the engine's outputs are {self.engine.output_names}")
         shape, strides = self.get_tensor_shape(name), self.get_tensor_strides(name)
-        if any(d < 0 for d in shape):
-            raise InputError(f"output '{name}' has shape {shape}: set every input's shape first")
         size = shape[0] * strides[0] if shape else 1
         dtype = torch_dtype(self.engine._type(name).dtype)
         memory = torch.empty(size, dtype=dtype, device=self.engine.device)
@@ -213,6 +213,7 @@ class ExecutionContext:
         mine = self._allocated.get(name)
         return (
             mine is not None
+            and tuple(t.shape) == tuple(mine.shape)  # (a view of it: the rest of it is the caller's)
             and t.data_ptr() == mine.data_ptr()
             and t.untyped_storage().data_ptr() == mine.untyped_storage().data_ptr()
             and t.untyped_storage().nbytes() == mine.untyped_storage().nbytes()

@@ -462,24 +462,37 @@ def test_tanh_gelu_of_16_bit_results_on_every_input(dt: str) -> None:
     check_tanh_gelu_16(dt)
 
 
-def test_float16_gelu_read_by_another_op_is_rounded_first() -> None:
-    """Below -6 float16's unclamped GELU leaves values under 6e-9 that its store rounds to -0.0; an op
-    reading it inside the kernel gets it rounded to float16 first, as the reference's tensors are
-    (sign(gelu(-7)) is 0, not -1). A GELU that is only stored is not rounded twice."""
-    text = f"""func.func @main(%x: {ty((4,), "f16")}) -> ({ty((4,), "f16")}, {ty((4,), "f16")}) {{
-  %g = nn.gelu %x : {ty((4,), "f16")}
-  %s = nn.sign %g : {ty((4,), "f16")}
-  %h = nn.gelu %x : {ty((4,), "f16")}
-  func.return %s, %h : {ty((4,), "f16")}, {ty((4,), "f16")}
+@pytest.mark.parametrize("attrs", ["", ' {approximate = "tanh"}'])
+def test_float16_gelu_read_by_another_op_is_rounded_first(attrs: str) -> None:
+    """Far below zero a float16 GELU leaves float32 values under 6e-9 (the erf fit runs unclamped,
+    the tanh form does not cancel) that its store rounds to -0.0; an op reading it inside the kernel
+    gets it rounded to float16 first, as the reference's tensors are (sign(gelu(-7)) is 0, not -1).
+    A GELU that is only stored is not rounded twice. (One both stored and read ends its kernel:
+    the reader's kernel loads the stored, rounded value.)"""
+    t = ty((4,), "f16")
+    text = f"""func.func @main(%x: {t}) -> ({t}, {t}, {t}) {{
+  %g = nn.gelu %x{attrs} : {t}
+  %s = nn.sign %g : {t}
+  %h = nn.gelu %x{attrs} : {t}
+  %k = nn.gelu %x{attrs} : {t}
+  %r = nn.relu %k : {t}
+  func.return %s, %h, %r : {t}, {t}, {t}
 }}"""
-    chained, alone = fused_kernels(text)
-    rounded = "gelu_erf_f16(x0).to(tl.float16).to(tl.float32)"
-    assert rounded in chained.source and "gelu_erf_f16(x0)" in alone.source and rounded not in alone.source
+    kernels = fused_kernels(text)
+    helper = "gelu_tanh" if attrs else "gelu_erf_f16"
+    rounded = f"{helper}(x0).to(tl.float16).to(tl.float32)"
     x = torch.tensor([-7.0, -10.0, -6.5, 1.0], dtype=torch.float16)
-    sign, gelu = torch.empty(4, dtype=torch.float16), torch.empty(4, dtype=torch.float16)
-    chained([x], [sign])
-    alone([x], [gelu])
-    assert sign.tolist() == [0.0, 0.0, 0.0, 1.0]
+    outs = []
+    for kernel in kernels:
+        out = [torch.empty(4, dtype=torch.float16) for _ in kernel.fused.results]
+        kernel([x], out)
+        outs.append((kernel, out))
+    signs = [o for k, o in outs if "sign" in k.name]
+    alone = [(k, o) for k, o in outs if k.name == "gelu"]
+    assert len(signs) == 1 and signs[0][0].tolist() == [0.0, 0.0, 0.0, 1.0]
+    assert all(rounded in k.source for k, _ in outs if k.name != "gelu")
+    assert len(alone) == 1 and rounded not in alone[0][0].source and f"{helper}(x0)" in alone[0][0].source
+    gelu = alone[0][1][0]
     assert gelu[:3].tolist() == [0.0, 0.0, 0.0] and bool(gelu[:3].float().signbit().all())
 
 

@@ -192,3 +192,46 @@ def test_padding_off_and_layouts_refused(
     ctx.set_tensor_address("act", torch.empty(6, 72, dtype=torch.float16)[:, :64].view(2, 3, 64))
     with pytest.raises(TritiumError, match=r"tensor 'act' is bound to a non-contiguous .* as contiguous"):
         ctx.execute_async_v3(0)
+
+
+def test_views_of_the_contexts_buffer_and_outputs_read_again(
+    monkeypatch: pytest.MonkeyPatch, rng: np.random.Generator
+) -> None:
+    """Only ``allocate_output``'s latest buffer, whole, is the engine's: a view of part of it is the
+    caller's. An output that another kernel also reads (a softmax of the logits) takes no strided
+    buffer: the error says so."""
+    monkeypatch.setenv("TRITIUM_PAD_OUTPUTS", "1")
+    engine, x, _ = engine_and_input(rng)
+    ctx = engine.create_execution_context()
+    ctx.set_input_shape("x", (2, 3, 64))
+    mine = ctx.allocate_output("logits")
+    assert ctx._allocated_here("logits", mine) and ctx._allocated_here("logits", mine[..., :300])
+    for view in (mine[..., :290], mine[:1], mine[:, 1:]):  # (an output of another shape could be one)
+        assert not ctx._allocated_here("logits", view)
+    newer = ctx.allocate_output("logits")
+    assert ctx._allocated_here("logits", newer) and not ctx._allocated_here("logits", mine)  # the latest
+    m = parse_ir(
+        MODEL.replace(
+            "func.return %y, %a",
+            """%s = nn.softmax %y {axis = -1} : tensor<2x3x300xf16> loc("sm")
+  func.return %y, %s""",
+        )
+        .replace('output_names = ["logits", "act"]', 'output_names = ["logits", "prob"]')
+        .replace(
+            "tensor<2x3x300xf16>, tensor<2x3x64xf16>) attributes",
+            "tensor<2x3x300xf16>, tensor<2x3x300xf16>) attributes",
+        )
+        .replace(
+            ": tensor<2x3x300xf16>, tensor<2x3x64xf16>\n}", ": tensor<2x3x300xf16>, tensor<2x3x300xf16>\n}"
+        )
+    )
+    m.resources["head.weight"] = (rng.standard_normal((64, 300)) / 8).astype(np.float16)
+    engine = tr.compile(m)
+    ctx = engine.create_execution_context()
+    ctx.set_input_shape("x", (2, 3, 64))
+    assert ctx.get_tensor_strides("logits") == (900, 300, 1)  # read again: not padded
+    ctx.set_tensor_address("x", torch.from_numpy(x))
+    ctx.set_tensor_address("prob", torch.empty(2, 3, 300, dtype=torch.float16))
+    ctx.set_tensor_address("logits", torch.empty(6, 304, dtype=torch.float16)[:, :300].view(2, 3, 300))
+    with pytest.raises(TritiumError, match=r"tensor 'logits' is bound to a non-contiguous .* as contiguous"):
+        ctx.execute_async_v3(0)
