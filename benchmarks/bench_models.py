@@ -378,9 +378,8 @@ def bound_call(engine: Any, dev: dict[str, torch.Tensor]) -> Any:
     (set_tensor_address), each call an execute_async_v3, replayed from a CUDA graph that reads and
     writes those buffers in place. The outputs are the context's own (allocate_output: GPT-2's
     logits get padded rows, as torch.compile's do, whose padding the GEMM may write with whole
-    vectors). ``engine(dev)``
-    (run()) copies the inputs into the graph's own buffers and returns fresh output tensors: that
-    costs a copy of each, timed as "run()"."""
+    vectors). ``engine(dev)`` (run()) copies the inputs into the graph's own buffers and returns
+    fresh output tensors: that costs a copy of each, timed as "run()"."""
     ctx = engine.create_execution_context()
     for name, t in dev.items():
         ctx.set_input_shape(name, tuple(t.shape))

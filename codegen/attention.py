@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tritium.codegen.float_math import fmax
 from tritium.codegen.indexing import Unsupported
 from tritium.codegen.lowering import finish_source, storage_type
 from tritium.codegen.pointwise import ir_comment, kernel_name, lower_elementwise, namer
@@ -233,7 +234,7 @@ class AttentionKernel:
                 if not natural:
                     lines.append(
                         "        bias = tl.where(bias == float('-inf'), bias,"
-                        " tl.maximum(bias * 1.4426950408889634, -3.4028234663852886e38, propagate_nan=tl.PropagateNan.ALL))"
+                        f" {fmax('bias * 1.4426950408889634', '-3.4028234663852886e38')})"
                     )
                 lines.append(f"        s = tl.fma(s, {c}, bias)")
         if not additive:

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from tritium.codegen.float_math import fmax, fmin
 from tritium.codegen.indexing import Space, Unsupported
 from tritium.codegen.lowering import compute_type
 from tritium.codegen.pointwise import kernel_name, kernel_source, lower_elementwise, namer
@@ -33,8 +34,8 @@ TERM = {
 }
 TERM |= {"l2": "{x} * {x}", "log_sum": "{x}"}
 COMBINE = {  # max and min keep NaN, as numpy's do (Triton's drop it)
-    "max": "tl.maximum(acc, {t}, propagate_nan=tl.PropagateNan.ALL)",
-    "min": "tl.minimum(acc, {t}, propagate_nan=tl.PropagateNan.ALL)",
+    "max": fmax("acc", "{t}"),
+    "min": fmin("acc", "{t}"),
 }
 FINAL = {"max": "tl.reduce(acc, 0, max_with_nan)", "min": "tl.reduce(acc, 0, min_with_nan)"}
 AFTER = {"mean": "res = res / R", "l2": "res = tl.sqrt(res)", "log_sum": "res = tl.log(res)"}

@@ -4,6 +4,8 @@ portable version of: libdevice's run on the GPU only, and the CPU interpreter ha
 
 from __future__ import annotations
 
+from tritium.codegen.float_math import fmax, fmin
+
 # GELU, x * Phi(x) (Phi: the normal CDF, 0.5 * (1 + erf(x / sqrt(2)))), as Phi(-|x|) = 2^p(|x|) with
 # p a polynomial fitted to log2 Phi(-a) (mpmath's normal CDF; iteratively reweighted least squares
 # towards the minimax fit, coefficients rounded to float32), highest degree first. One fit per
@@ -97,10 +99,15 @@ def _gelu_helper(name: str) -> str:
 # (div.full.f32) adds a range check and two predicated rescales: 9 SASS instructions an element
 # instead of 11 (sm_90). Where y * y overflows (y > 2^64, u < -22) the result is x * 0, as the tanh
 # form's 1 + tanh(u) is 0 there in float32; x = -inf gives NaN and NaN stays NaN, as in the formula.
-_GELU_TANH = """@triton.jit
+def gelu_tanh_denominator(x: str) -> str:
+    """y = 1 + 2^(-2u / ln 2) of the tanh GELU x / y, for the operand expression ``x``."""
+    return f"(1.0 + tl.math.exp2({x} * (-2.302208198144325 - 0.1029432395800235 * {x} * {x})))"
+
+
+_GELU_TANH = f"""@triton.jit
 def gelu_tanh(x):
     # GELU, tanh form: x / y as x * rsqrt(y * y), y = 1 + exp(-2u) >= 1 (device_math.py)
-    y = 1.0 + tl.math.exp2(x * (-2.302208198144325 - 0.1029432395800235 * x * x))
+    y = {gelu_tanh_denominator("x")}
     return x * tl.math.rsqrt(y * y)
 """
 
@@ -185,10 +192,10 @@ HELPERS.update(
             [
                 "@triton.jit",
                 f"def {fn}_with_nan(a, b):",
-                f"    return tl.{fn}imum(a, b, propagate_nan=tl.PropagateNan.ALL)",
+                f"    return {combine('a', 'b')}",
             ]
         )
         + "\n"
-        for fn in ("max", "min")
+        for fn, combine in (("max", fmax), ("min", fmin))
     }
 )

@@ -19,7 +19,7 @@ from tritium.codegen.conversions import (
     small_int_to_f32,
     small_integral_f32_to_int,
 )
-from tritium.codegen.device_math import GELU_HELPERS, HELPERS
+from tritium.codegen.device_math import GELU_HELPERS, HELPERS, gelu_tanh_denominator
 from tritium.codegen.float_math import expm1, fmax, fmin, log1p, power, sinh
 from tritium.ir.core import Operation
 from tritium.ir.dtypes import DType
@@ -333,9 +333,7 @@ def _gelu(op: Operation, a: list[str]) -> str:
     tanh = op.attributes.get("approximate", "none") == "tanh"
     if dtype == "f64":  # (the fits are float32's)
         if tanh:
-            return (
-                f"({x} / (1.0 + tl.math.exp2({x} * (-2.302208198144325 - 0.1029432395800235 * {x} * {x}))))"
-            )
+            return f"({x} / {gelu_tanh_denominator(x)})"
         return f"(0.5 * {x} * (1.0 + tl.erf({x} * 0.7071067811865476)))"
     # the tanh form as x sigmoid(2u) (device_math.py; the tanh form was ~3x the instructions), the erf
     # form by a fit as precise as the result type needs (float16's: 4 multiply-adds fewer than float32's)

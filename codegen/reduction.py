@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from tritium.codegen.float_math import fmax, fmin
 from tritium.codegen.indexing import Space, Unsupported
 from tritium.codegen.lowering import compute_type
 from tritium.codegen.pointwise import kernel_name, kernel_source, lower_elementwise, namer
@@ -356,8 +357,8 @@ class _Emitter:
                 "log_sum": "{x}",
             }[kind]
             combine = {
-                "max": "acc = tl.maximum(acc, {t}, propagate_nan=tl.PropagateNan.ALL)",
-                "min": "acc = tl.minimum(acc, {t}, propagate_nan=tl.PropagateNan.ALL)",
+                "max": "acc = " + fmax("acc", "{t}"),
+                "min": "acc = " + fmin("acc", "{t}"),
                 "prod": "acc = acc * {t}",
             }.get(kind, "acc += {t}")
             ident_ = IDENTITY[kind]
