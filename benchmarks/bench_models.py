@@ -318,11 +318,12 @@ def main() -> None:
             layers = engine.inspect({k: tuple(v.shape) for k, v in inputs.items()})["layers"]
             row["kernels"] = len(layers)
             row["library_layers"] = sum("through torch" in layer["tactic"] for layer in layers)
+            row["library_layer_names"] = [x["name"] for x in layers if "through torch" in x["tactic"]]
             if args.generated_only_too:
                 gen = tritium_build(tactic_sources=())
-                gen(dev)
-                row["tritium_generated_only"] = bench(lambda gen=gen, dev=dev: gen(dev))
+                row["tritium_generated_only"] = bench(bound_call(gen, dev))
                 del gen
+                row["tritium_again"] = bench(call)  # the same engine after: the card's drift
             row["host_layers"] = [layer["name"] for layer in layers if layer["tactic"] == "host reference"]
             with torch.inference_mode():
                 ref = (

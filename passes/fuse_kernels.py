@@ -8,6 +8,7 @@ itself through an outside op (a cycle) is refused; the check walks the group gra
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,7 @@ from tritium.ir.rewriter import Rewriter
 from tritium.passes.base import Pass, register_pass
 from tritium.passes.fusion_policy import (
     EXTRA_OUTPUT_REDUCTIONS,
+    PROLOGUE_NORMS,
     SIDE_CHAIN_OPS,
     WINDOWED,
     classify,
@@ -84,10 +86,35 @@ class Grouping:
                 continue
             if epilogue_reads_only_scalars(p.kind) and not scalar_epilogue_op(op, v):
                 continue
+            if self.norm_takes_it(p, op):
+                continue
             self.merge(p, g)
             if takes_side_inputs(p.kind):
                 self.fuse_side_inputs(p, op, v)
             return
+
+    def norm_takes_it(self, p: _Group, op: Operation) -> bool:
+        """``op`` starts an elementwise chain from a float GEMM's product that ends in a norm as the
+        only reader of each value on the way (BERT's bias + residual add before its LayerNorm): the
+        chain becomes the norm's prologue and the GEMM stores the bare product. The sum is then
+        never stored and read back, and a library GEMM (cuBLAS) writes its product straight into
+        place instead of needing an epilogue kernel of its own. (The generated GEMM loses its free
+        residual read to the norm kernel, a row pass that reads one more tensor.)"""
+        if p.kind != "matmul" or [o.name for o in p.ops] != ["nn.matmul"]:
+            return False
+        if os.environ.get("TRITIUM_NORM_PROLOGUE", "1") == "0":
+            return False
+        cur = op
+        while True:  # (the ops are SSA: the chain ends)
+            users = {u.op for u in cur.results[0].uses} if len(cur.results) == 1 else set()
+            if len(users) != 1:
+                return False
+            (user,) = users
+            if user.name in PROLOGUE_NORMS:
+                return user.operand(0) is cur.results[0]
+            if classify(user) != "elementwise":
+                return False
+            cur = user
 
     def fuse_extra_outputs(self) -> None:
         """Merge into a norm's or softmax's group each elementwise group left on its own whose one

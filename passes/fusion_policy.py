@@ -165,6 +165,10 @@ def takes_prologue(kind: str) -> bool:
 EXTRA_OUTPUT_REDUCTIONS = {"nn.layer_normalization", "nn.rms_normalization", "nn.softmax", "nn.log_softmax"}
 """Reductions whose (row) kernels store a second output of their result's shape, computed from it."""
 
+PROLOGUE_NORMS = {"nn.layer_normalization", "nn.rms_normalization"}
+"""Norms that take a GEMM's elementwise epilogue as their prologue where they alone read its result
+(``fuse_kernels.Grouping.norm_takes_it``)."""
+
 WINDOWED = {"nn.max_pool", "nn.average_pool", "nn.lp_pool"}
 """Reductions over windows: their kernels compute one output element from its window and never load
 the input at the output's own position, so an epilogue may read only the pooled value (and constants)."""
