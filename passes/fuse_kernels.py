@@ -86,35 +86,64 @@ class Grouping:
                 continue
             if epilogue_reads_only_scalars(p.kind) and not scalar_epilogue_op(op, v):
                 continue
-            if self.norm_takes_it(p, op):
+            if self.norm_takes_it(p, op, v):
                 continue
             self.merge(p, g)
             if takes_side_inputs(p.kind):
                 self.fuse_side_inputs(p, op, v)
             return
 
-    def norm_takes_it(self, p: _Group, op: Operation) -> bool:
-        """``op`` starts an elementwise chain from a float GEMM's product that ends in a norm as the
-        only reader of each value on the way (BERT's bias + residual add before its LayerNorm): the
-        chain becomes the norm's prologue and the GEMM stores the bare product. The sum is then
-        never stored and read back, and a library GEMM (cuBLAS) writes its product straight into
-        place instead of needing an epilogue kernel of its own. (The generated GEMM loses its free
-        residual read to the norm kernel, a row pass that reads one more tensor.)"""
+    def norm_takes_it(self, p: _Group, op: Operation, v: Value) -> bool:
+        """``op`` (reading ``v``, a float16/bfloat16 GEMM's product) starts an elementwise chain at
+        the product's type that ends in a norm's data input, each value on the way read by the next
+        op alone (BERT's bias + residual add before its LayerNorm): the chain becomes the norm's
+        prologue and the GEMM stores the bare product. The sum is then never stored and read back,
+        and a library GEMM (cuBLAS) writes its product straight into place instead of needing an
+        epilogue kernel of its own. (The generated GEMM loses its free residual read to the norm
+        kernel, a row pass that reads one more tensor.) Only where the whole chain surely reaches
+        the norm: no op on it that another producer would take as its epilogue first (it would
+        strand the ops before it in a kernel of their own), a norm in this block whose statistics
+        nothing reads (the row kernel stores the normalized rows only)."""
         if p.kind != "matmul" or [o.name for o in p.ops] != ["nn.matmul"]:
             return False
-        if os.environ.get("TRITIUM_NORM_PROLOGUE", "1") == "0":
+        dtype = getattr(v.type, "dtype", None)
+        if (
+            getattr(dtype, "name", None) not in ("f16", "bf16")
+            or os.environ.get("TRITIUM_NORM_PROLOGUE") == "0"
+        ):
             return False
-        cur = op
+        cur, read = op, v
         while True:  # (the ops are SSA: the chain ends)
-            users = {u.op for u in cur.results[0].uses} if len(cur.results) == 1 else set()
+            if cur.parent is not self.block or len(cur.results) != 1:
+                return False
+            out = cur.results[0]
+            if getattr(out.type, "dtype", None) != dtype or any(
+                self.could_take(w, cur) for w in cur.operands if w is not read
+            ):
+                return False
+            users = {u.op for u in out.uses}
             if len(users) != 1:
                 return False
             (user,) = users
             if user.name in PROLOGUE_NORMS:
-                return user.operand(0) is cur.results[0]
+                return (
+                    user.parent is self.block
+                    and all(u.index == 0 for u in out.uses)
+                    and not any(r.uses for r in user.results[1:])
+                )
             if classify(user) != "elementwise":
                 return False
-            cur = user
+            cur, read = user, out
+
+    def could_take(self, w: Value | None, op: Operation) -> bool:
+        """Whether the op computing ``w`` could take ``op`` as its epilogue (``fuse_as_epilogue``)."""
+        d = w.defining_op if w is not None else None
+        return (
+            d is not None
+            and not isinstance(d, Constant)
+            and takes_epilogue(classify(d))
+            and self.sole_user_is(w, op)
+        )
 
     def fuse_extra_outputs(self) -> None:
         """Merge into a norm's or softmax's group each elementwise group left on its own whose one

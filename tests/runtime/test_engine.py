@@ -229,3 +229,42 @@ def test_loaded_plan_holds_weights_as_the_build_did(tmp_path: Path, rng: np.rand
     for engine in (built, loaded):
         got = np.asarray(engine({"x": x})["y"], dtype=np.float64)
         assert np.abs(got - want).max() / np.abs(want).max() < 1e-5
+
+
+POST_NORM = """func.func @main(%x: tensor<2x5x24xf16>, %r: tensor<2x5x40xf16>) -> tensor<2x5x40xf16> attributes {input_names = ["x", "r"], output_names = ["y"]} {
+  %w = nn.constant dense_resource<w> : tensor<24x40xf16> loc("dense")
+  %b = nn.constant dense_resource<b> : tensor<40xf16> loc("dense")
+  %g = nn.constant dense_resource<g> : tensor<40xf16> loc("norm")
+  %be = nn.constant dense_resource<be> : tensor<40xf16> loc("norm")
+  %p = nn.matmul %x, %w : (tensor<2x5x24xf16>, tensor<24x40xf16>) -> tensor<2x5x40xf16> loc("dense")
+  %pb = nn.add %p, %b : (tensor<2x5x40xf16>, tensor<40xf16>) -> tensor<2x5x40xf16> loc("bias")
+  %s = nn.add %pb, %r : tensor<2x5x40xf16> loc("residual")
+  %y, %m, %v = nn.layer_normalization %s, %g, %be {axis = -1, epsilon = 1.0e-05} : (tensor<2x5x40xf16>, tensor<40xf16>, tensor<40xf16>) -> (tensor<2x5x40xf16>, tensor<2x5x1xf32>, tensor<2x5x1xf32>) loc("norm")
+  func.return %y : tensor<2x5x40xf16>
+}"""
+
+
+@pytest.mark.parametrize("norm_prologue", ["1", "0"])
+def test_post_norm_block_runs_its_adds_in_the_norm(
+    norm_prologue: str, monkeypatch: pytest.MonkeyPatch, rng: np.random.Generator
+) -> None:
+    """BERT's LayerNorm(x @ W + b + residual) in float16: by default the GEMM stores the bare product
+    and the norm kernel adds the bias and the residual as it loads it (TRITIUM_NORM_PROLOGUE=0: the
+    adds in the GEMM's epilogue). Either way the result is the reference's."""
+    monkeypatch.setenv("TRITIUM_NORM_PROLOGUE", norm_prologue)
+    m = parse_ir(POST_NORM)
+    for name, shape in {"w": (24, 40), "b": (40,), "g": (40,), "be": (40,)}.items():
+        m.resources[name] = (rng.standard_normal(shape) / 4).astype(np.float16)
+    x = rng.standard_normal((2, 5, 24)).astype(np.float16)
+    r = rng.standard_normal((2, 5, 40)).astype(np.float16)
+    want = tr.compile(m, backend="reference")({"x": x, "r": r})["y"].astype(np.float32)
+    engine = tr.compile(m)
+    got = engine({"x": x, "r": r})["y"].astype(np.float32)
+    assert np.abs(got - want).max() < 1e-2, np.abs(got - want).max()
+    layers = engine.inspect({"x": (2, 5, 24), "r": (2, 5, 40)})["layers"]
+    assert {layer["tactic"] for layer in layers} == {"generated Triton"}
+    fused = [[o for o in layer["fused_ops"] if o != "nn.constant"] for layer in layers]
+    if norm_prologue == "1":
+        assert fused == [["nn.matmul"], ["nn.add", "nn.add", "nn.layer_normalization"]]
+    else:
+        assert fused == [["nn.matmul", "nn.add", "nn.add"], ["nn.layer_normalization"]]
