@@ -500,7 +500,7 @@ class MatmulKernel(LibraryTactic):
             m = int(np.prod(out_shape[:-1]))
         b_strides = [b.stride(0), b.stride(1)] if b.dim() == 2 else [n, 1]
         row = next(iter(strides))  # (the outputs' one row stride, checked above)
-        n_out = row if cfg.get("PAD_STORES") and self.fold and row is not None and row % 16 == 0 else n
+        n_out = row if cfg.get("PAD_STORES") and self.fold and row % 16 == 0 else n
         argv: list[Any] = [*inputs, *outputs, m, n, k, k, 1, *b_strides, row, n_out]
         if not self.fold:
             bs = self.batch_space
