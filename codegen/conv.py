@@ -18,12 +18,15 @@ tap's A tile is one box of consecutive pixel rows, so no per-element address ari
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from tritium.codegen.conv_forms import conv_descriptors, tma_form, tma_loop, tma_space, valid_loop, valid_rows
+from tritium.codegen.gemm_forms import StreamKWorkspaces
 from tritium.codegen.indexing import Space, Unsupported
 from tritium.codegen.lowering import compute_type, dot_precision
 from tritium.codegen.pointwise import jit_function, kernel_name, kernel_source, lower_elementwise, namer
+from tritium.codegen.split_k import reduction_steps, split_candidates, split_loop, split_tail
 from tritium.codegen.triton_env import pdl_kwargs, register_cap
 from tritium.ir.core import Value
 from tritium.ir.dialects.kernel import Fused, Yield
@@ -116,6 +119,7 @@ class ConvKernel:
         (int8 x int8, int32 accumulators)."""
         self.source = self._generate()
         self._fn: Any = None
+        self._workspaces = StreamKWorkspaces()  # split-K's partial sums and counters
 
     def _integer_operands(self, cv: Any, args: list[Value], dt: Any) -> None:
         from tritium.ir.opdef import constant_value
@@ -143,7 +147,7 @@ class ConvKernel:
 
     def _generate(self) -> str:
         params, body = self._kernel_text("pointers")
-        self.params = params[: -len(_CONSTEXPRS)]
+        self.params = [p for p in params if not p.endswith("tl.constexpr")]
         title = f"implicit-GEMM conv kernel '{self.name}' ({self.layout})"
         more = []
         if self.tma:
@@ -210,9 +214,13 @@ class ConvKernel:
             loop = self._flat_loop(decomp, dh, dw)
         if self.corrected:
             loop = self._corrected(loop)
+        split = self.splittable and not library
+        if split:
+            loop = split_loop(loop)
         lines = [
             "    pid = tl.program_id(0)",
             "    g = tl.program_id(1)",
+            *(["    ks = tl.program_id(2)  # the tile's share of the reduction (SPLIT_K)"] if split else []),
             "    num_pid_n = tl.cdiv(NG, BLOCK_N)",
             "    pid_m = pid // num_pid_n",
             "    pid_n = pid % num_pid_n",
@@ -230,6 +238,7 @@ class ConvKernel:
             )
         if not library:
             lines += [f"    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype={self.acc_type})", *loop]
+            lines += split_tail(self.acc_type, "g * tl.num_programs(0) + pid") if split else []
         if mode == "tma" and self.tma == "valid":  # virtual rows: one per input pixel
             lines += valid_rows()
         else:
@@ -244,42 +253,11 @@ class ConvKernel:
         lines += ["    " + ln for ln in sp.decompose(0, "em", "m")]
         lines += ["    " + ln for ln in sp.decompose(1, "en", "n")]
         names: dict[Value, str] = {}
-        used = {
-            "acc",
-            "a",
-            "b",
-            "c",
-            "r",
-            "s",
-            "g",
-            "rk",
-            "rm",
-            "rj",
-            "em",
-            "en",
-            "mask",
-            "pid",
-            "tl",
-            "triton",
-            "kout",
-            "bias",
-            "zx",
-            "bsum",
-        }
-
-        used |= {p.split(":")[0] for p in params} | {
-            "BLOCK_M",
-            "BLOCK_N",
-            "BLOCK_K",
-            "EVEN_C",
-            "acc_ptr",
-            "x_desc",
-            "w_desc",
-            "XW",
-            "vi",
-            "vj",
-            "vok",
-        }
+        used = {"acc", "a", "b", "c", "r", "s", "g", "ks", "rk", "rm", "rj", "em", "en", "mask", "pid", "tl"}
+        used |= {"triton", "kout", "bias", "zx", "bsum", "acc_ptr", "ws_ptr", "cnt_ptr", "x_desc", "w_desc"}
+        used |= {"BLOCK_M", "BLOCK_N", "BLOCK_K", "EVEN_C", "SPLIT_K", "XW", "vi", "vj", "vok"}
+        used |= {"k_lo", "k_hi", "tile", "slot", "part_ptr", "arrived", "total", "j"}  # split-K's
+        used |= {p.split(":")[0] for p in params}
         used |= {f"{d}{i}" for d in "mn" for i in range(8)}  # never shadow a parameter or index name
         fresh = namer(names, used)
 
@@ -317,7 +295,16 @@ class ConvKernel:
             )
         extra = ["acc_ptr"] if library else ["x_desc", "w_desc"] if mode == "tma" else []
         extra += ["XW"] if mode == "tma" and self.tma == "valid" else []
-        return params + extra + _CONSTEXPRS, lines
+        extra += ["ws_ptr", "cnt_ptr"] if split else []
+        return params + extra + _CONSTEXPRS + (["SPLIT_K: tl.constexpr"] if split else []), lines
+
+    @property
+    def splittable(self) -> bool:
+        """Whether the tiles can share their reduction (``split_k``): channels-last, one tap's
+        channels (16 or more) per step, float sums (integer ones would need an int32 workspace)."""
+        cg = _shape(self.conv.operand(1))[3]
+        plain = not (self.depthwise or self.transposed or self.integer)
+        return self.layout == "NHWC" and cg >= 16 and plain
 
     @property
     def depthwise(self) -> bool:
@@ -489,7 +476,7 @@ class ConvKernel:
         return (y.permute(0, 2, 3, 1) if self.layout == "NHWC" else y).contiguous()
 
     def config_space(self, level: int) -> list[dict[str, int]]:
-        from tritium.codegen.triton_env import tma_available
+        from tritium.codegen.triton_env import sm_count, tma_available
         from tritium.codegen.tuning import matmul_space
 
         if self.depthwise:  # no reduction tile: pixels x channels blocks
@@ -514,6 +501,9 @@ class ConvKernel:
         space = matmul_space(m, self.out_shape[kdim] // group, kred, self.dtype.itemsize, level)
         if self.tma and tma_available():
             space = tma_space(space, self.tma, w[3], kred, self.dtype.itemsize, self.out_shape[kdim] // group)
+        if self.splittable and level >= 1:
+            steps = partial(reduction_steps, window=(w[1], w[2], w[3]), form=self.tma)
+            space += split_candidates(space, m, self.out_shape[kdim] // group, steps, sm_count())
         return space
 
     def __call__(self, inputs: list[Any], outputs: list[Any], config: dict[str, int] | None = None) -> None:
@@ -584,15 +574,23 @@ class ConvKernel:
         for j, e in enumerate(self.extra):
             argv += sp.strides(j, tuple(inputs[args.index(e)].shape), self.out_shape)
         argv += sp.strides(len(self.extra), self.out_shape, self.out_shape)
-        grid = (-(-m // cfg["BLOCK_M"]) * -(-ng // cfg["BLOCK_N"]), group)
+        split = cfg.get("SPLIT_K", 1) if product is None else 1
+        if split > 1 and not self.splittable:
+            raise Unsupported(f"kernel '{self.name}' cannot split its reduction (SPLIT_K={split})")
+        grid = (-(-m // cfg["BLOCK_M"]) * -(-ng // cfg["BLOCK_N"]), group, split)
+        workspace = []
+        if self.splittable and product is None:  # (with SPLIT_K = 1 the kernel never touches them)
+            workspace = self._workspaces.get(cfg, grid[0] * group * split, x.device) if split > 1 else [x, x]
         fn[grid](
             *argv,
             *([] if product is None else [product]),
             *(descriptors or []),
+            *workspace,
             BLOCK_M=cfg["BLOCK_M"],
             BLOCK_N=cfg["BLOCK_N"],
             BLOCK_K=cfg["BLOCK_K"],
             EVEN_C=cg % cfg["BLOCK_K"] == 0,
+            **({"SPLIT_K": split} if self.splittable and product is None else {}),
             num_warps=cfg["num_warps"],
             num_stages=cfg["num_stages"],
             **register_cap(cfg),

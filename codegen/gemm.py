@@ -40,6 +40,7 @@ from tritium.codegen.gemm_library import shape_of as _shape
 from tritium.codegen.indexing import Space, Unsupported
 from tritium.codegen.lowering import compute_type, dot_precision
 from tritium.codegen.pointwise import jit_function, kernel_name, kernel_source, lower_elementwise, namer
+from tritium.codegen.split_k import split_candidates, split_loop, split_tail
 from tritium.codegen.triton_env import pdl_kwargs, register_cap
 from tritium.ir.core import Value
 from tritium.ir.dialects.kernel import Fused, Yield
@@ -195,7 +196,7 @@ class MatmulKernel(LibraryTactic):
     # -- source ----------------------------------------------------------------------------------
     def _generate(self) -> str:
         params, body = self._kernel_text("pointers")
-        self.params = params[: -len(_CONSTEXPRS)]
+        self.params = [p for p in params if not p.endswith("tl.constexpr")]
         title = f"GEMM kernel '{self.name}' ({'batch folded into M' if self.fold else 'batched'})"
         more = []
         if self.fold and self.dtype.name in TMA_TYPES and not self.corrected:
@@ -223,8 +224,10 @@ class MatmulKernel(LibraryTactic):
         n_out = len(self.fused.results)
         params = [f"in{i}_ptr" for i in range(len(args))] + [f"out{i}_ptr" for i in range(n_out)]
         params += ["M", "N", "K", "stride_am", "stride_ak", "stride_bk", "stride_bn", "stride_om", "N_out"]
+        split = self.splittable and mode in ("tma", "pointers")
         lines = [
             "    pid = tl.program_id(0)",
+            *(["    ks = tl.program_id(1)  # the tile's share of the reduction (SPLIT_K)"] if split else []),
             "    num_pid_m = tl.cdiv(M, BLOCK_M)",
             "    num_pid_n = tl.cdiv(N, BLOCK_N)",
             *tile_placement("pid"),
@@ -284,6 +287,15 @@ class MatmulKernel(LibraryTactic):
                 at = lines.index(f"    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype={acc_type})")
                 lines.insert(at + 1, "    bsum = tl.zeros((BLOCK_N,), dtype=tl.int32)")
                 lines.append(f"    acc += ({self.a_offset} - {zero}) * bsum[None, :]")
+        if split:  # (split_k: programs share a tile's reduction steps, the last runs the epilogue)
+            lines = split_loop(lines)
+            if mode == "pointers":  # the share's pointers start at its first step
+                at = lines.index("    for k in range(k_lo, k_hi):")
+                lines[at:at] = [
+                    "    a_ptrs += k_lo * BLOCK_K * stride_ak",
+                    "    b_ptrs += k_lo * BLOCK_K * stride_bk",
+                ]
+            lines += split_tail(acc_type, "pid")
         main_end = len(lines)
         sp = self.space
         seg_m = 0 if self.fold else 1
@@ -313,7 +325,8 @@ class MatmulKernel(LibraryTactic):
             "pid",
             "batch",
         }
-        used |= {"tl", "triton", "a_ptrs", "b_ptrs", "kmask", "bsum", "tile_id", "start_pid"}
+        used |= {"tl", "triton", "a_ptrs", "b_ptrs", "kmask", "bsum", "tile_id", "start_pid", "ks", "SPLIT_K"}
+        used |= {"ws_ptr", "cnt_ptr", "k_lo", "k_hi", "tile", "slot", "part_ptr", "arrived", "total", "j"}
         used |= _RESERVED | {p.split(":")[0] for p in params}  # a value named M or K never shadows them
 
         def epilogue(acc: str, rn: str, col: str | None = None) -> list[str]:
@@ -384,7 +397,14 @@ class MatmulKernel(LibraryTactic):
             "persistent": ["B_KMAJOR", "NUM_SMS", "WS", "SPLIT", "TMA_STORE"],
             "streamk": ["B_KMAJOR", "SPLIT", "TMA_STORE"],
         }.get(mode, [])
+        extra = [*extra, "ws_ptr", "cnt_ptr"] if split else extra
+        flags += ["SPLIT_K"] if split else []
         return params + extra + _CONSTEXPRS + [f"{f}: tl.constexpr" for f in flags], lines
+
+    @property
+    def splittable(self) -> bool:
+        """Whether tiles can share their reduction (``split_k``): float GEMMs with the batch folded."""
+        return self.fold and self.dtype.is_float and not self.integer
 
     def _descriptors(self, a: Any, b: Any, cfg: dict[str, int]) -> list[Any] | None:
         """The TMA variants' operand descriptors (``gemm_forms.operand_descriptors``); None for a
@@ -448,6 +468,9 @@ class MatmulKernel(LibraryTactic):
                         streamk.append({**c, "STREAMK": 1})
             pointers_only = [c for c in space if c["BLOCK_K"] * self.dtype.itemsize < 32]
             space = [self._store_by_tma(c) for c in tma + persistent + streamk + split] + pointers_only
+        if self.splittable and level >= 1:
+            kk = k if isinstance(k, int) else 256
+            space += split_candidates(space, m, static[-1], lambda c: -(-kk // c["BLOCK_K"]), sm_count())
         return space
 
     def _store_by_tma(self, cfg: dict[str, int]) -> dict[str, int]:
@@ -524,8 +547,15 @@ class MatmulKernel(LibraryTactic):
         for j, e in enumerate(self.extra):
             argv += sp.strides(j, tuple(inputs[args.index(e)].shape), out_shape)
         nb = int(np.prod(batch)) if not self.fold else 1
-        grid = (-(-m // cfg["BLOCK_M"]) * -(-n // cfg["BLOCK_N"]), max(nb, 1))
+        split = cfg.get("SPLIT_K", 1) if product is None and variant in ("", "_tma") else 1
+        if split > 1 and not self.splittable:
+            raise Unsupported(f"kernel '{self.name}' cannot split its reduction (SPLIT_K={split})")
+        grid = (-(-m // cfg["BLOCK_M"]) * -(-n // cfg["BLOCK_N"]), split if self.fold else max(nb, 1))
         flags = {"B_KMAJOR": k_major(b), "SPLIT": bool(cfg.get("SPLIT"))} if descriptors else {}
+        workspace = []
+        if self.splittable and product is None and variant in ("", "_tma"):  # SPLIT_K = 1: never touched
+            flags["SPLIT_K"] = split
+            workspace = self._workspaces.get(cfg, grid[0] * split, a.device) if split > 1 else [a, a]
         if descriptors:
             stores = store_descriptors(outputs, cfg) if cfg.get("TMA_STORE") else None
             flags["TMA_STORE"] = stores is not None
@@ -548,6 +578,7 @@ class MatmulKernel(LibraryTactic):
             *argv,
             *([] if product is None else [product]),
             *(descriptors or []),
+            *workspace,
             BLOCK_M=cfg["BLOCK_M"],
             BLOCK_N=cfg["BLOCK_N"],
             BLOCK_K=cfg["BLOCK_K"],
