@@ -17,8 +17,9 @@ def _ty(shape) -> str:
 
 
 @pytest.mark.parametrize("split", [2, 3, 4])
-@pytest.mark.parametrize("tma", [0, 1])
-@pytest.mark.parametrize("hw,c,stride", [(7, 512, 1), (14, 256, 1), (14, 128, 2)])
+@pytest.mark.parametrize(
+    "hw,c,stride,tma", [(7, 512, 1, 0), (7, 512, 1, 1), (14, 256, 1, 0), (14, 256, 1, 1), (14, 128, 2, 0)]
+)  # (strided convolutions have no TMA form)
 def test_split_k_convolution_on_the_gpu(hw: int, c: int, stride: int, tma: int, split: int) -> None:
     import torch
 
@@ -26,8 +27,8 @@ def test_split_k_convolution_on_the_gpu(hw: int, c: int, stride: int, tma: int, 
     from tritium.codegen.triton_env import tma_available
     from tritium.passes import PassManager
 
-    if tma and (stride != 1 or not tma_available()):
-        pytest.skip("the TMA form needs unit strides and a Hopper GPU")
+    if tma and not tma_available():
+        pytest.skip("this GPU or Triton has no TMA")
     n, oh = 4, (hw - 1) // stride + 1
     x, w, b, o = (_ty(s) for s in ((n, hw, hw, c), (c, 3, 3, c), (c,), (n, oh, oh, c)))
     text = f"""func.func @main(%x: {x}, %w: {w}, %b: {b}, %r: {o}) -> {o} {{
