@@ -36,7 +36,10 @@ def layer_flops(op: Any) -> int:
                 out = int(np.prod(o.results[0].type.shape)) if o.results else 0
                 if o.name in ("nn.conv", "nn.conv_integer", "nn.conv_float8"):
                     flops += 2 * out * int(np.prod(o.operands[1].type.shape[1:]))  # (K, R, S, C/g)
-                elif o.name in ("nn.matmul", "nn.matmul_integer"):
+                elif o.name == "nn.conv_transpose":  # weight (C, K/g, R, S): each input pixel's taps
+                    w = o.operands[1].type.shape
+                    flops += 2 * int(np.prod(o.operands[0].type.shape)) * int(np.prod(w[1:]))
+                elif o.name in ("nn.matmul", "nn.matmul_integer", "nn.matmul_float8"):
                     flops += 2 * out * o.operands[0].type.shape[-1]
                 elif o.name == "nn.attention":  # scores and the weighted sum over the keys
                     flops += 4 * int(np.prod(o.operands[0].type.shape)) * o.operands[1].type.shape[-2]
@@ -77,9 +80,12 @@ def main() -> None:
             }
         )
     floor = sum(max(r["flop_us"], r["byte_us"]) for r in rows)
+    missing = [r["name"] for r in rows if r["us"] != r["us"]]  # (NaN: the profiler reported no time)
+    if missing:
+        print(f"no profiled time for {len(missing)} layers (left out of the sum): {missing[:5]}")
     print(
         f"{name} batch {batch} on {torch.cuda.get_device_name()} (matmul {peak:.0f} TFLOP/s, copy {bw:.0f} "
-        f"GB/s): end to end {e2e:.1f} us, layers alone {sum(r['us'] for r in rows):.1f} us, sum of the "
+        f"GB/s): end to end {e2e:.1f} us, layers alone {sum(r['us'] for r in rows if r['us'] == r['us']):.1f} us, sum of the "
         f"layers' floors {floor:.1f} us (FLOPs alone {sum(r['flop_us'] for r in rows):.1f}, bytes alone "
         f"{sum(r['byte_us'] for r in rows):.1f})"
     )

@@ -69,8 +69,14 @@ def _matches(ck: Any, configs: Configs) -> bool:
     return any(_built_with(ck, c) for c in configs if c)
 
 
+CONSTEXPR_DEFAULTS = {"SPLIT_K": 1}
+"""Constexprs a chosen config may leave out: a variant built with another value was a tuning
+candidate (the split-K forms)."""
+
+
 def _built_with(ck: Any, config: dict[str, int]) -> bool:
     """Whether a compiled variant was built with ``config`` (tile constexprs, warps, stages)."""
+    config = {**CONSTEXPR_DEFAULTS, **config}
     meta = getattr(ck, "metadata", None)
     for key in ("num_warps", "num_stages"):
         if key in config and getattr(meta, key, config[key]) != config[key]:

@@ -503,7 +503,7 @@ class ConvKernel:
             space = tma_space(space, self.tma, w[3], kred, self.dtype.itemsize, self.out_shape[kdim] // group)
         if self.splittable and level >= 1:
             steps = partial(reduction_steps, window=(w[1], w[2], w[3]), form=self.tma)
-            space += split_candidates(space, m, self.out_shape[kdim] // group, steps, sm_count())
+            space += split_candidates(space, m, self.out_shape[kdim] // group, steps, sm_count(), group)
         return space
 
     def __call__(self, inputs: list[Any], outputs: list[Any], config: dict[str, int] | None = None) -> None:

@@ -152,9 +152,10 @@ def store_descriptors(outputs: list[Any], cfg: dict[str, int]) -> list[Any] | No
 
 
 class StreamKWorkspaces:
-    """Stream-K's partial sums (one float32 tile per program) and flags (zero between launches), one
-    pair per stream: contexts on other streams may run the kernel at the same time. Kept with the
-    kernel, so CUDA graphs that captured them stay valid."""
+    """The partial sums of stream-K and split-K (one float32 tile per program) and their flags or
+    counters (zero between launches), one pair per stream: contexts on other streams may run the
+    kernel at the same time. Kept with the kernel, so CUDA graphs that captured them stay valid;
+    tuning releases the pairs its timing made on its own short-lived streams (``release``)."""
 
     def __init__(self) -> None:
         self.by_key: dict[tuple, list[Any]] = {}
@@ -170,3 +171,7 @@ class StreamKWorkspaces:
                 torch.zeros(programs, dtype=torch.int32, device=device),
             ]
         return self.by_key[key]
+
+    def release(self, keep: set[tuple]) -> None:
+        """Drop the pairs not in ``keep`` (their launches must have finished)."""
+        self.by_key = {k: v for k, v in self.by_key.items() if k in keep}

@@ -9,10 +9,13 @@ tile (the grid's third axis), each runs a contiguous share of the reduction step
 The partial sums meet in one kernel (CUTLASS's "serial" split-K reduction, without a second
 launch): every program stores its float32 partial into its slot of a workspace, then counts itself
 in on the tile's counter (an acquire-release atomic after a block barrier, so every thread's part is
-written first). The program that arrives last adds the slots in split order, its own from registers
-(the same sum whatever the arrival order: results do not depend on scheduling), sets the counter back
-to zero for the next launch, and runs the epilogue; the others return. The workspace and counters
-are ``StreamKWorkspaces``' (one pair per stream).
+written first). The program that arrives last reads the slots back and adds them in split order
+(the same sum whatever the arrival order: results do not depend on scheduling; reading its own
+slot back rather than keeping it in registers was 0-20% faster on the H100, RESULTS.md), sets the
+counter back to zero for the next launch, and runs the epilogue; the others return. The workspace
+and counters are ``StreamKWorkspaces``' (one pair per stream; tuning releases the ones its timing
+made). On the H100 the hand-over costs 14-20 us a launch: split forms win at batch 1 (few tiles,
+long reductions), not at ResNet-50's batch 32.
 """
 
 from __future__ import annotations
@@ -54,14 +57,10 @@ def split_tail(acc_type: str, tile: str) -> list[str]:
         '        arrived = tl.atomic_add(cnt_ptr + tile, 1, sem="acq_rel")',
         "        if arrived < SPLIT_K - 1:",
         "            return",
-        "        tl.debug_barrier()",
-        f"        total = tl.zeros((BLOCK_M, BLOCK_N), dtype={acc_type})",
-        "        for j in tl.static_range(SPLIT_K):  # in split order: the same sum in any arrival order",
-        "            if j == ks:",
-        "                total += acc",
-        "            else:",
-        '                total += tl.load(part_ptr + j * (BLOCK_M * BLOCK_N), cache_modifier=".cg")',
-        "        acc = total",
+        "        tl.debug_barrier()  # (the partials, its own too, are read back from L2: .cg)",
+        '        acc = tl.load(part_ptr, cache_modifier=".cg")',
+        "        for j in tl.static_range(1, SPLIT_K):  # in split order: the same sum in any arrival order",
+        '            acc += tl.load(part_ptr + j * (BLOCK_M * BLOCK_N), cache_modifier=".cg")',
         "        tl.atomic_xchg(cnt_ptr + tile, 0)  # zero again for the next launch",
     ]
 
@@ -79,17 +78,23 @@ def reduction_steps(cfg: dict[str, int], window: tuple[int, int, int], form: str
 
 
 def split_candidates(
-    space: list[dict[str, int]], m: int, n: int, steps: Callable[[dict[str, int]], int], sms: int
+    space: list[dict[str, int]],
+    m: int,
+    n: int,
+    steps: Callable[[dict[str, int]], int],
+    sms: int,
+    groups: int = 1,
 ) -> list[dict[str, int]]:
     """Split-K forms of the two likeliest tiles that leave SMs idle (fewer tiles than SMs, whole-
     tile forms only): the three largest splits among 2, 3, 4, 6 and 8 that keep the programs within
     four per SM (small tiles keep several resident) and give each share at least two of the tile's
     ``steps(cfg)`` reduction steps (at batch 1 ResNet-50's 14 x 14 convolutions, 104 tiles of
-    16 x 32, took a split of 3 in tuning)."""
+    16 x 32, took a split of 3 in tuning). A grouped convolution has ``groups`` times the tiles of
+    one group's m x n."""
     out = []
     plain = [c for c in space if not any(c.get(f) for f in ("PERSISTENT", "STREAMK", "SPLIT", "WS"))]
-    for c in [c for c in plain if -(-m // c["BLOCK_M"]) * -(-n // c["BLOCK_N"]) < sms][:2]:
-        tiles = -(-m // c["BLOCK_M"]) * -(-n // c["BLOCK_N"])
+    for c in [c for c in plain if groups * -(-m // c["BLOCK_M"]) * -(-n // c["BLOCK_N"]) < sms][:2]:
+        tiles = groups * -(-m // c["BLOCK_M"]) * -(-n // c["BLOCK_N"])
         fits = [k for k in (2, 3, 4, 6, 8) if tiles * k <= 4 * sms and steps(c) >= 2 * k]
         out += [{**c, "SPLIT_K": k} for k in fits[-3:][::-1]]
     return out

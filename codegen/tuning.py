@@ -374,6 +374,21 @@ class Tuner:
             return hit
         if self.budget_s is not None and time.perf_counter() - self.started > self.budget_s:
             return space[0]  # out of build time: the first (most promising) candidate
+        workspaces = getattr(kernel, "_workspaces", None)  # (split-K's and stream-K's partial sums)
+        before = set(workspaces.by_key) if workspaces is not None else set()
+        try:
+            return self._time(kernel, inputs, outputs, space, key)
+        finally:  # the workspaces timing made on its own streams go: nothing captured them but its graphs
+            if workspaces is not None and set(workspaces.by_key) != before:
+                import torch
+
+                if torch.cuda.is_available():
+                    torch.cuda.synchronize()
+                workspaces.release(keep=before)
+
+    def _time(
+        self, kernel: Any, inputs: list[Any], outputs: list[Any], space: list[dict[str, int]], key: str
+    ) -> dict[str, int]:
         self.compile_all(kernel, inputs, outputs, space)
         times: dict[int, float] = {}
         for i, cfg in enumerate(space):

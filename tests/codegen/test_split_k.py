@@ -46,13 +46,57 @@ def test_split_reduction_matches_reference(name: str, split: int, rng: np.random
     got = _run(kernel, ins, want.shape, {**cfg, "SPLIT_K": split})
     err = np.linalg.norm(got.numpy().astype(np.float32) - want) / np.linalg.norm(want)
     assert err < 3e-3, err
-    # every partial was counted and the counters are zero again: a second launch gives the same bits
-    ((_ws, counters),) = kernel._workspaces.by_key.values()
-    assert not counters.any()
-    again = _run(kernel, ins, want.shape, {**cfg, "SPLIT_K": split})
-    assert torch.equal(got, again)
     whole = _run(kernel, ins, want.shape, cfg)  # the same tiles unsplit: equal up to float32 rounding
     assert np.allclose(got.numpy(), whole.numpy(), rtol=2e-3, atol=2e-3)
+    # every partial was counted and the counters are zero again; a second launch on new inputs,
+    # with the workspace poisoned, must read only this launch's partials
+    ((ws, counters),) = kernel._workspaces.by_key.values()
+    assert not counters.any()
+    ws.fill_(float("nan"))
+    inputs = [(rng.standard_normal(a.type.shape) / 2).astype(np.float16) for a in module.main.args]
+    want = ir.run_reference(ref, inputs)[0].astype(np.float32)
+    env = dict(zip(module.main.args, (torch.from_numpy(v) for v in inputs)))
+    again = _run(kernel, [env[v] for v in fused.operands], want.shape, {**cfg, "SPLIT_K": split})
+    err = np.linalg.norm(again.numpy().astype(np.float32) - want) / np.linalg.norm(want)
+    assert err < 3e-3, err
+    assert not counters.any()
+
+
+def test_grouped_convolution_splits_per_group(rng: np.random.Generator) -> None:
+    """Two groups of 32 channels: the tile counters and workspace slots count every group's tiles."""
+    case = (2, 64, 6, 7, 48, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), 2)
+    module, ref, fused, kernel = fused_kernel(conv_text(case, "NHWC", "f16"))
+    assert kernel.splittable
+    inputs = [(rng.standard_normal(a.type.shape) / 2).astype(np.float16) for a in module.main.args]
+    want = ir.run_reference(ref, inputs)[0].astype(np.float32)
+    env = dict(zip(module.main.args, (torch.from_numpy(v) for v in inputs)))
+    ins = [env[v] for v in fused.operands]
+    cfg = {"BLOCK_M": 16, "BLOCK_N": 16, "BLOCK_K": 16, "num_warps": 4, "num_stages": 1}
+    for split in (2, 3):
+        got = _run(kernel, ins, want.shape, {**cfg, "SPLIT_K": split})
+        err = np.linalg.norm(got.numpy().astype(np.float32) - want) / np.linalg.norm(want)
+        assert err < 3e-3, (split, err)
+    # candidates count both groups' tiles: 84 pixels x 24 channels a group is 6 x 2 tiles, 24 in all
+    assert [c["SPLIT_K"] for c in split_candidates([cfg], 84, 24, lambda c: 8, 25, groups=2)] == [4, 3, 2]
+    assert split_candidates([cfg], 84, 24, lambda c: 8, 24, groups=2) == []  # 24 tiles fill 24 SMs
+    assert split_candidates([cfg], 84, 24, lambda c: 8, 24) != []  # (one group's 12 would not)
+
+
+def test_tuning_releases_the_workspaces_its_timing_made(rng: np.random.Generator) -> None:
+    """Tuning times candidates on streams of its own (CUDA graphs on the GPU); the workspaces those
+    launches made would stay with the kernel for its life. The ones that existed before stay."""
+    from tritium.codegen.tuning import TimingCache, Tuner
+
+    kernel, fused, env, _want, _ = bias_gemm((1, 33, 80), 40, False, rng)
+    ins = [env[v] for v in fused.operands]
+    out = [torch.empty((1, 33, 40), dtype=torch.float16)]
+    base = {"BLOCK_M": 16, "BLOCK_N": 16, "BLOCK_K": 16, "GROUP_M": 8, "num_warps": 4, "num_stages": 1}
+    kernel(ins, out, {**base, "SPLIT_K": 2})  # a context's earlier launch: its workspace stays
+    kept = set(kernel._workspaces.by_key)
+    space = [{**base, "SPLIT_K": 3}, {**base, "SPLIT_K": 5}, base]
+    tuner = Tuner(TimingCache(), timer=lambda fn: (fn(), 1.0)[1])  # every candidate launched
+    assert tuner._choose(kernel, ins, out, space, [(1, 33, 80), (80, 40), (40,), (1, 33, 40)]) == space[0]
+    assert set(kernel._workspaces.by_key) == kept and kept
 
 
 def test_the_last_program_sums_in_split_order(rng: np.random.Generator) -> None:
@@ -135,3 +179,22 @@ def test_gemm_split_reduction(m: int, n: int, k: int, split: int, tma: int, rng:
         assert rel(got.numpy(), want) < 2e-3
         ((_ws, counters),) = kernel._workspaces.by_key.values()
         assert not counters.any()
+
+
+def test_plans_keep_only_the_chosen_split_variants() -> None:
+    """A plan carries the binaries built with each layer's chosen config; the split forms tuning
+    compiled and did not choose are other variants (SPLIT_K absent from a config means 1)."""
+    from types import SimpleNamespace
+
+    from tritium.codegen.binaries import _built_with
+
+    def variant(split: int) -> SimpleNamespace:
+        src = SimpleNamespace(
+            constants={(1,): 64, (2,): split}, fn=SimpleNamespace(arg_names=["x", "BLOCK_M", "SPLIT_K"])
+        )
+        return SimpleNamespace(metadata=SimpleNamespace(num_warps=4, num_stages=3), src=src)
+
+    chosen = {"BLOCK_M": 64, "num_warps": 4, "num_stages": 3}
+    assert _built_with(variant(1), chosen)
+    assert not _built_with(variant(3), chosen)
+    assert _built_with(variant(3), {**chosen, "SPLIT_K": 3})
