@@ -256,7 +256,7 @@ class ConvKernel:
         used = {"acc", "a", "b", "c", "r", "s", "g", "ks", "rk", "rm", "rj", "em", "en", "mask", "pid", "tl"}
         used |= {"triton", "kout", "bias", "zx", "bsum", "acc_ptr", "ws_ptr", "cnt_ptr", "x_desc", "w_desc"}
         used |= {"BLOCK_M", "BLOCK_N", "BLOCK_K", "EVEN_C", "SPLIT_K", "XW", "vi", "vj", "vok"}
-        used |= {"k_lo", "k_hi", "tile", "slot", "part_ptr", "arrived", "total", "j"}  # split-K's
+        used |= {"k_lo", "k_hi", "tile", "slot", "part_ptr", "arrived", "j"}  # split-K's
         used |= {p.split(":")[0] for p in params}
         used |= {f"{d}{i}" for d in "mn" for i in range(8)}  # never shadow a parameter or index name
         fresh = namer(names, used)

@@ -326,7 +326,7 @@ class MatmulKernel(LibraryTactic):
             "batch",
         }
         used |= {"tl", "triton", "a_ptrs", "b_ptrs", "kmask", "bsum", "tile_id", "start_pid", "ks", "SPLIT_K"}
-        used |= {"ws_ptr", "cnt_ptr", "k_lo", "k_hi", "tile", "slot", "part_ptr", "arrived", "total", "j"}
+        used |= {"ws_ptr", "cnt_ptr", "k_lo", "k_hi", "tile", "slot", "part_ptr", "arrived", "j"}
         used |= _RESERVED | {p.split(":")[0] for p in params}  # a value named M or K never shadows them
 
         def epilogue(acc: str, rn: str, col: str | None = None) -> list[str]:

@@ -14,7 +14,7 @@ written first). The program that arrives last reads the slots back and adds them
 slot back rather than keeping it in registers was 0-20% faster on the H100, RESULTS.md), sets the
 counter back to zero for the next launch, and runs the epilogue; the others return. The workspace
 and counters are ``StreamKWorkspaces``' (one pair per stream; tuning releases the ones its timing
-made). On the H100 the hand-over costs 14-20 us a launch: split forms win at batch 1 (few tiles,
+made). On the H100 the hand-over costs 9-15 us a launch: split forms win at batch 1 (few tiles,
 long reductions), not at ResNet-50's batch 32.
 """
 
