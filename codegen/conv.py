@@ -26,7 +26,7 @@ from tritium.codegen.gemm_forms import StreamKWorkspaces
 from tritium.codegen.indexing import Space, Unsupported
 from tritium.codegen.lowering import compute_type, dot_precision
 from tritium.codegen.pointwise import jit_function, kernel_name, kernel_source, lower_elementwise, namer
-from tritium.codegen.split_k import reduction_steps, split_candidates, split_loop, split_tail
+from tritium.codegen.split_k import reduction_steps, split_candidates, split_launch, split_loop, split_tail
 from tritium.codegen.triton_env import pdl_kwargs, register_cap
 from tritium.ir.core import Value
 from tritium.ir.dialects.kernel import Fused, Yield
@@ -117,9 +117,13 @@ class ConvKernel:
         """The TMA form generated beside the pointer kernel (``conv_forms``: pixel-row boxes per tap;
         "same" or "valid"), or None. Integer convolutions have one when no zero point corrects them
         (int8 x int8, int32 accumulators)."""
+        plain = not (self.depthwise or self.transposed or self.integer)
+        self.splittable = self.layout == "NHWC" and _w_shape[3] >= 16 and plain
+        """Whether the tiles can share their reduction (``split_k``): channels-last, one tap's
+        channels (16 or more) per step, float sums (integer ones would need an int32 workspace)."""
+        self._workspaces = StreamKWorkspaces()  # split-K's partial sums and counters
         self.source = self._generate()
         self._fn: Any = None
-        self._workspaces = StreamKWorkspaces()  # split-K's partial sums and counters
 
     def _integer_operands(self, cv: Any, args: list[Value], dt: Any) -> None:
         from tritium.ir.opdef import constant_value
@@ -297,14 +301,6 @@ class ConvKernel:
         extra += ["XW"] if mode == "tma" and self.tma == "valid" else []
         extra += ["ws_ptr", "cnt_ptr"] if split else []
         return params + extra + _CONSTEXPRS + (["SPLIT_K: tl.constexpr"] if split else []), lines
-
-    @property
-    def splittable(self) -> bool:
-        """Whether the tiles can share their reduction (``split_k``): channels-last, one tap's
-        channels (16 or more) per step, float sums (integer ones would need an int32 workspace)."""
-        cg = _shape(self.conv.operand(1))[3]
-        plain = not (self.depthwise or self.transposed or self.integer)
-        return self.layout == "NHWC" and cg >= 16 and plain
 
     @property
     def depthwise(self) -> bool:
@@ -574,13 +570,9 @@ class ConvKernel:
         for j, e in enumerate(self.extra):
             argv += sp.strides(j, tuple(inputs[args.index(e)].shape), self.out_shape)
         argv += sp.strides(len(self.extra), self.out_shape, self.out_shape)
-        split = cfg.get("SPLIT_K", 1) if product is None else 1
-        if split > 1 and not self.splittable:
-            raise Unsupported(f"kernel '{self.name}' cannot split its reduction (SPLIT_K={split})")
-        grid = (-(-m // cfg["BLOCK_M"]) * -(-ng // cfg["BLOCK_N"]), group, split)
-        workspace = []
-        if self.splittable and product is None:  # (with SPLIT_K = 1 the kernel never touches them)
-            workspace = self._workspaces.get(cfg, grid[0] * group * split, x.device) if split > 1 else [x, x]
+        tiles = -(-m // cfg["BLOCK_M"]) * -(-ng // cfg["BLOCK_N"])
+        split, workspace, split_flag = split_launch(self, cfg, tiles * group, x, applies=product is None)
+        grid = (tiles, group, split)
         fn[grid](
             *argv,
             *([] if product is None else [product]),
@@ -590,7 +582,7 @@ class ConvKernel:
             BLOCK_N=cfg["BLOCK_N"],
             BLOCK_K=cfg["BLOCK_K"],
             EVEN_C=cg % cfg["BLOCK_K"] == 0,
-            **({"SPLIT_K": split} if self.splittable and product is None else {}),
+            **split_flag,
             num_warps=cfg["num_warps"],
             num_stages=cfg["num_stages"],
             **register_cap(cfg),

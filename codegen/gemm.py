@@ -40,7 +40,7 @@ from tritium.codegen.gemm_library import shape_of as _shape
 from tritium.codegen.indexing import Space, Unsupported
 from tritium.codegen.lowering import compute_type, dot_precision
 from tritium.codegen.pointwise import jit_function, kernel_name, kernel_source, lower_elementwise, namer
-from tritium.codegen.split_k import split_candidates, split_loop, split_tail
+from tritium.codegen.split_k import split_candidates, split_launch, split_loop, split_tail
 from tritium.codegen.triton_env import pdl_kwargs, register_cap
 from tritium.ir.core import Value
 from tritium.ir.dialects.kernel import Fused, Yield
@@ -547,15 +547,12 @@ class MatmulKernel(LibraryTactic):
         for j, e in enumerate(self.extra):
             argv += sp.strides(j, tuple(inputs[args.index(e)].shape), out_shape)
         nb = int(np.prod(batch)) if not self.fold else 1
-        split = cfg.get("SPLIT_K", 1) if product is None and variant in ("", "_tma") else 1
-        if split > 1 and not self.splittable:
-            raise Unsupported(f"kernel '{self.name}' cannot split its reduction (SPLIT_K={split})")
-        grid = (-(-m // cfg["BLOCK_M"]) * -(-n // cfg["BLOCK_N"]), split if self.fold else max(nb, 1))
+        tiles = -(-m // cfg["BLOCK_M"]) * -(-n // cfg["BLOCK_N"])
+        split_form = product is None and variant in ("", "_tma")
+        split, workspace, split_flag = split_launch(self, cfg, tiles, a, applies=split_form)
+        grid = (tiles, split if self.fold else max(nb, 1))
         flags = {"B_KMAJOR": k_major(b), "SPLIT": bool(cfg.get("SPLIT"))} if descriptors else {}
-        workspace = []
-        if self.splittable and product is None and variant in ("", "_tma"):  # SPLIT_K = 1: never touched
-            flags["SPLIT_K"] = split
-            workspace = self._workspaces.get(cfg, grid[0] * split, a.device) if split > 1 else [a, a]
+        flags.update(split_flag)
         if descriptors:
             stores = store_descriptors(outputs, cfg) if cfg.get("TMA_STORE") else None
             flags["TMA_STORE"] = stores is not None

@@ -22,6 +22,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Any
+
+from tritium.codegen.indexing import Unsupported
 
 SPLIT_LOOP = re.compile(r"^    for (\w+) in (tl\.range|range)\(0, (.+?)(, flatten=True)?\):$")
 """A reduction loop of the template at the top level of the kernel: ``for v in range(0, count):``."""
@@ -98,3 +101,19 @@ def split_candidates(
         fits = [k for k in (2, 3, 4, 6, 8) if tiles * k <= 4 * sms and steps(c) >= 2 * k]
         out += [{**c, "SPLIT_K": k} for k in fits[-3:][::-1]]
     return out
+
+
+def split_launch(
+    kernel: Any, cfg: dict[str, int], tiles: int, like: Any, applies: bool = True
+) -> tuple[int, list[Any], dict[str, int]]:
+    """A launch's share of split-K for ``kernel`` (its ``splittable``, ``_workspaces`` and ``name``)
+    over ``tiles`` tiles: the programs per tile (``cfg``'s SPLIT_K), the workspace arguments and the
+    SPLIT_K constexpr. Only the forms generated with ``split_tail`` take them (``applies``); with
+    SPLIT_K = 1 the workspace arguments are placeholders (``like``) the kernel never touches."""
+    split = cfg.get("SPLIT_K", 1)
+    if not (applies and kernel.splittable):
+        if applies and split > 1:
+            raise Unsupported(f"kernel '{kernel.name}' cannot split its reduction (SPLIT_K={split})")
+        return 1, [], {}
+    workspace = kernel._workspaces.get(cfg, tiles * split, like.device) if split > 1 else [like, like]
+    return split, workspace, {"SPLIT_K": split}

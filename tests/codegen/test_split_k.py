@@ -198,3 +198,17 @@ def test_plans_keep_only_the_chosen_split_variants() -> None:
     assert _built_with(variant(1), chosen)
     assert not _built_with(variant(3), chosen)
     assert _built_with(variant(3), {**chosen, "SPLIT_K": 3})
+
+
+def test_a_kernel_that_cannot_split_says_so(rng: np.random.Generator) -> None:
+    """A depthwise convolution (no reduction to share) given SPLIT_K names itself and the config."""
+    from tritium.codegen.indexing import Unsupported
+
+    case = (2, 6, 8, 8, 6, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), 6)
+    module, _ref, fused, kernel = fused_kernel(conv_text(case, "NHWC", "f16"))
+    assert not kernel.splittable
+    inputs = [(rng.standard_normal(a.type.shape) / 2).astype(np.float16) for a in module.main.args]
+    env = dict(zip(module.main.args, (torch.from_numpy(v) for v in inputs)))
+    cfg = {"BLOCK_M": 16, "BLOCK_N": 16, "BLOCK_K": 16, "num_warps": 4, "num_stages": 1, "SPLIT_K": 2}
+    with pytest.raises(Unsupported, match=f"kernel '{kernel.name}' cannot split its reduction"):
+        _run(kernel, [env[v] for v in fused.operands], fused.results[0].type.shape, cfg)
