@@ -22,6 +22,7 @@ from functools import partial
 from typing import Any
 
 from tritium.codegen.conv_forms import conv_descriptors, tma_form, tma_loop, tma_space, valid_loop, valid_rows
+from tritium.codegen.conv_library import LibraryConv
 from tritium.codegen.gemm_forms import StreamKWorkspaces
 from tritium.codegen.indexing import Space, Unsupported
 from tritium.codegen.lowering import compute_type, dot_precision
@@ -46,7 +47,7 @@ def _shape(v: Value) -> tuple:
     return t.shape
 
 
-class ConvKernel:
+class ConvKernel(LibraryConv):
     kind = "implicit_gemm_conv"
     tactic_source = "cudnn"
 
@@ -112,6 +113,9 @@ class ConvKernel:
         self.library = "cudnn" if dt.name in ("f16", "bf16") and symmetric and not self.transposed else None
         """The library tactic (torch's conv2d: cuDNN on the GPU) when it can stand in: f16/bf16 (f32
         would round through TF32 by torch's default) and symmetric padding."""
+        self.library_form = self._library_form()
+        """What cuDNN computes of the kernel (``conv_library``): all of it, or the product for the
+        generated epilogue twin."""
         tma_ok = dt.name in ("f16", "bf16", "f8E4M3FN", "f8E5M2") or (dt.name == "i8" and not self.corrected)
         self.tma = tma_form(cv, x_shape, self.out_shape, _w_shape, dt.itemsize) if tma_ok else None
         """The TMA form generated beside the pointer kernel (``conv_forms``: pixel-row boxes per tap;
@@ -157,7 +161,7 @@ class ConvKernel:
         if self.tma:
             more.append(jit_function(self.name + "_tma", *self._kernel_text("tma")))
             title += ", its TMA variant (Hopper: pixel-row tiles loaded by tensor descriptors)"
-        if self.library is not None:
+        if self.library_twin:
             more.append(jit_function(self.name + "_epilogue", *self._kernel_text("epilogue")))
             title += " and its epilogue alone (the cuDNN tactic: a library call computes the convolution)"
         return kernel_source(title, self.fused, self.name, params, body, after="\n\n".join(more))
@@ -452,25 +456,6 @@ class ConvKernel:
             f"        acc = tl.dot(a, b, acc{dot_precision(self.dtype)})",
         ]
 
-    def library_config(self) -> dict[str, int] | None:
-        """The cuDNN tactic as a config (its tile sizes are the epilogue twin's), or None."""
-        if self.library is None:
-            return None
-        return {"LIBRARY": 1, "BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_K": 16, "num_warps": 4, "num_stages": 1}
-
-    def _library_conv(self, x: Any, w: Any) -> Any:
-        """The convolution without bias by torch (cuDNN on the GPU; channels-last tensors are
-        passed as NCHW views with channels-last strides), laid out as the output."""
-        import torch.nn.functional as F
-
-        if self.library is None:
-            raise Unsupported(f"kernel '{self.name}' has no library tactic")
-        a = self.conv.attributes
-        if self.layout == "NHWC":
-            x, w = x.permute(0, 3, 1, 2), w.permute(0, 3, 1, 2)
-        y = F.conv2d(x, w, None, a["strides"], a["pads"][:2], a["dilations"], a.get("group", 1))
-        return (y.permute(0, 2, 3, 1) if self.layout == "NHWC" else y).contiguous()
-
     def config_space(self, level: int) -> list[dict[str, int]]:
         from tritium.codegen.triton_env import sm_count, tma_available
         from tritium.codegen.tuning import matmul_space
@@ -502,11 +487,16 @@ class ConvKernel:
             space += split_candidates(space, m, self.out_shape[kdim] // group, steps, sm_count(), group)
         return space
 
-    def __call__(self, inputs: list[Any], outputs: list[Any], config: dict[str, int] | None = None) -> None:
+    def __call__(
+        self, inputs: list[Any], outputs: list[Any], config: dict[str, int] | None = None
+    ) -> list[Any] | None:
+        """Launch the kernel into ``outputs``; a library form that allocates its result returns it."""
         from tritium.codegen.triton_env import load_source, use_interpreter
 
         cfg = dict(INTERPRETER_CONFIG if use_interpreter() else DEFAULT_CONFIG)
         cfg.update(config or {})
+        if cfg.get("LIBRARY") and self.library_form in ("conv", "relu", "add_relu"):
+            return [self._library_result(inputs)]  # the runtime takes it as the kernel's output
         x, w = inputs[self.x_i], inputs[self.w_i]
         product = self._library_conv(x, w) if cfg.get("LIBRARY") else None
         made = (

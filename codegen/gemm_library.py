@@ -41,7 +41,8 @@ class LibraryTactic:
         """How cuBLAS (through torch) can stand in for the tiled product, or None (f32: cuBLAS could
         round through TF32 when the process allows it; generated kernels stay exact). "matmul": the
         kernel is the bare product, written straight into the output; "addmm": the product plus a
-        row-vector bias (cuBLASLt's bias epilogue); "epilogue": any other epilogue, applied by this
+        row-vector bias (cuBLASLt's bias epilogue); "addmm_relu": then a ReLU (cuBLASLt's ReLU-and-bias
+        epilogue, ``torch._addmm_activation``); "epilogue": any other epilogue, applied by this
         kernel's epilogue-alone twin to the library's product."""
         float8 = self.dtype.name == "f8E4M3FN" and self._kmajor_weight()  # cuBLASLt's FP8 GEMM's terms
         if self.dtype.name not in ("f16", "bf16", "i8") and not float8:
@@ -54,15 +55,30 @@ class LibraryTactic:
             return "matmul"
         if self.dtype.itemsize == 1:
             return "epilogue"
-        if len(ops) == 1 and ops[0].name == "nn.add" and self.fold and yields == [ops[0].results[0]]:
+        relu = len(ops) == 2 and ops[1].name == "nn.relu" and ops[1].operand(0) is ops[0].results[0]
+        if len(ops) in (1, 2) and (len(ops) == 1 or relu) and ops[0].name == "nn.add" and self.fold:
             bias = [v for v in ops[0].operands if v is not self.anchor.results[0]]
             n = self.out_shape[-1]
-            if len(bias) == 1 and bias[0] in self.extra and ops[0].results[0].type.dtype == self.dtype:  # type: ignore[attr-defined]
+            if (
+                len(bias) == 1
+                and bias[0] in self.extra
+                and yields == [ops[-1].results[0]]
+                and all(op.results[0].type.dtype == self.dtype for op in ops)  # type: ignore[attr-defined]
+            ):
                 shape = shape_of(bias[0])
                 if shape[-1:] == (n,) and all(d == 1 for d in shape[:-1]):
                     self.bias_index = list(self.fused.body.block.args).index(bias[0])
-                    return "addmm"
+                    return "addmm_relu" if relu else "addmm"
         return "epilogue"
+
+    @property
+    def library_form(self) -> str | None:
+        return self.library
+
+    @property
+    def library_twin(self) -> bool:
+        """Whether the library tactic runs the generated epilogue-alone twin after the product."""
+        return self.library == "epilogue"
 
     def _kmajor_weight(self) -> bool:
         """Whether ``b`` is a matrix the runtime may hold K-major (K, N multiples of 16; a weight is
@@ -86,7 +102,7 @@ class LibraryTactic:
 
     def _library_product(self, inputs: list[Any], outputs: list[Any]) -> Any | None:
         """The product by torch (cuBLAS on the GPU): written into the output (the bare product and
-        the bias form; returns None), else a contiguous tensor for the epilogue twin."""
+        the bias forms; returns None), else a contiguous tensor for the epilogue twin."""
         import torch
 
         if self.library is None:
@@ -112,6 +128,8 @@ class LibraryTactic:
             torch.mm(a2, b, out=out2)
         elif self.library == "addmm":
             torch.addmm(inputs[self.bias_index].reshape(-1), a2, b, out=out2)
+        elif self.library == "addmm_relu":
+            torch._addmm_activation(inputs[self.bias_index].reshape(-1), a2, b, out=out2)
         else:
             return torch.mm(a2, b)
         return None

@@ -381,5 +381,7 @@ def _library_tactic(step: Any) -> str | None:
     if step.mode != "kernel" or not (step.config or {}).get("LIBRARY"):
         return None
     library = {"cublas": "cuBLAS", "cudnn": "cuDNN"}.get(getattr(step.kernel, "tactic_source", ""), "library")
-    twin = getattr(step.kernel, "library", None) in ("epilogue", "cudnn")
-    return f"{library} (through torch)" + (" + generated epilogue" if twin else "")
+    if getattr(step.kernel, "library_twin", False):
+        return f"{library} (through torch) + generated epilogue"
+    fused = {"relu": ", ReLU fused", "add_relu": ", sum and ReLU fused", "addmm_relu": ", ReLU fused"}
+    return f"{library} (through torch)" + fused.get(getattr(step.kernel, "library_form", ""), "")

@@ -158,8 +158,8 @@ class PaddedStores:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.kernel, name)
 
-    def __call__(self, inputs: list[Any], outputs: list[Any], config: dict[str, int] | None = None) -> None:
-        self.kernel(inputs, outputs, {**(config or {}), "PAD_STORES": 1})
+    def __call__(self, inputs: list[Any], outputs: list[Any], config: dict[str, int] | None = None) -> Any:
+        return self.kernel(inputs, outputs, {**(config or {}), "PAD_STORES": 1})
 
 
 class Program:
@@ -298,7 +298,9 @@ class Program:
                     args = [a.contiguous() for a in args]
                 try:
                     with self.launch_lock:
-                        kernel(args, outs, step.config)
+                        produced = kernel(args, outs, step.config)
+                    if produced is not None:
+                        outs = self._take(step, outs, produced, outputs)
                 except Exception as e:
                     cause = e.__cause__  # Triton's compile errors say why only in their cause
                     why = f" (caused by {type(cause).__name__}: {cause})" if cause is not None else ""
@@ -409,6 +411,20 @@ class Program:
             if row_stride(t) != self.padded[v] or t.untyped_storage().nbytes() < span:
                 return False
         return True
+
+    def _take(self, step: Step, outs: list[Any], produced: list[Any], outputs: dict[Value, Any]) -> list[Any]:
+        """The results of a kernel that allocated them (a library call without an output argument,
+        as cuDNN's fused convolutions are): they stand in for the planned buffers, except where a
+        buffer's place matters (the user's, rows the engine pads, a layout a reader wants), which
+        get a copy."""
+        taken = []
+        for v, dest, got in zip(step.outputs, outs, produced):
+            keep = v in outputs or v in self.padded or v in self.written_permuted
+            if keep or tuple(got.shape) != tuple(dest.shape) or got.dtype != dest.dtype:
+                dest.copy_(got.reshape(dest.shape))
+                got = dest
+            taken.append(got)
+        return taken
 
     def _destinations(self, step: Step, args: list[Any], arena: Any, outputs: dict[Value, Any]) -> list[Any]:
         """Where a step writes its results: the user's buffers, the arena, or fresh tensors."""

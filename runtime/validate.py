@@ -41,7 +41,8 @@ def validate(engine: Any, inputs: Mapping[str, np.ndarray], tolerance: float = 1
                 )
                 for v, off, w in zip(step.outputs, step.offsets, want)
             ]
-            step.kernel([a.contiguous() for a in args], outs, step.config)
+            produced = step.kernel([a.contiguous() for a in args], outs, step.config)
+            outs = list(produced) if produced is not None else outs  # a library call's own results
             got = [to_numpy(o) for o in outs]
             errs = [_rel(g, np.asarray(w)) for g, w in zip(got, want)]
             err = max(errs) if errs else 0.0

@@ -85,6 +85,73 @@ def test_library_tactic(case, layout: str, rng: np.random.Generator) -> None:
         assert err < 3e-3, (config, err)
 
 
+FUSED_FORMS = {  # the conv kernel's epilogue -> cuDNN's form of it (conv_library)
+    "%y = nn.relu %c : {o}": "relu",
+    "%s = nn.add %c, %res : {o}\n  %y = nn.relu %s : {o}": "add_relu",
+    "%s = nn.add %res, %c : {o}\n  %y = nn.relu %s : {o}": "add_relu",
+    "%y = nn.add %c, %c : {o}": "epilogue",
+    "%s = nn.add %c, %sc : ({o}, {sc}) -> {o}\n  %y = nn.relu %s : {o}": "epilogue",  # a broadcast, not a residual
+    "%y = nn.sigmoid %c : {o}": "epilogue",
+    "": "conv",
+}
+
+
+def library_form_case(epilogue: str, layout: str, bias: bool) -> str:
+    """A strided, padded 3x3 f16 convolution (with a bias or not) and ``epilogue`` (a FUSED_FORMS key)."""
+    n, c, h, w, k, st = 2, 8, 7, 6, 12, (2, 1)
+    oh, ow = conv_out_dim(h, 3, st[0], 1, 1, 1), conv_out_dim(w, 3, st[1], 1, 1, 1)
+    shapes = {"NCHW": ((n, c, h, w), (k, c, 3, 3), (n, k, oh, ow), (1, k, 1, 1))}
+    shapes["NHWC"] = ((n, h, w, c), (k, 3, 3, c), (n, oh, ow, k), (1, 1, 1, k))
+    x, wt, o, sc = (ty(t, "f16") for t in shapes[layout])
+    b = ty((k,), "f16")
+    attr = ', layout = "NHWC"' if layout == "NHWC" else ""
+    conv = f"nn.conv %x, %w, %b {{strides = {list(st)}, pads = [1, 1, 1, 1], dilations = [1, 1], group = 1{attr}}} : ({x}, {wt}, {b}) -> {o}"
+    if not bias:
+        conv = conv.replace("%w, %b", "%w").replace(f", {b})", ")")
+    body = epilogue.format(o=o, sc=sc) if epilogue else f"%y = nn.relu %c : {o}"
+    return f"""func.func @main(%x: {x}, %w: {wt}, %b: {b}, %res: {o}, %sc: {sc}) -> {o} {{
+  %c = {conv}
+  {body}
+  func.return {"%y" if epilogue else "%c"} : {o}
+}}"""
+
+
+def run_library_form(text: str, form: str, rng: np.random.Generator, device: str = "cpu") -> None:
+    """``text``'s kernel is ``form`` and its library tactic gives the reference's result: returned
+    whole (the given output untouched) or, for "epilogue", written by the twin."""
+    module, ref = ir.parse_ir(text), ir.parse_ir(text)
+    PassManager("fuse-kernels,dce").run(module)
+    fused = next(op for op in module.main.block.ops if op.name == "kernel.fused")
+    kernel = kernel_for(fused)
+    assert isinstance(kernel, ConvKernel) and kernel.library_form == form
+    assert (f"def {kernel.name}_epilogue(" in kernel.source) == (form == "epilogue")
+    inputs = [(rng.standard_normal(a.type.shape) / 2).astype(np.float16) for a in module.main.args]
+    want = ir.run_reference(ref, inputs)[0].astype(np.float32)
+    env = dict(zip(module.main.args, (torch.from_numpy(v).to(device) for v in inputs)))
+    out = torch.full(want.shape, float("nan"), dtype=torch.float16, device=device)
+    produced = kernel([env[v] for v in fused.operands], [out], kernel.library_config())
+    if form == "epilogue":
+        assert produced is None
+        got = out
+    else:
+        assert len(produced) == 1 and bool(out.isnan().all())
+        got = produced[0]
+        assert got.is_contiguous() and tuple(got.shape) == want.shape and got.dtype == torch.float16
+    np.testing.assert_allclose(
+        got.float().cpu().numpy(), want, rtol=0, atol=4e-3 * max(1.0, np.abs(want).max())
+    )
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+@pytest.mark.parametrize("epilogue", list(FUSED_FORMS), ids=list(FUSED_FORMS.values()))
+def test_library_forms(epilogue: str, layout: str, bias: bool, rng: np.random.Generator) -> None:
+    """The cuDNN tactic's forms: the convolution alone, with a ReLU, and with a residual sum and a
+    ReLU are computed whole by the library (cuDNN's fused kernels on the GPU; on the CPU torch's
+    float32 sums) and returned for the runtime to take; any other epilogue runs in the twin."""
+    run_library_form(library_form_case(epilogue, layout, bias), FUSED_FORMS[epilogue], rng)
+
+
 def test_no_library_tactic_for_f32_or_asymmetric_padding() -> None:
     for case, dt in ((CASES[0], "f32"), (CASES[1], "f16")):
         module = ir.parse_ir(conv_text(case, "NHWC", dt))

@@ -40,6 +40,7 @@ GEMM = """func.func @main(%a: {a}, %b: {w}, %c: {bias}) -> {o} {{
 EPILOGUES = {  # the IR's result -> (the library's form, numpy's result from the product p and the bias c)
     "%t": ("epilogue", lambda p, c: np.tanh(p + c)),  # cuBLAS, then the generated epilogue twin
     "%z": ("addmm", lambda p, c: p + c),
+    "%r": ("addmm_relu", lambda p, c: np.maximum(p + c, 0)),  # (%t a ReLU) cuBLASLt's ReLU-and-bias epilogue
     "%y": ("matmul", lambda p, c: p),
 }
 FORMS = {
@@ -53,23 +54,27 @@ FORMS = {
 
 
 @pytest.mark.parametrize("pad_stores", [False, True])
-@pytest.mark.parametrize("form,result", [(f, "%t") for f in FORMS] + [("library", "%z"), ("library", "%y")])
+@pytest.mark.parametrize(
+    "form,result", [(f, "%t") for f in FORMS] + [("library", r) for r in ("%z", "%r", "%y")]
+)
 def test_gemm_writes_padded_rows(
     form: str, result: str, pad_stores: bool, monkeypatch: pytest.MonkeyPatch, rng: np.random.Generator
 ) -> None:
     """Every form of the GEMM template, and each of the library's (the product alone, with a bias,
-    and with a generated epilogue after it), writes an output whose rows are 304 elements apart: the
+    with a bias and a ReLU, and with a generated epilogue after it), writes an output whose rows are 304 elements apart: the
     values of the dense output, the padding untouched; with ``PAD_STORES`` the generated stores may
     write the padding too (whole 16-byte vectors), the values the same. The weight is held K-major,
     as the runtime holds one with unaligned rows, so the TMA forms run (their descriptors exist)."""
     monkeypatch.setattr("tritium.codegen.triton_env.sm_count", lambda: 4)  # (several rounds of tiles)
     m, k, n = 6, 64, 300
     text = GEMM.format(a=ty((2, 3, k)), w=ty((k, n)), o=ty((2, 3, n)), bias=ty((n,)))
+    if result == "%r":
+        text, result = text.replace("nn.tanh", "nn.relu"), "%t"
     module = parse_ir(text.replace("func.return %t", f"func.return {result}"))
     PassManager("fuse-kernels,dce").run(module)
     fused = next(op for op in module.main.block.ops if op.name == "kernel.fused")
     kernel = kernel_for(fused)
-    library, reference = EPILOGUES[result]
+    library, reference = EPILOGUES["%r" if "nn.relu" in text else result]
     assert isinstance(kernel, MatmulKernel) and kernel.fold and kernel.library == library
     a, w, c = ((rng.standard_normal(s) / 4).astype(np.float16) for s in [(2, 3, k), (k, n), (n,)])
     wk = torch.from_numpy(w).t().contiguous().t()  # K-major (runtime/views.py, k_major)
@@ -86,7 +91,7 @@ def test_gemm_writes_padded_rows(
     want = reference(a.astype(np.float32) @ w.astype(np.float32), c.astype(np.float32))
     np.testing.assert_allclose(padded.float().numpy(), want, atol=4e-3)
     assert torch.equal(padded, dense)
-    generated = form != "library" or result == "%t"  # (cuBLAS writes the N columns alone)
+    generated = form != "library" or library == "epilogue"  # (cuBLAS writes the N columns alone)
     assert bool(buf[:, n:].isnan().all()) == (not (pad_stores and generated))
 
 
