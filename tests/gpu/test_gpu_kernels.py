@@ -226,8 +226,17 @@ def test_onnxruntime_quantized_cnn_on_the_gpu(activations: str, tmp_path, rng: n
     assert [o.name for o in ops].count("nn.conv_integer") == 2
     got = engine({"x": x})["y"]
     step = np.min(np.abs(np.diff(np.unique(want))))  # the output's quantization step
-    assert np.abs(got - want).max() <= step * 1.01
-    assert np.mean(got != want) < 0.02
+    # (failed once in about ten runs, seed unknown, in the nineteenth session; 27 seeds in a row
+    # passed in the twentieth and every CPU seed matches exactly: say enough to find it next time)
+    ref = np.asarray(tr.compile(int8, backend="reference")({"x": x})["y"])
+    why = (
+        f"{int((got != want).sum())} of {got.size} values differ from onnxruntime (images "
+        f"{np.nonzero((got != want).any(axis=-1))[0].tolist()}), at most {np.abs(got - want).max() / step:.2f} "
+        f"steps; {int((got != ref).sum())} from the reference backend, which differs from onnxruntime "
+        f"in {int((ref != want).sum())}"
+    )
+    assert np.abs(got - want).max() <= step * 1.01, why
+    assert np.mean(got != want) < 0.02, why
 
 
 @pytest.mark.parametrize(
