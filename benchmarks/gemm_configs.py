@@ -22,6 +22,7 @@ import torch
 
 import tritium.ir as ir
 from tritium.codegen import kernel_for
+from tritium.codegen.gemm_forms import store_by_tma
 from tritium.codegen.tuning import bench_ms
 from tritium.passes import PassManager
 
@@ -104,14 +105,22 @@ def main() -> None:
         kern, inputs, tensors = kernel(m, k, n, epi, args.kmajor)
         out = torch.empty(m, n, device="cuda", dtype=torch.float16)
         space = [c for c in kern.config_space(3) if not c.get("LIBRARY")][: args.space or None]
-        space += [c for c in (kern._store_by_tma(c) for c in two_per_sm) if c not in space]
+        space += [
+            c
+            for c in (store_by_tma(c, kern.fused, kern.dtype.itemsize) for c in two_per_sm)
+            if c not in space
+        ]
         whole = [
             c
             for c in space
             if c.get("TMA") and not (c.get("PERSISTENT") or c.get("SPLIT") or c.get("STREAMK"))
         ]
         streamk = [
-            kern._store_by_tma({**{k: v for k, v in c.items() if k != "TMA_STORE"}, "STREAMK": 1})
+            store_by_tma(
+                {**{k: v for k, v in c.items() if k != "TMA_STORE"}, "STREAMK": 1},
+                kern.fused,
+                kern.dtype.itemsize,
+            )
             for c in whole[: args.streamk]
         ]
         space += [c for c in streamk if c not in space]

@@ -31,12 +31,14 @@ from tritium.codegen.gemm_forms import (
     k_major,
     operand_descriptors,
     persistent_loop,
+    store_by_tma,
     store_descriptors,
     streamk_loop,
     tile_placement,
 )
 from tritium.codegen.gemm_library import LibraryTactic
 from tritium.codegen.gemm_library import shape_of as _shape
+from tritium.codegen.gemm_pieces import joined_operand, piece_descriptors, piece_loops, whole_tiles
 from tritium.codegen.indexing import Space, Unsupported
 from tritium.codegen.lowering import compute_type, dot_precision
 from tritium.codegen.pointwise import jit_function, kernel_name, kernel_source, lower_elementwise, namer
@@ -56,7 +58,6 @@ INTERPRETER_CONFIG = {
     "num_warps": 4,
     "num_stages": 1,
 }
-SMEM_LIMIT = 227 * 1024
 """Shared memory per block on H100/H200 (what Triton checks a kernel against)."""
 _CONSTEXPR_NAMES = ("BLOCK_M", "BLOCK_N", "BLOCK_K", "GROUP_M")
 _CONSTEXPRS = [f"{p}: tl.constexpr" for p in _CONSTEXPR_NAMES]
@@ -118,14 +119,21 @@ class MatmulKernel(LibraryTactic):
         self.fused = fused
         body = [op for op in fused.body.block.ops if not isinstance(op, (Yield, Constant))]
         anchors = [op for op in body if op.name in GEMM_ANCHORS]
-        if len(anchors) != 1 or any(classify(op) != "elementwise" for op in body if op is not anchors[0]):
+        args = list(fused.body.block.args)
+        joined = joined_operand(anchors[0], args) if len(anchors) == 1 else None
+        self.pieces, self.widths = (joined[1], joined[2]) if joined else ([], [])
+        """A left operand joined along K from these block arguments (``gemm_pieces``), of these widths."""
+        own = [*anchors, *([joined[0]] if joined else [])]
+        if len(anchors) != 1 or any(classify(op) != "elementwise" for op in body if op not in own):
             raise Unsupported("not a matmul with elementwise ops")  # (ops before it compute epilogue inputs)
         self.anchor = mm = anchors[0]
-        self.epilogue = [op for op in fused.body.block.ops if op is not mm and not isinstance(op, Yield)]
-        args = list(fused.body.block.args)
-        if mm.operand(0) not in args or mm.operand(1) not in args:
+        self.epilogue = [op for op in fused.body.block.ops if op not in own and not isinstance(op, Yield)]
+        a_in = args[self.pieces[0]] if self.pieces else mm.operand(0)
+        if a_in not in args or mm.operand(1) not in args:
             raise Unsupported("matmul operands computed inside the kernel")
         a_shape, b_shape = _shape(mm.operand(0)), _shape(mm.operand(1))
+        if self.pieces and (len(b_shape) != 2 or not mm.operand(0).type.dtype.is_float):  # type: ignore[attr-defined]
+            raise Unsupported("a joined left operand needs a float product by a matrix")
         if len(a_shape) < 2 or len(b_shape) < 2:
             raise Unsupported("1-D matmul operands")
         dt = mm.operand(0).type.dtype  # type: ignore[attr-defined]
@@ -146,9 +154,10 @@ class MatmulKernel(LibraryTactic):
         for v in fused.yield_op().values:
             if _shape(v) != self.out_shape:
                 raise Unsupported("a kernel result that is not the matmul's output shape")
-        self.a_index, self.b_index = args.index(mm.operand(0)), args.index(mm.operand(1))
-        self.extra = [a for a in args if a not in (mm.operand(0), mm.operand(1), self.a_zero)]
-        if any(v in (mm.operand(0), mm.operand(1), self.a_zero) for op in self.epilogue for v in op.operands):
+        self.a_index, self.b_index = args.index(a_in), args.index(mm.operand(1))
+        operands = (mm.operand(0), mm.operand(1), self.a_zero, *(args[i] for i in self.pieces))
+        self.extra = [a for a in args if a not in operands]
+        if any(v in operands for op in self.epilogue for v in op.operands):
             raise Unsupported("the epilogue reads an operand of the product itself")
         if self.fold:
             segs = [("m", list(range(r - 1))), ("n", [r - 1])]
@@ -201,11 +210,11 @@ class MatmulKernel(LibraryTactic):
         more = []
         if self.fold and self.dtype.name in TMA_TYPES and not self.corrected:
             more.append(jit_function(self.name + "_tma", *self._kernel_text("tma")))
-            more.append(jit_function(self.name + "_persistent", *self._kernel_text("persistent")))
-            title += (
-                ", its TMA variant (Hopper: tiles loaded by tensor descriptors) and that variant persistent"
-            )
-            if not self.integer:
+            title += ", its TMA variant (Hopper: tiles loaded by tensor descriptors)"
+            if not self.pieces:
+                more.append(jit_function(self.name + "_persistent", *self._kernel_text("persistent")))
+                title += " and that variant persistent"
+            if not self.integer and not self.pieces:
                 more.append(jit_function(self.name + "_streamk", *self._kernel_text("streamk")))
                 title += " and stream-K"
         if self.library == "epilogue":
@@ -246,7 +255,9 @@ class MatmulKernel(LibraryTactic):
                 lines += [f"    a_batch = {a_off}", f"    b_batch = {b_off}"]
             a_base, b_base = f"{a_base} + a_batch", f"{b_base} + b_batch"
         acc_type = "tl.int32" if self.integer else "tl.float32"
-        if mode in ("tma", "persistent", "streamk"):
+        if self.pieces and not library:
+            lines += piece_loops(mode, self.pieces, self.widths, acc_type, self._precision(), "0.0", b_base)
+        elif mode in ("tma", "persistent", "streamk"):
             lines += [
                 f"    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype={acc_type})",
                 "    for k in range(0, tl.cdiv(K, BLOCK_K)):",
@@ -388,7 +399,8 @@ class MatmulKernel(LibraryTactic):
             lines = persistent_loop(lines, main_end)
         elif mode == "streamk":
             lines = streamk_loop(lines, main_end)
-        descs = ["a_desc", "b_desc"] + [f"out{i}_desc" for i in range(n_out)]
+        a_descs = [f"a{i}_desc" for i in range(len(self.pieces))] if self.pieces else ["a_desc"]
+        descs = [*a_descs, "b_desc"] + [f"out{i}_desc" for i in range(n_out)]
         extra = {"pointers": [], "epilogue": ["acc_ptr"], "streamk": [*descs, "ws_ptr", "flags_ptr"]}.get(
             mode, descs
         )
@@ -404,7 +416,7 @@ class MatmulKernel(LibraryTactic):
     @property
     def splittable(self) -> bool:
         """Whether tiles can share their reduction (``split_k``): float GEMMs with the batch folded."""
-        return self.fold and self.dtype.is_float and not self.integer
+        return self.fold and self.dtype.is_float and not self.integer and not self.pieces
 
     def _descriptors(self, a: Any, b: Any, cfg: dict[str, int]) -> list[Any] | None:
         """The TMA variants' operand descriptors (``gemm_forms.operand_descriptors``); None for a
@@ -467,21 +479,13 @@ class MatmulKernel(LibraryTactic):
                     if busy < 0.85 and len(streamk) < 2:
                         streamk.append({**c, "STREAMK": 1})
             pointers_only = [c for c in space if c["BLOCK_K"] * self.dtype.itemsize < 32]
-            space = [self._store_by_tma(c) for c in tma + persistent + streamk + split] + pointers_only
+            space = [
+                store_by_tma(c, self.fused, self.dtype.itemsize) for c in tma + persistent + streamk + split
+            ] + pointers_only
         if self.splittable and level >= 1:
             kk = k if isinstance(k, int) else 256
             space += split_candidates(space, m, static[-1], lambda c: -(-kk // c["BLOCK_K"]), sm_count())
-        return space
-
-    def _store_by_tma(self, cfg: dict[str, int]) -> dict[str, int]:
-        """``cfg`` with TMA_STORE where the output tile fits shared memory beside the operand stages
-        (measured on an H200: the same or up to 10% faster than pointer stores; not a candidate of
-        its own). The persistent form needs about 32 KB more than its stages and tile."""
-        out_size = sum(r.type.dtype.itemsize for r in self.fused.results)  # type: ignore[attr-defined]  # a tile each
-        tile = cfg["BLOCK_M"] * cfg["BLOCK_N"] * out_size // (2 if cfg.get("SPLIT") else 1)
-        stages = cfg["num_stages"] * (cfg["BLOCK_M"] + cfg["BLOCK_N"]) * cfg["BLOCK_K"] * self.dtype.itemsize
-        need = stages + tile + (32 * 1024 if cfg.get("PERSISTENT") or cfg.get("STREAMK") else 0) + 1024
-        return {**cfg, "TMA_STORE": 1} if need <= SMEM_LIMIT else cfg
+        return whole_tiles(space) if self.pieces else space
 
     # -- launching ------------------------------------------------------------------------------------
     def __call__(self, inputs: list[Any], outputs: list[Any], config: dict[str, int] | None = None) -> None:
@@ -508,6 +512,8 @@ class MatmulKernel(LibraryTactic):
             if product is None:
                 return  # the library call wrote the output
         descriptors = self._descriptors(a, b, cfg) if cfg.get("TMA") and product is None else None
+        if descriptors and self.pieces:
+            descriptors = piece_descriptors([inputs[i] for i in self.pieces], b, cfg)
         persistent = bool(descriptors and cfg.get("PERSISTENT"))
         streamk = bool(descriptors and cfg.get("STREAMK") and a.shape[-1] > 0)  # (K = 0: nothing to share)
         assert not (streamk and cfg.get("SPLIT")), "stream-K runs the epilogue on whole tiles"
@@ -517,7 +523,7 @@ class MatmulKernel(LibraryTactic):
             self._fn = load_source(self.source, self.name)
         fn = getattr(self._fn, fn_name)
         out_shape = tuple(outputs[0].shape)
-        m, n, k = out_shape[-2], out_shape[-1], a.shape[-1]
+        m, n, k = out_shape[-2], out_shape[-1], sum(self.widths) or a.shape[-1]
         batch = out_shape[:-2]
         if self.fold:
             m = int(np.prod(out_shape[:-1]))

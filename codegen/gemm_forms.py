@@ -175,3 +175,18 @@ class StreamKWorkspaces:
     def release(self, keep: set[tuple]) -> None:
         """Drop the pairs not in ``keep`` (their launches must have finished)."""
         self.by_key = {k: v for k, v in self.by_key.items() if k in keep}
+
+
+SMEM_LIMIT = 227 * 1024
+"""Shared memory per block on Hopper."""
+
+
+def store_by_tma(cfg: dict[str, int], fused: Any, itemsize: int) -> dict[str, int]:
+    """``cfg`` with TMA_STORE where the output tile fits shared memory beside the operand stages
+    (measured on an H200: the same or up to 10% faster than pointer stores; not a candidate of
+    its own). The persistent form needs about 32 KB more than its stages and tile."""
+    out_size = sum(r.type.dtype.itemsize for r in fused.results)  # a tile each
+    tile = cfg["BLOCK_M"] * cfg["BLOCK_N"] * out_size // (2 if cfg.get("SPLIT") else 1)
+    stages = cfg["num_stages"] * (cfg["BLOCK_M"] + cfg["BLOCK_N"]) * cfg["BLOCK_K"] * itemsize
+    need = stages + tile + (32 * 1024 if cfg.get("PERSISTENT") or cfg.get("STREAMK") else 0) + 1024
+    return {**cfg, "TMA_STORE": 1} if need <= SMEM_LIMIT else cfg

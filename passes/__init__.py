@@ -19,6 +19,7 @@ from tritium.passes import (  # noqa: F401  (registration)
     recognize,
     recognize_attention,
     specialize_shapes,
+    sum_matmuls,
 )
 from tritium.passes.base import (
     PASS_REGISTRY,

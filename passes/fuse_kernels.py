@@ -72,6 +72,8 @@ class Grouping:
             self.fuse_as_epilogue(g, op)
         elif kind == "reduction":
             self.fuse_prologues(g, op)
+        elif op.name == "nn.matmul":
+            self.fuse_joined_operand(g, op)
 
     def sole_user_is(self, v: Value, op: Operation) -> bool:
         return bool(v.uses) and all(u.op is op for u in v.uses)
@@ -210,6 +212,19 @@ class Grouping:
                 continue
             self.merge(p, g, keep_kind=g.kind)
             g = self.group_of[op]
+
+    def fuse_joined_operand(self, g: _Group, op: Operation) -> None:
+        """A GEMM takes in the concat along K that only it reads (``merge-summed-matmuls``): its
+        template reads the joined inputs in turn, so the concat is never copied."""
+        v = op.operand(0)
+        p = self.producer_group(v)
+        if p is None or len(p.ops) != 1 or p.ops[0].name != "nn.concat" or not self.sole_user_is(v, op):
+            return
+        cat = p.ops[0]
+        rank = getattr(v.type, "rank", None)
+        if rank is None or cat.attributes["axis"] not in (-1, rank - 1) or self.would_cycle(p, g):
+            return
+        self.merge(g, p)
 
     def external_outputs(self, g: _Group) -> list[Value]:
         inside = set(g.ops)

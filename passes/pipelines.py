@@ -23,6 +23,7 @@ GRAPH: dict[int, list[str]] = {
         "merge-parallel-matmuls",
         "convert-layout",
         "canonicalize",
+        "merge-summed-matmuls",
         "cse",
         "dce",
     ],

@@ -1,0 +1,126 @@
+"""The GEMM template's joined left operand (``codegen/gemm_pieces.py``): ``concat(a1, a2) @ W`` read
+piece by piece, through pointers and through tensor descriptors (under Triton's interpreter),
+with widths that are not multiples of the K tile; and whole ResNet bottlenecks whose projection
+shortcut ``merge-summed-matmuls`` joins to the last 1x1 convolution, against torch."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import torch
+
+import tritium as tr
+import tritium.ir as ir
+from tritium.codegen import kernel_for
+from tritium.codegen.gemm import MatmulKernel
+from tritium.codegen.gemm_pieces import piece_descriptors
+from tritium.passes import PassManager
+
+
+def ty(shape: tuple[int, ...], dt: str) -> str:
+    return "tensor<" + "".join(f"{d}x" for d in shape) + dt + ">"
+
+
+def joined_case(rows: tuple[int, ...], k1: int, k2: int, n: int, dt: str) -> str:
+    a1, a2, a = (ty((*rows, k), dt) for k in (k1, k2, k1 + k2))
+    w, o = ty((k1 + k2, n), dt), ty((*rows, n), dt)
+    return f"""func.func @main(%a1: {a1}, %a2: {a2}, %w: {w}, %b: {ty((n,), dt)}) -> {o} {{
+  %a = nn.concat %a1, %a2 {{axis = -1}} : ({a1}, {a2}) -> {a}
+  %y = nn.matmul %a, %w : ({a}, {w}) -> {o}
+  %s = nn.add %y, %b : ({o}, {ty((n,), dt)}) -> {o}
+  %r = nn.relu %s : {o}
+  func.return %r : {o}
+}}"""
+
+
+FORMS = {
+    "pointers": {"BLOCK_M": 16, "BLOCK_N": 16, "BLOCK_K": 16, "GROUP_M": 4, "num_warps": 4, "num_stages": 1},
+    "tma": {
+        "BLOCK_M": 16,
+        "BLOCK_N": 16,
+        "BLOCK_K": 16,
+        "GROUP_M": 4,
+        "num_warps": 4,
+        "num_stages": 1,
+        "TMA": 1,
+    },
+}
+
+
+@pytest.mark.parametrize(
+    "form,dt", [("pointers", "f32"), ("pointers", "f16"), ("tma", "f16")]
+)  # (TMA: 16-bit)
+@pytest.mark.parametrize("rows,k1,k2,n", [((37,), 24, 40, 24), ((2, 3, 5), 8, 56, 40), ((19,), 20, 13, 18)])
+def test_joined_operand_matches_the_reference(
+    form: str, dt: str, rows, k1: int, k2: int, n: int, rng
+) -> None:
+    text = joined_case(rows, k1, k2, n, dt)
+    module, ref = ir.parse_ir(text), ir.parse_ir(text)
+    PassManager("fuse-kernels,dce").run(module)
+    (fused,) = [op for op in module.main.block.ops if op.name == "kernel.fused"]
+    kernel = kernel_for(fused)
+    assert isinstance(kernel, MatmulKernel) and kernel.widths == [k1, k2] and kernel.library is None
+    assert "_persistent(" not in kernel.source and "_streamk(" not in kernel.source
+    assert all(
+        not (c.keys() & {"PERSISTENT", "STREAMK", "SPLIT", "SPLIT_K", "LIBRARY"})
+        for c in kernel.config_space(3)
+    )
+    npdt = np.float16 if dt == "f16" else np.float32
+    inputs = [(rng.standard_normal(a.type.shape) / 4).astype(npdt) for a in module.main.args]
+    want = ir.run_reference(ref, inputs)[0].astype(np.float32)
+    ins = [torch.from_numpy(v) for v in inputs]
+    cfg = FORMS[form]
+    addressable = all((k * np.dtype(npdt).itemsize) % 16 == 0 for k in (k1, k2))
+    if form == "tma":  # rows TMA cannot address (not 16-byte multiples) load through pointers instead
+        assert (piece_descriptors(ins[:2], ins[2], cfg) is not None) == addressable
+    out = torch.full(want.shape, float("nan"), dtype=ins[0].dtype)
+    kernel(ins, [out], cfg)
+    tol = 2e-3 if dt == "f16" else 1e-5
+    np.testing.assert_allclose(out.float().numpy(), want, rtol=tol, atol=tol * np.abs(want).max())
+
+
+class Bottleneck(torch.nn.Module):
+    """torchvision's ResNet bottleneck with its projection shortcut."""
+
+    def __init__(self, cin: int, mid: int, stride: int) -> None:
+        super().__init__()
+
+        def bn(c: int) -> torch.nn.BatchNorm2d:
+            b = torch.nn.BatchNorm2d(c)
+            b.running_mean.uniform_(-0.5, 0.5), b.running_var.uniform_(0.5, 2.0)
+            b.weight.data.uniform_(0.5, 1.5), b.bias.data.uniform_(-0.3, 0.3)
+            return b
+
+        conv = torch.nn.Conv2d
+        self.c1, self.b1 = conv(cin, mid, 1, bias=False), bn(mid)
+        self.c2, self.b2 = conv(mid, mid, 3, stride=stride, padding=1, bias=False), bn(mid)
+        self.c3, self.b3 = conv(mid, 4 * mid, 1, bias=False), bn(4 * mid)
+        self.down, self.bd = conv(cin, 4 * mid, 1, stride=stride, bias=False), bn(4 * mid)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.relu(self.b2(self.c2(torch.relu(self.b1(self.c1(x))))))
+        return torch.relu(self.b3(self.c3(y)) + self.bd(self.down(x)))
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("fp16", [False, True])
+def test_bottleneck_shortcut_joins_the_last_gemm(stride: int, fp16: bool, rng: np.random.Generator) -> None:
+    """The shortcut's GEMM is gone: the last kernel reads the 3x3 convolution's output and the block's
+    input (strided: its slice) in turn; the block computes what torch does."""
+    torch.manual_seed(0)
+    model = Bottleneck(16, 8, stride).eval()
+    f = io.BytesIO()
+    torch.onnx.export(
+        model, (torch.zeros(2, 16, 8, 8),), f, input_names=["x"], output_names=["y"], dynamo=False
+    )
+    engine = tr.compile(f.getvalue(), fp16=fp16)
+    gemms = [
+        s.kernel for s in engine.program({"x": (2, 16, 8, 8)}).steps if isinstance(s.kernel, MatmulKernel)
+    ]
+    assert [k.widths for k in gemms] == [[], [8, 16]]  # the first 1x1 convolution; the joined last one
+    x = rng.standard_normal((2, 16, 8, 8)).astype(np.float32)
+    want = model(torch.from_numpy(x)).detach().numpy()
+    got = np.asarray(engine({"x": x})["y"], dtype=np.float32)
+    np.testing.assert_allclose(got, want, rtol=0, atol=(4e-3 if fp16 else 1e-5) * np.abs(want).max())
