@@ -10,8 +10,9 @@ exists: the GEMM template reads the two inputs of the concat in turn (``codegen/
 ``fuse-kernels`` puts a concat that only a GEMM reads into the GEMM's kernel), so nothing is copied.
 
 Only float products with 2-D constant weights of the same width whose inputs have the same rows
-merge, each product (and its bias add) read by the sum alone. The merged weight and bias record
-their sources (``derived_from``) for the refitter.
+merge, each product (and its bias add) read by the sum alone, all with the same precision pin (kept
+on what replaces them). The merged weight and bias record their sources (``derived_from``, through
+the folds and layout changes that made the weights) for the refitter.
 """
 
 from __future__ import annotations
@@ -71,7 +72,21 @@ def _term(v: Value, total: Operation) -> _Term | None:
     return _Term(op, np.asarray(w), bias, bias_value, v)
 
 
-def _merge(module: Any, rw: Rewriter, total: Operation, terms: list[_Term]) -> None:
+def _provenance(v: Value | None) -> list[str]:
+    """The source weights a constant was made from (its ``derived_from`` names, else its own)."""
+    if v is None:
+        return []
+    derived = v.defining_op.attributes.get("derived_from") if v.defining_op is not None else None
+    if derived:
+        return [n for n in derived[1:] if isinstance(n, str) and n]
+    return [n for n in [_source(v)] if n]
+
+
+def _ops(t: _Term) -> list[Operation]:
+    return [op for op in dict.fromkeys([t.matmul, t.end.defining_op]) if op is not None]
+
+
+def _merge(module: Any, rw: Rewriter, total: Operation, terms: list[_Term], pin: Any) -> None:
     loc = fuse_locs(*(t.matmul.loc for t in terms))
     w = new_weight(
         rw,
@@ -79,11 +94,14 @@ def _merge(module: Any, rw: Rewriter, total: Operation, terms: list[_Term]) -> N
         np.concatenate([t.weight for t in terms], axis=0),
         "+".join(_name(t.matmul.operand(1)) for t in terms),
         total,
-        ("concat_rows", *(_source(t.matmul.operand(1)) for t in terms)),
+        ("concat_rows", *(n for t in terms for n in _provenance(t.matmul.operand(1)))),
     )
+    made = []
     with rw.at(before=total):
         joined = rw.create(nn.Concat, [t.matmul.operand(0) for t in terms], axis=-1, loc=loc)
-        y = rw.create(nn.MatMul, joined.results[0], w, loc=loc).results[0]
+        product = rw.create(nn.MatMul, joined.results[0], w, loc=loc)
+        made += [joined, product]
+        y = product.results[0]
     biases = [t.bias.reshape(-1) for t in terms if t.bias is not None]
     if biases:
         bias = new_weight(
@@ -92,10 +110,15 @@ def _merge(module: Any, rw: Rewriter, total: Operation, terms: list[_Term]) -> N
             np.sum(np.stack([b.astype(np.float64) for b in biases]), axis=0).astype(biases[0].dtype),
             "+".join(_name(t.bias_value) for t in terms if t.bias_value is not None),
             total,
-            ("sum", *(_source(t.bias_value) for t in terms if t.bias_value is not None)),
+            ("sum", *(n for t in terms for n in _provenance(t.bias_value))),
         )
         with rw.at(before=total):
-            y = rw.create(nn.Add, y, bias, loc=loc).results[0]
+            add = rw.create(nn.Add, y, bias, loc=loc)
+            made.append(add)
+            y = add.results[0]
+    if pin is not None:  # a precision pin (an FP32 layer) stays on what replaces it
+        for op in made:
+            op.attributes["precision"] = pin
     rw.replace_all_uses_with(total.results[0], y)
     rw.erase_op(total)
     for t in terms:
@@ -139,6 +162,10 @@ class MergeSummedMatmuls(Pass):
                     continue
                 if op.results[0].type != t1.matmul.results[0].type:  # type: ignore[union-attr]
                     continue  # (a broadcasting sum)
-                _merge(module, rw, op, terms)  # type: ignore[arg-type]
+                pins = {o.attributes.get("precision") for t in terms for o in _ops(t)}  # type: ignore[arg-type]
+                pins.add(op.attributes.get("precision"))
+                if len(pins) > 1:
+                    continue  # (a pinned term beside an unpinned one: merged, one would lose its pin)
+                _merge(module, rw, op, terms, pins.pop())  # type: ignore[arg-type]
                 merged += 1
         return {"summed matmuls merged": merged}

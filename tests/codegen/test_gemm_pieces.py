@@ -124,3 +124,68 @@ def test_bottleneck_shortcut_joins_the_last_gemm(stride: int, fp16: bool, rng: n
     want = model(torch.from_numpy(x)).detach().numpy()
     got = np.asarray(engine({"x": x})["y"], dtype=np.float32)
     np.testing.assert_allclose(got, want, rtol=0, atol=(4e-3 if fp16 else 1e-5) * np.abs(want).max())
+
+
+def test_a_sum_of_bare_products_joins_too(rng: np.random.Generator) -> None:
+    """Two linear layers without biases, summed: one joined GEMM with no epilogue at all."""
+
+    class Two(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a, self.b = torch.nn.Linear(16, 32, bias=False), torch.nn.Linear(24, 32, bias=False)
+
+        def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            return self.a(x) + self.b(y)
+
+    torch.manual_seed(0)
+    model = Two().eval()
+    f = io.BytesIO()
+    example = (torch.zeros(5, 16), torch.zeros(5, 24))
+    torch.onnx.export(model, example, f, input_names=["x", "y"], output_names=["z"], dynamo=False)
+    engine = tr.compile(f.getvalue())
+    shapes = {"x": (5, 16), "y": (5, 24)}
+    (step,) = [s for s in engine.program(shapes).steps if s.mode == "kernel"]
+    assert isinstance(step.kernel, MatmulKernel) and step.kernel.widths == [16, 24]
+    x, y = rng.standard_normal((5, 16)).astype(np.float32), rng.standard_normal((5, 24)).astype(np.float32)
+    want = model(torch.from_numpy(x), torch.from_numpy(y)).detach().numpy()
+    np.testing.assert_allclose(np.asarray(engine({"x": x, "y": y})["z"]), want, rtol=1e-5, atol=1e-5)
+
+
+def test_refit_through_the_joined_weights(rng: np.random.Generator) -> None:
+    """The joined weight records the source weights it was made of: setting the shortcut's
+    convolution asks for the last convolution's weight too (they share one constant); refitted with
+    new weights, the engine matches onnxruntime on the model with those weights."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import numpy_helper
+
+    from tests.api.test_builder_api import build_from_onnx
+
+    torch.manual_seed(0)
+    f = io.BytesIO()
+    torch.onnx.export(
+        Bottleneck(16, 8, 2).eval(),
+        (torch.zeros(2, 16, 8, 8),),
+        f,
+        input_names=["x"],
+        output_names=["y"],
+        dynamo=False,
+    )
+    proto = onnx.load_from_string(f.getvalue())  # (the exporter folds each BatchNorm into its conv)
+    engine, _ = build_from_onnx(proto, refit=True)
+    refitter = tr.Refitter(engine, tr.Logger())
+    names = {t.name: numpy_helper.to_array(t) for t in proto.graph.initializer}
+    down = next(n for n, a in names.items() if a.shape == (32, 16, 1, 1))  # the shortcut's weight
+    refitter.set_named_weights(down, names[down])
+    assert [names[n].shape for n in refitter.get_missing_weights()] == [(32, 8, 1, 1)]
+    new = {n: (rng.standard_normal(a.shape) * 0.3).astype(np.float32) for n, a in names.items()}
+    for n, a in new.items():
+        refitter.set_named_weights(n, a)
+    assert refitter.refit_cuda_engine()
+    for init in proto.graph.initializer:
+        init.CopyFrom(numpy_helper.from_array(new[init.name], init.name))
+    x = rng.standard_normal((2, 16, 8, 8)).astype(np.float32)
+    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    want = session.run(None, {"x": x})[0]
+    got = np.asarray(engine.create_execution_context().run({"x": x})["y"])
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
