@@ -30,6 +30,8 @@ class LibraryConv:
     b_i: int | None
     name: str
     out_shape: tuple
+    z_i: int | None = None
+    """The residual's block argument ("add_relu"), set where the form is found."""
 
     def _library_form(self) -> str | None:
         """How cuDNN stands in for the kernel, or None (no library tactic). "conv": the convolution

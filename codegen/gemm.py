@@ -132,8 +132,6 @@ class MatmulKernel(LibraryTactic):
         if a_in not in args or mm.operand(1) not in args:
             raise Unsupported("matmul operands computed inside the kernel")
         a_shape, b_shape = _shape(mm.operand(0)), _shape(mm.operand(1))
-        if self.pieces and (len(b_shape) != 2 or not mm.operand(0).type.dtype.is_float):  # type: ignore[attr-defined]
-            raise Unsupported("a joined left operand needs a float product by a matrix")
         if len(a_shape) < 2 or len(b_shape) < 2:
             raise Unsupported("1-D matmul operands")
         dt = mm.operand(0).type.dtype  # type: ignore[attr-defined]

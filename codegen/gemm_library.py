@@ -57,7 +57,7 @@ class LibraryTactic:
         if self.dtype.itemsize == 1:
             return "epilogue"
         relu = len(ops) == 2 and ops[1].name == "nn.relu" and ops[1].operand(0) is ops[0].results[0]
-        if len(ops) in (1, 2) and (len(ops) == 1 or relu) and ops[0].name == "nn.add" and self.fold:
+        if (len(ops) == 1 or relu) and ops[0].name == "nn.add" and self.fold:
             bias = [v for v in ops[0].operands if v is not self.anchor.results[0]]
             n = self.out_shape[-1]
             if (

@@ -17,6 +17,7 @@ from typing import Any
 from tritium.codegen.gemm_forms import operand_descriptors
 from tritium.codegen.indexing import Unsupported
 from tritium.ir.core import Operation, Value
+from tritium.passes.fusion_policy import joinable_concat
 
 
 def joined_operand(mm: Operation, args: list[Value]) -> tuple[Operation, list[int], list[int]] | None:
@@ -25,15 +26,13 @@ def joined_operand(mm: Operation, args: list[Value]) -> tuple[Operation, list[in
     cat = mm.operand(0).defining_op
     if cat is None or cat.name != "nn.concat":
         return None
-    rank = mm.operand(0).type.rank  # type: ignore[attr-defined]
-    if cat.attributes["axis"] not in (-1, rank - 1):
-        raise Unsupported("a GEMM operand joined along another axis than K")
+    why = joinable_concat(cat, mm)
+    if why is not None:
+        raise Unsupported(why)
     pieces = list(cat.operands)
     if any(p not in args for p in pieces):
         raise Unsupported("a joined GEMM operand computed inside the kernel")
-    widths = [p.type.shape[-1] if p.type.is_static else None for p in pieces]  # type: ignore[attr-defined]
-    if any(not isinstance(k, int) for k in widths):
-        raise Unsupported("a joined GEMM operand of dynamic width")
+    widths = [p.type.shape[-1] for p in pieces]  # type: ignore[attr-defined]
     return cat, [args.index(p) for p in pieces], widths  # type: ignore[return-value]
 
 

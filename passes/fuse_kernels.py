@@ -27,6 +27,7 @@ from tritium.passes.fusion_policy import (
     WINDOWED,
     classify,
     epilogue_reads_only_scalars,
+    joinable_concat,
     scalar_constant,
     scalar_epilogue_op,
     takes_epilogue,
@@ -216,21 +217,13 @@ class Grouping:
     def fuse_joined_operand(self, g: _Group, op: Operation) -> None:
         """A GEMM takes in the concat along K that only it reads (``merge-summed-matmuls``): its
         template reads the joined inputs in turn, so the concat is never copied. Only where the
-        template can (``codegen/gemm_pieces.py``): a float product by a matrix, pieces of static
-        width that reach the kernel as its arguments (no constants inlined into it)."""
+        template can (``fusion_policy.joinable_concat``)."""
         v = op.operand(0)
         p = self.producer_group(v)
         if p is None or len(p.ops) != 1 or p.ops[0].name != "nn.concat" or not self.sole_user_is(v, op):
             return
-        cat, w_t = p.ops[0], op.operand(1).type
-        rank = getattr(v.type, "rank", None)
-        if rank is None or cat.attributes["axis"] not in (-1, rank - 1) or getattr(w_t, "rank", None) != 2:
+        if joinable_concat(p.ops[0], op) is not None:
             return
-        if not getattr(getattr(v.type, "dtype", None), "is_float", False):
-            return
-        for piece in cat.operands:
-            if isinstance(piece.defining_op, Constant) or not getattr(piece.type, "is_static", False):
-                return
         if not self.would_cycle(p, g):
             self.merge(p, g, keep_kind=g.kind)  # (the concat's group first: ops stay in order)
 

@@ -172,3 +172,21 @@ PROLOGUE_NORMS = {"nn.layer_normalization", "nn.rms_normalization"}
 WINDOWED = {"nn.max_pool", "nn.average_pool", "nn.lp_pool"}
 """Reductions over windows: their kernels compute one output element from its window and never load
 the input at the output's own position, so an epilogue may read only the pooled value (and constants)."""
+
+
+def joinable_concat(cat: Operation, mm: Operation) -> str | None:
+    """Why the GEMM template cannot read ``cat``, the left operand of ``mm``, piece by piece
+    (``codegen/gemm_pieces.py``), or None when it can: a concat along K, a float product by a
+    matrix, pieces of static width that are not constants (which would be inlined into the kernel)."""
+    a, w = mm.operand(0), mm.operand(1)
+    rank = getattr(a.type, "rank", None)
+    if rank is None or cat.attributes["axis"] not in (-1, rank - 1):
+        return "a GEMM operand joined along another axis than K"
+    if getattr(w.type, "rank", None) != 2 or not getattr(getattr(a.type, "dtype", None), "is_float", False):
+        return "a joined left operand needs a float product by a matrix"
+    for piece in cat.operands:
+        if piece.defining_op is not None and piece.defining_op.name == "nn.constant":
+            return "a joined GEMM operand that is a constant"
+        if not getattr(piece.type, "is_static", False):
+            return "a joined GEMM operand of dynamic shape"
+    return None

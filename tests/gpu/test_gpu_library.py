@@ -1,6 +1,7 @@
 """Library tactics with fused epilogues on a CUDA GPU (skipped without one): cuDNN's convolution +
 bias + ReLU and + residual + ReLU kernels (``conv_library``), whose results the runtime takes in
-place of its buffers, inside CUDA graphs too; cuBLASLt's bias + ReLU epilogue."""
+place of its buffers, inside CUDA graphs too; cuBLASLt's bias + ReLU epilogue; library tactics chosen
+by an algorithm selector in a whole engine."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import torch
 
 import tritium as tr
 from tests.codegen.test_conv import FUSED_FORMS, library_form_case, run_library_form
+from tests.gpu.test_gpu_kernels import rel
 from tests.runtime.test_library_results import SHAPE, Block, Spy
 
 pytestmark = pytest.mark.gpu
@@ -71,3 +73,49 @@ def test_cublaslt_bias_relu_epilogue(rng: np.random.Generator) -> None:
     assert kernel([a, b, c], [out], kernel.library_config()) is None
     want = torch.relu(a.float() @ b.float() + c.float())
     assert float((out.float() - want).norm() / want.norm()) < 2e-3
+
+
+def test_library_tactics_on_the_gpu(rng: np.random.Generator) -> None:
+    """cuBLAS and cuDNN (through torch) chosen by a selector: right results, in a CUDA graph too."""
+
+    class PreferLibrary(tr.IAlgorithmSelector):
+        def select_algorithms(self, context, choices):
+            return [a.tactic for a in choices if a.config.get("LIBRARY")] or list(range(len(choices)))
+
+    builder = tr.Builder(tr.Logger())
+    net = builder.create_network()
+    x = net.add_input("x", tr.float32, (4, 16, 20, 20))
+    w = rng.standard_normal((32, 16, 3, 3)).astype(np.float32) * 0.2
+    b = rng.standard_normal(32).astype(np.float32)
+    conv = net.add_convolution_nd(x, 32, (3, 3), w, b)
+    conv.padding_nd = (1, 1)
+    act = net.add_activation(conv.get_output(0), tr.ActivationType.RELU)
+    pool = net.add_reduce(act.get_output(0), tr.ReduceOperation.AVG, 0b1100, keep_dims=False)
+    wfc = rng.standard_normal((32, 24)).astype(np.float32) * 0.2
+    fc = net.add_matrix_multiply(
+        pool.get_output(0),
+        tr.MatrixOperation.NONE,
+        net.add_constant((32, 24), wfc).get_output(0),
+        tr.MatrixOperation.NONE,
+    )
+    gelu = net.add_activation(fc.get_output(0), tr.ActivationType.GELU_ERF)
+    gelu.get_output(0).name = "y"
+    net.mark_output(gelu.get_output(0))
+    config = builder.create_builder_config()
+    config.set_flag(tr.BuilderFlag.FP16)
+    config.algorithm_selector = PreferLibrary()
+    config.device = "cuda"
+    engine = builder.build_engine_with_config(net, config)
+    tactics = {layer["tactic"] for layer in engine.inspect()["layers"]}
+    assert {
+        "cuDNN (through torch), ReLU fused",  # conv + bias + ReLU: cuDNN's fused kernel
+        "cuBLAS (through torch) + generated epilogue",
+    } <= tactics
+    xs = rng.standard_normal((4, 16, 20, 20)).astype(np.float32)
+    import torch
+
+    t = torch.from_numpy
+    h = torch.relu(torch.nn.functional.conv2d(t(xs), t(w), t(b), padding=1)).mean((2, 3)) @ t(wfc)
+    want = torch.nn.functional.gelu(h).numpy()
+    for _ in range(3):  # the second run captures a CUDA graph, the third replays it
+        assert rel(engine({"x": xs})["y"], want) < 5e-3
