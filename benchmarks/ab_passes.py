@@ -5,6 +5,9 @@ cosine and each engine's tactics. ResNet-50 without ``merge-summed-matmuls`` gav
 twentieth-session A/B.
 
     python benchmarks/ab_passes.py resnet50 32,1 merge-summed-matmuls
+
+An item ``env:NAME=VALUE`` sets that environment variable for B's build and first run instead (a
+fusion rule's switch): ``python benchmarks/ab_passes.py mobilenetv2 32 env:TRITIUM_DEPTHWISE_GEMM=1``.
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ from tritium.passes import pipelines
 
 def main(name: str, batches: str, without: str) -> None:
     out = Path(os.environ.get("OUT", tempfile.mkdtemp()))
-    dropped = set(without.split(","))
+    dropped = {p for p in without.split(",") if not p.startswith("env:")}
+    env = dict(p[4:].split("=", 1) for p in without.split(",") if p.startswith("env:"))
     default = list(pipelines.GRAPH[2])
     unknown = dropped - set(default)
     if unknown:
@@ -41,6 +45,8 @@ def main(name: str, batches: str, without: str) -> None:
         engines = {}
         for tag in ("A", "B"):
             pipelines.GRAPH[2] = default if tag == "A" else [p for p in default if p not in dropped]
+            saved = {k: os.environ.get(k) for k in env}
+            os.environ.update(env if tag == "B" else {})
             t0 = time.perf_counter()
             engines[tag] = tritium.compile(
                 str(path),
@@ -49,6 +55,12 @@ def main(name: str, batches: str, without: str) -> None:
                 device="cuda",
                 timing_cache=str(out / f"cache_{name}_{b}_{tag}.json"),
             )
+            engines[tag](dev)  # (the program for these shapes is made now, under B's settings)
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
             tactics = collections.Counter(layer["tactic"] for layer in engines[tag].inspect()["layers"])
             print(name, b, tag, f"build {time.perf_counter() - t0:.1f} s", dict(tactics), flush=True)
         pipelines.GRAPH[2] = default

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from tritium.codegen.gemm_depthwise import depthwise_loop, depthwise_of, depthwise_space
 from tritium.codegen.gemm_forms import (
     StreamKWorkspaces,
     k_major,
@@ -123,12 +124,14 @@ class MatmulKernel(LibraryTactic):
         joined = joined_operand(anchors[0], args) if len(anchors) == 1 else None
         self.pieces, self.widths = (joined[1], joined[2]) if joined else ([], [])
         """A left operand joined along K from these block arguments (``gemm_pieces``), of these widths."""
-        own = [*anchors, *([joined[0]] if joined else [])]
+        self.dw = depthwise_of(anchors[0], args) if len(anchors) == 1 and not joined else None
+        """A left operand computed in the kernel by a depthwise convolution (``gemm_depthwise``)."""
+        own = [*anchors, *([joined[0]] if joined else []), *(self.dw.ops if self.dw else [])]
         if len(anchors) != 1 or any(classify(op) != "elementwise" for op in body if op not in own):
             raise Unsupported("not a matmul with elementwise ops")  # (ops before it compute epilogue inputs)
         self.anchor = mm = anchors[0]
         self.epilogue = [op for op in fused.body.block.ops if op not in own and not isinstance(op, Yield)]
-        a_in = args[self.pieces[0]] if self.pieces else mm.operand(0)
+        a_in = args[self.pieces[0]] if self.pieces else args[self.dw.x] if self.dw else mm.operand(0)
         if a_in not in args or mm.operand(1) not in args:
             raise Unsupported("matmul operands computed inside the kernel")
         a_shape, b_shape = _shape(mm.operand(0)), _shape(mm.operand(1))
@@ -153,7 +156,8 @@ class MatmulKernel(LibraryTactic):
             if _shape(v) != self.out_shape:
                 raise Unsupported("a kernel result that is not the matmul's output shape")
         self.a_index, self.b_index = args.index(a_in), args.index(mm.operand(1))
-        operands = (mm.operand(0), mm.operand(1), self.a_zero, *(args[i] for i in self.pieces))
+        inside = self.pieces + (self.dw.args if self.dw else [])
+        operands = (mm.operand(0), mm.operand(1), self.a_zero, *(args[i] for i in inside))
         self.extra = [a for a in args if a not in operands]
         if any(v in operands for op in self.epilogue for v in op.operands):
             raise Unsupported("the epilogue reads an operand of the product itself")
@@ -206,7 +210,7 @@ class MatmulKernel(LibraryTactic):
         self.params = [p for p in params if not p.endswith("tl.constexpr")]
         title = f"GEMM kernel '{self.name}' ({'batch folded into M' if self.fold else 'batched'})"
         more = []
-        if self.fold and self.dtype.name in TMA_TYPES and not self.corrected:
+        if self.fold and self.dtype.name in TMA_TYPES and not self.corrected and not self.dw:
             more.append(jit_function(self.name + "_tma", *self._kernel_text("tma")))
             title += ", its TMA variant (Hopper: tiles loaded by tensor descriptors)"
             if not self.pieces:
@@ -255,6 +259,9 @@ class MatmulKernel(LibraryTactic):
         acc_type = "tl.int32" if self.integer else "tl.float32"
         if self.pieces and not library:
             lines += piece_loops(mode, self.pieces, self.widths, acc_type, self._precision(), "0.0", b_base)
+        elif self.dw and not library:
+            names = {p.split(":")[0] for p in params} | {"acc", "a", "b", "rm", "rn", "rk", "k", "b_ptrs"}
+            lines += depthwise_loop(self.dw, acc_type, self._precision(), b_base, names)
         elif mode in ("tma", "persistent", "streamk"):
             lines += [
                 f"    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype={acc_type})",
@@ -318,22 +325,8 @@ class MatmulKernel(LibraryTactic):
             off, ps = sp.offset(j, prefixes, f"in{args.index(a)}")
             params += ps
             offsets.append(off)
-        used = {
-            "acc",
-            "acc_lo",
-            "acc_hi",
-            "a",
-            "b",
-            "k",
-            "mask",
-            "rm",
-            "rn",
-            "rk",
-            "em",
-            "en",
-            "pid",
-            "batch",
-        }
+        used = {"acc", "acc_lo", "acc_hi", "a", "b", "k", "mask", "rm", "rn", "rk", "em", "en"}
+        used |= {"pid", "batch"}
         used |= {"tl", "triton", "a_ptrs", "b_ptrs", "kmask", "bsum", "tile_id", "start_pid", "ks", "SPLIT_K"}
         used |= {"ws_ptr", "cnt_ptr", "k_lo", "k_hi", "tile", "slot", "part_ptr", "arrived", "j"}
         used |= _RESERVED | {p.split(":")[0] for p in params}  # a value named M or K never shadows them
@@ -414,7 +407,13 @@ class MatmulKernel(LibraryTactic):
     @property
     def splittable(self) -> bool:
         """Whether tiles can share their reduction (``split_k``): float GEMMs with the batch folded."""
-        return self.fold and self.dtype.is_float and not self.integer and not self.pieces
+        return self.fold and self.dtype.is_float and not self.integer and not self.whole_only
+
+    @property
+    def whole_only(self) -> bool:
+        """Whether the left operand is made in the kernel (joined or depthwise): whole tiles through
+        pointers or TMA, no library, persistent, stream-K or split forms."""
+        return bool(self.pieces or self.dw)
 
     def _descriptors(self, a: Any, b: Any, cfg: dict[str, int]) -> list[Any] | None:
         """The TMA variants' operand descriptors (``gemm_forms.operand_descriptors``); None for a
@@ -431,6 +430,8 @@ class MatmulKernel(LibraryTactic):
         static = [d if isinstance(d, int) else 256 for d in self.out_shape]
         m = int(np.prod(static[:-1])) if self.fold else static[-2]
         k = self.anchor.operand(0).type.shape[-1]  # type: ignore[attr-defined]
+        if self.dw:
+            return depthwise_space(m, static[-1], k, level)
         space = matmul_space(m, static[-1], k if isinstance(k, int) else 256, self.dtype.itemsize, level)
         if self.fold and self.dtype.name in TMA_TYPES and not self.corrected and tma_available():
             # Tiles load by TMA (where TMA cannot address the operands at run time, the same tiles

@@ -48,8 +48,8 @@ class LibraryTactic:
         float8 = self.dtype.name == "f8E4M3FN" and self._kmajor_weight()  # cuBLASLt's FP8 GEMM's terms
         if self.dtype.name not in ("f16", "bf16", "i8") and not float8:
             return None
-        if ((self.integer or float8) and not self.fold) or self.corrected or self.pieces:
-            return None  # (a joined left operand, gemm_pieces: torch would need the joined copy)
+        if ((self.integer or float8) and not self.fold) or self.corrected or self.whole_only:
+            return None  # (a left operand made in the kernel: torch would need it stored)
         ops = [op for op in self.epilogue if not isinstance(op, Constant)]
         yields = list(self.fused.yield_op().values)
         if not ops and yields == [self.anchor.results[0]]:

@@ -26,6 +26,9 @@ from tritium.passes.fusion_policy import (
     SIDE_CHAIN_OPS,
     WINDOWED,
     classify,
+    depthwise_chain,
+    depthwise_operand,
+    depthwise_operand_pays,
     epilogue_reads_only_scalars,
     joinable_concat,
     scalar_constant,
@@ -75,6 +78,7 @@ class Grouping:
             self.fuse_prologues(g, op)
         elif op.name == "nn.matmul":
             self.fuse_joined_operand(g, op)
+            self.fuse_depthwise_operand(g, op)
 
     def sole_user_is(self, v: Value, op: Operation) -> bool:
         return bool(v.uses) and all(u.op is op for u in v.uses)
@@ -226,6 +230,27 @@ class Grouping:
             return
         if not self.would_cycle(p, g):
             self.merge(p, g, keep_kind=g.kind)  # (the concat's group first: ops stay in order)
+
+    def fuse_depthwise_operand(self, g: _Group, op: Operation) -> None:
+        """A GEMM takes in the depthwise convolution (and its activation) computing its left operand
+        when it alone reads it (MobileNet's depthwise-then-pointwise pair): its template computes each
+        tile of the operand from the convolution's input (``codegen/gemm_depthwise.py``), so the
+        depthwise output is never stored. Only where the template can (``fusion_policy.depthwise_operand``)
+        and where it measured faster (``depthwise_operand_pays``)."""
+        v = op.operand(0)
+        p = self.producer_group(v)
+        found = depthwise_chain(v)
+        if p is None or found is None or p.kind != "conv" or not self.sole_user_is(v, op):
+            return
+        conv, chain = found
+        if set(p.ops) != {conv, *chain}:
+            return
+        if self.external_outputs(p) != [v] or depthwise_operand(conv, op) is not None:
+            return
+        if not depthwise_operand_pays(conv, op):
+            return
+        if not self.would_cycle(p, g):
+            self.merge(p, g, keep_kind=g.kind)
 
     def external_outputs(self, g: _Group) -> list[Value]:
         inside = set(g.ops)

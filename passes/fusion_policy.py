@@ -190,3 +190,56 @@ def joinable_concat(cat: Operation, mm: Operation) -> str | None:
         if not getattr(piece.type, "is_static", False):
             return "a joined GEMM operand of dynamic shape"
     return None
+
+
+def depthwise_chain(a: Any) -> tuple[Operation, list[Operation]] | None:
+    """The depthwise convolution computing ``a`` (a GEMM's left operand) and the elementwise ops
+    between them (its activation: scalar arithmetic only), or None when ``a`` is not computed so."""
+    chain: list[Operation] = []
+    op = a.defining_op
+    while op is not None and op.name != "nn.conv":
+        if len(op.results) != 1 or not op.operands or op.operand(0).type != op.results[0].type:
+            return None
+        if not scalar_epilogue_op(op, op.operand(0)):
+            return None
+        chain.insert(0, op)
+        op = op.operand(0).defining_op
+    return (op, chain) if op is not None else None
+
+
+def depthwise_operand(conv: Operation, mm: Operation) -> str | None:
+    """Why the GEMM template cannot compute its left operand as ``conv``'s depthwise output (plus the
+    activation between them, ``depthwise_chain``) tile by tile (``codegen/gemm_depthwise.py``), or
+    None when it can: a 2-D NHWC convolution with one filter per channel, static shapes, float types,
+    feeding a float product by a matrix. Whether it pays is ``depthwise_operand_pays``."""
+    x, w = conv.operand(0), conv.operand(1)
+    a = conv.attributes
+    if conv.name != "nn.conv" or a.get("layout") != "NHWC" or getattr(x.type, "rank", None) != 4:
+        return "a GEMM operand from a convolution that is not 2-D NHWC"
+    if not all(getattr(v.type, "is_static", False) for v in (x, w, mm.operand(0), mm.operand(1))):
+        return "a depthwise GEMM operand of dynamic shape"
+    c = x.type.shape[-1]  # type: ignore[attr-defined]
+    if a.get("group") != c or tuple(w.type.shape[::3]) != (c, 1):  # type: ignore[attr-defined]
+        return "a GEMM operand from a convolution that is not depthwise (one filter per channel)"
+    if getattr(mm.operand(1).type, "rank", None) != 2 or mm.operand(0).type.rank != 4:  # type: ignore[attr-defined]
+        return "a depthwise GEMM operand needs a product by a matrix"
+    if not all(getattr(v.type.dtype, "is_float", False) for v in (x, w, mm.operand(1))):  # type: ignore[attr-defined]
+        return "a depthwise GEMM operand needs float types"
+    if len({v.type.dtype for v in (x, w, mm.operand(0), mm.operand(1))}) != 1:  # type: ignore[attr-defined]
+        return "a depthwise GEMM operand of mixed types"
+    return None
+
+
+def depthwise_operand_pays(conv: Operation, mm: Operation) -> bool:
+    """Whether ``fuse-kernels`` should put the depthwise convolution into its projection's GEMM: only
+    when asked (``TRITIUM_DEPTHWISE_GEMM=1``), as it measured no faster. The fused kernel saves the
+    depthwise output's write and read and one launch, but each program then convolves every channel
+    of its rows in turn, where the depthwise kernel alone spreads the channels over programs too. On
+    an H100 (MobileNetV2 at batch 32, each kernel tuned; RESULTS.md, twenty-first session) it paid
+    where there are many rows and channels (112x112x96, stride 2: 69 -> 54 us for the pair) and lost
+    with few rows (7x7x960: 20 -> 61 us; 14x14x576: 26 -> 35) or few channels (112x112x32: 65 -> 71).
+    Whole model: 0.607 -> 0.906 ms fused wherever the template can, and 0.618 -> 0.621-0.628 with
+    only the two layers of 65536 rows and 64 channels or more fused."""
+    import os
+
+    return os.environ.get("TRITIUM_DEPTHWISE_GEMM") == "1"
