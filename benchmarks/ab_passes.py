@@ -46,7 +46,11 @@ def main(name: str, batches: str, without: str) -> None:
         for tag in ("A", "B"):
             pipelines.GRAPH[2] = default if tag == "A" else [p for p in default if p not in dropped]
             saved = {k: os.environ.get(k) for k in env}
-            os.environ.update(env if tag == "B" else {})
+            for k, v in env.items():  # (A builds without them, whatever the shell exports)
+                if tag == "B":
+                    os.environ[k] = v
+                else:
+                    os.environ.pop(k, None)
             t0 = time.perf_counter()
             engines[tag] = tritium.compile(
                 str(path),

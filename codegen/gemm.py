@@ -156,9 +156,10 @@ class MatmulKernel(LibraryTactic):
             if _shape(v) != self.out_shape:
                 raise Unsupported("a kernel result that is not the matmul's output shape")
         self.a_index, self.b_index = args.index(a_in), args.index(mm.operand(1))
-        inside = self.pieces + (self.dw.args if self.dw else [])
-        operands = (mm.operand(0), mm.operand(1), self.a_zero, *(args[i] for i in inside))
-        self.extra = [a for a in args if a not in operands]
+        operands = (mm.operand(0), mm.operand(1), self.a_zero, *(args[i] for i in self.pieces))
+        reads = {v for op in self.epilogue for v in op.operands}  # (a residual may be the conv's input)
+        convolved = {args[i] for i in self.dw.args} - reads if self.dw else set()
+        self.extra = [a for a in args if a not in operands and a not in convolved]
         if any(v in operands for op in self.epilogue for v in op.operands):
             raise Unsupported("the epilogue reads an operand of the product itself")
         if self.fold:
