@@ -27,23 +27,8 @@ from tritium.ir.core import Operation, Value
 from tritium.ir.dialects.nn.constant import Constant
 from tritium.passes.fusion_policy import depthwise_chain, depthwise_operand
 
-_NAMES = {
-    "dw",
-    "ch",
-    "kmask",
-    "ih",
-    "iw",
-    "row_ok",
-    "ok",
-    "pix",
-    "xv",
-    "wv",
-    "r",
-    "s",
-    "dw_img",
-    "dw_oh",
-    "dw_ow",
-}
+_NAMES = {"dw", "ch", "kmask", "ih", "iw", "row_ok", "ok", "pix", "xv", "wv", "r", "s"}
+_NAMES |= {"dw_img", "dw_oh", "dw_ow"}
 """The loop's own variables, which the activation's never shadow."""
 
 
