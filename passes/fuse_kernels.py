@@ -237,19 +237,17 @@ class Grouping:
         tile of the operand from the convolution's input (``codegen/gemm_depthwise.py``), so the
         depthwise output is never stored. Only where the template can (``fusion_policy.depthwise_operand``)
         and where it measured faster (``depthwise_operand_pays``)."""
+        if not depthwise_operand_pays():
+            return
         v = op.operand(0)
         p = self.producer_group(v)
         found = depthwise_chain(v)
         if p is None or found is None or p.kind != "conv" or not self.sole_user_is(v, op):
             return
         conv, chain = found
-        if set(p.ops) != {conv, *chain}:
+        if set(p.ops) != {conv, *chain} or self.external_outputs(p) != [v]:
             return
-        if self.external_outputs(p) != [v] or depthwise_operand(conv, op) is not None:
-            return
-        if not depthwise_operand_pays(conv, op):
-            return
-        if not self.would_cycle(p, g):
+        if depthwise_operand(conv, op) is None and not self.would_cycle(p, g):
             self.merge(p, g, keep_kind=g.kind)
 
     def external_outputs(self, g: _Group) -> list[Value]:

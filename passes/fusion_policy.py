@@ -230,7 +230,7 @@ def depthwise_operand(conv: Operation, mm: Operation) -> str | None:
     return None
 
 
-def depthwise_operand_pays(conv: Operation, mm: Operation) -> bool:
+def depthwise_operand_pays() -> bool:
     """Whether ``fuse-kernels`` should put the depthwise convolution into its projection's GEMM: only
     when asked (``TRITIUM_DEPTHWISE_GEMM=1``), as it measured no faster. The fused kernel saves the
     depthwise output's write and read and one launch, but each program then convolves every channel

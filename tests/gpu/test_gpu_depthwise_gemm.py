@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import io
 
-import numpy as np
 import pytest
 import torch
 
 import tritium as tr
+from tests.gpu.checks import every_config_matches, matches_through_graph_replays
 from tritium.codegen.gemm import MatmulKernel
 
 pytestmark = pytest.mark.gpu
@@ -52,21 +52,6 @@ def test_depthwise_gemm_on_the_gpu(monkeypatch) -> None:
     steps = engine.program({"x": shape}).steps
     fused = [s for s in steps if isinstance(s.kernel, MatmulKernel) and s.kernel.dw is not None]
     assert len(fused) == 3
-    ctx = engine.create_execution_context()
     model = model.cuda()
-    for _ in range(3):  # the later runs replay a CUDA graph
-        x = torch.randn(shape, device="cuda")
-        got = ctx.run({"x": x})["y"].float()
-        want = model(x)
-        assert float((got - want).norm() / want.norm()) < 2e-3
-    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
-    want = model(torch.from_numpy(x).cuda()).detach().cpu().numpy()
-    eager = engine.create_execution_context()
-    eager.use_cuda_graph = False  # (a captured graph would replay the first configs only)
-    for step in fused:  # every config tuning may pick, each kernel in turn
-        chosen = step.config
-        for cfg in step.kernel.config_space(3):
-            step.config = cfg
-            got = eager.run({"x": torch.from_numpy(x).cuda()})["y"].float().cpu().numpy()
-            assert np.linalg.norm(got - want) / np.linalg.norm(want) < 2e-3, cfg
-        step.config = chosen
+    matches_through_graph_replays(engine, model, shape)
+    every_config_matches(engine, model, shape, [(s, s.kernel.config_space(3)) for s in fused])

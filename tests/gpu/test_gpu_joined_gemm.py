@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import io
 
-import numpy as np
 import pytest
 import torch
 
 import tritium as tr
 from tests.codegen.test_gemm_pieces import Bottleneck
+from tests.gpu.checks import every_config_matches, matches_through_graph_replays
 from tritium.codegen.gemm import MatmulKernel
 
 pytestmark = pytest.mark.gpu
@@ -27,17 +27,8 @@ def test_joined_shortcut_on_the_gpu(stride: int) -> None:
     engine = tr.compile(f.getvalue(), fp16=True, device="cuda")
     gemms = [s.kernel for s in engine.program({"x": shape}).steps if isinstance(s.kernel, MatmulKernel)]
     assert [k.widths for k in gemms] == [[], [64, 128]]
-    ctx = engine.create_execution_context()
     model = model.cuda()
-    for _ in range(3):  # the later runs replay a CUDA graph
-        x = torch.randn(shape, device="cuda")
-        got = ctx.run({"x": x})["y"].float()
-        want = model(x)
-        assert float((got - want).norm() / want.norm()) < 2e-3
-    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
-    for cfg in [c for c in gemms[1].config_space(1) if c.get("TMA")][:2]:  # each TMA tile as tuning offers it
-        step = next(s for s in engine.program({"x": shape}).steps if s.kernel is gemms[1])
-        step.config = cfg
-        got = np.asarray(engine({"x": x})["y"], dtype=np.float32)
-        want = model(torch.from_numpy(x).cuda()).detach().cpu().numpy()
-        assert np.linalg.norm(got - want) / np.linalg.norm(want) < 2e-3, cfg
+    matches_through_graph_replays(engine, model, shape)
+    step = next(s for s in engine.program({"x": shape}).steps if s.kernel is gemms[1])
+    tma = [c for c in gemms[1].config_space(1) if c.get("TMA")][:2]  # each TMA tile as tuning offers it
+    every_config_matches(engine, model, shape, [(step, tma)])
