@@ -12,11 +12,13 @@ from tritium.codegen.attention import AttentionKernel
 from tritium.codegen.column import ColumnKernel
 from tritium.codegen.conv import ConvKernel
 from tritium.codegen.gemm import MatmulKernel
+from tritium.codegen.gemm_chain import ChainKernel
 from tritium.codegen.indexing import Unsupported
 from tritium.codegen.movement import MovementKernel
 from tritium.codegen.pointwise import PointwiseKernel
 from tritium.codegen.pool import PoolKernel
 from tritium.codegen.reduction import RowKernel
+from tritium.passes.fusion_policy import GEMM_ANCHORS
 
 
 def kernel_for(fused: Any) -> Any | None:
@@ -33,6 +35,8 @@ def kernel_for(fused: Any) -> Any | None:
             except Unsupported:
                 return ColumnKernel(fused)  # a reduction over axes followed by kept ones
         if fused.kind == "matmul":
+            if sum(op.name in GEMM_ANCHORS for op in fused.ops) == 2:
+                return ChainKernel(fused)  # a GEMM of another's output (fuse-kernels' chained product)
             return MatmulKernel(fused)
         if fused.kind == "conv":
             return ConvKernel(fused)
@@ -47,6 +51,7 @@ def kernel_for(fused: Any) -> Any | None:
 
 __all__ = [
     "AttentionKernel",
+    "ChainKernel",
     "ColumnKernel",
     "ConvKernel",
     "MatmulKernel",

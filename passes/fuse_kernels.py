@@ -22,9 +22,12 @@ from tritium.ir.rewriter import Rewriter
 from tritium.passes.base import Pass, register_pass
 from tritium.passes.fusion_policy import (
     EXTRA_OUTPUT_REDUCTIONS,
+    GEMM_ANCHORS,
     PROLOGUE_NORMS,
     SIDE_CHAIN_OPS,
     WINDOWED,
+    chained_product,
+    chained_product_pays,
     classify,
     depthwise_chain,
     depthwise_operand,
@@ -79,6 +82,7 @@ class Grouping:
         elif op.name == "nn.matmul":
             self.fuse_joined_operand(g, op)
             self.fuse_depthwise_operand(g, op)
+            self.fuse_chained_product(g, op)
 
     def sole_user_is(self, v: Value, op: Operation) -> bool:
         return bool(v.uses) and all(u.op is op for u in v.uses)
@@ -249,6 +253,28 @@ class Grouping:
             return
         if depthwise_operand(conv, op) is None and not self.would_cycle(p, g):
             self.merge(p, g, keep_kind=g.kind)
+
+    def fuse_chained_product(self, g: _Group, op: Operation) -> None:
+        """A GEMM joins the kernel of the GEMM whose output (through its elementwise epilogue) it
+        reads: ResNet's bottleneck blocks end by widening the channels four times and the next
+        begins by narrowing them again. The template (``codegen/gemm_chain.py``) multiplies each
+        slice of the first product's columns, once its epilogue has run, into the second, so that
+        output is never read back (it is still stored where others read it: the next residual add).
+        Only a group of one product and its epilogue, where the template can
+        (``fusion_policy.chained_product``) and where it measured faster (``chained_product_pays``)."""
+        v = op.operand(0)
+        p = self.producer_group(v)
+        if p is None or p is g or g.ops != [op] or p.kind != "matmul":
+            return
+        anchors = [o for o in p.ops if o.name in GEMM_ANCHORS]
+        if len(anchors) != 1 or any(o is not anchors[0] and classify(o) != "elementwise" for o in p.ops):
+            return
+        mm1 = anchors[0]
+        if chained_product(mm1, op) is not None:
+            return
+        k1, n1, n2 = mm1.operand(1).type.shape[0], mm1.operand(1).type.shape[1], op.operand(1).type.shape[1]  # type: ignore[attr-defined]
+        if chained_product_pays(k1, n1, n2) and not self.would_cycle(p, g):
+            self.merge(p, g)
 
     def external_outputs(self, g: _Group) -> list[Value]:
         inside = set(g.ops)

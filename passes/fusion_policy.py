@@ -243,3 +243,44 @@ def depthwise_operand_pays() -> bool:
     import os
 
     return os.environ.get("TRITIUM_DEPTHWISE_GEMM") == "1"
+
+
+def chained_product(mm1: Operation, mm2: Operation) -> str | None:
+    """Why the GEMM chain template cannot compute ``mm2`` in ``mm1``'s kernel, its left operand being
+    ``mm1``'s product or a value its epilogue computes from it (``codegen/gemm_chain.py``), or None
+    when it can: two float16 or bfloat16 products by matrices of static width, the first's rows not
+    broadcast (its batch dims fold into the rows), the second's left operand at the first product's
+    shape. Whether it pays is ``chained_product_pays``."""
+    if mm1.name != "nn.matmul" or mm2.name != "nn.matmul":
+        return "a GEMM chain of products other than float matmuls"
+    x, w1, v, w2 = mm1.operand(0), mm1.operand(1), mm2.operand(0), mm2.operand(1)
+    y = mm1.results[0]
+    if any(getattr(t.type, "rank", None) != 2 for t in (w1, w2)) or getattr(x.type, "rank", 0) < 2:
+        return "a GEMM chain needs products of a matrix of rows by a matrix"
+    if v.type.shape != y.type.shape or x.type.shape[:-1] != y.type.shape[:-1]:  # type: ignore[attr-defined]
+        return "a GEMM chain whose second operand is not at the first product's shape"
+    types = {getattr(getattr(t.type, "dtype", None), "name", None) for t in (x, w1, v, w2)}
+    if len(types) != 1 or not types <= {"f16", "bf16"}:
+        return "a GEMM chain needs float16 or bfloat16 operands, all of one type"
+    if not all(isinstance(d, int) for d in (*w1.type.shape, *w2.type.shape)):  # type: ignore[attr-defined]
+        return "a GEMM chain of dynamic width"
+    return None
+
+
+def chained_product_pays(k1: int, n1: int, n2: int) -> bool:
+    """Whether ``fuse-kernels`` should put a GEMM reading another's output (through its epilogue)
+    into that GEMM's kernel (``chained_product``). The first product's output is then never read
+    back, but each program computes a BLOCK_M-row strip of both products in turn, one slice of the
+    first's columns after another, which serializes what two kernels spread over more programs.
+    Measured on an H100 (RESULTS.md, twenty-second session), against each kernel tuned alone:
+    ResNet-50's first-stage pair (the block's last 1x1 convolution, 64 -> 256 channels with the
+    residual add, then the next block's first, 256 -> 64) at batch 32 70.1 -> 53.9 us, with the
+    next stage's first (256 -> 128) 76.5 -> 67.5, at batch 1 7.2 -> 5.8; the second stage's pair
+    (128 -> 512 -> 128) lost, 34.3 -> 42.3. So: a short first reduction (K1 up to 64) into a first
+    product 128 to 256 wide, and a second product up to 128 wide (its accumulator is held whole).
+    ``TRITIUM_GEMM_CHAIN=0`` turns it off."""
+    import os
+
+    if os.environ.get("TRITIUM_GEMM_CHAIN") == "0":
+        return False
+    return k1 <= 64 and 128 <= n1 <= 256 and n2 <= 64
