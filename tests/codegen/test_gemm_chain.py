@@ -13,6 +13,7 @@ import torch
 
 import tritium as tr
 import tritium.ir as ir
+from tests.codegen.test_gemm_pieces import Bottleneck
 from tritium.codegen import kernel_for
 from tritium.codegen.gemm import MatmulKernel
 from tritium.codegen.gemm_chain import ChainKernel
@@ -135,34 +136,12 @@ def test_the_rule_is_the_measured_region() -> None:
     assert not chained_product_pays(32, 16, 96)  # MobileNetV2's project -> expand: not measured
 
 
-class Bottleneck(torch.nn.Module):
-    """torchvision's ResNet bottleneck without a projection (its input is its residual)."""
-
-    def __init__(self, c: int, mid: int) -> None:
-        super().__init__()
-
-        def bn(n: int) -> torch.nn.BatchNorm2d:
-            b = torch.nn.BatchNorm2d(n)
-            b.running_mean.uniform_(-0.5, 0.5), b.running_var.uniform_(0.5, 2.0)
-            b.weight.data.uniform_(0.5, 1.5), b.bias.data.uniform_(-0.3, 0.3)
-            return b
-
-        conv = torch.nn.Conv2d
-        self.c1, self.b1 = conv(c, mid, 1, bias=False), bn(mid)
-        self.c2, self.b2 = conv(mid, mid, 3, padding=1, bias=False), bn(mid)
-        self.c3, self.b3 = conv(mid, c, 1, bias=False), bn(c)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = torch.relu(self.b2(self.c2(torch.relu(self.b1(self.c1(x))))))
-        return torch.relu(self.b3(self.c3(y)) + x)
-
-
 def test_two_bottlenecks_chain_at_their_boundary(rng: np.random.Generator) -> None:
     """The first block's last 1x1 convolution (32 -> 128, residual, ReLU) and the second's first
     (128 -> 32) are one kernel, which still stores the first block's output for the second's
     residual; the pair computes what torch does, in float16."""
     torch.manual_seed(0)
-    model = torch.nn.Sequential(Bottleneck(128, 32), Bottleneck(128, 32)).eval()
+    model = torch.nn.Sequential(Bottleneck(128, 32, 1, False), Bottleneck(128, 32, 1, False)).eval()
     f = io.BytesIO()
     torch.onnx.export(
         model, (torch.zeros(2, 128, 4, 4),), f, input_names=["x"], output_names=["y"], dynamo=False

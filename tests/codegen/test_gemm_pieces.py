@@ -82,9 +82,10 @@ def test_joined_operand_matches_the_reference(
 
 
 class Bottleneck(torch.nn.Module):
-    """torchvision's ResNet bottleneck with its projection shortcut."""
+    """torchvision's ResNet bottleneck, with its projection shortcut, or without one (``projection``
+    False: the block's input, of 4 * ``mid`` channels, is its residual; stride 1)."""
 
-    def __init__(self, cin: int, mid: int, stride: int) -> None:
+    def __init__(self, cin: int, mid: int, stride: int, projection: bool = True) -> None:
         super().__init__()
 
         def bn(c: int) -> torch.nn.BatchNorm2d:
@@ -97,11 +98,15 @@ class Bottleneck(torch.nn.Module):
         self.c1, self.b1 = conv(cin, mid, 1, bias=False), bn(mid)
         self.c2, self.b2 = conv(mid, mid, 3, stride=stride, padding=1, bias=False), bn(mid)
         self.c3, self.b3 = conv(mid, 4 * mid, 1, bias=False), bn(4 * mid)
-        self.down, self.bd = conv(cin, 4 * mid, 1, stride=stride, bias=False), bn(4 * mid)
+        self.projection = projection
+        if projection:
+            self.down, self.bd = conv(cin, 4 * mid, 1, stride=stride, bias=False), bn(4 * mid)
+        else:
+            assert cin == 4 * mid and stride == 1, "a block without a projection keeps its input's shape"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = torch.relu(self.b2(self.c2(torch.relu(self.b1(self.c1(x))))))
-        return torch.relu(self.b3(self.c3(y)) + self.bd(self.down(x)))
+        return torch.relu(self.b3(self.c3(y)) + (self.bd(self.down(x)) if self.projection else x))
 
 
 @pytest.mark.parametrize("stride", [1, 2])

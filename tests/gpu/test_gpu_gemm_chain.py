@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import tritium as tr
-from tests.codegen.test_gemm_chain import Bottleneck
+from tests.codegen.test_gemm_pieces import Bottleneck
 from tests.gpu.checks import every_config_matches, matches_through_graph_replays
 from tritium.codegen.gemm_chain import ChainKernel
 
@@ -20,7 +20,8 @@ pytestmark = pytest.mark.gpu
 @pytest.mark.parametrize("precision", ["fp16", "bf16"])
 def test_gemm_chain_on_the_gpu(precision: str) -> None:
     torch.manual_seed(0)
-    model = torch.nn.Sequential(Bottleneck(256, 64), Bottleneck(256, 64), Bottleneck(256, 64)).eval()
+    blocks = [Bottleneck(256, 64, 1, projection=False) for _ in range(3)]
+    model = torch.nn.Sequential(*blocks).eval()
     shape = (4, 256, 14, 14)
     f = io.BytesIO()
     torch.onnx.export(model, (torch.zeros(shape),), f, input_names=["x"], output_names=["y"], dynamo=False)
