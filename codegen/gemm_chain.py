@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from tritium.codegen.gemm import row_stride
 from tritium.codegen.gemm_library import shape_of
 from tritium.codegen.indexing import Space, Unsupported
 from tritium.codegen.lowering import compute_type, storage_type
@@ -38,7 +39,8 @@ _SIZES = ("M", "N1", "K1", "N2")
 _CONSTEXPRS = ("BLOCK_M", "BLOCK_N", "BLOCK_K", "N2_BLOCK")
 _USED = {"pid", "rm", "rk", "rn", "rq", "em", "en", "mask", "acc", "acc2", "a", "b", "k", "kmask", "n1"}
 _USED |= {"a_ptrs", "b_ptrs", "a2", "w2", "tl", "triton", *_SIZES, *_CONSTEXPRS}
-_USED |= {f"{p}{i}" for p in "mnqr" for i in range(8)} | {f"{p}size{i}" for p in "mq" for i in range(8)}
+_USED |= {"stride_w1k", "stride_w1n", "stride_w2k", "stride_w2n", "stride_o1", "stride_o2"}
+_USED |= {f"{p}{kind}{i}" for p in "mnqr" for kind in ("", "size", "rest") for i in range(8)}
 
 
 def _depends_on(op: Operation, value: Value, inside: set[Operation]) -> bool:
@@ -56,16 +58,40 @@ def _depends_on(op: Operation, value: Value, inside: set[Operation]) -> bool:
     return False
 
 
-class _Epilogue:
-    """One product's epilogue: its ops, the extra inputs they read, and their index space."""
+def _feeding(ops: list[Operation], free: set[Operation]) -> set[Operation]:
+    """The ops of ``free`` that ``ops`` read, directly or through others of ``free``."""
+    found: set[Operation] = set()
+    stack = list(ops)
+    while stack:
+        for v in stack.pop().operands:
+            d = v.defining_op
+            if d in free and d not in found:
+                found.add(d)
+                stack.append(d)
+    return found
 
-    def __init__(self, ops: list[Operation], out_shape: tuple, args: list[Value], skip: set[Value]) -> None:
-        self.ops = ops
+
+class _Epilogue:
+    """One product's epilogue: its ops, the extra inputs they read, and their index space, whose
+    row and column indices (and stride parameters) take the prefixes ``rows`` and ``cols``."""
+
+    def __init__(
+        self,
+        ops: list[Operation],
+        out_shape: tuple,
+        args: list[Value],
+        weights: set[Value],
+        rows: str,
+        cols: str,
+    ) -> None:
+        self.ops, self.rows, self.cols = ops, rows, cols
         reads = {v for op in ops for v in op.operands}
-        self.extra = [a for a in args if a in reads and a not in skip]
+        if reads & weights:
+            raise Unsupported("a chained kernel's epilogue reads a weight of the products")
+        self.extra = [a for a in args if a in reads]
         r = len(out_shape)
         self.space = Space(
-            out_shape, [("m", list(range(r - 1))), ("n", [r - 1])], [shape_of(a) for a in self.extra]
+            out_shape, [(rows, list(range(r - 1))), (cols, [r - 1])], [shape_of(a) for a in self.extra]
         )
 
 
@@ -90,9 +116,14 @@ class ChainKernel:
         if any(v not in args for v in read):
             raise Unsupported("chained matmul operands computed inside the kernel")
         self.x, self.w1, self.w2 = (args.index(v) for v in read)
+        # each epilogue: the ops computed from its product, and those computed from neither (a side
+        # input's arithmetic) that it reads; an op both read is computed in both
         inside = set(body)
         second = [op for op in body if op is not mm2 and _depends_on(op, mm2.results[0], inside)]
-        first = [op for op in body if op not in products and op not in second]
+        first = [
+            op for op in body if op not in (*products, *second) and _depends_on(op, mm1.results[0], inside)
+        ]
+        free = {op for op in body if op not in (*products, *first, *second)}
         v = mm2.operand(0)
         if v is not mm1.results[0] and v.defining_op not in first:
             raise Unsupported("the second matmul's operand is not computed from the first's product")
@@ -100,9 +131,11 @@ class ChainKernel:
         if any(w in first_values for op in second for w in op.operands):
             raise Unsupported("the second epilogue reads a value the first computes")
         self.out1, self.out2 = shape_of(mm1.results[0]), shape_of(mm2.results[0])
-        operands = {args[self.x], args[self.w1], args[self.w2]}
-        if any(w in operands for op in first + second for w in op.operands):
-            raise Unsupported("an epilogue reads an operand of the products")
+        weights = {args[self.w1], args[self.w2]}  # (the rows x are contiguous: an epilogue may read them)
+        ops1 = [op for op in body if op in first or op in _feeding(first, free)]
+        ops2 = [op for op in body if op in second or op in _feeding(second, free)]
+        self.epi1 = _Epilogue(ops1, self.out1, args, weights, "m", "n")
+        self.epi2 = _Epilogue(ops2, self.out2, args, weights, "q", "r")
         self.yields = fused.yield_op().values
         self.side = [
             1 if y in first_values else 2 if y is mm2.results[0] or y.defining_op in second else 0
@@ -113,8 +146,6 @@ class ChainKernel:
         if any(shape_of(y) != (self.out1, self.out2)[s - 1] for y, s in zip(self.yields, self.side)):
             raise Unsupported("a chained kernel's result that is not its product's shape")
         self.mm1, self.mm2, self.v = mm1, mm2, v
-        self.epi1 = _Epilogue(first, self.out1, args, operands)
-        self.epi2 = _Epilogue(second, self.out2, args, operands)
         self.n1, self.k1, self.n2 = self.out1[-1], shape_of(mm1.operand(0))[-1], self.out2[-1]
         self.dtype = mm1.operand(0).type.dtype  # type: ignore[attr-defined]
         lead = self.out1[:-1]
@@ -126,20 +157,20 @@ class ChainKernel:
 
     # -- source ----------------------------------------------------------------------------------
     def _epilogue(
-        self, epi: _Epilogue, acc: str, product: Operation, cols: str, n: str, prefix: str
+        self, epi: _Epilogue, acc: str, product: Operation, cols: str, n: str
     ) -> tuple[list[str], list[str], dict]:
         """Lines (unindented) loading ``epi``'s extra inputs at rows ``rm`` and columns ``cols``
         and running its ops on ``acc``; their parameters; the names of the values computed."""
         args = list(self.fused.body.block.args)
         sp = epi.space
-        params = sp.size_params(0, prefix)
+        params = sp.size_params(0, epi.rows)
         lines = ["em = rm[:, None]", f"en = {cols}[None, :]", f"mask = (em < M) & (en < {n})"]
-        lines += sp.decompose(0, "em", prefix) + sp.decompose(1, "en", chr(ord(prefix) + 1))
+        lines += sp.decompose(0, "em", epi.rows) + sp.decompose(1, "en", epi.cols)
         names: dict[Value, str] = {product.results[0]: acc}
         fresh = namer(names, set(_USED) | set(self._params))
         for j, a in enumerate(epi.extra):
             i = args.index(a)
-            off, ps = sp.offset(j, [prefix, chr(ord(prefix) + 1)], f"in{i}")
+            off, ps = sp.offset(j, [epi.rows, epi.cols], f"in{i}")
             params += ps
             along_m, along_n = sp.varies(j, 0), sp.varies(j, 1)
             m = {(True, True): "mask", (True, False): "em < M", (False, True): f"en < {n}"}.get(
@@ -156,16 +187,17 @@ class ChainKernel:
         n_in, n_out = len(self.fused.body.block.args), len(self.yields)
         self._params = [f"in{i}_ptr" for i in range(n_in)] + [f"out{i}_ptr" for i in range(n_out)]
         params = [*self._params, *_SIZES, "stride_w1k", "stride_w1n", "stride_w2k", "stride_w2n"]
-        epi1, p1, names1 = self._epilogue(self.epi1, "acc", self.mm1, "rn", "N1", "m")
-        epi2, p2, names2 = self._epilogue(self.epi2, "acc2", self.mm2, "rq", "N2", "q")
+        params += ["stride_o1", "stride_o2"]  # (the outputs' rows may be padded: ``gemm.row_stride``)
+        epi1, p1, names1 = self._epilogue(self.epi1, "acc", self.mm1, "rn", "N1")
+        epi2, p2, names2 = self._epilogue(self.epi2, "acc2", self.mm2, "rq", "N2")
         params += p1 + p2
         operand = storage_type(self.dtype)
         start = "(pid * BLOCK_M).to(tl.int64)" if self.wide else "pid * BLOCK_M"
         x, w1, w2 = f"in{self.x}_ptr", f"in{self.w1}_ptr", f"in{self.w2}_ptr"
 
-        def stores(side: int, names: dict, n: str) -> list[str]:
+        def stores(side: int, names: dict) -> list[str]:
             return [
-                f"tl.store(out{i}_ptr + em * {n} + en, {names[y]}.to(out{i}_ptr.dtype.element_ty), mask=mask)"
+                f"tl.store(out{i}_ptr + em * stride_o{side} + en, {names[y]}.to(out{i}_ptr.dtype.element_ty), mask=mask)"
                 for i, (y, s) in enumerate(zip(self.yields, self.side))
                 if s == side
             ]
@@ -190,14 +222,14 @@ class ChainKernel:
             "            a_ptrs += BLOCK_K",
             "            b_ptrs += BLOCK_K * stride_w1k",
             "        # its epilogue, and the results others read",
-            *("        " + ln for ln in epi1 + stores(1, names1, "N1")),
+            *("        " + ln for ln in epi1 + stores(1, names1)),
             "        # the slice, as the stored operand would be, times the same rows of the second weight",
             f"        a2 = tl.where(en < N1, {names1[self.v]}, 0.0).to({operand})",
             f"        w2 = tl.load({w2} + rn[:, None] * stride_w2k + rq[None, :] * stride_w2n,",
             "                     mask=(rn[:, None] < N1) & (rq[None, :] < N2), other=0.0)",
             "        acc2 = tl.dot(a2, w2, acc2)",
             "    # the second product's epilogue",
-            *("    " + ln for ln in epi2 + stores(2, names2, "N2")),
+            *("    " + ln for ln in epi2 + stores(2, names2)),
         ]
         constexprs = [f"{c}: tl.constexpr" for c in _CONSTEXPRS]
         title = (
@@ -208,8 +240,8 @@ class ChainKernel:
     # -- tuning and launching ----------------------------------------------------------------------
     def config_space(self, level: int) -> list[dict[str, int]]:
         """Row strips of 64 (128) rows; slices of the first product 64 or 128 wide; K1 in steps of up
-        to 64. Measured on an H100 (ResNet-50's first stage): 64 x 128 x 64 on 4 warps, 2 stages led
-        at N2 = 64 and at batch 1, 64 x 64 x 64 at N2 = 128."""
+        to 64. Measured on an H100 (ResNet-50's first-stage pair, scratch kernels): 64 x 128 x 64 on 4
+        warps, 2 stages led at batch 32 and 1."""
         bk = min(64, max(16, 1 << (self.k1 - 1).bit_length()))
         n2 = self._n2_block()
         space = []
@@ -234,7 +266,8 @@ class ChainKernel:
 
         cfg = dict(INTERPRETER_CONFIG if use_interpreter() else DEFAULT_CONFIG)
         cfg.update(config or {})
-        if not all(y.is_contiguous() for y in outputs):  # (padded or permuted rows: written dense)
+        rows = [{row_stride(y) for y, s in zip(outputs, self.side) if s == side} for side in (1, 2)]
+        if any(len(r) > 1 or None in r for r in rows):  # (rows it cannot address: written dense)
             dense = [y.new_empty(y.shape) for y in outputs]
             self(inputs, dense, config)
             for y, d in zip(outputs, dense):
@@ -250,6 +283,7 @@ class ChainKernel:
         out1 = out1 or (*inputs[self.x].shape[:-1], self.n1)
         out2 = (*out1[:-1], self.n2)
         argv: list[Any] = [*inputs, *outputs, m, self.n1, self.k1, self.n2, *w1.stride(), *w2.stride()]
+        argv += [next(iter(r), n) for r, n in zip(rows, (self.n1, self.n2))]
         args = list(self.fused.body.block.args)
         for epi, shape in ((self.epi1, out1), (self.epi2, out2)):
             argv += epi.space.sizes(shape)[0][1:]

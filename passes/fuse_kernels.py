@@ -272,7 +272,7 @@ class Grouping:
         mm1 = anchors[0]
         if chained_product(mm1, op) is not None:
             return
-        k1, n1, n2 = mm1.operand(1).type.shape[0], mm1.operand(1).type.shape[1], op.operand(1).type.shape[1]  # type: ignore[attr-defined]
+        (k1, n1), n2 = mm1.operand(1).type.shape, op.operand(1).type.shape[1]  # type: ignore[attr-defined]
         if chained_product_pays(k1, n1, n2) and not self.would_cycle(p, g):
             self.merge(p, g)
 

@@ -264,6 +264,8 @@ def chained_product(mm1: Operation, mm2: Operation) -> str | None:
         return "a GEMM chain needs float16 or bfloat16 operands, all of one type"
     if not all(isinstance(d, int) for d in (*w1.type.shape, *w2.type.shape)):  # type: ignore[attr-defined]
         return "a GEMM chain of dynamic width"
+    if w2.type.shape[1] > 128:  # type: ignore[attr-defined]
+        return "a GEMM chain's second product wider than 128 (its accumulator holds all its columns)"
     return None
 
 
@@ -272,13 +274,15 @@ def chained_product_pays(k1: int, n1: int, n2: int) -> bool:
     into that GEMM's kernel (``chained_product``). The first product's output is then never read
     back, but each program computes a BLOCK_M-row strip of both products in turn, one slice of the
     first's columns after another, which serializes what two kernels spread over more programs.
-    Measured on an H100 (RESULTS.md, twenty-second session), against each kernel tuned alone:
-    ResNet-50's first-stage pair (the block's last 1x1 convolution, 64 -> 256 channels with the
-    residual add, then the next block's first, 256 -> 64) at batch 32 70.1 -> 53.9 us, with the
-    next stage's first (256 -> 128) 76.5 -> 67.5, at batch 1 7.2 -> 5.8; the second stage's pair
-    (128 -> 512 -> 128) lost, 34.3 -> 42.3. So: a short first reduction (K1 up to 64) into a first
-    product 128 to 256 wide, and a second product up to 128 wide (its accumulator is held whole).
-    ``TRITIUM_GEMM_CHAIN=0`` turns it off."""
+    Measured on an H100 (RESULTS.md, twenty-second session). Scratch kernels against Tritium's own,
+    each tuned alone: ResNet-50's first-stage pair (the block's last 1x1 convolution, 64 -> 256
+    channels with the residual add, then the next block's first, 256 -> 64) at batch 32 70.1 ->
+    53.9 us, at batch 1 7.2 -> 5.8; into the next stage's first (256 -> 128) 76.5 -> 67.5; the second
+    stage's pair (128 -> 512 -> 128) lost, 34.3 -> 42.3. In ResNet-50 (the engine's layers timed
+    alone) the first-stage pair went 77.6 -> 66.7 us but the pair into stage 2 82.6 -> 86.6, and
+    with both the network was 1% slower; with the first alone 1% faster at batch 32 (batch 1 within
+    1%). So: a short first reduction (K1 up to 64) into a first product 128 to 256 wide, and a second
+    product up to 64 wide. ``TRITIUM_GEMM_CHAIN=0`` turns it off."""
     import os
 
     if os.environ.get("TRITIUM_GEMM_CHAIN") == "0":
