@@ -132,8 +132,8 @@ class ChainKernel:
             raise Unsupported("the second epilogue reads a value the first computes")
         self.out1, self.out2 = shape_of(mm1.results[0]), shape_of(mm2.results[0])
         weights = {args[self.w1], args[self.w2]}  # (the rows x are contiguous: an epilogue may read them)
-        ops1 = [op for op in body if op in first or op in _feeding(first, free)]
-        ops2 = [op for op in body if op in second or op in _feeding(second, free)]
+        reads1, reads2 = {*first, *_feeding(first, free)}, {*second, *_feeding(second, free)}
+        ops1, ops2 = [op for op in body if op in reads1], [op for op in body if op in reads2]
         self.epi1 = _Epilogue(ops1, self.out1, args, weights, "m", "n")
         self.epi2 = _Epilogue(ops2, self.out2, args, weights, "q", "r")
         self.yields = fused.yield_op().values
