@@ -32,7 +32,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture
 def rng() -> np.random.Generator:
-    """A generator seeded differently on every run (the seed is printed on failure)."""
-    seed = int.from_bytes(os.urandom(4), "little")
+    """A generator seeded differently on every run (the seed is printed on failure; set
+    ``TRITIUM_TEST_SEED`` to replay one)."""
+    seed = int(os.environ.get("TRITIUM_TEST_SEED") or int.from_bytes(os.urandom(4), "little"))
     print(f"random seed: {seed}")
     return np.random.default_rng(seed)

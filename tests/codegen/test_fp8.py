@@ -134,9 +134,10 @@ def test_float8_gemm(a_shape, b_shape, dt: str, rng: np.random.Generator) -> Non
     assert kernel.library is None
 
 
-def fp8_mlp(dt: str, rng: np.random.Generator) -> bytes:
+def fp8_mlp(dt: str, rng: np.random.Generator) -> tuple[bytes, list]:
     """An ONNX model quantized to float 8 as TensorRT's FP8 recipe does: Q/DQ on each Gemm's input
-    (one scale) and weight (one scale per output column, transB), bias, ReLU, and a quantized output."""
+    (one scale) and weight (one scale per output column, transB), bias, ReLU, and a quantized output;
+    with each layer's (input scale, dequantized weight, bias)."""
     from onnx import TensorProto, helper, numpy_helper
 
     ftype = {"f8E4M3FN": TensorProto.FLOAT8E4M3FN, "f8E5M2": TensorProto.FLOAT8E5M2}[dt]
@@ -145,15 +146,17 @@ def fp8_mlp(dt: str, rng: np.random.Generator) -> bytes:
         return helper.make_tensor(name, ftype, arr.shape, arr.view(np.uint8).tobytes(), raw=True)
 
     top = float(ml_dtypes.finfo(F8[dt]).max)
-    inits, nodes, x = [f8("zero", np.zeros((), F8[dt]))], [], "x"
+    inits, nodes, x, layers = [f8("zero", np.zeros((), F8[dt]))], [], "x", []
     for i, (k, n) in enumerate(((48, 64), (64, 40))):
         w = (rng.standard_normal((n, k)) * 0.1).astype(np.float32)
         sw = (np.abs(w).max(axis=1) / top).astype(np.float32)
+        wq, sx, b = (w / sw[:, None]).astype(F8[dt]), np.float32(0.01 * (i + 1)), rng.standard_normal(n) * 0.1
+        layers.append((sx, wq.astype(np.float32) * sw[:, None], b.astype(np.float32)))
         inits += [
-            f8(f"wq{i}", (w / sw[:, None]).astype(F8[dt])),
+            f8(f"wq{i}", wq),
             numpy_helper.from_array(sw, f"sw{i}"),
-            numpy_helper.from_array(np.array(0.01 * (i + 1), np.float32), f"sx{i}"),
-            numpy_helper.from_array((rng.standard_normal(n) * 0.1).astype(np.float32), f"b{i}"),
+            numpy_helper.from_array(np.array(sx), f"sx{i}"),
+            numpy_helper.from_array(layers[-1][2], f"b{i}"),
         ]
         nodes += [
             helper.make_node("QuantizeLinear", [x, f"sx{i}", "zero"], [f"xq{i}"]),
@@ -177,7 +180,16 @@ def fp8_mlp(dt: str, rng: np.random.Generator) -> bytes:
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)])
     model.ir_version = 10
-    return model.SerializeToString()
+    return model.SerializeToString(), layers
+
+
+def near_a_tie(v: np.ndarray, dt: str) -> np.ndarray:
+    """Where ``v`` (in units of a quantization scale) lies within a relative 1e-5 of a tie between two
+    neighbouring float 8 values: there the f32 summation order decides which way it rounds."""
+    grid = np.unique(np.arange(256, dtype=np.uint8).view(F8[dt]).astype(np.float64))
+    ties = (grid[1:] + grid[:-1])[np.isfinite(grid[1:] + grid[:-1])] / 2
+    i = np.clip(np.searchsorted(ties, v), 1, len(ties) - 1)
+    return np.minimum(np.abs(v - ties[i - 1]), np.abs(v - ties[i])) <= 1e-5 * np.abs(v)
 
 
 def fp8_mlp_case(dt: str, batch: int, tmp_path, rng: np.random.Generator) -> tuple:
@@ -186,10 +198,20 @@ def fp8_mlp_case(dt: str, batch: int, tmp_path, rng: np.random.Generator) -> tup
     want)."""
     import onnxruntime as ort
 
-    model = fp8_mlp(dt, rng)
+    model, layers = fp8_mlp(dt, rng)
     path = tmp_path / "fp8.onnx"
     path.write_bytes(model)
-    x = rng.standard_normal((batch, 48)).astype(np.float32)
+    # An input whose first layer puts no value at a rounding tie of the second layer's quantizer:
+    # one there may round either way in another summation order, and the second layer would carry
+    # that step to several output steps.
+    (sx0, w0, b0), (sx1, _, _) = layers
+    for _ in range(100):
+        x = rng.standard_normal((batch, 48)).astype(np.float32)
+        xq = (x / sx0).astype(F8[dt]).astype(np.float64) * sx0
+        if not near_a_tie(np.maximum(xq @ w0.T.astype(np.float64) + b0, 0) / sx1, dt).any():
+            break
+    else:
+        raise AssertionError("100 inputs drawn, each with a value at a rounding tie")
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     want = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
