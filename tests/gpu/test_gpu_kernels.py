@@ -155,8 +155,9 @@ def test_onnxruntime_quantized_cnn_on_the_gpu(activations: str, tmp_path, rng: n
     """A CNN quantized by onnxruntime (QDQ int8 weights; int8 activations, or onnxruntime's default
     uint8 with zero points) built for the GPU: int8 channels-last convolutions (3x3, depthwise, 1x1
     as GEMMs on K-major int8 weights; u8 shifted into int8 with a column-sum correction), correctly
-    rounded requantization. Against onnxruntime: at most one quantization step apart (the GPU may
-    fuse the epilogue's multiply-add), and nearly everywhere equal."""
+    rounded requantization. Against the spec (``spec_outputs``: onnx's reference evaluator, since
+    onnxruntime saturates u8 x s8 products on CPUs without VNNI): at most one quantization step
+    apart (the GPU may fuse the epilogue's multiply-add), and nearly everywhere equal."""
     import torch
 
     from tests.codegen.test_int8 import onnxruntime_int8_case
@@ -184,9 +185,9 @@ def test_onnxruntime_quantized_cnn_on_the_gpu(activations: str, tmp_path, rng: n
     # passed in the twentieth and every CPU seed matches exactly: say enough to find it next time)
     ref = np.asarray(tr.compile(int8, backend="reference")({"x": x})["y"])
     why = (
-        f"{int((got != want).sum())} of {got.size} values differ from onnxruntime (images "
+        f"{int((got != want).sum())} of {got.size} values differ from the spec's (images "
         f"{np.nonzero((got != want).any(axis=-1))[0].tolist()}), at most {np.abs(got - want).max() / step:.2f} "
-        f"steps; {int((got != ref).sum())} from the reference backend, which differs from onnxruntime "
+        f"steps; {int((got != ref).sum())} from the reference backend, which differs from the spec "
         f"in {int((ref != want).sum())}"
     )
     assert np.abs(got - want).max() <= step * 1.01, why
