@@ -32,6 +32,7 @@ from tritium.codegen.gemm_forms import (
     k_major,
     operand_descriptors,
     persistent_loop,
+    static_k,
     store_by_tma,
     store_descriptors,
     streamk_loop,
@@ -146,6 +147,8 @@ class MatmulKernel(LibraryTactic):
         if self.integer:
             self._integer_operands(mm, args, dt)
         self.dtype = dt
+        self.static_k = static_k(sum(self.widths) or a_shape[-1])
+        """K is the kernel's compile-time constant (``gemm_forms.static_k``)."""
         self.out_shape = _shape(mm.results[0])
         self.batch_rank = len(self.out_shape) - 2
         batch = self.out_shape[:-2]
@@ -235,7 +238,8 @@ class MatmulKernel(LibraryTactic):
         mm = self.anchor
         n_out = len(self.fused.results)
         params = [f"in{i}_ptr" for i in range(len(args))] + [f"out{i}_ptr" for i in range(n_out)]
-        params += ["M", "N", "K", "stride_am", "stride_ak", "stride_bk", "stride_bn", "stride_om", "N_out"]
+        k = "K: tl.constexpr" if self.static_k else "K"
+        params += ["M", "N", k, "stride_am", "stride_ak", "stride_bk", "stride_bn", "stride_om", "N_out"]
         split = self.splittable and mode in ("tma", "pointers")
         lines = [
             "    pid = tl.program_id(0)",

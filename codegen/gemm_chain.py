@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from tritium.codegen.gemm import row_stride
+from tritium.codegen.gemm_forms import static_k
 from tritium.codegen.gemm_library import shape_of
 from tritium.codegen.indexing import Space, Unsupported
 from tritium.codegen.lowering import compute_type, storage_type
@@ -186,7 +187,8 @@ class ChainKernel:
     def _generate(self) -> str:
         n_in, n_out = len(self.fused.body.block.args), len(self.yields)
         self._params = [f"in{i}_ptr" for i in range(n_in)] + [f"out{i}_ptr" for i in range(n_out)]
-        params = [*self._params, *_SIZES, "stride_w1k", "stride_w1n", "stride_w2k", "stride_w2n"]
+        sizes = [f"{n}: tl.constexpr" if n == "K1" and static_k(self.k1) else n for n in _SIZES]
+        params = [*self._params, *sizes, "stride_w1k", "stride_w1n", "stride_w2k", "stride_w2n"]
         params += ["stride_o1", "stride_o2"]  # (the outputs' rows may be padded: ``gemm.row_stride``)
         epi1, p1, names1 = self._epilogue(self.epi1, "acc", self.mm1, "rn", "N1")
         epi2, p2, names2 = self._epilogue(self.epi2, "acc2", self.mm2, "rq", "N2")

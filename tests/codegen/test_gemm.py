@@ -285,3 +285,27 @@ def test_two_blocks_per_sm_candidate(monkeypatch: pytest.MonkeyPatch) -> None:
     assert tiles[0]["num_warps"] == 4 and tiles[0]["num_stages"] == 3
     two = {**tiles[0], "num_stages": 2}
     assert two in space and two["TMA_STORE"] == 1
+
+
+@pytest.mark.parametrize("k", [16, 48, 200])
+@pytest.mark.parametrize(
+    "form",
+    [{}, {"TMA": 1}, {"TMA": 1, "PERSISTENT": 1}, {"TMA": 1, "STREAMK": 1}, {"SPLIT_K": 2}, {"LIBRARY": 1}],
+    ids=["pointers", "tma", "persistent", "streamk", "split-k", "library"],
+)
+def test_short_static_k_as_a_compile_time_constant(
+    k: int, form: dict, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under ``TRITIUM_GEMM_STATIC_K=1`` a static K of at most 128 is a constant of every jitted form
+    (48: not a multiple of BLOCK_K, the last step masked), a longer one stays an argument; each form
+    computes the product either way. Without the switch no form takes K as a constant."""
+    monkeypatch.setenv("TRITIUM_GEMM_STATIC_K", "1")
+    kernel, fused, env, want, _ = bias_gemm((2, 19, k), 40, False, rng)
+    forms = kernel.source.count("@triton.jit")
+    assert forms >= 5 and kernel.source.count(" K: tl.constexpr,") == (forms if k <= 128 else 0)
+    cfg = {"BLOCK_M": 16, "BLOCK_N": 16, "BLOCK_K": 32, "num_warps": 4, "num_stages": 1, **form}
+    got = torch.empty((2, 19, 40), dtype=torch.float16)
+    kernel([env[v] for v in fused.operands], [got], cfg)
+    assert rel(got.numpy(), want) < 2e-3
+    monkeypatch.delenv("TRITIUM_GEMM_STATIC_K")
+    assert " K: tl.constexpr," not in bias_gemm((2, 19, k), 40, False, rng)[0].source

@@ -85,6 +85,18 @@ def test_chain_matches_the_reference(rows, k1: int, n1: int, n2: int, keep: bool
     check(text, kernel, None, rng)
 
 
+@pytest.mark.parametrize("k1", [64, 40])
+def test_short_k1_as_a_compile_time_constant(k1: int, rng, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under ``TRITIUM_GEMM_STATIC_K=1`` the first product's depth is the kernel's constant (40:
+    its last step masked), and the chain computes the same."""
+    monkeypatch.setenv("TRITIUM_GEMM_STATIC_K", "1")
+    text = chain_case((37,), k1, 128, 64)
+    (fused,) = fused_kernels(text)
+    kernel = kernel_for(fused)
+    assert isinstance(kernel, ChainKernel) and " K1: tl.constexpr," in kernel.source
+    check(text, kernel, None, rng)
+
+
 def epilogue_case(second: str, extra_args: str = "") -> str:
     """x @ W1 + b1, ReLU, then @ W2 (37 rows, 64 -> 256 -> 64) and the ``second`` epilogue's lines,
     which end in %z and may read %x, %s (a per-row scale, also read by the first epilogue) and
