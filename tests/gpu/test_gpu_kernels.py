@@ -3,6 +3,8 @@ torch on the same card, in f16 and f32, and the engine's CUDA-graph path."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -221,16 +223,22 @@ def test_onnxruntime_quantized_cnn_on_the_gpu(activations: str, tmp_path, rng: n
         "tma-store",
     ],
 )
-def test_every_gemm_form_on_the_gpu(form: dict) -> None:
+@pytest.mark.parametrize("static_k", [False, True], ids=["k", "static-k"])
+def test_every_gemm_form_on_the_gpu(form: dict, static_k: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each form the tuner may pick (Hopper: TMA, persistent, warp-specialized; the epilogue on the
     whole tile or on its column halves) compiles on this card's Triton and computes GEMM + bias +
-    GELU + residual as torch does; 333 rows, 200 columns: partial tiles in both directions."""
+    GELU + residual as torch does; 333 rows, 200 columns: partial tiles in both directions. With
+    ``TRITIUM_GEMM_STATIC_K=1`` and K = 96, K is the kernel's constant and its last step masked."""
     from tritium.codegen.triton_env import persistent_available, tma_available
 
     needs_persistent = form.get("PERSISTENT") or form.get("STREAMK")
     if (form.get("TMA") and not tma_available()) or (needs_persistent and not persistent_available()):
         pytest.skip("this GPU or Triton has no TMA / persistent form")
-    check_gemm_form((333, 256, 200), {"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_K": 64, **form})
+    if static_k:
+        monkeypatch.setenv("TRITIUM_GEMM_STATIC_K", "1")
+    shape = (333, 96 if static_k else 256, 200)
+    kernel = check_gemm_form(shape, {"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_K": 64, **form})
+    assert (" K: tl.constexpr," in kernel.source) == static_k
 
 
 @pytest.mark.parametrize("tile", [(64, 64, 4), (128, 128, 4), (128, 256, 8)])
@@ -256,10 +264,10 @@ def test_streamk_waves_on_the_gpu(tile: tuple[int, int, int]) -> None:
     check_gemm_form((m, 512, n), form)
 
 
-def check_gemm_form(shape: tuple[int, int, int], form: dict) -> None:
+def check_gemm_form(shape: tuple[int, int, int], form: dict) -> Any:
     """GEMM + bias + GELU + residual in config ``form`` against torch in float32, three launches in
     a row on different inputs (stream-K: a finisher that read a stale partial, or a flag left
-    raised, would show; the flags must be back at zero after each launch)."""
+    raised, would show; the flags must be back at zero after each launch). Returns the kernel."""
     import torch
 
     from tritium.codegen import kernel_for
@@ -289,6 +297,7 @@ def check_gemm_form(shape: tuple[int, int, int], form: dict) -> None:
         kernel([env[v] for v in fused.operands], [got], cfg)
         assert rel(got.cpu().float(), want.cpu()) < 5e-3
         assert all(int(flags.abs().sum()) == 0 for _, flags in kernel._workspaces.by_key.values())
+    return kernel
 
 
 def test_3d_convolution_on_the_gpu(rng: np.random.Generator) -> None:
