@@ -21,7 +21,16 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from tritium.codegen.conv_forms import conv_descriptors, tma_form, tma_loop, tma_space, valid_loop, valid_rows
+from tritium.codegen.conv_forms import (
+    WINDOW_SIZES,
+    conv_descriptors,
+    static_window,
+    tma_form,
+    tma_loop,
+    tma_space,
+    valid_loop,
+    valid_rows,
+)
 from tritium.codegen.conv_library import LibraryConv
 from tritium.codegen.gemm_forms import StreamKWorkspaces
 from tritium.codegen.indexing import Space, Unsupported
@@ -174,17 +183,19 @@ class ConvKernel(LibraryConv):
         cv, args = self.conv, list(self.fused.body.block.args)
         n_out = len(self.fused.results)
         params = [f"in{i}_ptr" for i in range(len(args))] + [f"out{i}_ptr" for i in range(n_out)]
+        const = static_window()
+        sizes = {p: f"{p}: tl.constexpr" if const else p for p in WINDOW_SIZES}
         params += [
             "M",
             "NG",
-            "KRED",
+            sizes["KRED"],
             "OH",
             "OW",
             "H",
             "W",
-            "CG",
-            "R",
-            "S",
+            sizes["CG"],
+            sizes["R"],
+            sizes["S"],
             "xs_n",
             "xs_c",
             "xs_h",

@@ -346,11 +346,18 @@ def test_round_of_a_product_on_the_gpu(rng: np.random.Generator) -> None:
         (16, 23, 21, 32, 2, (0, 0, 0, 0), 16),  # "valid": one tap per block
     ],
 )
-def test_conv_tma_forms_on_the_gpu(c, h, w, k, r, pads, bk, rng: np.random.Generator) -> None:
-    """The convolution's TMA forms (pixel-row boxes per tap; Hopper) compile on this card's Triton
-    and compute conv + bias + per-pixel scale + ReLU as torch does, in batches of 3 images (tiles
-    straddle images), the output poisoned first."""
+@pytest.mark.parametrize("static", [False, True], ids=["window", "static-window"])
+def test_conv_tma_forms_on_the_gpu(
+    c, h, w, k, r, pads, bk, static: bool, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The convolution's TMA forms (pixel-row boxes per tap; Hopper) and its pointer form compile
+    on this card's Triton and compute conv + bias + per-pixel scale + ReLU as torch does, in
+    batches of 3 images (tiles straddle images), the output poisoned first; also with the window's
+    sizes as constants (``TRITIUM_CONV_STATIC_WINDOW=1``)."""
     import torch
+
+    if static:
+        monkeypatch.setenv("TRITIUM_CONV_STATIC_WINDOW", "1")
 
     from tritium.codegen import kernel_for
     from tritium.codegen.triton_env import tma_available
@@ -382,18 +389,20 @@ def test_conv_tma_forms_on_the_gpu(c, h, w, k, r, pads, bk, rng: np.random.Gener
         torch.nn.functional.conv2d(xp, ws.permute(0, 3, 1, 2).float(), bs.float()).permute(0, 2, 3, 1)
         * ps.float()
     )
-    got = torch.full((n, oh, ow, k), float("nan"), dtype=torch.float16, device="cuda")
-    cfg = {
-        "TMA": 1,
-        "BLOCK_M": 128,
-        "BLOCK_N": 64,
-        "BLOCK_K": bk,
-        "GROUP_M": 8,
-        "num_warps": 8 if not any(pads) else 4,
-        "num_stages": 3,
-    }
-    kernel([env[v] for v in fused.operands], [got], cfg)
-    assert rel(got.cpu().float(), want.cpu()) < 5e-3
+    assert (" R: tl.constexpr," in kernel.source) == static
+    for tma in (1, 0):
+        got = torch.full((n, oh, ow, k), float("nan"), dtype=torch.float16, device="cuda")
+        cfg = {
+            "TMA": tma,
+            "BLOCK_M": 128,
+            "BLOCK_N": 64,
+            "BLOCK_K": bk,
+            "GROUP_M": 8,
+            "num_warps": 8 if not any(pads) else 4,
+            "num_stages": 3,
+        }
+        kernel([env[v] for v in fused.operands], [got], cfg)
+        assert rel(got.cpu().float(), want.cpu()) < 5e-3, cfg
 
 
 def test_space_to_depth_stem_on_the_gpu(rng: np.random.Generator) -> None:
