@@ -18,7 +18,7 @@ from tritium.codegen.float_math import fmax
 from tritium.codegen.indexing import Unsupported
 from tritium.codegen.lowering import finish_source, storage_type
 from tritium.codegen.pointwise import ir_comment, kernel_name, lower_elementwise, namer
-from tritium.codegen.triton_env import pdl_kwargs
+from tritium.codegen.triton_env import constexpr_sizes, pdl_kwargs
 from tritium.ir.core import Value
 from tritium.ir.dialects.kernel import Fused, Yield
 from tritium.ir.dialects.nn.constant import Constant
@@ -98,12 +98,12 @@ class AttentionKernel:
     def _generate(self) -> str:
         i = self.index
         dot_prec = ', input_precision="ieee"' if self.dtype.name in ("f32", "f64") else ""
+        sizes = ["H", "HKV", "SQ", "SK"]  # (static: the operands' types are)
+        if constexpr_sizes("attention"):
+            sizes = [f"{n}: tl.constexpr" for n in sizes]
         params = [f"in{j}_ptr" for j in range(self.n_args)] + [
             "out0_ptr",
-            "H",
-            "HKV",
-            "SQ",
-            "SK",
+            *sizes,
             "sq_b",
             "sq_h",
             "sq_s",

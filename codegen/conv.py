@@ -24,7 +24,6 @@ from typing import Any
 from tritium.codegen.conv_forms import (
     WINDOW_SIZES,
     conv_descriptors,
-    static_window,
     tma_form,
     tma_loop,
     tma_space,
@@ -37,7 +36,7 @@ from tritium.codegen.indexing import Space, Unsupported
 from tritium.codegen.lowering import compute_type, dot_precision
 from tritium.codegen.pointwise import jit_function, kernel_name, kernel_source, lower_elementwise, namer
 from tritium.codegen.split_k import reduction_steps, split_candidates, split_launch, split_loop, split_tail
-from tritium.codegen.triton_env import pdl_kwargs, register_cap
+from tritium.codegen.triton_env import constexpr_sizes, pdl_kwargs, register_cap
 from tritium.ir.core import Value
 from tritium.ir.dialects.kernel import Fused, Yield
 from tritium.ir.dialects.nn.constant import Constant
@@ -183,7 +182,7 @@ class ConvKernel(LibraryConv):
         cv, args = self.conv, list(self.fused.body.block.args)
         n_out = len(self.fused.results)
         params = [f"in{i}_ptr" for i in range(len(args))] + [f"out{i}_ptr" for i in range(n_out)]
-        const = static_window()
+        const = constexpr_sizes("conv")
         sizes = {p: f"{p}: tl.constexpr" if const else p for p in WINDOW_SIZES}
         params += [
             "M",

@@ -14,20 +14,11 @@ The weights [K, R, S, C] are the K-major matrix [K, R * S * C]: a tap's B tile i
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 WINDOW_SIZES = ("KRED", "CG", "R", "S")
-"""The convolution kernel's reduction sizes: all of it, channels per group, window height, width."""
-
-
-def static_window() -> bool:
-    """Whether the window's sizes (``WINDOW_SIZES``; the weights' shape, always static) are
-    compile-time constants of a convolution kernel (``TRITIUM_CONV_STATIC_WINDOW=1``): the tap and
-    channel-block divisions of its loop become divisions by constants and the trip count is known,
-    as a short static K measured faster in the GEMM template (``gemm_forms.static_k``). Off until
-    a whole-model A/B on the GPU decides."""
-    return os.environ.get("TRITIUM_CONV_STATIC_WINDOW") == "1"
+"""The convolution kernel's window sizes (all of its reduction, channels per group, window height
+and width): compile-time constants where ``triton_env.constexpr_sizes("conv")``."""
 
 
 def tma_form(conv: Any, x_shape: tuple, out_shape: tuple, w_shape: tuple, itemsize: int = 2) -> str | None:

@@ -4,20 +4,18 @@ descriptors of the operands and outputs, and stream-K's workspace."""
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
+from tritium.codegen.triton_env import constexpr_sizes
+
 STATIC_K_MAX = 128
-"""The longest reduction ``static_k`` makes a compile-time constant."""
+"""The longest reduction ``static_k`` makes a compile-time constant (a K of 256 gained nothing)."""
 
 
 def static_k(k: Any) -> bool:
     """Whether a GEMM's reduction length ``k`` is a compile-time constant of its kernel (``K:
-    tl.constexpr``): a static K of at most STATIC_K_MAX, under ``TRITIUM_GEMM_STATIC_K=1``. Triton
-    then knows the loop's trip count and which K masks are all true; ResNet-50's first-stage expand
-    (K = 64) measured 47.2 -> 41.4 us on an H100 at one config, 45.0 -> 41.0 tuned, and a K of 256
-    gained nothing. Each distinct K compiles its own binary. Off until a whole-model A/B decides."""
-    return isinstance(k, int) and 0 < k <= STATIC_K_MAX and os.environ.get("TRITIUM_GEMM_STATIC_K") == "1"
+    tl.constexpr``): static, at most STATIC_K_MAX, and ``TRITIUM_CONSTEXPR_SIZES`` lists "gemm"."""
+    return isinstance(k, int) and 0 < k <= STATIC_K_MAX and constexpr_sizes("gemm")
 
 
 def tma_addressable(x2: Any) -> bool:

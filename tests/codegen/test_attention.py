@@ -48,10 +48,13 @@ def ty(shape: tuple[int, ...], dt: str = "f32") -> str:
         (2, 3, 3, 17, 23, 16, None, False, "f16", -0.3),
     ],
 )
+@pytest.mark.parametrize("sizes", ["", "attention"], ids=["sizes", "constant-sizes"])
 def test_attention_matches_reference(
-    b, hq, hkv, sq, sk, d, mask, causal, dt, scale, rng: np.random.Generator
+    b, hq, hkv, sq, sk, d, mask, causal, dt, scale, sizes: str, rng: np.random.Generator, monkeypatch
 ) -> None:
-    """``scale`` is the scores' factor: a negative one may not take the maximum before scaling."""
+    """``scale`` is the scores' factor: a negative one may not take the maximum before scaling.
+    With ``TRITIUM_CONSTEXPR_SIZES=attention`` the sequence lengths and head counts are constants."""
+    monkeypatch.setenv("TRITIUM_CONSTEXPR_SIZES", sizes)
     q, k, v = (b, hq, sq, d), (b, hkv, sk, d), (b, hkv, sk, d)
     full = mask is not None and mask.endswith(" full")  # a mask per query and head, not one row of keys
     mask = mask.split()[0] if mask else mask
@@ -72,6 +75,7 @@ def test_attention_matches_reference(
     kernel = kernel_for(fused)
     assert isinstance(kernel, AttentionKernel)
     assert ("rm[:, None] * sm_q" in kernel.source) == full  # a row mask loads as a row
+    assert (" SK: tl.constexpr," in kernel.source) == bool(sizes)
     npdt = np.float16 if dt == "f16" else np.float32
     inputs = [rng.standard_normal(s).astype(npdt) for s in (q, k, v)]
     if mask in ("f32", "f16"):

@@ -188,9 +188,9 @@ def test_conv_matches_reference(case, layout: str, rng: np.random.Generator) -> 
 @pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
 @pytest.mark.parametrize("case", CASES[:5], ids=[f"case{i}" for i in range(5)])
 def test_static_window_sizes(case, layout: str, rng: np.random.Generator, monkeypatch) -> None:
-    """Under ``TRITIUM_CONV_STATIC_WINDOW=1`` the window's sizes are the kernel's constants (plain,
+    """Under ``TRITIUM_CONSTEXPR_SIZES=conv`` the window's sizes are the kernel's constants (plain,
     grouped, depthwise, strided and 1x1 windows, both layouts), and the convolution is the same."""
-    monkeypatch.setenv("TRITIUM_CONV_STATIC_WINDOW", "1")
+    monkeypatch.setenv("TRITIUM_CONSTEXPR_SIZES", "conv")
     module, ref, fused, kernel = fused_kernel(conv_text(case, layout))
     assert all(f" {p}: tl.constexpr," in kernel.source for p in ("KRED", "CG", "R", "S"))
     inputs = [rng.standard_normal(a.type.shape).astype(np.float32) for a in module.main.args]
@@ -199,7 +199,7 @@ def test_static_window_sizes(case, layout: str, rng: np.random.Generator, monkey
     env = dict(zip(module.main.args, (torch.from_numpy(v) for v in inputs)))
     kernel([env[v] for v in fused.operands], [got])
     assert np.linalg.norm(got.numpy() - want) / np.linalg.norm(want) < 1e-5
-    monkeypatch.delenv("TRITIUM_CONV_STATIC_WINDOW")
+    monkeypatch.delenv("TRITIUM_CONSTEXPR_SIZES")
     assert " R: tl.constexpr," not in fused_kernel(conv_text(case, layout))[3].source
 
 

@@ -296,10 +296,10 @@ def test_two_blocks_per_sm_candidate(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_short_static_k_as_a_compile_time_constant(
     k: int, form: dict, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Under ``TRITIUM_GEMM_STATIC_K=1`` a static K of at most 128 is a constant of every jitted form
+    """Under ``TRITIUM_CONSTEXPR_SIZES=gemm`` a static K of at most 128 is a constant of every jitted form
     (48: not a multiple of BLOCK_K, the last step masked), a longer one stays an argument; each form
     computes the product either way. Without the switch no form takes K as a constant."""
-    monkeypatch.setenv("TRITIUM_GEMM_STATIC_K", "1")
+    monkeypatch.setenv("TRITIUM_CONSTEXPR_SIZES", "gemm")
     kernel, fused, env, want, _ = bias_gemm((2, 19, k), 40, False, rng)
     forms = kernel.source.count("@triton.jit")
     assert forms >= 5 and kernel.source.count(" K: tl.constexpr,") == (forms if k <= 128 else 0)
@@ -307,5 +307,24 @@ def test_short_static_k_as_a_compile_time_constant(
     got = torch.empty((2, 19, 40), dtype=torch.float16)
     kernel([env[v] for v in fused.operands], [got], cfg)
     assert rel(got.numpy(), want) < 2e-3
-    monkeypatch.delenv("TRITIUM_GEMM_STATIC_K")
+    monkeypatch.delenv("TRITIUM_CONSTEXPR_SIZES")
     assert " K: tl.constexpr," not in bias_gemm((2, 19, k), 40, False, rng)[0].source
+
+
+def test_constexpr_sizes_switch_names_what_it_does_not_know(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``TRITIUM_CONSTEXPR_SIZES`` takes kernel families or "all"; a misspelt family is an error that
+    names it and what the switch takes, raised from the build (not a silent no-op)."""
+    import tritium as tr
+    from tritium.codegen.triton_env import CONSTEXPR_FAMILIES, constexpr_sizes
+
+    monkeypatch.setenv("TRITIUM_CONSTEXPR_SIZES", "all")
+    assert all(constexpr_sizes(f) for f in CONSTEXPR_FAMILIES)
+    monkeypatch.setenv("TRITIUM_CONSTEXPR_SIZES", "gemm, convs")
+    with pytest.raises(ValueError, match="names convs: expected kernel families from gemm, conv, attention"):
+        constexpr_sizes("gemm")
+    text = f"""func.func @main(%a: {ty((5, 8))}, %b: {ty((8, 4))}) -> {ty((5, 4))} {{
+  %y = nn.matmul %a, %b : ({ty((5, 8))}, {ty((8, 4))}) -> {ty((5, 4))}
+  func.return %y : {ty((5, 4))}
+}}"""
+    with pytest.raises(ValueError, match="TRITIUM_CONSTEXPR_SIZES names convs"):
+        tr.compile(ir.parse_ir(text))({"a": np.ones((5, 8), np.float32), "b": np.ones((8, 4), np.float32)})

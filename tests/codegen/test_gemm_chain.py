@@ -87,9 +87,9 @@ def test_chain_matches_the_reference(rows, k1: int, n1: int, n2: int, keep: bool
 
 @pytest.mark.parametrize("k1", [64, 40])
 def test_short_k1_as_a_compile_time_constant(k1: int, rng, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Under ``TRITIUM_GEMM_STATIC_K=1`` the first product's depth is the kernel's constant (40:
+    """Under ``TRITIUM_CONSTEXPR_SIZES=gemm`` the first product's depth is the kernel's constant (40:
     its last step masked), and the chain computes the same."""
-    monkeypatch.setenv("TRITIUM_GEMM_STATIC_K", "1")
+    monkeypatch.setenv("TRITIUM_CONSTEXPR_SIZES", "gemm")
     text = chain_case((37,), k1, 128, 64)
     (fused,) = fused_kernels(text)
     kernel = kernel_for(fused)

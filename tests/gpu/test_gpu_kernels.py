@@ -228,14 +228,14 @@ def test_every_gemm_form_on_the_gpu(form: dict, static_k: bool, monkeypatch: pyt
     """Each form the tuner may pick (Hopper: TMA, persistent, warp-specialized; the epilogue on the
     whole tile or on its column halves) compiles on this card's Triton and computes GEMM + bias +
     GELU + residual as torch does; 333 rows, 200 columns: partial tiles in both directions. With
-    ``TRITIUM_GEMM_STATIC_K=1`` and K = 96, K is the kernel's constant and its last step masked."""
+    ``TRITIUM_CONSTEXPR_SIZES=gemm`` and K = 96, K is the kernel's constant and its last step masked."""
     from tritium.codegen.triton_env import persistent_available, tma_available
 
     needs_persistent = form.get("PERSISTENT") or form.get("STREAMK")
     if (form.get("TMA") and not tma_available()) or (needs_persistent and not persistent_available()):
         pytest.skip("this GPU or Triton has no TMA / persistent form")
     if static_k:
-        monkeypatch.setenv("TRITIUM_GEMM_STATIC_K", "1")
+        monkeypatch.setenv("TRITIUM_CONSTEXPR_SIZES", "gemm")
     shape = (333, 96 if static_k else 256, 200)
     kernel = check_gemm_form(shape, {"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_K": 64, **form})
     assert (" K: tl.constexpr," in kernel.source) == static_k
@@ -353,11 +353,11 @@ def test_conv_tma_forms_on_the_gpu(
     """The convolution's TMA forms (pixel-row boxes per tap; Hopper) and its pointer form compile
     on this card's Triton and compute conv + bias + per-pixel scale + ReLU as torch does, in
     batches of 3 images (tiles straddle images), the output poisoned first; also with the window's
-    sizes as constants (``TRITIUM_CONV_STATIC_WINDOW=1``)."""
+    sizes as constants (``TRITIUM_CONSTEXPR_SIZES=conv``)."""
     import torch
 
     if static:
-        monkeypatch.setenv("TRITIUM_CONV_STATIC_WINDOW", "1")
+        monkeypatch.setenv("TRITIUM_CONSTEXPR_SIZES", "conv")
 
     from tritium.codegen import kernel_for
     from tritium.codegen.triton_env import tma_available
