@@ -62,6 +62,39 @@ def test_conv_and_attention_engine(rng: np.random.Generator) -> None:
         assert rel(got, want) < 1e-5
 
 
+@pytest.mark.parametrize("sizes", ["", "attention"], ids=["sizes", "constant-sizes"])
+@pytest.mark.parametrize("causal", [False, True])
+def test_attention_on_the_gpu(sizes: str, causal: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The flash-attention kernel (FP16, 2 x 4 heads of 64, 200 queries and keys: a partial key
+    tile) compiles on this card's Triton and matches torch's attention in float32, also with its
+    sizes as constants (``TRITIUM_CONSTEXPR_SIZES=attention``)."""
+    import torch
+
+    from tritium.codegen import kernel_for
+    from tritium.passes import PassManager
+
+    monkeypatch.setenv("TRITIUM_CONSTEXPR_SIZES", sizes)
+    b, h, s, d = 2, 4, 200, 64
+    t = ty((b, h, s, d))
+    text = f"""func.func @main(%q: {t}, %k: {t}, %v: {t}) -> {t} {{
+  %y, %pk, %pv, %qk = nn.attention %q, %k, %v {{is_causal = {str(causal).lower()}, scale = 0.125}} : ({t}, {t}, {t}) -> ({t}, {t}, {t}, {ty((b, h, s, s))})
+  func.return %y : {t}
+}}"""
+    module = ir.parse_ir(text)
+    PassManager("fuse-kernels,dce").run(module)
+    fused = next(op for op in module.main.block.ops if op.name == "kernel.fused")
+    kernel = kernel_for(fused)
+    assert (" SK: tl.constexpr," in kernel.source) == bool(sizes)
+    q, k, v = (torch.randn(b, h, s, d, dtype=torch.float16, device="cuda") for _ in range(3))
+    env = dict(zip(module.main.args, [q, k, v]))
+    want = torch.nn.functional.scaled_dot_product_attention(
+        q.float(), k.float(), v.float(), is_causal=causal, scale=0.125
+    )
+    got = torch.full_like(q, float("nan"))
+    kernel([env[x] for x in fused.operands], [got])
+    assert rel(got.cpu().float(), want.cpu()) < 5e-3
+
+
 def test_four_contexts_in_threads(rng: np.random.Generator) -> None:
     import threading
 
