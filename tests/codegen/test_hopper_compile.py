@@ -1,0 +1,77 @@
+"""Every generated kernel family, in every form and config that tuning may time, compiles for an H100
+(sm_90) on this machine without a GPU, and fits the card's shared memory (``tests/codegen/hopper.py``:
+Triton's compiler down to a cubin, launches left out). The interpreter that runs the other tests does
+not compile kernels; this sees what only the compiler rejects."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from tests.codegen.hopper import MODELS, UNCOMPILABLE, ir_cases
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def compile_check(*args: str, sizes: str = "") -> list[dict[str, Any]]:
+    """``python -m tests.codegen.hopper *args`` in a process without Triton's interpreter."""
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    env["TRITIUM_CONSTEXPR_SIZES"] = sizes
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.codegen.hopper", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1500,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+
+
+def check_results(results: list[dict[str, Any]], cases: list[str]) -> set[str]:
+    """Each case compiled every kernel's configs, none failed or asked for too much shared memory;
+    the kernels' names."""
+    assert [r["case"] for r in results] == cases
+    for r in results:
+        assert not r["failures"], (r["case"], r["failures"][:5])
+        assert not r["over_shared"], (r["case"], r["over_shared"][:5])
+        assert r["compiled"] > r["kernels"] > 0, r
+    return {n for r in results for n in r["names"]}
+
+
+def test_models_and_templates_compile_for_hopper() -> None:
+    """ResNet, MobileNetV2, BERT and GPT-2 (the zoo's small ones, FP16) at tuning level 1, and the
+    GEMM (every Hopper form: TMA, persistent, stream-K), the GEMM chain, a 3x3 convolution and
+    causal attention at head size 128 at level 3."""
+    cases = [*MODELS, *ir_cases()]
+    names = check_results(compile_check(), cases)
+    for form in ("_tma", "_persistent", "_streamk"):
+        assert any(n.endswith(form) for n in names), (form, sorted(names))
+    for family in ("attention", "conv_relu_tma", "max_pool", "layer_normalization", "reduce_mean"):
+        assert family in names, (family, sorted(names))
+    assert any(n.count("matmul") == 2 for n in names), sorted(names)  # a chain of two GEMMs
+
+
+def test_constant_sizes_compile_for_hopper() -> None:
+    """The templates with their sizes as compile-time constants (``TRITIUM_CONSTEXPR_SIZES=all``)."""
+    cases = list(ir_cases())
+    check_results(compile_check(*cases, sizes="all"), cases)
+
+
+def test_the_check_fails_where_the_interpreter_runs() -> None:
+    """A kernel the interpreter runs (this process's Triton) and the compiler rejects fails the check."""
+    from tritium.codegen.triton_env import load_source
+
+    kernel = load_source(UNCOMPILABLE, "loop_type_change").loop_type_change
+    y = torch.empty(1)
+    kernel[(1,)](torch.ones(4), y, 4)
+    assert float(y) == 4.0
+    (result,) = compile_check("--uncompilable")
+    assert "Loop-carried variable acc has initial type int32" in result["error"], result
