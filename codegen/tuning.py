@@ -111,6 +111,11 @@ SMS = 132
 """Streaming multiprocessors of the H100/H200 this is tuned for (orders candidates, never limits them)."""
 
 
+ACCUMULATORS_PER_THREAD = 128
+"""The most 32-bit accumulators a GEMM tile may hold per thread (half of the 255 registers a thread
+can have; the operands' fragments, addresses and the epilogue need the rest)."""
+
+
 def matmul_space(m: int, n: int, k: int, itemsize: int, level: int) -> list[dict[str, int]]:
     """GEMM/conv tile configs that fit shared memory and the problem, most promising first."""
     out = []
@@ -155,6 +160,8 @@ def matmul_space(m: int, n: int, k: int, itemsize: int, level: int) -> list[dict
             # requantizing epilogues: at 4 warps ResNet-50's spilled, 255 registers and a stack)
             one_first = bm * bn == 128 * 128 and itemsize == 2
             for warps in (4, 8) if one_first else (8, 4) if bm * bn >= 128 * 128 else (4,):
+                if bm * bn > ACCUMULATORS_PER_THREAD * 32 * warps:
+                    continue  # (128 x 256 on 4 warps: 255 registers and 1.8 KB spilled, compiled for sm_90)
                 out.append(
                     {
                         "BLOCK_M": bm,

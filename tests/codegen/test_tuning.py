@@ -97,6 +97,16 @@ def test_matmul_space_respects_shared_memory_and_shape() -> None:
     assert len(matmul_space(4096, 4096, 4096, 2, level=0)) == 1
 
 
+@pytest.mark.parametrize("itemsize", [1, 2, 4])
+def test_matmul_space_keeps_accumulators_in_registers(itemsize: int) -> None:
+    """No tile holds more than 128 accumulators per thread: 128 x 256 runs on 8 warps, not on 4 (which
+    compiled for sm_90 to 255 registers and 1.8 KB of spills, ``tests/codegen/hopper.py``)."""
+    space = matmul_space(4096, 4096, 4096, itemsize, level=99)
+    assert all(c["BLOCK_M"] * c["BLOCK_N"] <= 128 * 32 * c["num_warps"] for c in space)
+    wide = [c["num_warps"] for c in space if c["BLOCK_M"] * c["BLOCK_N"] == 128 * 256]
+    assert set(wide) == ({8} if itemsize < 4 else set())  # (float32 tiles stop at 128 x 128)
+
+
 def test_plan_binaries_restore_only_kernel_files_and_never_overwrite(tmp_path, monkeypatch) -> None:
     """A plan's binaries are data for Triton's cache: kernel artifacts only, nothing replaced."""
     pytest.importorskip("triton.runtime.cache")
