@@ -55,9 +55,13 @@ def compile_only(capability: int = 90) -> Iterator[list[dict[str, Any]]]:
         def compile(*args: Any, **kwargs: Any) -> Any:
             k = self.run(*args, grid=grid, warmup=True, **kwargs)
             m = k.metadata
-            compiled.append(
-                {"name": self.fn.__name__, "warps": m.num_warps, "stages": m.num_stages, "shared": m.shared}
-            )
+            record = {
+                "name": self.fn.__name__,
+                "warps": m.num_warps,
+                "stages": m.num_stages,
+                "shared": m.shared,
+            }
+            compiled.append(record | resources(k.asm["cubin"]))
             return k
 
         return compile
@@ -85,6 +89,24 @@ def compile_only(capability: int = 90) -> Iterator[list[dict[str, Any]]]:
             setattr(env, name, f)
 
 
+def resources(cubin: bytes) -> dict[str, int]:
+    """Registers per thread and bytes of local memory (spilled registers, a stack) of the kernel in
+    ``cubin``, as ``cuobjdump -res-usage`` (Triton's wheel ships it) reads them."""
+    import re
+    import subprocess
+    import tempfile
+
+    import triton
+
+    tool = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", "cuobjdump")
+    with tempfile.NamedTemporaryFile(suffix=".cubin") as f:
+        f.write(cubin)
+        f.flush()
+        out = subprocess.run([tool, "-res-usage", f.name], capture_output=True, text=True, check=True).stdout
+    usage = {k: int(v) for k, v in re.findall(r"(REG|STACK|LOCAL):(\d+)", out)}
+    return {"regs": usage["REG"], "local": usage.get("STACK", 0) + usage.get("LOCAL", 0)}
+
+
 class EveryConfig:
     """A tuner (``Engine.tune``) that compiles each kernel with every config of its tuning space at
     ``level``, and its default, and chooses none; it keeps what failed to compile."""
@@ -101,8 +123,11 @@ class EveryConfig:
         self.kernels.append(name)
         space = kernel.config_space(self.level) if hasattr(kernel, "config_space") else []
         for config in [None, *space]:
+            first = len(self.compiled)
             try:
                 kernel(inputs, outputs, config)
+                for record in self.compiled[first:]:
+                    record["kernel"], record["config"] = name, config
             except Exception as e:  # (each failure is reported with its config)
                 self.failures.append(f"{name} {config}: {type(e).__name__}: {str(e).splitlines()[-1][:300]}")
         return None
@@ -160,7 +185,9 @@ def check(case: str, level: int) -> dict[str, Any]:
             shapes = {k: v.shape for k, v in MODELS[case].inputs(np.random.default_rng(0), False).items()}
         tuner = EveryConfig(compiled, level)
         engine.tune(shapes, tuner)
+    compiled = [c for c in compiled if "config" in c]  # (not the program's own launch after tuning)
     over = [c for c in compiled if c["shared"] > H100_SHARED]
+    spills = [c for c in compiled if c["local"] > 0]
     return {
         "case": case,
         "kernels": len(tuner.kernels),
@@ -168,6 +195,8 @@ def check(case: str, level: int) -> dict[str, Any]:
         "names": sorted({c["name"] for c in compiled}),
         "failures": tuner.failures,
         "over_shared": over,
+        "spills": spills,
+        "max_regs": max((c["regs"] for c in compiled), default=0),
     }
 
 
