@@ -15,7 +15,9 @@ STATIC_K_MAX = 128
 def static_k(k: Any) -> bool:
     """Whether a GEMM's reduction length ``k`` is a compile-time constant of its kernel (``K:
     tl.constexpr``): static, at most STATIC_K_MAX, and ``TRITIUM_CONSTEXPR_SIZES`` lists "gemm"."""
-    return isinstance(k, int) and 0 < k <= STATIC_K_MAX and constexpr_sizes("gemm")
+    return (
+        constexpr_sizes("gemm") and isinstance(k, int) and 0 < k <= STATIC_K_MAX
+    )  # (the switch checked first)
 
 
 def tma_addressable(x2: Any) -> bool:

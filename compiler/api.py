@@ -163,8 +163,26 @@ def build_engine(
     return engine
 
 
+KERNEL_SWITCHES = (
+    "TRITIUM_CONSTEXPR_SIZES",
+    "TRITIUM_DEPTHWISE_GEMM",
+    "TRITIUM_GEMM_CHAIN",
+    "TRITIUM_NORM_PROLOGUE",
+    "TRITIUM_PAD_OUTPUTS",
+)
+"""Environment switches read wherever kernels are formed, at build and again when a plan loads: a
+plan records those set at its build, and loading it under other values warns (its kernels then
+differ from the tuned ones, which run untuned)."""
+
+
+def kernel_switches() -> dict[str, str]:
+    import os
+
+    return {k: os.environ[k] for k in KERNEL_SWITCHES if os.environ.get(k)}
+
+
 def build_environment(device: str | None, flags: dict[str, Any]) -> dict[str, Any]:
-    """What a plan records about where it was built (GPU, versions, flags)."""
+    """What a plan records about where it was built (GPU, versions, flags, kernel switches)."""
     import platform
 
     import tritium
@@ -173,6 +191,7 @@ def build_environment(device: str | None, flags: dict[str, Any]) -> dict[str, An
         "tritium": tritium.__version__,
         "python": platform.python_version(),
         "flags": flags,
+        "switches": kernel_switches(),
     }
     try:
         import torch
@@ -230,5 +249,14 @@ def _engine_from_plan(plan: Any, device: str | None, where: str, trust_binaries:
             where,
             built or "the CPU",
             here or "the CPU",
+        )
+    switches = (plan.manifest.get("build") or {}).get("switches") or {}
+    if switches != here_env["switches"]:
+        logging.getLogger("tritium").warning(
+            "%s was built with kernel switches %s and loads with %s: the kernels they form differ "
+            "from the tuned ones and run untuned (set the same switches to use its tuning)",
+            where,
+            switches or "none set",
+            here_env["switches"] or "none set",
         )
     return engine

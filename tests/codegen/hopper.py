@@ -76,11 +76,11 @@ def compile_only(capability: int = 90) -> Iterator[list[dict[str, Any]]]:
     }
     saved = {name: getattr(env, name) for name in patched}
     launch, active = KernelInterface.__getitem__, driver._active  # (no default driver without a GPU)
-    driver.set_active(Target())
-    KernelInterface.__getitem__ = getitem  # type: ignore[method-assign]
-    for name, f in patched.items():
-        setattr(env, name, f)
     try:
+        driver.set_active(Target())
+        KernelInterface.__getitem__ = getitem  # type: ignore[method-assign]
+        for name, f in patched.items():
+            setattr(env, name, f)
         yield compiled
     finally:
         KernelInterface.__getitem__ = launch  # type: ignore[method-assign]
@@ -116,11 +116,16 @@ class EveryConfig:
     def __init__(self, compiled: list[dict[str, Any]], level: int = 2) -> None:
         self.compiled, self.level = compiled, level
         self.kernels: list[str] = []
+        self.constant_sizes: list[str] = []
+        """The kernels whose sizes are compile-time constants (``TRITIUM_CONSTEXPR_SIZES``)."""
         self.failures: list[str] = []
 
     def choose(self, kernel: Any, inputs: list[Any], outputs: list[Any]) -> None:
         name = getattr(kernel, "name", type(kernel).__name__)
         self.kernels.append(name)
+        source = getattr(kernel, "source", "")
+        if any(f" {n}: tl.constexpr," in source for n in ("K", "K1", "KRED", "SK")):
+            self.constant_sizes.append(name)
         space = kernel.config_space(self.level) if hasattr(kernel, "config_space") else []
         for config in [None, *space]:
             first = len(self.compiled)
@@ -129,7 +134,8 @@ class EveryConfig:
                 for record in self.compiled[first:]:
                     record["kernel"], record["config"] = name, config
             except Exception as e:  # (each failure is reported with its config)
-                self.failures.append(f"{name} {config}: {type(e).__name__}: {str(e).splitlines()[-1][:300]}")
+                last = (str(e).splitlines() or [""])[-1]
+                self.failures.append(f"{name} {config}: {type(e).__name__}: {last[:300]}")
         return None
 
 
@@ -172,6 +178,7 @@ def check(case: str, level: int) -> dict[str, Any]:
 
     import tritium as tr
     import tritium.ir as ir
+    from tritium.codegen.triton_env import triton_version
 
     with compile_only() as compiled:
         if case in (cases := ir_cases()):
@@ -190,7 +197,9 @@ def check(case: str, level: int) -> dict[str, Any]:
     spills = [c for c in compiled if c["local"] > 0]
     return {
         "case": case,
+        "triton": triton_version(),
         "kernels": len(tuner.kernels),
+        "constant_sizes": tuner.constant_sizes,
         "compiled": len(compiled),
         "names": sorted({c["name"] for c in compiled}),
         "failures": tuner.failures,
@@ -231,7 +240,8 @@ def uncompilable() -> str:
 
 
 MODELS = ("resnet_bottleneck", "mobilenet_v2", "bert", "gpt2")
-"""The zoo's models that are checked (at tuning level 1; the IR cases at level 3, every form)."""
+"""The zoo's models that are checked (at tuning level 2, the default build's; the IR cases at level
+3, every form)."""
 
 
 def main(argv: list[str]) -> None:
@@ -239,7 +249,7 @@ def main(argv: list[str]) -> None:
         print(json.dumps({"error": uncompilable()}))
         return
     for case in argv or [*MODELS, *ir_cases()]:
-        print(json.dumps(check(case, level=1 if case in MODELS else 3)), flush=True)
+        print(json.dumps(check(case, level=2 if case in MODELS else 3)), flush=True)
 
 
 if __name__ == "__main__":

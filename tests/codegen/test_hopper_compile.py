@@ -1,7 +1,8 @@
-"""Every generated kernel family, in every form and config that tuning may time, compiles for an H100
-(sm_90) on this machine without a GPU, and fits the card's shared memory (``tests/codegen/hopper.py``:
-Triton's compiler down to a cubin, launches left out). The interpreter that runs the other tests does
-not compile kernels; this sees what only the compiler rejects."""
+"""Every generated kernel family, in every form and config that a default build's tuning may time,
+compiles for an H100 (sm_90) on this machine without a GPU with the installed Triton, and fits the
+card's shared memory (``tests/codegen/hopper.py``: Triton's compiler down to a cubin, launches left
+out). The interpreter that runs the other tests does not compile kernels; this sees what only the
+compiler rejects."""
 
 from __future__ import annotations
 
@@ -11,8 +12,6 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
-
-import torch
 
 from tests.codegen.hopper import MODELS, UNCOMPILABLE, ir_cases
 
@@ -47,7 +46,7 @@ def check_results(results: list[dict[str, Any]], cases: list[str]) -> set[str]:
 
 
 def test_models_and_templates_compile_for_hopper() -> None:
-    """ResNet, MobileNetV2, BERT and GPT-2 (the zoo's small ones, FP16) at tuning level 1, and the
+    """ResNet, MobileNetV2, BERT and GPT-2 (the zoo's small ones, FP16) at tuning level 2, and the
     GEMM (every Hopper form: TMA, persistent, stream-K), the GEMM chain, a 3x3 convolution and
     causal attention at head size 128 at level 3."""
     cases = [*MODELS, *ir_cases()]
@@ -62,16 +61,30 @@ def test_models_and_templates_compile_for_hopper() -> None:
 def test_constant_sizes_compile_for_hopper() -> None:
     """The templates with their sizes as compile-time constants (``TRITIUM_CONSTEXPR_SIZES=all``)."""
     cases = list(ir_cases())
-    check_results(compile_check(*cases, sizes="all"), cases)
+    results = compile_check(*cases, sizes="all")
+    check_results(results, cases)
+    assert all(r["constant_sizes"] for r in results), [(r["case"], r["constant_sizes"]) for r in results]
+    assert not any(r["constant_sizes"] for r in compile_check(*cases[:2]))  # (and none without the switch)
+
+
+INTERPRETED = f"""
+import torch
+from tritium.codegen.triton_env import load_source
+
+kernel = load_source({UNCOMPILABLE!r}, "loop_type_change").loop_type_change
+y = torch.empty(1)
+kernel[(1,)](torch.ones(4), y, 4)
+print(float(y))
+"""
 
 
 def test_the_check_fails_where_the_interpreter_runs() -> None:
-    """A kernel the interpreter runs (this process's Triton) and the compiler rejects fails the check."""
-    from tritium.codegen.triton_env import load_source
-
-    kernel = load_source(UNCOMPILABLE, "loop_type_change").loop_type_change
-    y = torch.empty(1)
-    kernel[(1,)](torch.ones(4), y, 4)
-    assert float(y) == 4.0
+    """A kernel that Triton's interpreter runs (in a process of its own, as this one may have a GPU)
+    and its compiler rejects fails the check."""
+    env = {**os.environ, "TRITON_INTERPRET": "1"}
+    ran = subprocess.run(
+        [sys.executable, "-c", INTERPRETED], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert ran.returncode == 0 and ran.stdout.split()[-1] == "4.0", ran.stderr[-2000:]
     (result,) = compile_check("--uncompilable")
     assert "Loop-carried variable acc has initial type int32" in result["error"], result

@@ -190,8 +190,8 @@ def test_quantized_residual_dequantizes_in_the_epilogue(tmp_path, rng: np.random
     assert kinds.count("elementwise") == 1 and kinds.count("conv") + kinds.count("matmul") == 7, kinds
     got = np.asarray(engine({"x": x})["y"])
     # the output is int8 dequantized: a value exactly between two steps may round either way after
-    # float32 sums in another order (about one element in a thousand for some seeds; onnxruntime's
-    # own kernels differ so), never by more than one step
+    # float32 sums in another order (about one element in a thousand for some seeds), never by more
+    # than one step
     step = np.diff(np.unique(want)).min()
     off = ~np.isclose(got, want, rtol=1e-6, atol=1e-6)
     assert np.abs(got - want).max() <= step * 1.01 and off.mean() <= 0.005, (off.sum(), step)
@@ -255,8 +255,9 @@ def test_onnxruntime_quantized_cnn(activations: str, tmp_path, rng: np.random.Ge
     got = engine({"x": x})["y"]
     # the generated kernels compute what the reference interpreter does, bit for bit
     np.testing.assert_array_equal(got, tr.compile(int8, backend="reference")({"x": x})["y"])
-    # onnxruntime sums the global mean in another order: a pooled value at a rounding boundary of its
-    # quantization may land one step away, which the Linear carries to a few outputs (seed 1759356192)
+    # the spec's evaluator (numpy) sums the global mean in another order: a pooled value at a rounding
+    # boundary of its quantization may land one step away, which the Linear carries to a few outputs
+    # (seen against onnxruntime with seed 1759356192)
     np.testing.assert_allclose(got, want, rtol=0, atol=0.02 * np.abs(want).max())
     assert np.mean(got == want) >= 0.8
 

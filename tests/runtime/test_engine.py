@@ -70,6 +70,32 @@ def test_plan_roundtrip(tmp_path: Path, rng: np.random.Generator) -> None:
         assert loaded.manifest["build"]["flags"]["opt_level"] == 2
 
 
+def test_plan_records_its_kernel_switches(
+    tmp_path: Path,
+    rng: np.random.Generator,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A plan records the kernel switches set at its build; loaded under others it says which (its
+    kernels then form differently from the tuned ones), and loaded under the same it says nothing."""
+    monkeypatch.setenv("TRITIUM_CONSTEXPR_SIZES", "gemm")
+    engine = tr.compile(module(rng))
+    assert engine.manifest["build"]["switches"] == {"TRITIUM_CONSTEXPR_SIZES": "gemm"}
+    engine.save(str(tmp_path / "m.plan"))
+    with caplog.at_level("WARNING", logger="tritium"):
+        tr.load(str(tmp_path / "m.plan"))
+    assert "kernel switches" not in caplog.text
+    monkeypatch.delenv("TRITIUM_CONSTEXPR_SIZES")
+    with caplog.at_level("WARNING", logger="tritium"):
+        loaded = tr.load(str(tmp_path / "m.plan"))
+    assert (
+        "built with kernel switches {'TRITIUM_CONSTEXPR_SIZES': 'gemm'} and loads with none set"
+        in caplog.text
+    )
+    x = rng.standard_normal((2, 16)).astype(np.float32)
+    assert close(loaded({"x": x})["prob"], engine({"x": x})["prob"])
+
+
 def test_damaged_plans_give_clear_errors(tmp_path: Path, rng: np.random.Generator) -> None:
     data = tr.compile(module(rng)).serialize()
     runtime = tr.Runtime(tr.Logger())
