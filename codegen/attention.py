@@ -281,6 +281,9 @@ class AttentionKernel:
                 (32, 32, 4, 2, 0),
             )
         ]  # (caps measured at head size 64 only: a larger head's accumulator would spill under them)
+        if self.d > 64:  # 128 rows of a larger head on 4 warps spill (d = 128, 128 x 64: 168 bytes,
+            # compiled for sm_90 by Triton 3.6; tests/codegen/hopper.py): those tiles take 8 warps
+            space = [{**c, "num_warps": 8} if c["BLOCK_M"] >= 128 else c for c in space]
         return space[: {0: 1, 1: 3, 2: 4}.get(level, len(space))]
 
     def __call__(self, inputs: list[Any], outputs: list[Any], config: dict[str, int] | None = None) -> None:

@@ -200,3 +200,18 @@ def test_attention_epilogue_cases_match_reference(case: str, rng: np.random.Gene
     attention = [layer for layer in layers if (layer["kernel"] or "").startswith("attention")]
     assert [layer["kernel"] for layer in attention] == [EPILOGUE_CASES[case]], layers
     assert attention[0]["tactic"] == "generated Triton"
+
+
+@pytest.mark.parametrize("d", [64, 128])
+def test_config_space_keeps_a_wide_head_in_registers(d: int) -> None:
+    """At head size 128 the 128-row tiles run on 8 warps (on 4 they spilled, compiled for sm_90: 168
+    bytes at 128 x 64); at 64 the measured 4-warp tiles stay."""
+    t = ty((2, 4, 40, d), "f16")
+    text = f"""func.func @main(%q: {t}, %k: {t}, %v: {t}) -> {t} {{
+  %y, %pk, %pv, %qk = nn.attention %q, %k, %v {{is_causal = false, scale = 0.1}} : ({t}, {t}, {t}) -> ({t}, {t}, {t}, {ty((2, 4, 40, 40), "f16")})
+  func.return %y : {t}
+}}"""
+    (fused,) = fused_kernels(text)
+    space = kernel_for(fused).config_space(3)
+    warps = {c["num_warps"] for c in space if c["BLOCK_M"] == 128}
+    assert warps == ({8} if d == 128 else {4, 8})

@@ -50,7 +50,11 @@ def test_models_and_templates_compile_for_hopper() -> None:
     GEMM (every Hopper form: TMA, persistent, stream-K), the GEMM chain, a 3x3 convolution and
     causal attention at head size 128 at level 3."""
     cases = [*MODELS, *ir_cases()]
-    names = check_results(compile_check(), cases)
+    results = compile_check()
+    names = check_results(results, cases)
+    # 128 query rows of a 128-wide head on 4 warps spilled; its space now runs them on 8
+    (attention,) = [r for r in results if r["case"] == "attention-d128-causal"]
+    assert not attention["spills"], attention["spills"]
     for form in ("_tma", "_persistent", "_streamk"):
         assert any(n.endswith(form) for n in names), (form, sorted(names))
     for family in ("attention", "conv_relu_tma", "max_pool", "layer_normalization", "reduce_mean"):
