@@ -141,6 +141,7 @@ class EveryConfig:
 
 def ir_cases() -> dict[str, str]:
     """IR texts (f16) for the templates the zoo's small models do not reach."""
+    from tests.codegen import gemm_gelu_residual
     from tests.codegen.test_gemm_chain import chain_case
 
     def ty(shape: tuple[int, ...]) -> str:
@@ -156,16 +157,8 @@ def ir_cases() -> dict[str, str]:
   %y, %pk, %pv, %qk = nn.attention %q, %k, %v {{is_causal = true, scale = 0.088}} : ({t}, {t}, {t}) -> ({t}, {t}, {t}, {s})
   func.return %y : {t}
 }}"""
-    m, k, n = 333, 96, 200
-    gemm = f"""func.func @main(%a: {ty((m, k))}, %b: {ty((k, n))}, %c: {ty((n,))}, %r: {ty((m, n))}) -> {ty((m, n))} {{
-  %y = nn.matmul %a, %b : ({ty((m, k))}, {ty((k, n))}) -> {ty((m, n))}
-  %z = nn.add %y, %c : ({ty((m, n))}, {ty((n,))}) -> {ty((m, n))}
-  %g = nn.gelu %z : {ty((m, n))}
-  %o = nn.add %g, %r : ({ty((m, n))}, {ty((m, n))}) -> {ty((m, n))}
-  func.return %o : {ty((m, n))}
-}}"""
     return {
-        "gemm": gemm,
+        "gemm": gemm_gelu_residual(333, 96, 200),
         "chain": chain_case((300,), 64, 256, 64),
         "conv3x3": conv,
         "attention-d128-causal": attention,

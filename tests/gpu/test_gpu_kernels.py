@@ -10,6 +10,7 @@ import pytest
 
 import tritium as tr
 import tritium.ir as ir
+from tests.codegen import gemm_gelu_residual, one_kernel
 
 pytestmark = pytest.mark.gpu
 
@@ -70,9 +71,6 @@ def test_attention_on_the_gpu(sizes: str, causal: bool, monkeypatch: pytest.Monk
     sizes as constants (``TRITIUM_CONSTEXPR_SIZES=attention``)."""
     import torch
 
-    from tritium.codegen import kernel_for
-    from tritium.passes import PassManager
-
     monkeypatch.setenv("TRITIUM_CONSTEXPR_SIZES", sizes)
     b, h, s, d = 2, 4, 200, 64
     t = ty((b, h, s, d))
@@ -80,10 +78,7 @@ def test_attention_on_the_gpu(sizes: str, causal: bool, monkeypatch: pytest.Monk
   %y, %pk, %pv, %qk = nn.attention %q, %k, %v {{is_causal = {str(causal).lower()}, scale = 0.125}} : ({t}, {t}, {t}) -> ({t}, {t}, {t}, {ty((b, h, s, s))})
   func.return %y : {t}
 }}"""
-    module = ir.parse_ir(text)
-    PassManager("fuse-kernels,dce").run(module)
-    fused = next(op for op in module.main.block.ops if op.name == "kernel.fused")
-    kernel = kernel_for(fused)
+    module, fused, kernel = one_kernel(text)
     assert (" SK: tl.constexpr," in kernel.source) == bool(sizes)
     q, k, v = (torch.randn(b, h, s, d, dtype=torch.float16, device="cuda") for _ in range(3))
     env = dict(zip(module.main.args, [q, k, v]))
@@ -303,21 +298,9 @@ def check_gemm_form(shape: tuple[int, int, int], form: dict) -> Any:
     raised, would show; the flags must be back at zero after each launch). Returns the kernel."""
     import torch
 
-    from tritium.codegen import kernel_for
-    from tritium.passes import PassManager
-
     m, k, n = shape
-    text = f"""func.func @main(%a: {ty((m, k))}, %b: {ty((k, n))}, %c: {ty((n,))}, %r: {ty((m, n))}) -> {ty((m, n))} {{
-  %y = nn.matmul %a, %b : ({ty((m, k))}, {ty((k, n))}) -> {ty((m, n))}
-  %z = nn.add %y, %c : ({ty((m, n))}, {ty((n,))}) -> {ty((m, n))}
-  %g = nn.gelu %z : {ty((m, n))}
-  %o = nn.add %g, %r : ({ty((m, n))}, {ty((m, n))}) -> {ty((m, n))}
-  func.return %o : {ty((m, n))}
-}}"""
-    module = ir.parse_ir(text)
-    PassManager("fuse-kernels,dce").run(module)
-    fused = next(op for op in module.main.block.ops if op.name == "kernel.fused")
-    kernel = kernel_for(fused)
+    text = gemm_gelu_residual(m, k, n)
+    module, fused, kernel = one_kernel(text)
     got = torch.empty(m, n, dtype=torch.float16, device="cuda")
     cfg = {"GROUP_M": 8, "num_warps": 4, "num_stages": 3, **form}
     for _ in range(3):
@@ -392,9 +375,7 @@ def test_conv_tma_forms_on_the_gpu(
     if static:
         monkeypatch.setenv("TRITIUM_CONSTEXPR_SIZES", "conv")
 
-    from tritium.codegen import kernel_for
     from tritium.codegen.triton_env import tma_available
-    from tritium.passes import PassManager
 
     if not tma_available():
         pytest.skip("this GPU or Triton has no TMA")
@@ -407,10 +388,7 @@ def test_conv_tma_forms_on_the_gpu(
   %z = nn.relu %s : {o}
   func.return %z : {o}
 }}"""
-    module = ir.parse_ir(text)
-    PassManager("fuse-kernels,dce").run(module)
-    fused = next(op for op in module.main.block.ops if op.name == "kernel.fused")
-    kernel = kernel_for(fused)
+    module, fused, kernel = one_kernel(text)
     assert kernel.tma == ("valid" if not any(pads) else "same")
     xs, ws, bs, ps = (
         torch.randn(s, dtype=torch.float16, device="cuda") / 4
