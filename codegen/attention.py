@@ -98,7 +98,7 @@ class AttentionKernel:
     def _generate(self) -> str:
         i = self.index
         dot_prec = ', input_precision="ieee"' if self.dtype.name in ("f32", "f64") else ""
-        sizes = ["H", "HKV", "SQ", "SK"]  # (static: the operands' types are)
+        sizes = ["H", "HKV", "SQ", "SK"]  # (always static: the template takes static operands only)
         if constexpr_sizes("attention"):
             sizes = [f"{n}: tl.constexpr" for n in sizes]
         params = [f"in{j}_ptr" for j in range(self.n_args)] + [

@@ -15,9 +15,9 @@ STATIC_K_MAX = 128
 def static_k(k: Any) -> bool:
     """Whether a GEMM's reduction length ``k`` is a compile-time constant of its kernel (``K:
     tl.constexpr``): static, at most STATIC_K_MAX, and ``TRITIUM_CONSTEXPR_SIZES`` lists "gemm"."""
-    return (
-        constexpr_sizes("gemm") and isinstance(k, int) and 0 < k <= STATIC_K_MAX
-    )  # (the switch checked first)
+    if not constexpr_sizes("gemm"):  # (read first: a misspelt switch fails every GEMM's build)
+        return False
+    return isinstance(k, int) and 0 < k <= STATIC_K_MAX
 
 
 def tma_addressable(x2: Any) -> bool:
