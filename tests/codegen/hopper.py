@@ -10,7 +10,8 @@ driver that reports an sm_90 target, and a tuner compiles every config that tuni
 Triton decides when it is imported whether it interprets, so this runs in a process of its own:
 ``python -m tests.codegen.hopper [case ...]`` prints one JSON line per case (``test_hopper_compile.py``
 runs it; ``--uncompilable`` shows that the check can fail). The models are the zoo's (``tests/models/nets.py``) plus IR cases for the templates the
-small models do not reach (the GEMM chain, the TMA convolutions, attention with head size 128).
+small models do not reach (every GEMM form, int8 and float 8 GEMMs, the GEMM chain, the TMA
+convolution, attention with head size 128).
 """
 
 from __future__ import annotations
@@ -157,8 +158,27 @@ def ir_cases() -> dict[str, str]:
   %y, %pk, %pv, %qk = nn.attention %q, %k, %v {{is_causal = true, scale = 0.088}} : ({t}, {t}, {t}) -> ({t}, {t}, {t}, {s})
   func.return %y : {t}
 }}"""
+
+    def low(op: str, dt: str, acc: str) -> str:  # an 8-bit GEMM, its scale and a ReLU
+        a, b, o = f"tensor<333x96x{dt}>", f"tensor<96x208x{dt}>", "tensor<333x208xf32>"
+        cast = (
+            f"%f = nn.cast %p {{to = f32}} : (tensor<333x208x{acc}>) -> {o}"
+            if acc != "f32"
+            else "%f = nn.relu %p : " + o
+        )
+        return f"""func.func @main(%a: {a}, %b: {b}) -> {o} {{
+  %p = {op} %a, %b : ({a}, {b}) -> tensor<333x208x{acc}>
+  {cast}
+  %s = nn.constant dense<0.001> : tensor<f32>
+  %y = nn.mul %f, %s : ({o}, tensor<f32>) -> {o}
+  %r = nn.relu %y : {o}
+  func.return %r : {o}
+}}"""
+
     return {
         "gemm": gemm_gelu_residual(333, 96, 200),
+        "int8-gemm": low("nn.matmul_integer", "i8", "i32"),
+        "fp8-gemm": low("nn.matmul_float8", "f8E4M3FN", "f32"),
         "chain": chain_case((300,), 64, 256, 64),
         "conv3x3": conv,
         "attention-d128-causal": attention,

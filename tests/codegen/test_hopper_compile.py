@@ -47,8 +47,8 @@ def check_results(results: list[dict[str, Any]], cases: list[str]) -> set[str]:
 
 def test_models_and_templates_compile_for_hopper() -> None:
     """ResNet, MobileNetV2, BERT and GPT-2 (the zoo's small ones, FP16) at tuning level 2, and the
-    GEMM (every Hopper form: TMA, persistent, stream-K), the GEMM chain, a 3x3 convolution and
-    causal attention at head size 128 at level 3."""
+    GEMM (every Hopper form: TMA, persistent, stream-K), int8 and float 8 GEMMs, the GEMM chain, a
+    3x3 convolution and causal attention at head size 128 at level 3."""
     cases = [*MODELS, *ir_cases()]
     results = compile_check()
     names = check_results(results, cases)
@@ -57,7 +57,8 @@ def test_models_and_templates_compile_for_hopper() -> None:
     assert not attention["spills"], attention["spills"]
     for form in ("_tma", "_persistent", "_streamk"):
         assert any(n.endswith(form) for n in names), (form, sorted(names))
-    for family in ("attention", "conv_relu_tma", "max_pool", "layer_normalization", "reduce_mean"):
+    families = ("attention", "conv_relu_tma", "max_pool", "layer_normalization", "reduce_mean")
+    for family in (*families, "matmul_integer_cast_mul_relu_tma", "matmul_float8_relu_mul_relu_tma"):
         assert family in names, (family, sorted(names))
     assert any(n.count("matmul") == 2 for n in names), sorted(names)  # a chain of two GEMMs
 
