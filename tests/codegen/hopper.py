@@ -8,10 +8,11 @@ ptxas). Here each kernel launch is replaced by Triton's ``warmup`` (compile, do 
 driver that reports an sm_90 target, and a tuner compiles every config that tuning could time.
 
 Triton decides when it is imported whether it interprets, so this runs in a process of its own:
-``python -m tests.codegen.hopper [case ...]`` prints one JSON line per case (``test_hopper_compile.py``
-runs it; ``--uncompilable`` shows that the check can fail). The models are the zoo's (``tests/models/nets.py``) plus IR cases for the templates the
-small models do not reach (every GEMM form, int8 and float 8 GEMMs, the GEMM chain, the TMA
-convolution, attention with head size 128).
+``python -m tests.codegen.hopper [case ...]`` prints one JSON line per case, with each compiled
+kernel's registers and spilled bytes (``test_hopper_compile.py`` runs it; ``--uncompilable`` shows
+that the check can fail). The cases are the zoo's models (``tests/models/nets.py``) and IR texts for
+the templates the small models do not reach (every GEMM form, int8 and float 8 GEMMs, the GEMM
+chain, the TMA convolution, attention with head size 128).
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ H100_SHARED = 232448
 @contextlib.contextmanager
 def compile_only(capability: int = 90) -> Iterator[list[dict[str, Any]]]:
     """Kernel launches compile for ``sm_<capability>`` and launch nothing; yields the list each
-    compiled kernel's record is appended to (name, warps, stages, shared memory)."""
+    compiled kernel's record is appended to (name, warps, stages, shared memory, registers, local
+    memory)."""
     from triton.backends.compiler import GPUTarget
     from triton.runtime import driver
     from triton.runtime.jit import KernelInterface
