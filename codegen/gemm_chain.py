@@ -44,19 +44,14 @@ _USED |= {"stride_w1k", "stride_w1n", "stride_w2k", "stride_w2n", "stride_o1", "
 _USED |= {f"{p}{kind}{i}" for p in "mnqr" for kind in ("", "size", "rest") for i in range(8)}
 
 
-def _depends_on(op: Operation, value: Value, inside: set[Operation]) -> bool:
-    """Whether ``op`` reads ``value``, directly or through ops in ``inside``."""
-    stack, seen = [op], set()
-    while stack:
-        o = stack.pop()
-        for v in o.operands:
-            if v is value:
-                return True
-            d = v.defining_op
-            if d in inside and d not in seen:
-                seen.add(d)
-                stack.append(d)
-    return False
+def _computed_from(body: list[Operation], value: Value) -> list[Operation]:
+    """The ops of ``body`` (in order) that read ``value``, directly or through earlier ones of them."""
+    found, values = [], {value}
+    for op in body:
+        if any(v in values for v in op.operands):
+            found.append(op)
+            values.update(op.results)
+    return found
 
 
 def _feeding(ops: list[Operation], free: set[Operation]) -> set[Operation]:
@@ -119,11 +114,8 @@ class ChainKernel:
         self.x, self.w1, self.w2 = (args.index(v) for v in read)
         # each epilogue: the ops computed from its product, and those computed from neither (a side
         # input's arithmetic) that it reads; an op both read is computed in both
-        inside = set(body)
-        second = [op for op in body if op is not mm2 and _depends_on(op, mm2.results[0], inside)]
-        first = [
-            op for op in body if op not in (*products, *second) and _depends_on(op, mm1.results[0], inside)
-        ]
+        second = _computed_from(body, mm2.results[0])
+        first = [op for op in _computed_from(body, mm1.results[0]) if op not in (*products, *second)]
         free = {op for op in body if op not in (*products, *first, *second)}
         v = mm2.operand(0)
         if v is not mm1.results[0] and v.defining_op not in first:
