@@ -69,7 +69,7 @@ def test_constant_sizes_compile_for_hopper() -> None:
     results = compile_check(*cases, sizes="all")
     check_results(results, cases)
     assert all(r["constant_sizes"] for r in results), [(r["case"], r["constant_sizes"]) for r in results]
-    assert not any(r["constant_sizes"] for r in compile_check(*cases[:2]))  # (and none without the switch)
+    assert not any(r["constant_sizes"] for r in compile_check(*cases[:2]))  # (GEMMs: none by default)
 
 
 INTERPRETED = f"""
