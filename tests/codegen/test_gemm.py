@@ -312,13 +312,21 @@ def test_short_static_k_as_a_compile_time_constant(
 
 
 def test_constexpr_sizes_switch_names_what_it_does_not_know(monkeypatch: pytest.MonkeyPatch) -> None:
-    """``TRITIUM_CONSTEXPR_SIZES`` takes kernel families or "all"; a misspelt family is an error that
-    names it and what the switch takes, raised from the build (not a silent no-op)."""
+    """``TRITIUM_CONSTEXPR_SIZES`` takes kernel families, "all" or "none" (unset: attention only); a
+    misspelt family is an error that names it and what the switch takes, raised from the build (not a
+    silent no-op)."""
     import tritium as tr
     from tritium.codegen.triton_env import CONSTEXPR_FAMILIES, constexpr_sizes
 
     monkeypatch.setenv("TRITIUM_CONSTEXPR_SIZES", "all")
     assert all(constexpr_sizes(f) for f in CONSTEXPR_FAMILIES)
+    monkeypatch.setenv("TRITIUM_CONSTEXPR_SIZES", "none")
+    assert not any(constexpr_sizes(f) for f in CONSTEXPR_FAMILIES)
+    monkeypatch.delenv("TRITIUM_CONSTEXPR_SIZES")
+    assert [f for f in CONSTEXPR_FAMILIES if constexpr_sizes(f)] == ["attention"]
+    monkeypatch.setenv("TRITIUM_CONSTEXPR_SIZES", "none,gemm")
+    with pytest.raises(ValueError, match="names gemm, none: .* or none alone"):
+        constexpr_sizes("gemm")
     monkeypatch.setenv("TRITIUM_CONSTEXPR_SIZES", "gemm, convs")
     with pytest.raises(ValueError, match="names convs: expected kernel families from gemm, conv, attention"):
         constexpr_sizes("gemm")
