@@ -10,6 +10,7 @@ CPU, which is how CI tests code generation.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import hashlib
 import importlib.util
 import logging
@@ -18,7 +19,7 @@ import os
 import sys
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
@@ -386,9 +387,25 @@ _PDL_OFF: dict[str, Any] = {}  # (these dicts are unpacked by the launches, neve
 
 CONSTEXPR_FAMILIES = ("gemm", "conv", "attention")
 CONSTEXPR_DEFAULT = ("attention",)
-"""Attention's sizes are constants by default: on an H100 at batch 32 (twenty-fourth session) its
-kernels ran 0-17% faster so (sequence 512: 0.0830 -> 0.0741 ms), whole models within noise.
-GEMM and convolution stay off: ResNet-50, MobileNetV2 and BERT were no faster with them."""
+"""Attention's sizes are constants by default (for engines of static shapes): on an H100 (twenty-
+fourth session) its kernels ran 0-17% faster so at batch 32 (sequence 512: 0.0830 -> 0.0741 ms),
+BERT and GPT-2 1-2% faster in one A/B at batch 1 and 32 (BERT within noise in another). GEMM and
+convolution stay off: ResNet-50 was no faster with them, MobileNetV2 0.7% slower."""
+
+
+_SHAPES_VARY = contextvars.ContextVar("tritium_shapes_vary", default=False)
+
+
+@contextlib.contextmanager
+def shapes_vary(vary: bool) -> Iterator[None]:
+    """Kernels formed inside are for one of many input shapes (an engine with dynamic inputs builds a
+    program per shape): constant sizes would compile a binary per distinct shape there, so only
+    families that ``TRITIUM_CONSTEXPR_SIZES`` names explicitly get them, not the default ones."""
+    token = _SHAPES_VARY.set(vary)
+    try:
+        yield
+    finally:
+        _SHAPES_VARY.reset(token)
 
 
 def constexpr_sizes(family: str) -> bool:
@@ -397,15 +414,22 @@ def constexpr_sizes(family: str) -> bool:
     ``CONSTEXPR_DEFAULT``). Triton then knows the loops' trip counts and which masks are all true,
     and compiles one binary per distinct size. GEMM: a K of at most ``gemm_forms.STATIC_K_MAX``
     (the chain's first product's too); convolution: the window (its reduction length, channels per
-    group, height and width); attention: the sequence lengths and head counts."""
+    group, height and width); attention: the sequence lengths and head counts. The default
+    families are not constants inside ``shapes_vary(True)``."""
     listed = {f.strip() for f in os.environ.get("TRITIUM_CONSTEXPR_SIZES", "").split(",") if f.strip()}
-    listed = listed or set(CONSTEXPR_DEFAULT)
     unknown = listed - {*CONSTEXPR_FAMILIES, "all", "none"}
-    if unknown or ("none" in listed and len(listed) > 1):
+    if unknown:
         raise ValueError(
-            f"TRITIUM_CONSTEXPR_SIZES names {', '.join(sorted(unknown or listed))}: expected kernel "
-            f"families from {', '.join(CONSTEXPR_FAMILIES)} separated by commas, or all, or none alone"
+            f"TRITIUM_CONSTEXPR_SIZES names {', '.join(sorted(unknown))}: expected kernel families "
+            f"from {', '.join(CONSTEXPR_FAMILIES)} separated by commas, or all, or none"
         )
+    if "none" in listed and len(listed) > 1:
+        raise ValueError(
+            f"TRITIUM_CONSTEXPR_SIZES combines none with {', '.join(sorted(listed - {'none'}))}: none "
+            "turns every family off and stands alone"
+        )
+    if not listed:
+        return family in CONSTEXPR_DEFAULT and not _SHAPES_VARY.get()
     return family in listed or "all" in listed
 
 

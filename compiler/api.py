@@ -171,14 +171,22 @@ KERNEL_SWITCHES = (
     "TRITIUM_PAD_OUTPUTS",
 )
 """Environment switches read wherever kernels are formed, at build and again when a plan loads: a
-plan records those set at its build, and loading it under other values warns (its kernels then
-differ from the tuned ones, which run untuned)."""
+plan records those in effect at its build, and loading it under other values warns (its kernels
+then differ from the tuned ones, which run untuned)."""
 
 
 def kernel_switches() -> dict[str, str]:
+    """Each switch that is set, and always the families whose sizes are constants, resolved ("none"
+    where none are; unset means the default ones): so a plan built with the default matches one
+    loaded with that default spelt out, and plans from before a default changed do not match."""
     import os
 
-    return {k: os.environ[k] for k in KERNEL_SWITCHES if os.environ.get(k)}
+    from tritium.codegen.triton_env import CONSTEXPR_FAMILIES, constexpr_sizes
+
+    switches = {k: os.environ[k] for k in KERNEL_SWITCHES if os.environ.get(k)}
+    constant = [f for f in CONSTEXPR_FAMILIES if constexpr_sizes(f)]
+    switches["TRITIUM_CONSTEXPR_SIZES"] = ",".join(constant) or "none"
+    return switches
 
 
 def build_environment(device: str | None, flags: dict[str, Any]) -> dict[str, Any]:
@@ -256,7 +264,7 @@ def _engine_from_plan(plan: Any, device: str | None, where: str, trust_binaries:
             "%s was built with kernel switches %s and loads with %s: the kernels they form differ "
             "from the tuned ones and run untuned (set the same switches to use its tuning)",
             where,
-            switches or "none set",
-            here_env["switches"] or "none set",
+            switches or "(none recorded)",
+            here_env["switches"],
         )
     return engine

@@ -168,13 +168,15 @@ class Engine:
         with self._lock:
             prog = self._programs.get(key)
             if prog is None:
+                from tritium.codegen.triton_env import shapes_vary
                 from tritium.passes import PassManager
                 from tritium.passes.specialize_shapes import specialize
 
                 module = clone_module(self.module)
                 specialize(module, shapes)
                 PassManager(self.kernel_pipeline).run(module)
-                prog = Program(module, self.device, self.weights, self._kernels, self.configs)
+                with shapes_vary(self._static_input_shapes() is None):  # (one program per shape)
+                    prog = Program(module, self.device, self.weights, self._kernels, self.configs)
                 if self.device.type == "cuda" and precompile:
                     prog.precompile()
                 self._programs[key] = prog

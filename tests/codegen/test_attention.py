@@ -215,3 +215,29 @@ def test_config_space_keeps_a_wide_head_in_registers(d: int) -> None:
     space = kernel_for(fused).config_space(3)
     warps = {c["num_warps"] for c in space if c["BLOCK_M"] == 128}
     assert warps == ({8} if d == 128 else {4, 8})
+
+
+@pytest.mark.parametrize("sizes", ["", "attention"], ids=["default", "attention"])
+def test_default_constant_sizes_only_where_shapes_are_static(sizes: str, monkeypatch) -> None:
+    """Unset, ``TRITIUM_CONSTEXPR_SIZES`` makes attention's sizes constants in an engine of static
+    shapes, not in one with dynamic inputs (the zoo's BERT: batch and sequence), which builds a
+    program per shape and would compile a binary per sequence length; named explicitly, it does
+    both."""
+    import tritium as tr
+    from tests.models.nets import MODELS, exported
+
+    monkeypatch.setenv("TRITIUM_CONSTEXPR_SIZES", sizes)
+    engine = tr.compile(str(exported("bert", "legacy")))
+    assert any(not engine._types[n].is_static for n in engine.input_names)
+    shapes = {k: v.shape for k, v in MODELS["bert"].inputs(np.random.default_rng(0), False).items()}
+    kernels = [s.kernel for s in engine.program(shapes).steps if isinstance(s.kernel, AttentionKernel)]
+    assert kernels and all((" SK: tl.constexpr," in k.source) == bool(sizes) for k in kernels)
+    t = ty((2, 4, 24, 16))
+    text = f"""func.func @main(%q: {t}, %k: {t}, %v: {t}) -> {t} {{
+  %y, %pk, %pv, %qk = nn.attention %q, %k, %v : ({t}, {t}, {t}) -> ({t}, {t}, {t}, {ty((2, 4, 24, 24))})
+  func.return %y : {t}
+}}"""
+    static = tr.compile(ir.parse_ir(text))
+    steps = static.program(dict.fromkeys(static.input_names, (2, 4, 24, 16))).steps
+    (kernel,) = [s.kernel for s in steps if isinstance(s.kernel, AttentionKernel)]
+    assert " SK: tl.constexpr," in kernel.source

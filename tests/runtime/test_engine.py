@@ -76,8 +76,10 @@ def test_plan_records_its_kernel_switches(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """A plan records the kernel switches set at its build; loaded under others it says which (its
-    kernels then form differently from the tuned ones), and loaded under the same it says nothing."""
+    """A plan records the kernel switches in effect at its build; loaded under others it says which
+    (its kernels then form differently from the tuned ones), and loaded under the same it says
+    nothing. Constant sizes are recorded resolved: the default spelt out is the same switch, and a
+    plan from before they were recorded (none recorded) is not."""
     monkeypatch.setenv("TRITIUM_CONSTEXPR_SIZES", "gemm")
     engine = tr.compile(module(rng))
     assert engine.manifest["build"]["switches"] == {"TRITIUM_CONSTEXPR_SIZES": "gemm"}
@@ -89,11 +91,25 @@ def test_plan_records_its_kernel_switches(
     with caplog.at_level("WARNING", logger="tritium"):
         loaded = tr.load(str(tmp_path / "m.plan"))
     assert (
-        "built with kernel switches {'TRITIUM_CONSTEXPR_SIZES': 'gemm'} and loads with none set"
-        in caplog.text
+        "built with kernel switches {'TRITIUM_CONSTEXPR_SIZES': 'gemm'} and loads with "
+        "{'TRITIUM_CONSTEXPR_SIZES': 'attention'}" in caplog.text
     )
     x = rng.standard_normal((2, 16)).astype(np.float32)
     assert close(loaded({"x": x})["prob"], engine({"x": x})["prob"])
+
+    caplog.clear()
+    default = tr.compile(module(rng))  # unset: the default families
+    assert default.manifest["build"]["switches"] == {"TRITIUM_CONSTEXPR_SIZES": "attention"}
+    default.save(str(tmp_path / "d.plan"))
+    monkeypatch.setenv("TRITIUM_CONSTEXPR_SIZES", "attention")
+    with caplog.at_level("WARNING", logger="tritium"):
+        tr.load(str(tmp_path / "d.plan"))
+    assert "kernel switches" not in caplog.text
+    default.manifest["build"]["switches"] = {}  # as a plan built before the default recorded
+    default.save(str(tmp_path / "old.plan"))
+    with caplog.at_level("WARNING", logger="tritium"):
+        tr.load(str(tmp_path / "old.plan"))
+    assert "built with kernel switches (none recorded) and loads with" in caplog.text
 
 
 def test_damaged_plans_give_clear_errors(tmp_path: Path, rng: np.random.Generator) -> None:
