@@ -325,7 +325,9 @@ def test_constexpr_sizes_switch_names_what_it_does_not_know(monkeypatch: pytest.
     monkeypatch.delenv("TRITIUM_CONSTEXPR_SIZES")
     assert [f for f in CONSTEXPR_FAMILIES if constexpr_sizes(f)] == ["attention"]
     monkeypatch.setenv("TRITIUM_CONSTEXPR_SIZES", "none,gemm")
-    with pytest.raises(ValueError, match="names gemm, none: .* or none alone"):
+    with pytest.raises(
+        ValueError, match="combines none with gemm: none turns every family off and stands alone"
+    ):
         constexpr_sizes("gemm")
     monkeypatch.setenv("TRITIUM_CONSTEXPR_SIZES", "gemm, convs")
     with pytest.raises(ValueError, match="names convs: expected kernel families from gemm, conv, attention"):
@@ -336,3 +338,23 @@ def test_constexpr_sizes_switch_names_what_it_does_not_know(monkeypatch: pytest.
 }}"""
     with pytest.raises(ValueError, match="TRITIUM_CONSTEXPR_SIZES names convs"):
         tr.compile(ir.parse_ir(text))({"a": np.ones((5, 8), np.float32), "b": np.ones((8, 4), np.float32)})
+
+
+def test_no_warp_specialized_tile_loop_over_one_constant_k_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Triton 3.6-3.9 fail to compile the warp-specialized persistent GEMM whose constant K is one
+    BLOCK_K (the K loop folds away; seen on the H100): with a constant K of 64 the Hopper space
+    (TMA and persistent forms, as on a GPU) warp-specializes only tiles that take K in two or more
+    steps; with K as an argument, also the 64-deep ones."""
+    import tritium.codegen.triton_env as env
+    from tests.codegen import gemm_gelu_residual, one_kernel
+
+    for name in ("tma_available", "persistent_available"):
+        monkeypatch.setattr(env, name, lambda: True)
+    monkeypatch.setattr(env, "sm_count", lambda: 132)
+    depths = {}
+    for sizes in ("gemm", "none"):
+        monkeypatch.setenv("TRITIUM_CONSTEXPR_SIZES", sizes)
+        kernel = one_kernel(gemm_gelu_residual(9000, 64, 200))[2]
+        depths[sizes] = [c["BLOCK_K"] for c in kernel.config_space(3) if c.get("WS")]
+    assert depths["gemm"] and all(k < 64 for k in depths["gemm"]), depths
+    assert any(k >= 64 for k in depths["none"]), depths
