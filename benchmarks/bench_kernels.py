@@ -269,8 +269,8 @@ def attention(rows: list[dict[str, Any]], dev: str) -> None:
         step, run = kernel_of(text, {"q": q, "k": k, "v": v, **({"m": m} if mask else {})})
         t_ours = bench(run)
         if os.environ.get("ALL_CONFIGS"):
-            all_configs(label, step, run)
-        cap_sweep(label, step.config, run)
+            all_configs(f"d{d} {label}", step, run)
+        cap_sweep(f"d{d} {label}", step.config, run)
         sdpa = torch.nn.functional.scaled_dot_product_attention
         t_torch = bench(lambda: sdpa(q, k, v, attn_mask=m if mask else None, is_causal=causal))
         rows.append(
