@@ -464,8 +464,7 @@ class MatmulKernel(LibraryTactic):
                 self.dtype.itemsize == 1
             ):  # 8-bit 128x256x128 tiles overflow shared memory persistent at 3 stages
                 persistent = [{**c, "num_stages": min(c["num_stages"], 2)} for c in persistent]
-            # (Triton 3.6-3.9 fail to warp-specialize a tile loop whose constant K is one BLOCK_K:
-            # the K loop folds away)
+            # (Triton 3.6-3.9 fail to warp-specialize tiles whose constant K is one BLOCK_K)
             ws = [c for c in persistent if not (self.static_k and k <= c["BLOCK_K"])]
             persistent += [{**c, "WS": 1} for c in ws[: 2 if deep else 1]]
             # from level 3, a long epilogue (requantizing, GELU) also on column halves
