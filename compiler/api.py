@@ -183,10 +183,11 @@ def kernel_switches() -> dict[str, str]:
 
     from tritium.codegen.triton_env import CONSTEXPR_FAMILIES, constexpr_sizes
 
-    switches = {k: os.environ[k] for k in KERNEL_SWITCHES if os.environ.get(k)}
-    constant = [f for f in CONSTEXPR_FAMILIES if constexpr_sizes(f)]
-    switches["TRITIUM_CONSTEXPR_SIZES"] = ",".join(constant) or "none"
-    return switches
+    constant = ",".join(f for f in CONSTEXPR_FAMILIES if constexpr_sizes(f)) or "none"
+    switches = {
+        k: os.environ[k] for k in KERNEL_SWITCHES if k != "TRITIUM_CONSTEXPR_SIZES" and os.environ.get(k)
+    }
+    return {"TRITIUM_CONSTEXPR_SIZES": constant, **switches}
 
 
 def build_environment(device: str | None, flags: dict[str, Any]) -> dict[str, Any]:
