@@ -284,7 +284,18 @@ class AttentionKernel:
         if self.d > 64:  # 128 rows of a larger head on 4 warps spill (d = 128, 128 x 64: 168 bytes,
             # compiled for sm_90 by Triton 3.6; tests/codegen/hopper.py): those tiles take 8 warps
             space = [{**c, "num_warps": 8} if c["BLOCK_M"] >= 128 else c for c in space]
-        return space[: {0: 1, 1: 3, 2: 4}.get(level, len(space))]
+        space = space[: {0: 1, 1: 3, 2: 4}.get(level, len(space))]
+        return space + (self._gluon_space() if level >= 1 else [])
+
+    def _gluon_space(self) -> list[dict[str, int]]:
+        """The hand-written Hopper kernel's configs (``attention_gluon``), where it computes this op."""
+        from tritium.codegen import attention_gluon
+
+        sq, sk = self.att.q.type.shape[2], self.att.k.type.shape[2]  # type: ignore[attr-defined]
+        mask = "" if self.mask is None else "row" if self.mask_row and not self.bool_mask else "other"
+        if not attention_gluon.applies(self.dtype.name, self.d, self.dv, sq, sk, mask, bool(self.epilogue)):
+            return []
+        return attention_gluon.config_space(self.d, sk) if attention_gluon.available() else []
 
     def __call__(self, inputs: list[Any], outputs: list[Any], config: dict[str, int] | None = None) -> None:
         from tritium.codegen.triton_env import load_source, register_cap, use_interpreter
@@ -300,6 +311,15 @@ class AttentionKernel:
         inputs = [x if x.dim() and x.stride(-1) == 1 else x.contiguous() for x in inputs]
         q, k, v = inputs[self.index["q"]], inputs[self.index["k"]], inputs[self.index["v"]]
         out = outputs[0]
+        if cfg.get("GLUON"):
+            from tritium.codegen import attention_gluon
+
+            if attention_gluon.available():
+                mask = inputs[self.index["mask"]] if self.mask is not None else None
+                attention_gluon.launch(q, k, v, mask, out, self.causal, self.scale, cfg)
+                return
+            # (a plan tuned where the Gluon kernel runs, loaded where it does not: the generated one)
+            cfg = dict(INTERPRETER_CONFIG if use_interpreter() else self.config_space(0)[0])
         bsz, h, sq, _ = q.shape
         hkv, sk = k.shape[1], k.shape[2]
         if self.mask is not None:

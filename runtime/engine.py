@@ -379,7 +379,10 @@ __all__ = ["Engine", "as_kind", "as_tensor", "clone_module", "torch_dtype"]
 
 
 def _library_tactic(step: Any) -> str | None:
-    """The inspector's tactic of a kernel whose tuning chose a library call over the generated code."""
+    """The inspector's tactic of a kernel whose tuning chose a library call (or the hand-written Gluon
+    attention) over the generated code."""
+    if step.mode == "kernel" and (step.config or {}).get("GLUON"):
+        return "Gluon (hand-written, warp-specialized)"
     if step.mode != "kernel" or not (step.config or {}).get("LIBRARY"):
         return None
     library = {"cublas": "cuBLAS", "cudnn": "cuDNN"}.get(getattr(step.kernel, "tactic_source", ""), "library")

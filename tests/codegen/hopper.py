@@ -38,6 +38,7 @@ def compile_only(capability: int = 90) -> Iterator[list[dict[str, Any]]]:
     from triton.runtime.jit import KernelInterface
 
     import tritium.codegen.triton_env as env
+    from tritium.codegen import attention_gluon
 
     if os.environ.get("TRITON_INTERPRET") == "1":
         raise RuntimeError("Triton interprets in this process: run the compile check in a process of its own")
@@ -79,17 +80,29 @@ def compile_only(capability: int = 90) -> Iterator[list[dict[str, Any]]]:
     }
     saved = {name: getattr(env, name) for name in patched}
     launch, active = KernelInterface.__getitem__, driver._active  # (no default driver without a GPU)
+    gluon_available = attention_gluon.available
     try:
         driver.set_active(Target())
         KernelInterface.__getitem__ = getitem  # type: ignore[method-assign]
         for name, f in patched.items():
             setattr(env, name, f)
+        attention_gluon.available = _gluon_importable  # type: ignore[assignment]
         yield compiled
     finally:
         KernelInterface.__getitem__ = launch  # type: ignore[method-assign]
         driver._active = active
         for name, f in saved.items():
             setattr(env, name, f)
+        attention_gluon.available = gluon_available  # type: ignore[method-assign]
+
+
+def _gluon_importable() -> bool:
+    """The Hopper attention's availability with an sm_90 target (the GPU check left out)."""
+    try:
+        import tritium.codegen.gluon_attention_kernel  # noqa: F401
+    except Exception:
+        return False
+    return True
 
 
 def resources(cubin: bytes) -> dict[str, int]:
@@ -161,6 +174,12 @@ def ir_cases() -> dict[str, str]:
   func.return %y : {t}
 }}"""
 
+    t, s, m = ty((2, 4, 256, 64)), ty((2, 4, 256, 256)), ty((2, 1, 1, 256))
+    gluon_attention = f"""func.func @main(%q: {t}, %k: {t}, %v: {t}, %m: {m}) -> {t} {{
+  %y, %pk, %pv, %qk = nn.attention %q, %k, %v, %m {{is_causal = true}} : ({t}, {t}, {t}, {m}) -> ({t}, {t}, {t}, {s})
+  func.return %y : {t}
+}}"""  # (what the hand-written Hopper kernel takes too: attention_gluon.py)
+
     def low(op: str, dt: str, acc: str) -> str:  # an 8-bit GEMM, its scale and a ReLU
         a, b, o = f"tensor<333x96x{dt}>", f"tensor<96x208x{dt}>", "tensor<333x208xf32>"
         cast = (
@@ -186,6 +205,7 @@ def ir_cases() -> dict[str, str]:
         "chain": chain_case((300,), 64, 256, 64),
         "conv3x3": conv,
         "attention-d128-causal": attention,
+        "attention-d64-key-mask": gluon_attention,
     }
 
 

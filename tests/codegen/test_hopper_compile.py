@@ -66,6 +66,10 @@ def test_models_and_templates_compile_for_hopper() -> None:
     for family in (*families, "matmul_integer_cast_mul_relu_tma", "matmul_float8_relu_mul_relu_tma"):
         assert family in names, (family, sorted(names))
     assert any(n.count("matmul") == 2 for n in names), sorted(names)  # a chain of two GEMMs
+    if "flash_attention_hopper" not in names:  # the hand-written Hopper attention, where Gluon is
+        import importlib.util
+
+        assert importlib.util.find_spec("triton.experimental.gluon") is None, sorted(names)
 
 
 def test_constant_sizes_compile_for_hopper() -> None:
