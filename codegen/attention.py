@@ -291,11 +291,24 @@ class AttentionKernel:
         """The hand-written Hopper kernel's configs (``attention_gluon``), where it computes this op."""
         from tritium.codegen import attention_gluon
 
+        if not self._gluon_applies() or not attention_gluon.available():
+            return []
+        return attention_gluon.config_space(self.d, self.att.k.type.shape[2])  # type: ignore[attr-defined]
+
+    def _gluon_applies(self) -> bool:
+        from tritium.codegen import attention_gluon
+
         sq, sk = self.att.q.type.shape[2], self.att.k.type.shape[2]  # type: ignore[attr-defined]
         mask = "" if self.mask is None else "row" if self.mask_row and not self.bool_mask else "other"
-        if not attention_gluon.applies(self.dtype.name, self.d, self.dv, sq, sk, mask, bool(self.epilogue)):
-            return []
-        return attention_gluon.config_space(self.d, sk) if attention_gluon.available() else []
+        return attention_gluon.applies(
+            self.dtype.name, self.d, self.dv, sq, sk, mask, bool(self.epilogue), self.scale
+        )
+
+    def identity_extra(self) -> str:
+        """The Gluon kernel's code where its configs compete (``triton_env.kernel_identity``)."""
+        from tritium.codegen import attention_gluon
+
+        return attention_gluon.identity() if self._gluon_applies() else ""
 
     def __call__(self, inputs: list[Any], outputs: list[Any], config: dict[str, int] | None = None) -> None:
         from tritium.codegen.triton_env import load_source, register_cap, use_interpreter

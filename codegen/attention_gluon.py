@@ -20,8 +20,8 @@ not split this loop on Hopper). Here the warps specialize by hand:
 
 It covers what the models and the issue's targets run: float16 and bfloat16, head sizes 64 and 128,
 grouped heads, causal masks (keys up to the query's position, as the generated kernel), and one
-additive row of keys per batch element (BERT's padding mask), with query and key counts that
-are multiples of 128 and of the key block. Each of q, k, v and the output is read as a 2-D
+additive row of keys per batch element (BERT's padding mask), with query counts that are multiples
+of 128 and key counts that are multiples of the key block (64 or 128), and a positive scale. Each of q, k, v and the output is read as a 2-D
 [rows, columns] view: row ``b * RB + h * RH + position``, column ``h * CH`` (heads as row blocks of a
 [B, H, S, D] tensor, or as column blocks of a [B, S, H * D] one); other layouts are copied.
 Measured on an H100 (RESULTS.md, twenty-fifth session).
@@ -36,28 +36,48 @@ ROWS = 64
 """Query rows per consumer warpgroup (one m64 wgmma); a tile is two halves."""
 
 
-@lru_cache(maxsize=1)
 def available() -> bool:
-    """Whether this kernel can run: an sm_90 GPU (wgmma; not the interpreter) and a Triton with Gluon's
-    Hopper language as written against (3.6)."""
+    """Whether this kernel can run here: the current GPU is sm_90 (wgmma; not the interpreter) and
+    Triton has Gluon's Hopper language as written against (3.6 and 3.9 checked)."""
     from tritium.codegen.triton_env import use_interpreter
 
-    if use_interpreter():
+    if use_interpreter() or not _importable():
         return False
-    try:
-        import torch
+    import torch
 
-        import tritium.codegen.gluon_attention_kernel  # noqa: F401
-    except Exception:  # no Gluon, or one whose API differs
-        return False
     return torch.cuda.get_device_capability() == (9, 0)
 
 
-def applies(dtype: str, d: int, dv: int, sq: int, sk: int, mask: str, epilogue: bool) -> bool:
+@lru_cache(maxsize=1)
+def _importable() -> bool:
+    try:
+        import tritium.codegen.gluon_attention_kernel  # noqa: F401
+    except Exception:  # no Gluon, or one whose API differs
+        return False
+    return True
+
+
+def identity() -> str:
+    """What a timing-cache key adds where these configs compete: the kernel's code (so that editing
+    it re-tunes), or nothing where it cannot run."""
+    from pathlib import Path
+
+    from tritium.codegen.triton_env import source_hash
+
+    if not available():
+        return ""
+    return "gluon:" + source_hash((Path(__file__).parent / "gluon_attention_kernel.py").read_text())
+
+
+def applies(dtype: str, d: int, dv: int, sq: int, sk: int, mask: str, epilogue: bool, scale: float) -> bool:
     """Whether the kernel computes this attention (``mask``: "" none, "row" one additive row of keys
-    per batch element, "other" anything else)."""
+    per batch element, "other" anything else). A positive scale: the kernel scales each row's
+    maximum, not every score, before subtracting it (a -inf score times 0 would be NaN)."""
     return (
-        dtype in ("f16", "bf16")
+        sq > 0
+        and sk > 0
+        and scale > 0
+        and dtype in ("f16", "bf16")
         and d == dv
         and d in (64, 128)
         and sq % (2 * ROWS) == 0
@@ -113,8 +133,11 @@ def launch(
     target = out if _view(out) is not None else torch.empty(out.shape, dtype=out.dtype, device=out.device)
     args: list[Any] = []
     for x, rows in ((q, ROWS), (k, bn), (v, bn), (target, ROWS)):
-        view = _view(x) or _view(x.contiguous())
-        assert view is not None  # (a contiguous tensor of 16-byte rows always has one)
+        view = _view(x)
+        if view is None:  # a fresh copy: contiguous rows of 128 or 256 bytes at an aligned base
+            view = _view(torch.empty(x.shape, dtype=x.dtype, device=x.device).copy_(x))
+        if view is None:
+            raise ValueError(f"attention operand of shape {tuple(x.shape)}: no 2-D view for TMA, even copied")
         x2, rb, rh, ch = view
         block = [rows, d]
         layout = gl.NVMMASharedLayout.get_default_for(block, dtype)
@@ -140,6 +163,6 @@ def launch(
         mask is not None,
         num_warps=4,
         maxnreg=168,  # (three warpgroups' worth; the partitions set 240 and 24 inside)
-    )
+    )  # (no programmatic dependent launch: it waits for the kernel before it, and the next waits for it)
     if target is not out:
         out.copy_(target)

@@ -76,6 +76,8 @@ candidate (the split-K forms)."""
 
 def _built_with(ck: Any, config: dict[str, int]) -> bool:
     """Whether a compiled variant was built with ``config`` (tile constexprs, warps, stages)."""
+    if config.get("GLUON"):  # the hand-written Hopper attention (attention_gluon): no generated variant
+        return False
     config = {**CONSTEXPR_DEFAULTS, **config}
     meta = getattr(ck, "metadata", None)
     for key in ("num_warps", "num_stages"):

@@ -84,7 +84,8 @@ def kernel_identity(kernel: Any) -> str:
     """What a tuning choice is for: the kernel's code and its IR with every value numbered (shapes,
     dtypes, attributes such as ``is_causal``; no tensor names, no locations). Every layer's copy of
     a kernel at the same shapes has one identity, so it is tuned once. Kernels without IR: their
-    code's hash."""
+    code's hash. A kernel whose configs may also run code outside its source (the attention's
+    hand-written Gluon kernel) adds that code's identity (``identity_extra``)."""
     cached = getattr(kernel, "_identity", None)
     if cached is not None:
         return str(cached)
@@ -97,6 +98,9 @@ def kernel_identity(kernel: Any) -> str:
     for i, v in enumerate(fused.operands):
         p.scopes[-1].names[v] = f"in{i}"
     text = kernel_code(kernel.source) + "\n" + p.op_text(fused)
+    extra = getattr(kernel, "identity_extra", None)
+    if extra is not None and extra():
+        text += "\n" + extra()
     ident = hashlib.sha256(text.encode()).hexdigest()[:20]
     kernel._identity = ident
     return ident

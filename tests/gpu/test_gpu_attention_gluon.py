@@ -26,21 +26,26 @@ def _reference(q, k, v, mask, causal: bool, scale: float):
     if mask is not None:
         s = s + mask.float()
     if causal:
-        s = s.masked_fill(torch.ones(s.shape[-2:], dtype=torch.bool, device=s.device).triu(1), float("-inf"))
+        above = torch.ones(s.shape[-2:], dtype=torch.bool, device=s.device).triu(1)  # key > query
+        s = s.masked_fill(above, float("-inf"))
     p = torch.softmax(s, -1).nan_to_num(0.0)  # a row with no key: zeros, as nn.attention defines
     return p @ vf
 
 
-CASES = {  # batch, heads, key heads, sequence, head size, causal, mask, layout, dtype, config
-    "plain": (2, 4, 4, 256, 64, False, False, "bhsd", "f16", (128, 2)),
-    "plain-3-slots": (2, 4, 4, 512, 64, False, False, "bhsd", "f16", (128, 3)),
-    "causal": (2, 4, 4, 384, 64, True, False, "bhsd", "f16", (128, 2)),
-    "key-row": (3, 4, 4, 128, 64, False, True, "bhsd", "f16", (128, 2)),
-    "grouped": (2, 8, 2, 256, 64, True, True, "bhsd", "f16", (128, 3)),
-    "column-heads": (2, 4, 4, 256, 64, False, True, "bshd", "f16", (128, 2)),
-    "bf16": (2, 4, 4, 256, 64, True, False, "bhsd", "bf16", (128, 2)),
-    "d128": (2, 2, 2, 512, 128, False, False, "bhsd", "f16", (128, 2)),
-    "d128-64-keys": (2, 2, 2, 256, 128, True, True, "bshd", "f16", (64, 3)),
+CASES = {  # batch, heads, key heads, queries, keys, head size, causal, mask, layout, dtype, config
+    "plain": (2, 4, 4, 256, 256, 64, False, False, "bhsd", "f16", (128, 2)),
+    "plain-3-slots": (2, 4, 4, 512, 512, 64, False, False, "bhsd", "f16", (128, 3)),
+    "causal": (2, 4, 4, 384, 384, 64, True, False, "bhsd", "f16", (128, 2)),
+    "key-row": (3, 4, 4, 128, 128, 64, False, True, "bhsd", "f16", (128, 2)),
+    "grouped": (2, 8, 2, 256, 256, 64, True, True, "bhsd", "f16", (128, 3)),
+    "column-heads": (2, 4, 4, 256, 256, 64, False, True, "bshd", "f16", (128, 2)),
+    "bf16": (2, 4, 4, 256, 256, 64, True, False, "bhsd", "bf16", (128, 2)),
+    "d128": (2, 2, 2, 512, 512, 128, False, False, "bhsd", "f16", (128, 2)),
+    "d128-64-keys": (2, 2, 2, 256, 256, 128, True, True, "bshd", "f16", (64, 3)),
+    "fewer-queries": (2, 4, 4, 128, 384, 64, True, True, "bhsd", "f16", (128, 2)),
+    "more-queries": (2, 4, 4, 512, 256, 64, True, False, "bhsd", "f16", (128, 3)),
+    # 1024 tiles: each persistent program runs several, causal ones of different lengths
+    "many-tiles": (8, 16, 4, 1024, 1024, 64, True, True, "bhsd", "f16", (128, 2)),
 }
 
 
@@ -51,22 +56,22 @@ def test_gluon_attention_matches_torch(case: str) -> None:
     from tritium.codegen import attention_gluon
 
     _needs_gluon()
-    b, h, hk, s, d, causal, masked, layout, dt, (bn, stages) = CASES[case]
+    b, h, hk, sq, sk, d, causal, masked, layout, dt, (bn, stages) = CASES[case]
     dtype = {"f16": torch.float16, "bf16": torch.bfloat16}[dt]
     g = torch.Generator(device="cuda").manual_seed(0)
 
-    def heads(n: int):
+    def heads(n: int, s: int):
         if layout == "bshd":  # heads as column blocks: what a projection's output is, viewed
             return torch.randn(b, s, n, d, device="cuda", generator=g).to(dtype).transpose(1, 2)
         return torch.randn(b, n, s, d, device="cuda", generator=g).to(dtype)
 
-    q, k, v = heads(h), heads(hk), heads(hk)
+    q, k, v = heads(h, sq), heads(hk, sk), heads(hk, sk)
     mask = None
     if masked:  # HF's padding mask: float16's lowest on the padded keys; batch element 1 all -inf
-        mask = torch.zeros(b, 1, 1, s, device="cuda", dtype=dtype)
-        mask[0, ..., s - s // 4 :] = torch.finfo(dtype).min
+        mask = torch.zeros(b, 1, 1, sk, device="cuda", dtype=dtype)
+        mask[0, ..., sk - sk // 4 :] = torch.finfo(dtype).min
         mask[1] = float("-inf")
-    out = torch.empty(b, s, h, d, device="cuda", dtype=dtype).transpose(1, 2)  # an output view
+    out = torch.empty(b, sq, h, d, device="cuda", dtype=dtype).transpose(1, 2)  # an output view
     scale = d**-0.5
     attention_gluon.launch(q, k, v, mask, out, causal, scale, {"BLOCK_N": bn, "STAGES": stages})
     want = _reference(q, k, v, mask, causal, scale)
