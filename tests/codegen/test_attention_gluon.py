@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from tests.codegen import fused_kernels
-from tritium.codegen import attention_gluon, kernel_for
+from tritium.codegen import AttentionKernel, attention_gluon, kernel_for
 from tritium.codegen.binaries import _built_with
 from tritium.codegen.triton_env import kernel_identity
 
@@ -132,3 +132,36 @@ def test_plans_keep_no_generated_variant_for_a_gluon_config() -> None:
 
     assert _built_with(Variant(), {"BLOCK_N": 128, "num_warps": 4})
     assert not _built_with(Variant(), {"GLUON": 1, "BLOCK_N": 128, "STAGES": 2})
+
+
+def test_a_plan_that_chose_the_gluon_kernel_loads_and_runs_where_it_cannot(
+    tmp_path, monkeypatch: pytest.MonkeyPatch, rng: np.random.Generator
+) -> None:
+    """Built as on an H100 whose tuning picked a Gluon config (here the configs are offered as there
+    and a selector picks one), the plan records that config; run and reloaded on the CPU, where the
+    kernel cannot run, the generated kernel computes the attention."""
+    import tritium as tr
+    import tritium.ir as ir
+    from tritium.api import build_engine
+
+    class OnlyGluon:
+        def select_algorithms(self, context, choices):
+            return [c.tactic for c in choices if c.config.get("GLUON")]
+
+    t, s = ty((1, 2, 128, 64), "f32"), ty((1, 2, 128, 128), "f32")
+    text = f"""func.func @main(%q: {t}, %k: {t}, %v: {t}) -> {t} attributes {{input_names = ["q", "k", "v"], output_names = ["y"]}} {{
+  %y, %pk, %pv, %qk = nn.attention %q, %k, %v {{is_causal = true}} : ({t}, {t}, {t}) -> ({t}, {t}, {t}, {s})
+  func.return %y : {t}
+}}"""
+    with monkeypatch.context() as m:  # (the configs offered as on an H100; the kernel itself cannot run)
+        m.setattr(AttentionKernel, "_gluon_space", lambda self: attention_gluon.config_space(64, 128))
+        engine = build_engine(ir.parse_ir(text), selector=OnlyGluon())
+    (layer,) = [x for x in engine.inspect()["layers"] if x["template"] == "flash_attention"]
+    assert layer["config"]["GLUON"] == 1 and layer["tactic"] == "Gluon (hand-written, warp-specialized)"
+    q, k, v = (rng.standard_normal((1, 2, 128, 64)).astype(np.float32) for _ in range(3))
+    want = torch.nn.functional.scaled_dot_product_attention(*map(torch.from_numpy, (q, k, v)), is_causal=True)
+    engine.save(str(tmp_path / "a.plan"))
+    for e in (engine, tr.load(str(tmp_path / "a.plan"))):
+        y = e({"q": q, "k": k, "v": v})["y"]
+        np.testing.assert_allclose(np.asarray(y), want.numpy(), atol=1e-5)
+    assert tr.load(str(tmp_path / "a.plan")).inspect()["layers"][0]["config"]["GLUON"] == 1
