@@ -41,7 +41,7 @@ def available() -> bool:
     Triton has Gluon's Hopper language as written against (3.6 and 3.9 checked)."""
     from tritium.codegen.triton_env import use_interpreter
 
-    if use_interpreter() or not _importable():
+    if use_interpreter() or not importable():
         return False
     import torch
 
@@ -49,7 +49,8 @@ def available() -> bool:
 
 
 @lru_cache(maxsize=1)
-def _importable() -> bool:
+def importable() -> bool:
+    """Whether the installed Triton has Gluon's Hopper language as the kernel is written against."""
     try:
         import tritium.codegen.gluon_attention_kernel  # noqa: F401
     except Exception:  # no Gluon, or one whose API differs
@@ -60,13 +61,16 @@ def _importable() -> bool:
 def identity() -> str:
     """What a timing-cache key adds where these configs compete: the kernel's code (so that editing
     it re-tunes), or nothing where it cannot run."""
+    return "gluon:" + _kernel_hash() if available() else ""
+
+
+@lru_cache(maxsize=1)
+def _kernel_hash() -> str:
     from pathlib import Path
 
     from tritium.codegen.triton_env import source_hash
 
-    if not available():
-        return ""
-    return "gluon:" + source_hash((Path(__file__).parent / "gluon_attention_kernel.py").read_text())
+    return source_hash((Path(__file__).parent / "gluon_attention_kernel.py").read_text())
 
 
 def applies(dtype: str, d: int, dv: int, sq: int, sk: int, mask: str, epilogue: bool, scale: float) -> bool:

@@ -98,9 +98,9 @@ def kernel_identity(kernel: Any) -> str:
     for i, v in enumerate(fused.operands):
         p.scopes[-1].names[v] = f"in{i}"
     text = kernel_code(kernel.source) + "\n" + p.op_text(fused)
-    extra = getattr(kernel, "identity_extra", None)
-    if extra is not None and extra():
-        text += "\n" + extra()
+    extra = kernel.identity_extra() if hasattr(kernel, "identity_extra") else ""
+    if extra:
+        text += "\n" + extra
     ident = hashlib.sha256(text.encode()).hexdigest()[:20]
     kernel._identity = ident
     return ident
