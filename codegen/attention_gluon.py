@@ -151,8 +151,10 @@ def launch(
         mask_args = [m, *(0 if m.shape[i] == 1 else m.stride(i) for i in (0, 1, 3))]
     else:
         mask_args = [q, 0, 0, 0]
-    tiles = bsz * h * (sq // (2 * ROWS))
-    grid = (min(sm_count(), tiles),)
+    per_head = sq // (2 * ROWS)
+    tiles = bsz * h * per_head
+    paired = causal and per_head % 2 == 0  # units of two tiles (``gluon_attention_kernel._tile``)
+    grid = (min(sm_count(), tiles // (1 + paired)),)
     flash_attention_hopper[grid](
         *args,
         *mask_args,
@@ -165,6 +167,7 @@ def launch(
         cfg["STAGES"],
         causal,
         mask is not None,
+        paired,
         num_warps=4,
         maxnreg=168,  # (three warpgroups' worth; the partitions set 240 and 24 inside)
     )  # (no programmatic dependent launch: it waits for the kernel before it, and the next waits for it)
