@@ -246,11 +246,12 @@ def conv(rows: list[dict[str, Any]], dev: str) -> None:
 def attention(rows: list[dict[str, Any]], dev: str) -> None:
     """Batch 32, 12 heads of 64: plain at sequence 128 and 512 (the issue's targets), and the forms
     the models run: ViT-B/16's 197 tokens, GPT-2's causal prefill, BERT's padding mask (one additive
-    row of keys per batch element, HF's float32-lowest for masked keys). Then heads of 128 (6 of
-    them, the same width), plain and causal at sequence 512."""
+    row of keys per batch element, HF's float32-lowest for masked keys), and causal at 512. Then heads
+    of 128 (6 of them, the same width), plain and causal at sequence 512."""
     for sq, mask, causal, d, label in [
         (128, False, False, 64, "seq128"),
         (512, False, False, 64, "seq512"),
+        (512, False, True, 64, "seq512 causal"),
         (197, False, False, 64, "seq197 (vit)"),
         (128, False, True, 64, "seq128 causal (gpt2)"),
         (128, True, False, 64, "seq128 key mask (bert)"),

@@ -293,7 +293,7 @@ class AttentionKernel:
 
         if not self._gluon_applies() or not attention_gluon.available():
             return []
-        return attention_gluon.config_space(self.d, self.att.k.type.shape[2])  # type: ignore[attr-defined]
+        return attention_gluon.config_space(self.d, self.att.k.type.shape[2], self.causal)  # type: ignore[attr-defined]
 
     def _gluon_applies(self) -> bool:
         from tritium.codegen import attention_gluon

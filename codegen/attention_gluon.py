@@ -91,9 +91,15 @@ def applies(dtype: str, d: int, dv: int, sq: int, sk: int, mask: str, epilogue: 
     )
 
 
-def config_space(d: int, sk: int) -> list[dict[str, int]]:
-    """Key blocks x ring slots (a slot holds a key and a value tile: 64 KB at 128 keys of head size 128)."""
-    shapes = [(128, 2), (128, 3)] if d <= 64 else [(128, 2), (64, 3)]
+def config_space(d: int, sk: int, causal: bool = False) -> list[dict[str, int]]:
+    """Key blocks x ring slots (a slot holds a key and a value tile: 64 KB at 128 keys of head size 128).
+    64-key blocks at head size 64 only under a causal mask, where a tile's first 64 queries then skip
+    its last block (measured on H200 at 512 queries: 0.0577 against 0.0628 ms; 0.082 against 0.071
+    without the mask)."""
+    if d <= 64:
+        shapes = [(128, 2), (128, 3)] + ([(64, 3)] if causal else [])
+    else:
+        shapes = [(128, 2), (64, 3)]
     return [{"GLUON": 1, "BLOCK_N": n, "STAGES": st} for n, st in shapes if sk % n == 0]
 
 

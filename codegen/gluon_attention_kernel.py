@@ -144,6 +144,10 @@ def _consume(who: gl.constexpr, p, CAUSAL: gl.constexpr, MASKED: gl.constexpr, G
         rm = row0 + gl.arange(0, HALF, layout=gl.SliceLayout(1, s_layout))
         sm = (mask_ptr, smb, smh, smk, b, h)
         n_kv = _n_keys(m0, SK, CAUSAL) // BN
+        if CAUSAL and BN < 2 * HALF:  # the blocks that hold a key of this consumer's rows: for 0, one fewer
+            my_kv = gl.minimum(n_kv, (row0 + HALF - 1) // BN + 1)
+        else:
+            my_kv = n_kv
         mbarrier.wait(q_ready.index(who), it & 1)
         m_i = gl.full([HALF], float("-inf"), gl.float32, gl.SliceLayout(1, s_layout))
         l_i = gl.zeros([HALF], gl.float32, gl.SliceLayout(1, s_layout))
@@ -159,14 +163,14 @@ def _consume(who: gl.constexpr, p, CAUSAL: gl.constexpr, MASKED: gl.constexpr, G
         bias = _bias(sm, 0, BN, MASKED, s_layout)
         s = warpgroup_mma_wait(0, deps=[s_tok])
         mbarrier.arrive(k_empty.index(cnt % S), count=1)
-        mbarrier.arrive(q_empty.index(who), count=1, pred=n_kv == 1)
+        mbarrier.arrive(q_empty.index(who), count=1, pred=my_kv == 1)
         m_i, l_i, alpha, pr = _softmax(
             s, bias, m_i, l_i, rm, row0, 0, scale, BN, CAUSAL, MASKED, s_layout, o_layout
         )
         p_op = gl.convert_layout(pr.to(q_desc.dtype), p_layout)
         cnt += 1
-        # phases 1 .. n_kv - 1: this block's scores, then the previous block's values under its softmax
-        for j in range(1, n_kv):
+        # phases 1 .. my_kv - 1: this block's scores, then the previous block's values under its softmax
+        for j in range(1, my_kv):
             slot = cnt % S
             prev = (cnt + S - 1) % S
             mbarrier.wait(k_ready.index(slot), (cnt // S) & 1)
@@ -182,7 +186,7 @@ def _consume(who: gl.constexpr, p, CAUSAL: gl.constexpr, MASKED: gl.constexpr, G
             s = warpgroup_mma_wait(1, deps=[s_tok])
             mbarrier.arrive(k_empty.index(slot), count=1)
             # this tile's queries are no longer read: the producer may load the next tile's
-            mbarrier.arrive(q_empty.index(who), count=1, pred=j == n_kv - 1)
+            mbarrier.arrive(q_empty.index(who), count=1, pred=j == my_kv - 1)
             m_i, l_i, alpha, pr = _softmax(
                 s, bias, m_i, l_i, rm, row0, j * BN, scale, BN, CAUSAL, MASKED, s_layout, o_layout
             )
@@ -198,6 +202,19 @@ def _consume(who: gl.constexpr, p, CAUSAL: gl.constexpr, MASKED: gl.constexpr, G
         a_tok = warpgroup_mma(p_op, v_bufs.index(prev), acc, is_async=True)
         mbarrier.arrive(turn.index(1 - who), count=1)
         phase += 1
+        if CAUSAL and BN < 2 * HALF:
+            # a block past this consumer's rows (at most one): it passes its turn and frees the slots
+            # without computing (both consumers keep n_kv + 1 phases a tile, so turns still alternate)
+            for _ in range(my_kv, n_kv):
+                slot = cnt % S
+                mbarrier.wait(k_ready.index(slot), (cnt // S) & 1)  # (an arrival before the fill
+                mbarrier.wait(v_ready.index(slot), (cnt // S) & 1)  # would count towards the last use)
+                _take_turn(turn, who, phase)
+                mbarrier.arrive(turn.index(1 - who), count=1)
+                phase += 1
+                mbarrier.arrive(k_empty.index(slot), count=1)
+                mbarrier.arrive(v_empty.index(slot), count=1)
+                cnt += 1
         acc, p_op = warpgroup_mma_wait(0, deps=[a_tok, p_op])
         mbarrier.arrive(v_empty.index(prev), count=1)
         l_o = gl.expand_dims(gl.convert_layout(l_i, gl.SliceLayout(1, o_layout)), 1)

@@ -72,6 +72,7 @@ def test_which_attentions_it_takes() -> None:
     ]:
         assert not attention_gluon.applies(**{**ok, **change}), change
     assert [c["BLOCK_N"] for c in attention_gluon.config_space(64, 384)] == [128, 128]
+    assert [c["BLOCK_N"] for c in attention_gluon.config_space(64, 384, causal=True)] == [128, 128, 64]
     assert [c["BLOCK_N"] for c in attention_gluon.config_space(128, 320)] == [64]  # 128 does not divide 320
 
 

@@ -36,6 +36,8 @@ CASES = {  # batch, heads, key heads, queries, keys, head size, causal, mask, la
     "plain": (2, 4, 4, 256, 256, 64, False, False, "bhsd", "f16", (128, 2)),
     "plain-3-slots": (2, 4, 4, 512, 512, 64, False, False, "bhsd", "f16", (128, 3)),
     "causal": (2, 4, 4, 384, 384, 64, True, False, "bhsd", "f16", (128, 2)),
+    # 64-key blocks: a tile's last block holds no key of the first consumer's rows (it skips it)
+    "causal-64-keys": (2, 4, 4, 384, 384, 64, True, False, "bhsd", "f16", (64, 2)),
     "key-row": (3, 4, 4, 128, 128, 64, False, True, "bhsd", "f16", (128, 2)),
     "grouped": (2, 8, 2, 256, 256, 64, True, True, "bhsd", "f16", (128, 3)),
     "column-heads": (2, 4, 4, 256, 256, 64, False, True, "bshd", "f16", (128, 2)),
