@@ -159,7 +159,9 @@ def launch(
         mask_args = [q, 0, 0, 0]
     per_head = sq // (2 * ROWS)
     tiles = bsz * h * per_head
-    paired = causal and per_head % 2 == 0  # units of two tiles (``gluon_attention_kernel._tile``)
+    # units of two tiles (``gluon_attention_kernel._tile``) where programs run several tiles; with
+    # one tile each, a program's longest is per_head key blocks, a pair's per_head + 1
+    paired = causal and per_head % 2 == 0 and tiles > sm_count()
     grid = (min(sm_count(), tiles // (1 + paired)),)
     flash_attention_hopper[grid](
         *args,

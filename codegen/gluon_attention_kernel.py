@@ -34,12 +34,13 @@ def _my_tiles(n_tiles, G: gl.constexpr):
 def _tile(k, G: gl.constexpr, H, SQ, n_tiles, CAUSAL: gl.constexpr):
     """This program's ``k``-th tile: its batch element, head and first query.
 
-    Without a mask, units are tiles in (head, block) order, so a head's tiles run at once on
+    Without a causal mask, units are tiles in (head, block) order, so a head's tiles run at once on
     neighbouring programs and share one fetch of its keys and values from memory. Under a causal
     mask, tile m of a head reads m + 1 key tiles: a unit pairs tile m with tile per_head - 1 - m of
-    the same head (per_head + 1 key tiles each, so the programs finish together) and runs the two
-    back to back. With an odd number of tiles per head, the last query blocks, which read the most
-    keys, come first, every head's before any next block."""
+    the same head (per_head + 1 key tiles each where there are as many keys as queries, so the
+    programs finish together) and runs the two back to back. With an odd number of tiles per head,
+    or no more tiles than programs (``attention_gluon.launch``), units are tiles: the last query
+    blocks, which read the most keys, come first, every head's before any next block."""
     u = gl.program_id(0) + (k // G) * gl.num_programs(0)
     per_head = SQ // (2 * HALF)
     if CAUSAL:
@@ -98,7 +99,7 @@ def _softmax(
         s = s * scale + gl.expand_dims(bias, 0)
     if CAUSAL:
         # only a block that holds a key after some row's query: a branch, not a where on every block
-        # (measured on H200: causal d64 at 512 and 1024 queries 3 and 15% faster, at 128 5% slower)
+        # (measured on H200: causal d64 at 512 and 1024 queries 3 and 15% faster, at 128 10% slower)
         if start + BN > row0:
             rn = start + gl.arange(0, BN, layout=gl.SliceLayout(0, s_layout))
             s = gl.where(gl.expand_dims(rn, 0) <= gl.expand_dims(rm, 1), s, float("-inf"))
@@ -144,7 +145,8 @@ def _consume(who: gl.constexpr, p, CAUSAL: gl.constexpr, MASKED: gl.constexpr, G
         rm = row0 + gl.arange(0, HALF, layout=gl.SliceLayout(1, s_layout))
         sm = (mask_ptr, smb, smh, smk, b, h)
         n_kv = _n_keys(m0, SK, CAUSAL) // BN
-        if CAUSAL and BN < 2 * HALF:  # the blocks that hold a key of this consumer's rows: for 0, one fewer
+        if CAUSAL and BN < 2 * HALF:  # the blocks holding a key of this consumer's rows (0: one fewer,
+            # where the keys reach past the tile's last query)
             my_kv = gl.minimum(n_kv, (row0 + HALF - 1) // BN + 1)
         else:
             my_kv = n_kv
@@ -207,8 +209,10 @@ def _consume(who: gl.constexpr, p, CAUSAL: gl.constexpr, MASKED: gl.constexpr, G
             # without computing (both consumers keep n_kv + 1 phases a tile, so turns still alternate)
             for _ in range(my_kv, n_kv):
                 slot = cnt % S
-                mbarrier.wait(k_ready.index(slot), (cnt // S) & 1)  # (an arrival before the fill
-                mbarrier.wait(v_ready.index(slot), (cnt // S) & 1)  # would count towards the last use)
+                # (defensive: the turn below already orders these arrivals after both consumers'
+                # previous use of the slot)
+                mbarrier.wait(k_ready.index(slot), (cnt // S) & 1)
+                mbarrier.wait(v_ready.index(slot), (cnt // S) & 1)
                 _take_turn(turn, who, phase)
                 mbarrier.arrive(turn.index(1 - who), count=1)
                 phase += 1

@@ -76,12 +76,12 @@ def test_which_attentions_it_takes() -> None:
     assert [c["BLOCK_N"] for c in attention_gluon.config_space(128, 320)] == [64]  # 128 does not divide 320
 
 
-def _attention(mask: str = "", scale: float = 0.125) -> str:
+def _attention(mask: str = "", scale: float = 0.125, causal: bool = False) -> str:
     t, m = ty((2, 4, 256, 64)), ty((2, 1, 1, 256) if mask == "row" else (2, 4, 256, 256))
     operands = ", %m" if mask else ""
     types = f", {m}" if mask else ""
     return f"""func.func @main(%q: {t}, %k: {t}, %v: {t}{", %m: " + m if mask else ""}) -> {t} {{
-  %y, %pk, %pv, %qk = nn.attention %q, %k, %v{operands} {{scale = {scale}}} : ({t}, {t}, {t}{types}) -> ({t}, {t}, {t}, {ty((2, 4, 256, 256))})
+  %y, %pk, %pv, %qk = nn.attention %q, %k, %v{operands} {{scale = {scale}{", is_causal = true" if causal else ""}}} : ({t}, {t}, {t}{types}) -> ({t}, {t}, {t}, {ty((2, 4, 256, 256))})
   func.return %y : {t}
 }}"""
 
@@ -98,6 +98,8 @@ def test_configs_join_tuning_where_the_kernel_applies_and_runs(monkeypatch: pyte
     assert [c["BLOCK_N"] for c in kernel.config_space(1) if c.get("GLUON")] == [128, 128]
     assert not any(c.get("GLUON") for c in kernel.config_space(0))
     assert kernel_identity(kernel) != before
+    (causal,) = fused_kernels(_attention("row", causal=True))  # (64-key blocks serve causal masks)
+    assert [c["BLOCK_N"] for c in kernel_for(causal).config_space(1) if c.get("GLUON")] == [128, 128, 64]
     for other in (_attention("query"), _attention(scale=-0.125)):
         (f,) = fused_kernels(other)
         assert not any(c.get("GLUON") for c in kernel_for(f).config_space(3)), other

@@ -48,6 +48,11 @@ CASES = {  # batch, heads, key heads, queries, keys, head size, causal, mask, la
     "more-queries": (2, 4, 4, 512, 256, 64, True, False, "bhsd", "f16", (128, 3)),
     # 1024 tiles: each persistent program runs several, causal ones of different lengths
     "many-tiles": (8, 16, 4, 1024, 1024, 64, True, True, "bhsd", "f16", (128, 2)),
+    # causal pairs of tiles, several per program, where the first consumer skips a block of each
+    "many-tiles-64-keys": (8, 16, 4, 1024, 1024, 64, True, True, "bhsd", "f16", (64, 3)),
+    # unequal query and key counts with 64-key blocks: the skip only where keys reach past the tile
+    "fewer-queries-64-keys": (2, 4, 4, 128, 384, 64, True, True, "bhsd", "f16", (64, 2)),
+    "more-queries-64-keys": (2, 4, 4, 512, 256, 64, True, False, "bhsd", "f16", (64, 2)),
 }
 
 
