@@ -94,7 +94,8 @@ def _softmax(
 ):  # fmt: skip
     """One key block's online softmax in base 2: the new row maxima and sums, the accumulator's rescale
     ([rows, 1]) and the probabilities (float32). A row with no key yet keeps a maximum of -inf.
-    ``rm``: the rows' queries, from ``row0``; ``start``: the block's first key; ``bias``: the mask's row (``_bias``)."""
+    ``rm``: the rows' queries, from ``row0``; ``start``: the block's first key; ``bias``: the
+    mask's row (``_bias``)."""
     if MASKED:
         s = s * scale + gl.expand_dims(bias, 0)
     if CAUSAL:
