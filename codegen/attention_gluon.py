@@ -161,8 +161,9 @@ def launch(
     tiles = bsz * h * per_head
     # units of two tiles (``gluon_attention_kernel._tile``) where programs run several tiles; with
     # one tile each, a program's longest is per_head key blocks, a pair's per_head + 1
-    paired = causal and per_head % 2 == 0 and tiles > sm_count()
-    grid = (min(sm_count(), tiles // (1 + paired)),)
+    sms = sm_count()
+    paired = causal and per_head % 2 == 0 and tiles > sms
+    grid = (min(sms, tiles // (1 + paired)),)
     flash_attention_hopper[grid](
         *args,
         *mask_args,

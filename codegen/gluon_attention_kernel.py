@@ -25,7 +25,7 @@ LOWEST = gl.constexpr(-3.4028234663852886e38)
 @gluon.jit
 def _my_tiles(n_tiles, G: gl.constexpr):
     """How many tiles this persistent program runs: units ``program_id + i * num_programs``, G tiles each
-    (G = 2 under a causal mask when a head has an even number of query tiles: see ``_tile``)."""
+    (G = 2 for causal pairs, ``PAIRED``: see ``_tile`` and ``attention_gluon.launch``)."""
     units = n_tiles // G
     return G * ((units - gl.program_id(0) + gl.num_programs(0) - 1) // gl.num_programs(0))
 
